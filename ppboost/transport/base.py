@@ -1,0 +1,195 @@
+"""The transport interface: moves payloads between participants, counts them.
+
+Participants are numbered ``0 .. n_parties-1`` (the data parties) and
+``n_parties`` (the dealer).  Every transport gives each participant an
+:class:`Endpoint`; protocol code only ever calls ``send`` / ``recv`` on it,
+so the same code runs on in-process threads and on TLS sockets.
+
+Payloads are ``bytes`` or numpy arrays.  Both are framed the same way by
+:func:`encode` on every transport, so the byte counts (and therefore the
+transcript shape) are identical whether a run is simulated or real.
+
+Rounds are counted per endpoint: a round starts with the first ``send`` that
+follows a ``recv`` (or the very first send).  The count depends only on the
+order of calls, which protocols keep data-independent.
+"""
+from __future__ import annotations
+
+import struct
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "Endpoint", "Stats", "TransportError", "TransportTimeout", "PeerFailed",
+    "encode", "decode", "encoded_size",
+]
+
+
+class TransportError(RuntimeError):
+    """Base class of every transport failure."""
+
+
+class TransportTimeout(TransportError):
+    """A receive waited longer than the configured timeout."""
+
+
+class PeerFailed(TransportError):
+    """Another participant died, disconnected or raised."""
+
+
+# --------------------------------------------------------------------------
+# framing: 1 byte kind, then for arrays: dtype str (len-prefixed), ndim, shape
+_BYTES, _ARRAY = 0, 1
+
+
+def _array_header(arr: np.ndarray) -> bytes:
+    dt = arr.dtype.str.encode()
+    return (struct.pack("<BB", _ARRAY, len(dt)) + dt
+            + struct.pack("<B", arr.ndim) + struct.pack(f"<{arr.ndim}Q", *arr.shape))
+
+
+def encode(payload) -> bytes:
+    """Serialise ``bytes`` or a numpy array into one frame body."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes([_BYTES]) + bytes(payload)
+    if isinstance(payload, np.ndarray):
+        if payload.dtype == object:
+            raise TypeError("object arrays cannot be sent; use a numeric dtype")
+        arr = np.ascontiguousarray(payload)
+        return _array_header(arr) + arr.tobytes()
+    raise TypeError(f"cannot send a {type(payload).__name__}; send bytes or a numpy array")
+
+
+def encoded_size(payload) -> int:
+    """Length of ``encode(payload)`` without building it."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return 1 + len(payload)
+    if isinstance(payload, np.ndarray):
+        return len(_array_header(payload)) + payload.nbytes
+    raise TypeError(f"cannot send a {type(payload).__name__}; send bytes or a numpy array")
+
+
+def decode(frame: bytes):
+    """Inverse of :func:`encode`."""
+    kind = frame[0]
+    if kind == _BYTES:
+        return frame[1:]
+    if kind != _ARRAY:
+        raise TransportError(f"malformed frame: unknown kind byte {kind}")
+    dlen = frame[1]
+    dt = np.dtype(frame[2:2 + dlen].decode())
+    pos = 2 + dlen
+    ndim = frame[pos]
+    pos += 1
+    shape = struct.unpack_from(f"<{ndim}Q", frame, pos)
+    pos += 8 * ndim
+    return np.frombuffer(frame, dtype=dt, offset=pos, count=int(np.prod(shape, dtype=np.int64))).reshape(shape).copy()
+
+
+# --------------------------------------------------------------------------
+@dataclass
+class Stats:
+    """What one endpoint sent and received.
+
+    ``transcript`` lists ``(sender, receiver, nbytes)`` for every message this
+    endpoint sent or received, in order; two runs on data of the same shape
+    must produce equal transcripts.
+    """
+    me: int
+    bytes_sent: dict = field(default_factory=dict)
+    bytes_recv: dict = field(default_factory=dict)
+    messages_sent: int = 0
+    rounds: int = 0
+    transcript: list = field(default_factory=list)
+    _received_since_send: bool = True
+
+    def on_send(self, to: int, n: int) -> None:
+        if self._received_since_send:
+            self.rounds += 1
+            self._received_since_send = False
+        self.bytes_sent[to] = self.bytes_sent.get(to, 0) + n
+        self.messages_sent += 1
+        self.transcript.append((self.me, to, n))
+
+    def on_recv(self, frm: int, n: int) -> None:
+        self._received_since_send = True
+        self.bytes_recv[frm] = self.bytes_recv.get(frm, 0) + n
+        self.transcript.append((frm, self.me, n))
+
+    @property
+    def total_sent(self) -> int:
+        return sum(self.bytes_sent.values())
+
+    @property
+    def total_recv(self) -> int:
+        return sum(self.bytes_recv.values())
+
+    def snapshot(self) -> dict:
+        return {"sent": self.total_sent, "recv": self.total_recv,
+                "messages": self.messages_sent, "rounds": self.rounds}
+
+
+class Endpoint(ABC):
+    """One participant's view of the network.
+
+    Attributes: ``me`` (this participant's id), ``n_parties`` (data parties),
+    ``dealer_id`` (== n_parties), ``timeout`` (seconds a recv may wait),
+    ``stats`` (:class:`Stats`).
+    """
+
+    me: int
+    n_parties: int
+    timeout: float
+    stats: Stats
+
+    @property
+    def dealer_id(self) -> int:
+        return self.n_parties
+
+    @property
+    def is_dealer(self) -> bool:
+        return self.me == self.n_parties
+
+    def name(self, pid: int) -> str:
+        return "dealer" if pid == self.n_parties else f"party {pid}"
+
+    def _check_peer(self, pid: int) -> None:
+        if not (0 <= pid <= self.n_parties) or pid == self.me:
+            raise ValueError(f"{self.name(self.me)}: invalid peer id {pid} "
+                             f"(ids are 0..{self.n_parties}, dealer={self.n_parties})")
+
+    def send(self, to: int, payload) -> None:
+        """Send ``payload`` (bytes or ndarray) to participant ``to``. Never blocks for long."""
+        self._check_peer(to)
+        n = self._send(to, payload)
+        self.stats.on_send(to, n)
+
+    def recv(self, frm: int):
+        """Receive the next payload from ``frm``.
+
+        Raises :class:`TransportTimeout` naming ``frm`` after ``timeout``
+        seconds, or :class:`PeerFailed` if ``frm`` (or anyone) failed.
+        """
+        self._check_peer(frm)
+        payload, n = self._recv(frm)
+        self.stats.on_recv(frm, n)
+        return payload
+
+    def broadcast(self, payload, to=None) -> None:
+        """Send the same payload to every data party except me (or to ``to``)."""
+        for p in (range(self.n_parties) if to is None else to):
+            if p != self.me:
+                self.send(p, payload)
+
+    @abstractmethod
+    def _send(self, to: int, payload) -> int:
+        """Deliver; return the encoded size in bytes."""
+
+    @abstractmethod
+    def _recv(self, frm: int):
+        """Return ``(payload, encoded_size)``."""
+
+    def close(self) -> None:  # pragma: no cover - default no-op
+        pass

@@ -1,0 +1,128 @@
+"""In-process transport: one thread per participant, one queue per ordered pair.
+
+Used for simulation (the default federation) and for tests.  Arrays are
+copied on send, so no participant can see another's memory.  If any
+participant raises, every other participant's next (or current) ``recv``
+raises :class:`PeerFailed` naming it, and :func:`run_inprocess` re-raises
+the first failure in the caller.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .base import Endpoint, PeerFailed, Stats, TransportTimeout, encoded_size
+
+__all__ = ["InProcessEndpoint", "Hub", "run_inprocess"]
+
+_POLL = 0.05
+
+
+class Hub:
+    """The shared mailboxes of one in-process federation."""
+
+    def __init__(self, n_parties: int, timeout: float = 60.0):
+        if n_parties < 2:
+            raise ValueError(f"n_parties == {n_parties}, must be >= 2")
+        self.n_parties = n_parties
+        self.timeout = timeout
+        n = n_parties + 1
+        self.queues = {(a, b): queue.Queue() for a in range(n) for b in range(n) if a != b}
+        self.failed = threading.Event()
+        self.failure: str | None = None
+        self._lock = threading.Lock()
+
+    def fail(self, who: str, exc: BaseException) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = f"{who} failed: {type(exc).__name__}: {exc}"
+            self.failed.set()
+
+    def endpoint(self, me: int) -> "InProcessEndpoint":
+        return InProcessEndpoint(self, me)
+
+
+class InProcessEndpoint(Endpoint):
+    def __init__(self, hub: Hub, me: int):
+        self.hub = hub
+        self.me = me
+        self.n_parties = hub.n_parties
+        self.timeout = hub.timeout
+        self.stats = Stats(me)
+
+    def _send(self, to, payload):
+        n = encoded_size(payload)
+        if isinstance(payload, np.ndarray):
+            payload = payload.copy()
+        else:
+            payload = bytes(payload)
+        self.hub.queues[(self.me, to)].put(payload)
+        return n
+
+    def _recv(self, frm):
+        q = self.hub.queues[(frm, self.me)]
+        waited = 0.0
+        while True:
+            try:
+                payload = q.get(timeout=_POLL)
+                return payload, encoded_size(payload)
+            except queue.Empty:
+                pass
+            if self.hub.failed.is_set():
+                raise PeerFailed(f"{self.name(self.me)} stopped: {self.hub.failure}")
+            waited += _POLL
+            if waited >= self.timeout:
+                raise TransportTimeout(
+                    f"{self.name(self.me)} waited {self.timeout:.1f}s for a message from "
+                    f"{self.name(frm)}, which sent nothing (stalled or dead)")
+
+
+def run_inprocess(
+    n_parties: int,
+    party_fn: Callable[[Endpoint], object] | Sequence[Callable[[Endpoint], object]],
+    dealer_fn: Callable[[Endpoint], object] | None = None,
+    timeout: float = 60.0,
+):
+    """Run one function per participant in its own thread and return their results.
+
+    ``party_fn`` is one callable used by every data party, or a list with one
+    callable per party.  ``dealer_fn`` (optional) runs as participant
+    ``n_parties``.  Returns ``(party_results, dealer_result, endpoints)``.
+    The first exception raised by any participant is re-raised here (the
+    others stop with :class:`PeerFailed`).
+    """
+    hub = Hub(n_parties, timeout)
+    fns = list(party_fn) if isinstance(party_fn, (list, tuple)) else [party_fn] * n_parties
+    if len(fns) != n_parties:
+        raise ValueError(f"{len(fns)} party functions for {n_parties} parties")
+    if dealer_fn is not None:
+        fns.append(dealer_fn)
+    eps = [hub.endpoint(i) for i in range(len(fns))]
+    results: list = [None] * len(fns)
+    errors: list = [None] * len(fns)
+
+    def runner(i):
+        try:
+            results[i] = fns[i](eps[i])
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            errors[i] = exc
+            hub.fail(eps[i].name(i), exc)
+
+    threads = [threading.Thread(target=runner, args=(i,), name=eps[i].name(i), daemon=True)
+               for i in range(len(fns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Prefer the root cause over the PeerFailed it triggered elsewhere.
+    root = [e for e in errors if e is not None and not isinstance(e, PeerFailed)]
+    if root:
+        raise root[0]
+    others = [e for e in errors if e is not None]
+    if others:
+        raise others[0]
+    dealer_result = results[n_parties] if dealer_fn is not None else None
+    return results[:n_parties], dealer_result, eps
