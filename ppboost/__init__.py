@@ -1,0 +1,41 @@
+"""ppboost: privacy-preserving gradient boosting.
+
+Secure (MPC) XGBoost training across parties that may not pool their data,
+and encrypted prediction (PPXGBoost) with inputs the server never sees.
+
+    import ppboost
+    data = ppboost.HorizontalSplit({"a": (Xa, ya), "b": (Xb, yb)})
+    model = ppboost.train({"objective": "binary:logistic", "max_depth": 3}, data, 10)
+    booster = model.reveal()            # an xgboost.Booster, for the analyst only
+
+Heavy modules (numba kernels, xgboost) are imported on first use.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "HorizontalSplit": "ppboost.data",
+    "VerticalSplit": "ppboost.data",
+    "MixedSplit": "ppboost.data",
+    "train": "ppboost.training",
+    "SecretSharedModel": "ppboost.training",
+    "SecureXGBClassifier": "ppboost.sklearn",
+    "SecureXGBRegressor": "ppboost.sklearn",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'ppboost' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
