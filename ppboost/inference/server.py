@@ -1,0 +1,518 @@
+"""The encrypted prediction HTTP service (PPXGBoost server side).
+
+``ppboost serve --db PATH --host 127.0.0.1 --port N`` runs :func:`create_app`
+under uvicorn.  The server stores per-user :class:`EncryptedModel` blobs in a
+:class:`~ppboost.inference.store.ModelStore` (SQLite) and evaluates encrypted
+queries.  It never holds a user's secret key: it only compares OPE
+ciphertexts and multiplies Paillier ciphertexts (see DESIGN.md, "Encrypted
+prediction"; Meng & Feigenbaum, "Privacy-preserving XGBoost inference", 2020).
+
+Endpoints (the OpenAPI description is served at ``/openapi.json``, docs at ``/docs``):
+
+==========  ===============================  ==================  ======================
+method      path                             auth (Bearer)       body
+==========  ===============================  ==================  ======================
+GET         /v1/health                       none                -
+PUT         /v1/users/{user_id}/model        admin token         model bytes
+GET         /v1/users/{user_id}/model        admin or the user   -
+DELETE      /v1/users/{user_id}/model        admin token         -
+POST        /v1/users/{user_id}/predict      the user's token    a batch of queries
+==========  ===============================  ==================  ======================
+
+Bodies are either JSON with base64 blobs (``{"model": "<b64>"}``,
+``{"query": "<b64>"}`` -> ``{"result": "<b64>", ...}``) or, faster, the raw
+bytes with ``Content-Type: application/octet-stream`` (the response to an
+octet-stream predict is the raw ``EncryptedResult`` bytes).  One
+``EncryptedQuery`` carries a batch of rows; ``--max-batch`` bounds its rows.
+
+Status codes: 401 token absent or wrong; 403 a valid token that may not do
+this (another user's token, a user token on an admin endpoint); 404 no model
+for that user; 400 malformed body or bytes; 413 body over ``--max-body-bytes``
+(checked on Content-Length first, then while streaming) or batch over
+``--max-batch``; 415 unsupported content type; 422 well-formed but wrong
+(number of features, out-of-range ciphertexts, a model for another user id).
+Every error body is ``{"detail": "...", "field": "..."}`` where ``field``
+names the offending input.  A rejected request changes nothing stored.
+
+The CPU-heavy work (deserialising a model, evaluating a batch) runs in the
+threadpool, off the event loop.  Deserialised models are cached in memory per
+user and keyed by the model's version string in the store, so a replace or a
+delete, even by another worker process, is seen at the next request.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Optional
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from .store import USER_ID_PATTERN, ModelStore, validate_user_id
+
+__all__ = ["ServerConfig", "create_app", "app_from_env", "serve", "ModelCache",
+           "DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "CONFIG_ENV"]
+
+log = logging.getLogger("ppboost.server")
+
+DEFAULT_MAX_BATCH = 1024
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+CONFIG_ENV = "PPBOOST_SERVER_CONFIG"
+API_VERSION = "1"
+OCTET = "application/octet-stream"
+
+
+def admin_token_digest(token: str) -> str:
+    """SHA-256 hex digest of the admin token (what the server keeps in memory)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class ServerConfig:
+    """Everything a worker process needs; serialisable so uvicorn workers can share it.
+
+    ``admin_token_sha256`` is the SHA-256 hex digest of the admin token
+    (the token itself is not kept).
+    """
+    db_path: str
+    admin_token_sha256: str
+    max_batch: int = DEFAULT_MAX_BATCH
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    cache_size: int = 32
+
+    def __post_init__(self):
+        if not isinstance(self.max_batch, int) or self.max_batch < 1:
+            raise ValueError(f"max_batch == {self.max_batch!r}, must be an integer >= 1")
+        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1024:
+            raise ValueError(f"max_body_bytes == {self.max_body_bytes!r}, "
+                             "must be an integer >= 1024")
+        if not isinstance(self.cache_size, int) or self.cache_size < 1:
+            raise ValueError(f"cache_size == {self.cache_size!r}, must be an integer >= 1")
+        if len(self.admin_token_sha256) != 64:
+            raise ValueError("admin_token_sha256 must be a SHA-256 hex digest (64 characters)")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServerConfig":
+        return cls(**json.loads(text))
+
+
+# ---------------------------------------------------------------------------
+# the cryptographic objects (written by the inference core; imported lazily so
+# that this module, the store and the CLI plumbing load without them)
+def _inference_types():
+    from . import EncryptedModel, EncryptedQuery  # noqa: PLC0415
+    return EncryptedModel, EncryptedQuery
+
+
+# ---------------------------------------------------------------------------
+class ApiError(Exception):
+    """An expected error: becomes ``{"detail": ..., "field": ...}`` with ``status``."""
+
+    def __init__(self, status: int, detail: str, field: str | None = None,
+                 headers: dict | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.field, self.headers = status, detail, field, headers
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="what was wrong and what was expected")
+    field: Optional[str] = Field(None, description="the offending input (header, path "
+                                 "parameter or body field)")
+
+
+class HealthBody(BaseModel):
+    status: str
+    service: str
+    api_version: str
+    max_batch: int
+    max_body_bytes: int
+
+
+class ModelUpload(BaseModel):
+    model: str = Field(description="base64 of EncryptedModel.to_bytes()")
+
+
+class ModelInfo(BaseModel):
+    user_id: str
+    version: str
+    n_features: int
+    n_outputs: int
+    key_fingerprint: str
+    size_bytes: int
+    created_at: float
+    updated_at: float
+
+
+class UploadBody(ModelInfo):
+    created: bool = Field(description="true if the user had no model before")
+    token: Optional[str] = Field(None, description="the user's new access token, shown only "
+                                 "once; null when the previous token is kept")
+    token_rotated: bool
+
+
+class DeleteBody(BaseModel):
+    user_id: str
+    deleted: bool
+
+
+class PredictRequest(BaseModel):
+    query: str = Field(description="base64 of EncryptedQuery.to_bytes() (a batch of rows)")
+
+
+class PredictBody(BaseModel):
+    result: str = Field(description="base64 of EncryptedResult.to_bytes()")
+    n_rows: int
+
+
+def _err(*codes: int) -> dict:
+    text = {400: "malformed body or bytes", 401: "bearer token absent or wrong",
+            403: "this token may not do this", 404: "no model for this user",
+            413: "body over max_body_bytes or batch over max_batch",
+            415: "unsupported Content-Type", 422: "well-formed but invalid input"}
+    return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
+
+
+def _body_spec(schema_model: type[BaseModel], description: str) -> dict:
+    return {"requestBody": {"required": True, "description": description, "content": {
+        "application/json": {"schema": schema_model.model_json_schema()},
+        OCTET: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+# ---------------------------------------------------------------------------
+class ModelCache:
+    """Deserialised models per user, keyed by the store's version string (LRU).
+
+    Each lookup reads the current version from the store (one indexed read),
+    so a model replaced or deleted by another process is never served stale.
+    """
+
+    def __init__(self, store: ModelStore, loader: Callable[[bytes], Any], max_entries: int):
+        self._store, self._loader, self._max = store, loader, max_entries
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self.loads = 0
+
+    def invalidate(self, user_id: str) -> None:
+        with self._lock:
+            self._entries.pop(user_id, None)
+
+    def get(self, user_id: str):
+        """The user's deserialised model, or ``None``.  Blocking: call from a thread."""
+        version = self._store.get_version(user_id)
+        if version is None:
+            self.invalidate(user_id)
+            return None
+        with self._lock:
+            hit = self._entries.get(user_id)
+            if hit is not None and hit[0] == version:
+                self._entries.move_to_end(user_id)
+                return hit[1]
+        got = self._store.get_blob(user_id)
+        if got is None:
+            self.invalidate(user_id)
+            return None
+        version, blob = got
+        model = self._loader(blob)
+        self.loads += 1
+        with self._lock:
+            self._entries[user_id] = (version, model)
+            self._entries.move_to_end(user_id)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return model
+
+
+# ---------------------------------------------------------------------------
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing (413) as soon as it is known to exceed ``limit`` bytes.
+
+    Content-Length is checked before anything is read; the streamed bytes are
+    counted too (chunked bodies, or a Content-Length that lies).
+    """
+    cl = request.headers.get("content-length")
+    if cl is not None:
+        try:
+            n = int(cl)
+        except ValueError:
+            raise ApiError(400, f"Content-Length == {cl!r}, must be an integer", "content-length")
+        if n > limit:
+            raise ApiError(413, f"body size == {n} bytes (Content-Length), must be <= "
+                           f"max_body_bytes {limit}", "body")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise ApiError(413, f"body size > {limit} bytes, must be <= max_body_bytes {limit}",
+                           "body")
+    return bytes(buf)
+
+
+def _media_type(request: Request) -> str:
+    ct = request.headers.get("content-type", "application/json")
+    mt = ct.split(";", 1)[0].strip().lower()
+    if mt in ("application/json", OCTET):
+        return mt
+    raise ApiError(415, f"Content-Type == {ct!r}, must be application/json or {OCTET}",
+                   "content-type")
+
+
+def _blob_from_body(body: bytes, media_type: str, field: str) -> bytes:
+    """The binary payload: the raw body, or base64 ``body[field]`` of a JSON object."""
+    if media_type == OCTET:
+        if not body:
+            raise ApiError(400, f"{field}: empty body, must be the bytes of the encrypted "
+                           f"{field}", field)
+        return body
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"body is not valid JSON ({e}); expected "
+                       f"{{\"{field}\": \"<base64>\"}}", "body")
+    if not isinstance(obj, dict):
+        raise ApiError(422, f"body is a JSON {type(obj).__name__}, must be an object "
+                       f"{{\"{field}\": \"<base64>\"}}", "body")
+    if field not in obj:
+        raise ApiError(422, f"{field}: missing, the body must be {{\"{field}\": \"<base64>\"}}",
+                       field)
+    val = obj[field]
+    if not isinstance(val, str):
+        raise ApiError(422, f"{field}: is a JSON {type(val).__name__}, must be a base64 string",
+                       field)
+    try:
+        raw = base64.b64decode(val, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ApiError(400, f"{field}: not valid base64 ({e})", field)
+    if not raw:
+        raise ApiError(400, f"{field}: empty, must be the bytes of the encrypted {field}", field)
+    return raw
+
+
+def _bearer(request: Request) -> str:
+    auth = request.headers.get("authorization")
+    if not auth:
+        raise ApiError(401, "Authorization header missing, expected 'Bearer <token>'",
+                       "authorization", {"WWW-Authenticate": "Bearer"})
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "Authorization header malformed, expected 'Bearer <token>'",
+                       "authorization", {"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """Build the FastAPI application over the store at ``config.db_path``."""
+    store = ModelStore(config.db_path)
+    admin_digest = bytes.fromhex(config.admin_token_sha256)
+
+    def load_model(blob: bytes):
+        EncryptedModel, _ = _inference_types()
+        return EncryptedModel.from_bytes(blob)
+
+    cache = ModelCache(store, load_model, config.cache_size)
+
+    app = FastAPI(
+        title="ppboost encrypted prediction service",
+        version=API_VERSION,
+        description=(__doc__ or "").split("\n\n", 1)[0]
+        + " Inputs stay encrypted (OPE + Paillier); the server holds no user secret key.",
+    )
+    app.state.store, app.state.cache, app.state.config = store, cache, config
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse({"detail": exc.detail, "field": exc.field}, status_code=exc.status,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        loc = [str(x) for x in first.get("loc", ()) if x not in ("path", "query", "body")]
+        field = ".".join(loc) or None
+        msg = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ())[1:])}: {e.get('msg')}"
+                        for e in errs)
+        return JSONResponse({"detail": msg or "invalid request", "field": field},
+                            status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):  # pragma: no cover - a bug
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__})", "field": None},
+                            status_code=500)
+
+    def require_admin(request: Request) -> None:
+        token = _bearer(request)
+        if hmac.compare_digest(hashlib.sha256(token.encode()).digest(), admin_digest):
+            return
+        if store.authenticate(token) is not None:
+            raise ApiError(403, "this endpoint needs the admin token; a user token was given",
+                           "authorization")
+        raise ApiError(401, "invalid token", "authorization", {"WWW-Authenticate": "Bearer"})
+
+    def require_user(request: Request, user_id: str, allow_admin: bool = False) -> None:
+        token = _bearer(request)
+        if allow_admin and hmac.compare_digest(hashlib.sha256(token.encode()).digest(),
+                                               admin_digest):
+            return
+        owner = store.authenticate(token)
+        if owner is None:
+            if hmac.compare_digest(hashlib.sha256(token.encode()).digest(), admin_digest):
+                raise ApiError(403, "the admin token cannot query a user's model; use the "
+                               "user's access token", "authorization")
+            raise ApiError(401, "invalid token", "authorization", {"WWW-Authenticate": "Bearer"})
+        if owner != user_id:
+            if store.get_version(user_id) is None:
+                raise ApiError(404, f"user_id == {user_id!r}: no model for this user", "user_id")
+            raise ApiError(403, f"this token belongs to another user, not to {user_id!r}",
+                           "authorization")
+
+    UserId = Path(..., pattern=USER_ID_PATTERN, min_length=1, max_length=64,
+                  description="the user's id (1-64 letters, digits, '.', '_', '-')")
+
+    @app.get("/v1/health", response_model=HealthBody, tags=["service"])
+    def health() -> HealthBody:
+        """Liveness and the limits a client must respect."""
+        return HealthBody(status="ok", service="ppboost", api_version=API_VERSION,
+                          max_batch=config.max_batch, max_body_bytes=config.max_body_bytes)
+
+    @app.put("/v1/users/{user_id}/model", response_model=UploadBody, tags=["admin"],
+             status_code=200, responses={201: {"model": UploadBody, "description": "created"},
+                                         **_err(400, 401, 403, 413, 415, 422)},
+             openapi_extra=_body_spec(ModelUpload, "the user's EncryptedModel"))
+    async def put_model(request: Request, user_id: str = UserId,
+                        rotate_token: bool = Query(False, description="issue a new access "
+                                                   "token even if the keys are unchanged")):
+        """Upload or replace a user's encrypted model (admin token).
+
+        Token policy: a new token is returned on first upload, when the new
+        model is under other keys (another ``key_fingerprint``) or when
+        ``rotate_token=true``; otherwise ``token`` is null and the old token stays valid.
+        """
+        require_admin(request)
+        media = _media_type(request)
+        body = await _read_body(request, config.max_body_bytes)
+        blob = _blob_from_body(body, media, "model")
+        try:
+            model = await run_in_threadpool(load_model, blob)
+        except ImportError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure to parse is the input's fault
+            raise ApiError(400, f"model: not a valid EncryptedModel ({type(e).__name__}: {e})",
+                           "model")
+        mid = getattr(model, "user_id", None)
+        if mid is not None and mid != user_id:
+            raise ApiError(422, f"model.user_id == {mid!r}, does not match the path user_id "
+                           f"{user_id!r}", "model.user_id")
+        res = await run_in_threadpool(
+            store.put_model, user_id, blob, n_features=int(model.n_features),
+            n_outputs=int(model.n_outputs), key_fingerprint=str(model.key_fingerprint),
+            rotate_token=rotate_token)
+        cache.invalidate(user_id)
+        out = UploadBody(**asdict(res.record), created=res.created, token=res.token,
+                         token_rotated=res.token is not None)
+        return JSONResponse(out.model_dump(), status_code=201 if res.created else 200)
+
+    @app.get("/v1/users/{user_id}/model", response_model=ModelInfo, tags=["admin"],
+             responses=_err(401, 403, 404))
+    def model_info(request: Request, user_id: str = UserId) -> ModelInfo:
+        """Public facts of a user's stored model (admin token or the user's own token)."""
+        require_user(request, user_id, allow_admin=True)
+        rec = store.get_record(user_id)
+        if rec is None:
+            raise ApiError(404, f"user_id == {user_id!r}: no model for this user", "user_id")
+        return ModelInfo(**asdict(rec))
+
+    @app.delete("/v1/users/{user_id}/model", response_model=DeleteBody, tags=["admin"],
+                responses=_err(401, 403, 404))
+    def delete_model(request: Request, user_id: str = UserId) -> DeleteBody:
+        """Delete a user's model and access token (admin token)."""
+        require_admin(request)
+        if not store.delete_model(user_id):
+            raise ApiError(404, f"user_id == {user_id!r}: no model for this user", "user_id")
+        cache.invalidate(user_id)
+        return DeleteBody(user_id=user_id, deleted=True)
+
+    @app.post("/v1/users/{user_id}/predict", response_model=PredictBody, tags=["predict"],
+              responses={200: {"content": {OCTET: {"schema": {"type": "string",
+                                                               "format": "binary"}}},
+                               "description": "JSON, or the raw EncryptedResult bytes when "
+                                              "the request was application/octet-stream"},
+                         **_err(400, 401, 403, 404, 413, 415, 422)},
+              openapi_extra=_body_spec(PredictRequest, "an EncryptedQuery (a batch of rows)"))
+    async def predict(request: Request, user_id: str = UserId):
+        """Evaluate a batch of encrypted queries with the user's encrypted model.
+
+        Only the user's own token is accepted.  The result is one Paillier
+        ciphertext per output group (re-randomised by the model), readable
+        only by the user.
+        """
+        require_user(request, user_id)
+        media = _media_type(request)
+        body = await _read_body(request, config.max_body_bytes)
+        raw = _blob_from_body(body, media, "query")
+        _, EncryptedQuery = _inference_types()
+        try:
+            query = EncryptedQuery.from_bytes(raw)
+        except Exception as e:  # noqa: BLE001 - any failure to parse is the input's fault
+            raise ApiError(400, f"query: not a valid EncryptedQuery ({type(e).__name__}: {e})",
+                           "query")
+        n_rows = int(query.n_rows)
+        if n_rows < 1:
+            raise ApiError(422, f"query.n_rows == {n_rows}, must be >= 1", "query.n_rows")
+        if n_rows > config.max_batch:
+            raise ApiError(413, f"query.n_rows == {n_rows}, must be <= max_batch "
+                           f"{config.max_batch}", "query.n_rows")
+        model = await run_in_threadpool(cache.get, user_id)
+        if model is None:
+            raise ApiError(404, f"user_id == {user_id!r}: no model for this user", "user_id")
+        if int(query.n_features) != int(model.n_features):
+            raise ApiError(422, f"query.n_features == {query.n_features}, the model expects "
+                           f"{model.n_features}", "query.n_features")
+        try:
+            result = await run_in_threadpool(model.predict, query)
+            out = result.to_bytes()
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
+            raise ApiError(422, f"query: rejected by the model ({e})", "query")
+        if media == OCTET:
+            return Response(out, media_type=OCTET, headers={"X-Ppboost-Rows": str(n_rows)})
+        return PredictBody(result=base64.b64encode(out).decode(), n_rows=n_rows)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for multi-worker runs: the config comes from ``$PPBOOST_SERVER_CONFIG``."""
+    text = os.environ.get(CONFIG_ENV)
+    if not text:
+        raise RuntimeError(f"${CONFIG_ENV} is not set; start the server with `ppboost serve`")
+    return create_app(ServerConfig.from_json(text))
+
+
+def serve(config: ServerConfig, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          log_level: str = "info", access_log: bool = False) -> None:
+    """Run the service under uvicorn (blocking).  ``workers > 1`` forks worker processes."""
+    import uvicorn  # noqa: PLC0415
+
+    # validate and create the database once, in this process, before any worker starts
+    ModelStore(config.db_path).close()
+    if workers > 1:
+        os.environ[CONFIG_ENV] = config.to_json()
+        uvicorn.run("ppboost.inference.server:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, access_log=access_log)
+    else:
+        uvicorn.run(create_app(config), host=host, port=port, log_level=log_level,
+                    access_log=access_log)
