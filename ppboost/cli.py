@@ -1,0 +1,507 @@
+"""The ``ppboost`` command line.
+
+Subcommands (``ppboost <command> --help`` for all options):
+
+``serve``
+    Run the encrypted prediction HTTP service (:mod:`ppboost.inference.server`)::
+
+        ppboost serve --db models.db --host 127.0.0.1 --port 8000 --admin-token-file admin.tok
+
+    The admin token comes from ``--admin-token-file`` or ``$PPBOOST_ADMIN_TOKEN``.
+``enroll``
+    Run the trusted Proxy locally: build a user's keys and encrypted model from
+    an xgboost JSON model, upload the model, write the user's keys file::
+
+        ppboost enroll --model model.json --user alice --server URL --admin-token T --out alice.keys
+
+``query``
+    Encrypt rows, send them, decrypt the scores and print them (CSV or JSON)::
+
+        ppboost query --keys alice.keys --input rows.csv [--format csv|json] [--output-margin]
+
+``delete``
+    Delete a user's model and token from the server (admin).
+``demo``
+    Run ``ppboost.demo.main()``.
+
+The keys file
+-------------
+``enroll --out alice.keys`` writes one JSON document, created with mode 0600
+(owner read/write only), holding everything the user's client needs and
+nothing the server holds::
+
+    {"format": "ppboost-client-keys", "version": 1,
+     "user_id": "alice",
+     "server": "http://127.0.0.1:8000",      # where the model was uploaded
+     "token": "ppb_<id>_<secret>",             # alice's access token (secret)
+     "key_fingerprint": "...",                 # public, identifies the keys
+     "user_keys": "<base64>"}                  # the bytes UserKeys.save() writes:
+                                               # Paillier private key, OPE and PRF keys (secret)
+
+Exit codes: 0 success; 1 the server refused the request (the HTTP status is
+explained); 2 bad command-line input or local files; 3 server unreachable.
+Expected errors print one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "CliError", "save_client_keys", "load_client_keys",
+           "read_rows"]
+
+KEYS_FORMAT = "ppboost-client-keys"
+KEYS_VERSION = 1
+ADMIN_ENV = "PPBOOST_ADMIN_TOKEN"
+_MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit with ``code``."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------
+# helpers
+def _read_token_file(path: str, what: str) -> str:
+    try:
+        tok = Path(path).read_text().strip()
+    except OSError as e:
+        raise CliError(f"cannot read {what} file {path!r}: {e.strerror}")
+    if not tok:
+        raise CliError(f"{what} file {path!r} is empty")
+    return tok
+
+
+def _admin_token(args, required: bool = True) -> str | None:
+    if getattr(args, "admin_token", None):
+        return args.admin_token
+    if getattr(args, "admin_token_file", None):
+        return _read_token_file(args.admin_token_file, "admin token")
+    tok = os.environ.get(ADMIN_ENV, "").strip()
+    if tok:
+        return tok
+    if required:
+        raise CliError(f"no admin token: pass --admin-token, --admin-token-file or set ${ADMIN_ENV}")
+    return None
+
+
+def _write_private(path: Path, data: bytes, force: bool) -> None:
+    """Write ``data`` to ``path`` with mode 0600, atomically (temp file + rename)."""
+    if path.exists() and not force:
+        raise CliError(f"{str(path)!r} exists; pass --force to overwrite it")
+    if not path.parent.exists():
+        raise CliError(f"directory {str(path.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    os.chmod(path, 0o600)
+
+
+def _keys_to_bytes(keys) -> bytes:
+    """The bytes ``UserKeys.save`` writes (through a private temporary directory)."""
+    if hasattr(keys, "to_bytes"):
+        return keys.to_bytes()
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o700)
+        p = os.path.join(d, "user.keys")
+        keys.save(p)
+        return Path(p).read_bytes()
+
+
+def _keys_from_bytes(data: bytes):
+    from ppboost.inference import UserKeys  # noqa: PLC0415
+    if hasattr(UserKeys, "from_bytes"):
+        return UserKeys.from_bytes(data)
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o700)
+        p = os.path.join(d, "user.keys")
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return UserKeys.load(p)
+
+
+def save_client_keys(path, *, keys, user_id: str, server: str, token: str | None,
+                     key_fingerprint: str, force: bool = False) -> None:
+    """Write the keys file described in the module docstring (mode 0600)."""
+    doc = {"format": KEYS_FORMAT, "version": KEYS_VERSION, "user_id": user_id,
+           "server": server, "token": token, "key_fingerprint": key_fingerprint,
+           "user_keys": base64.b64encode(_keys_to_bytes(keys)).decode()}
+    _write_private(Path(path), (json.dumps(doc, indent=1) + "\n").encode(), force)
+
+
+def load_client_keys(path) -> dict:
+    """Read a keys file; ``doc["keys"]`` is the :class:`UserKeys` object."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise CliError(f"cannot read keys file {str(path)!r}: {e.strerror}")
+    except ValueError:
+        raise CliError(f"keys file {str(path)!r} is not JSON; expected a file written by "
+                       "`ppboost enroll`")
+    if not isinstance(doc, dict) or doc.get("format") != KEYS_FORMAT:
+        raise CliError(f"keys file {str(path)!r}: format is not {KEYS_FORMAT!r}; expected a "
+                       "file written by `ppboost enroll`")
+    if doc.get("version") != KEYS_VERSION:
+        raise CliError(f"keys file {str(path)!r}: version == {doc.get('version')!r}, "
+                       f"this ppboost reads {KEYS_VERSION}")
+    for k in ("user_id", "user_keys"):
+        if not isinstance(doc.get(k), str):
+            raise CliError(f"keys file {str(path)!r}: field {k!r} missing")
+    if (Path(path).stat().st_mode & 0o077) != 0:
+        print(f"ppboost: warning: keys file {str(path)!r} is readable by others; "
+              f"run chmod 600 {path}", file=sys.stderr)
+    try:
+        doc["keys"] = _keys_from_bytes(base64.b64decode(doc["user_keys"], validate=True))
+    except CliError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt file is an expected user error
+        raise CliError(f"keys file {str(path)!r}: user_keys cannot be read "
+                       f"({type(e).__name__}: {e})")
+    return doc
+
+
+def _parse_cell(cell: str, where: str) -> float:
+    s = cell.strip()
+    if s.lower() in _MISSING:
+        return math.nan
+    try:
+        return float(s)
+    except ValueError:
+        raise CliError(f"{where}: {cell!r} is not a number (missing values: empty or NaN)")
+
+
+def read_rows(text: str, name: str = "input"):
+    """Parse CSV (optional header row) or a JSON list of rows into a float64 matrix.
+
+    Empty cells and ``NaN``/``NA``/``null`` are missing values (``NaN``).
+    """
+    import numpy as np  # noqa: PLC0415
+
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise CliError(f"{name}: not valid JSON ({e})")
+        if data and not isinstance(data[0], list):
+            data = [data]
+        rows = []
+        for i, row in enumerate(data):
+            if not isinstance(row, list):
+                raise CliError(f"{name}: row {i} is not a list")
+            rows.append([math.nan if v is None else
+                         _parse_cell(str(v), f"{name} row {i}") for v in row])
+    else:
+        reader = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+        if reader:
+            first = reader[0]
+
+            def numeric(c):
+                try:
+                    float(c)
+                    return True
+                except ValueError:
+                    return c.strip().lower() in _MISSING
+            if not all(numeric(c) for c in first):
+                reader = reader[1:]           # a header row
+        rows = [[_parse_cell(c, f"{name} line {i + 1}") for c in r]
+                for i, r in enumerate(reader)]
+    if not rows:
+        raise CliError(f"{name}: no rows")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise CliError(f"{name}: rows have different numbers of columns {sorted(widths)}")
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _service(url: str, **kw):
+    from ppboost.inference.http_client import ServiceClient  # noqa: PLC0415
+    try:
+        return ServiceClient(url, **kw)
+    except ValueError as e:
+        raise CliError(str(e))
+
+
+def _progress(total, desc, unit="it", quiet=False, **kw):
+    from tqdm import tqdm  # noqa: PLC0415
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr,
+                leave=False, **kw)
+
+
+# ---------------------------------------------------------------------------
+# subcommands
+def cmd_serve(args) -> int:
+    from ppboost.inference.server import ServerConfig, admin_token_digest, serve  # noqa: PLC0415
+
+    token = _admin_token(args, required=False)
+    if token is None:
+        raise CliError(f"no admin token: pass --admin-token-file or set ${ADMIN_ENV} "
+                       "(the token that may upload and delete models)")
+    if len(token) < 16:
+        raise CliError(f"admin token is {len(token)} characters long, must be >= 16")
+    if not (0 < args.port < 65536):
+        raise CliError(f"--port == {args.port}, must be in 1..65535")
+    if args.workers < 1:
+        raise CliError(f"--workers == {args.workers}, must be >= 1")
+    try:
+        config = ServerConfig(db_path=str(Path(args.db).resolve()),
+                              admin_token_sha256=admin_token_digest(token),
+                              max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
+                              cache_size=args.cache_size)
+        from ppboost.inference.store import ModelStore  # noqa: PLC0415
+        ModelStore(config.db_path).close()
+    except ValueError as e:
+        raise CliError(str(e))
+    serve(config, host=args.host, port=args.port, workers=args.workers,
+          log_level=args.log_level, access_log=args.access_log)
+    return 0
+
+
+def cmd_enroll(args) -> int:
+    from ppboost.inference.store import validate_user_id  # noqa: PLC0415
+
+    try:
+        validate_user_id(args.user)
+    except ValueError as e:
+        raise CliError(str(e))
+    if args.key_bits < 512:
+        raise CliError(f"--key-bits == {args.key_bits}, must be >= 512 (3072 recommended)")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CliError(f"{str(out)!r} exists; pass --force to overwrite it")
+    if not Path(args.model).is_file():
+        raise CliError(f"model file {args.model!r} not found (an xgboost JSON model)")
+    admin = _admin_token(args)
+    quiet = args.quiet
+    with _service(args.server, admin_token=admin, timeout=args.timeout) as svc:
+        svc.health()                               # fail fast before the slow part
+        from ppboost.inference import Proxy  # noqa: PLC0415
+        steps = _progress(3, f"enrolling {args.user}", unit="step", quiet=quiet)
+        steps.set_postfix_str("encrypting the model")
+        try:
+            proxy = Proxy(args.model)
+            enrollment = proxy.enroll(args.user, key_bits=args.key_bits)
+        except (ValueError, OSError) as e:
+            raise CliError(f"cannot enrol with model {args.model!r}: {e}")
+        steps.update(1)
+        steps.set_postfix_str("uploading")
+        blob = enrollment.model.to_bytes()
+        with _progress(len(blob), "upload", unit="B", quiet=quiet, unit_scale=True) as bar:
+            answer = svc.upload_model(args.user, blob, rotate_token=args.rotate_token,
+                                      progress=bar.update)
+        steps.update(1)
+        token = answer.get("token")
+        if token is None:
+            # the server kept the previous token: keep it from the existing keys file
+            prev = load_client_keys(out) if out.exists() else None
+            token = prev.get("token") if prev else None
+            if token is None:
+                raise CliError("the server kept the user's previous token and no previous "
+                               "keys file holds it; rerun with --rotate-token", code=1)
+        save_client_keys(out, keys=enrollment.keys, user_id=args.user, server=svc.base_url,
+                         token=token, key_fingerprint=str(enrollment.keys.key_fingerprint),
+                         force=True)
+        steps.update(1)
+        steps.close()
+    model = enrollment.model
+    print(f"enrolled {args.user!r}: {model.n_features} features, {model.n_outputs} output(s), "
+          f"{len(blob)} bytes uploaded ({'new user' if answer.get('created') else 'replaced'}"
+          f"{', new token' if answer.get('token') else ''}); keys written to {out} (mode 0600)",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_query(args) -> int:
+    import numpy as np  # noqa: PLC0415
+
+    doc = load_client_keys(args.keys)
+    server = args.server or doc.get("server")
+    if not server:
+        raise CliError("no server URL: pass --server (the keys file has none)")
+    token = doc.get("token")
+    if not token:
+        raise CliError(f"keys file {args.keys!r} holds no access token")
+    if args.input == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.input).read_text()
+        except OSError as e:
+            raise CliError(f"cannot read input {args.input!r}: {e.strerror}")
+    X = read_rows(text, args.input)
+    from ppboost.inference import Client  # noqa: PLC0415
+    client = Client(doc["keys"])
+    user = doc["user_id"]
+    outs = []
+    with _service(server, token=token, timeout=args.timeout) as svc:
+        limit = int(svc.health().get("max_batch", args.batch_size))
+        batch = max(1, min(args.batch_size, limit))
+        starts = range(0, X.shape[0], batch)
+        with _progress(X.shape[0], "query", unit="row", quiet=args.quiet or len(starts) < 2) as bar:
+            for s in starts:
+                part = X[s:s + batch]
+                try:
+                    q = client.encrypt(part)
+                except ValueError as e:
+                    raise CliError(f"input: {e}")
+                res = svc.predict(user, q)
+                outs.append(np.asarray(client.decrypt(res, output_margin=args.output_margin),
+                                       dtype=np.float64))
+                bar.update(part.shape[0])
+    pred = np.concatenate(outs, axis=0)
+    sys.stdout.write(format_predictions(pred, args.format, user, args.output_margin))
+    return 0
+
+
+def format_predictions(pred, fmt: str, user_id: str, output_margin: bool) -> str:
+    """Scores as CSV (header, one row per input row) or as one JSON document."""
+    import numpy as np  # noqa: PLC0415
+
+    pred = np.asarray(pred, dtype=np.float64)
+    kind = "margin" if output_margin else "score"
+    if fmt == "json":
+        return json.dumps({"user_id": user_id, "output_margin": bool(output_margin),
+                           "n_rows": int(pred.shape[0]), "predictions": pred.tolist()}) + "\n"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if pred.ndim == 1:
+        w.writerow([kind])
+        w.writerows([[repr(float(v))] for v in pred])
+    else:
+        w.writerow([f"{kind}_{j}" for j in range(pred.shape[1])])
+        w.writerows([[repr(float(v)) for v in row] for row in pred])
+    return buf.getvalue()
+
+
+def cmd_delete(args) -> int:
+    with _service(args.server, admin_token=_admin_token(args),
+                  timeout=args.timeout) as svc:
+        svc.delete_model(args.user)
+    print(f"deleted {args.user!r}'s model and token", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    try:
+        import importlib  # noqa: PLC0415
+        demo = importlib.import_module("ppboost.demo")
+    except ImportError as e:
+        raise CliError(f"the demo is not available in this installation ({e})")
+    rv = demo.main()
+    return int(rv) if isinstance(rv, int) else 0
+
+
+# ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ppboost", description="Privacy-preserving gradient "
+                                "boosting: secure training and encrypted prediction.")
+    sub = p.add_subparsers(dest="command", metavar="<command>")
+
+    def admin_opts(sp):
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--admin-token", help=f"admin token (visible in the process list; "
+                       f"prefer --admin-token-file or ${ADMIN_ENV})")
+        g.add_argument("--admin-token-file", help="file whose content is the admin token")
+
+    s = sub.add_parser("serve", help="run the encrypted prediction HTTP service")
+    s.add_argument("--db", required=True, help="SQLite file (created if missing)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--admin-token-file", help=f"file holding the admin token (or ${ADMIN_ENV})")
+    s.add_argument("--max-batch", type=int, default=1024, help="max rows per predict request")
+    s.add_argument("--max-body-bytes", type=int, default=64 * 1024 * 1024,
+                   help="max request body size in bytes")
+    s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    s.add_argument("--cache-size", type=int, default=32, help="models kept deserialised")
+    s.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    s.add_argument("--access-log", action="store_true", help="log every request")
+    s.set_defaults(func=cmd_serve)
+
+    e = sub.add_parser("enroll", help="encrypt a model for a user, upload it, write the keys")
+    e.add_argument("--model", required=True, help="xgboost JSON model")
+    e.add_argument("--user", required=True, help="user id")
+    e.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8000")
+    admin_opts(e)
+    e.add_argument("--out", required=True, help="keys file to write (mode 0600)")
+    e.add_argument("--key-bits", type=int, default=3072,
+                   help="Paillier modulus size (default 3072; small values are for tests only)")
+    e.add_argument("--rotate-token", action="store_true",
+                   help="ask the server for a new access token even if the keys are unchanged")
+    e.add_argument("--force", action="store_true", help="overwrite --out")
+    e.add_argument("--timeout", type=float, default=300.0, help="HTTP timeout in seconds")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=cmd_enroll)
+
+    q = sub.add_parser("query", help="encrypt rows, query the server, decrypt the scores")
+    q.add_argument("--keys", required=True, help="keys file written by `ppboost enroll`")
+    q.add_argument("--server", help="server URL (default: the one in the keys file)")
+    q.add_argument("--input", required=True,
+                   help="CSV (optional header; empty/NaN = missing) or JSON rows; '-' = stdin")
+    q.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
+    q.add_argument("--output-margin", action="store_true", help="print margins, not scores")
+    q.add_argument("--batch-size", type=int, default=64, help="rows per request")
+    q.add_argument("--timeout", type=float, default=120.0, help="HTTP timeout in seconds")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=cmd_query)
+
+    d = sub.add_parser("delete", help="delete a user's model and token (admin)")
+    d.add_argument("--user", required=True)
+    d.add_argument("--server", required=True)
+    admin_opts(d)
+    d.add_argument("--timeout", type=float, default=60.0)
+    d.set_defaults(func=cmd_delete)
+
+    m = sub.add_parser("demo", help="run the end-to-end demo")
+    m.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    from ppboost.inference.http_client import ServerUnreachable, ServiceError  # noqa: PLC0415
+    try:
+        return args.func(args)
+    except CliError as e:
+        print(f"ppboost {args.command}: error: {e}", file=sys.stderr)
+        return e.code
+    except ServerUnreachable as e:
+        print(f"ppboost {args.command}: error: {e}", file=sys.stderr)
+        return 3
+    except ServiceError as e:
+        print(f"ppboost {args.command}: error: the server refused the request: {e}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ppboost {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

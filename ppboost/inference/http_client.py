@@ -1,0 +1,149 @@
+"""A small synchronous HTTP client for the prediction service (:mod:`.server`).
+
+It moves bytes only: the caller encrypts with :class:`ppboost.inference.Client`
+and hands over ``EncryptedQuery.to_bytes()``; nothing secret is sent.  The
+predict path uses the ``application/octet-stream`` variant of the API (no
+base64, no JSON).
+
+Every non-2xx answer becomes a :class:`ServiceError` carrying the status code,
+the server's ``detail`` message and the offending ``field``; a server that
+cannot be reached becomes :class:`ServerUnreachable`.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import httpx
+
+__all__ = ["ServiceClient", "ServiceError", "ServerUnreachable"]
+
+OCTET = "application/octet-stream"
+
+_EXPLAIN = {
+    401: "the server rejected the token (absent, wrong, or revoked by a delete or a "
+         "re-enrolment)",
+    403: "the token is valid but not allowed here (a user's token on another user's model, "
+         "or a user token where the admin token is needed)",
+    404: "the server has no model for this user",
+    413: "the request is too large for the server's limits",
+}
+
+
+class ServiceError(RuntimeError):
+    """The service answered with an error status."""
+
+    def __init__(self, status: int, detail: str, field: str | None = None):
+        self.status, self.detail, self.field = status, detail, field
+        why = _EXPLAIN.get(status)
+        msg = f"HTTP {status}: {detail}"
+        if why:
+            msg += f" ({why})"
+        super().__init__(msg)
+
+
+class ServerUnreachable(ServiceError):
+    """No connection could be made (wrong URL, server down, timeout)."""
+
+    def __init__(self, url: str, reason: str):
+        self.url = url
+        RuntimeError.__init__(self, f"cannot reach the ppboost server at {url}: {reason}")
+        self.status, self.detail, self.field = 0, reason, None
+
+
+class ServiceClient:
+    """Talks to one server.  ``token`` is a user's access token, ``admin_token`` the admin's."""
+
+    def __init__(self, base_url: str, *, token: str | None = None,
+                 admin_token: str | None = None, timeout: float = 120.0,
+                 transport: httpx.BaseTransport | None = None):
+        if not base_url or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"server URL == {base_url!r}, must start with http:// or https://")
+        self.base_url = base_url.rstrip("/")
+        self.token, self.admin_token = token, admin_token
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------
+    def _request(self, method: str, path: str, *, auth: str | None = None, **kw) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}) or {})
+        if auth is not None:
+            headers["Authorization"] = f"Bearer {auth}"
+        try:
+            r = self._http.request(method, path, headers=headers, **kw)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+            raise ServerUnreachable(self.base_url, str(e) or type(e).__name__) from None
+        except httpx.TimeoutException as e:
+            raise ServerUnreachable(self.base_url, f"timed out ({type(e).__name__})") from None
+        except httpx.TransportError as e:
+            raise ServerUnreachable(self.base_url, f"{type(e).__name__}: {e}") from None
+        if r.status_code >= 400:
+            detail, field = r.text[:500], None
+            try:
+                body = r.json()
+                detail, field = str(body.get("detail", detail)), body.get("field")
+            except ValueError:
+                pass
+            raise ServiceError(r.status_code, detail, field)
+        return r
+
+    def _need(self, which: str) -> str:
+        tok = self.admin_token if which == "admin" else self.token
+        if not tok:
+            raise ValueError(f"{which} token is not set, needed for this request")
+        return tok
+
+    # -- endpoints ------------------------------------------------------------
+    def health(self) -> dict:
+        """``GET /v1/health``: status and the server's limits (max_batch, max_body_bytes)."""
+        return self._request("GET", "/v1/health").json()
+
+    def upload_model(self, user_id: str, model_bytes: bytes, *, rotate_token: bool = False,
+                     progress: Callable[[int], None] | None = None,
+                     chunk_size: int = 1 << 20) -> dict:
+        """``PUT /v1/users/{user_id}/model`` (admin): returns the JSON answer (``token`` inside).
+
+        ``progress(n)`` is called with the number of bytes of each chunk sent.
+        """
+        data = bytes(model_bytes)
+
+        def chunks() -> Iterator[bytes]:
+            for i in range(0, len(data), chunk_size):
+                piece = data[i:i + chunk_size]
+                if progress is not None:
+                    progress(len(piece))
+                yield piece
+
+        return self._request(
+            "PUT", f"/v1/users/{user_id}/model", auth=self._need("admin"),
+            params={"rotate_token": "true"} if rotate_token else None,
+            content=chunks() if progress is not None else data,
+            headers={"Content-Type": OCTET, "Content-Length": str(len(data))}).json()
+
+    def model_info(self, user_id: str) -> dict:
+        """``GET /v1/users/{user_id}/model`` with the user token (or the admin token)."""
+        return self._request("GET", f"/v1/users/{user_id}/model",
+                             auth=self.token or self._need("admin")).json()
+
+    def delete_model(self, user_id: str) -> dict:
+        """``DELETE /v1/users/{user_id}/model`` (admin)."""
+        return self._request("DELETE", f"/v1/users/{user_id}/model",
+                             auth=self._need("admin")).json()
+
+    def predict_bytes(self, user_id: str, query_bytes: bytes) -> bytes:
+        """``POST /v1/users/{user_id}/predict`` (octet-stream): query bytes -> result bytes."""
+        r = self._request("POST", f"/v1/users/{user_id}/predict", auth=self._need("user"),
+                          content=bytes(query_bytes), headers={"Content-Type": OCTET})
+        return r.content
+
+    def predict(self, user_id: str, query):
+        """Send an ``EncryptedQuery``, get the ``EncryptedResult`` back."""
+        from . import EncryptedResult  # noqa: PLC0415 - the crypto core loads lazily
+        return EncryptedResult.from_bytes(self.predict_bytes(user_id, query.to_bytes()))
