@@ -86,7 +86,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 def validate_user_id(user_id: str) -> str:
     """Return ``user_id`` if it is well formed, else raise ``ValueError`` naming the rule."""
-    if not isinstance(user_id, str) or not _USER_ID_RE.match(user_id):
+    if not isinstance(user_id, str) or not _USER_ID_RE.fullmatch(user_id):
         raise ValueError(
             f"user_id == {user_id!r}, must match {USER_ID_PATTERN} "
             "(1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)")
@@ -102,7 +102,7 @@ def new_token() -> tuple[str, str, str]:
 
 def parse_token(token: str) -> tuple[str, str] | None:
     """Split a token into ``(token_id, secret)``; ``None`` if it is not of our form."""
-    m = _TOKEN_RE.match(token) if isinstance(token, str) else None
+    m = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
     return (m.group(1), m.group(2)) if m else None
 
 
