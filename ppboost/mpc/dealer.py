@@ -1,0 +1,468 @@
+"""The dealer: a participant of its own that hands out correlated randomness.
+
+Semi-honest trusted dealer as in XORBoost (Deforth et al., PoPETs 2022) and
+CrypTen's trusted first party.  It is participant ``n_parties`` on the
+transport and runs :func:`run_dealer`; data parties talk to it through their
+:class:`DealerClient` (``party.dealer``).  Nothing it computes depends on
+data, and it never sees data: requests carry only a kind name and public
+parameters (shapes, owner ids, fractional bits).
+
+**Compressed dealer.**  At start the dealer sends every party a fresh
+16-byte seed.  For each correlation every party expands its share from its
+seed's AES-CTR stream (``ppboost.crypto.prg``), in the same order as the
+dealer does; only the values that cannot be random (e.g. ``c`` in a Beaver
+triple) cost a message, and only to one party (by default the last one):
+the "correction" ``value - sum(other shares)``.  A Beaver triple of N
+elements thus costs N elements of traffic instead of 3nN.
+
+**Requests.**  Party 0 alone sends ``(kind, params)`` (JSON of public
+values, so its size depends only on public shapes).  Every party calls
+:meth:`DealerClient.get` with the same arguments in the same order; a party
+that passes other shapes gets a clear error when a correction's shape does
+not match.  :meth:`DealerClient.prefetch` lets the parties fetch material
+ahead of time (the offline phase) so the online phase never waits on the
+dealer.
+
+**Kinds are a registry.**  A kind is a class decorated with
+``@correlation("name")`` with two methods that consume the PRGs in the same
+order:
+
+* ``deal(self, d: DealerSession, **params)`` runs on the dealer;
+* ``expand(self, c: DealerClient, **params)`` runs on every party and
+  returns that party's material.
+
+Other modules add kinds (boolean AND triples, edaBits, ...) the same way;
+:func:`run_dealer` imports the protocol modules listed in ``KIND_MODULES``
+so a dealer process knows them all.
+
+Built-in kinds: ``beaver`` (elementwise triples), ``matmul`` (matrix
+triples), ``trunc`` (truncation material), ``dabit`` (a random bit shared
+both additively and by XOR), ``zero`` (shares of zero, used to input
+values), ``perm`` (owner-known permutation correlations, DESIGN.md).
+"""
+from __future__ import annotations
+
+import collections
+import importlib
+import json
+import os
+import time
+
+import numpy as np
+
+from ..crypto.prg import PRG, SEED_BYTES
+from ..transport.base import TransportTimeout
+from . import ring
+
+__all__ = ["correlation", "kinds", "Correlation", "DealerClient", "DealerSession",
+           "run_dealer", "KIND_MODULES", "DealerError"]
+
+_KINDS: dict = {}
+
+#: Modules imported by :func:`run_dealer` so that their kinds are registered.
+KIND_MODULES = ["ppboost.mpc.boolean", "ppboost.mpc.compare", "ppboost.mpc.argmax",
+                "ppboost.mpc.nonlinear"]
+
+_STOP = "__stop__"
+
+
+class DealerError(RuntimeError):
+    """A malformed or unknown request, or parties that disagree about one."""
+
+
+class Correlation:
+    """Base class of a correlation kind (see the module docstring)."""
+
+    name = "?"
+
+    def deal(self, d: "DealerSession", **params) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def expand(self, c: "DealerClient", **params):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def correlation(name: str):
+    """Class decorator registering a correlation kind under ``name``."""
+    if not isinstance(name, str) or not name or name == _STOP:
+        raise ValueError(f"invalid correlation name {name!r}")
+
+    def deco(cls):
+        if name in _KINDS and type(_KINDS[name]).__qualname__ != cls.__qualname__:
+            raise ValueError(f"correlation kind {name!r} is already registered "
+                             f"by {type(_KINDS[name]).__qualname__}")
+        inst = cls()
+        inst.name = name
+        _KINDS[name] = inst
+        return cls
+    return deco
+
+
+def kinds() -> list:
+    """Names of the registered correlation kinds."""
+    return sorted(_KINDS)
+
+
+def _public(v):
+    """Normalise public parameters to JSON values (tuples -> lists, numpy ints -> int)."""
+    if isinstance(v, (tuple, list)):
+        return [_public(x) for x in v]
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return v
+    raise TypeError(f"dealer request parameters must be public ints/strings/shapes, "
+                    f"got {type(v).__name__}")
+
+
+def _encode_request(kind: str, params: dict) -> bytes:
+    return json.dumps([kind, {k: _public(v) for k, v in sorted(params.items())}],
+                      separators=(",", ":")).encode()
+
+
+def _shape(shape) -> tuple:
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"invalid shape {shape}")
+    return shape
+
+
+# ========================================================================= dealer side
+class DealerSession:
+    """The dealer's view while serving: one PRG per party, mirrored on the parties.
+
+    Helpers come in mirrored pairs with :class:`DealerClient` (same names,
+    same PRG consumption): ``random`` / ``random``, ``share`` / ``share``,
+    ``share_bits`` / ``share_bits``, ``send`` / ``recv``.
+    """
+
+    def __init__(self, endpoint, prgs):
+        self.ep = endpoint
+        self.n_parties = endpoint.n_parties
+        self.prgs = prgs
+        self.own = PRG()  # the dealer's private randomness (e.g. the bits of daBits)
+        self.elements_sent = 0
+
+    def random(self, shape) -> list:
+        """Every party's next PRG words of ``shape``; the shared value is their sum."""
+        shape = _shape(shape)
+        return [prg.uint64(shape) for prg in self.prgs]
+
+    def share(self, value, to: int | None = None) -> None:
+        """Additively share ``value`` (uint64): parties other than ``to`` draw from
+        their PRG, party ``to`` (default the last) receives the correction."""
+        to = self.n_parties - 1 if to is None else to
+        value = np.asarray(value, dtype=np.uint64)
+        corr = value.copy()
+        for p, prg in enumerate(self.prgs):
+            if p != to:
+                corr -= prg.uint64(value.shape)
+        self.send(to, corr)
+
+    def share_bits(self, bits, to: int | None = None) -> None:
+        """XOR-share 0/1 ``bits``: the correction goes to ``to`` (bit-packed)."""
+        to = self.n_parties - 1 if to is None else to
+        bits = np.asarray(bits, dtype=np.uint8)
+        corr = bits.copy()
+        for p, prg in enumerate(self.prgs):
+            if p != to:
+                corr ^= prg.bits(bits.shape)
+        self.send(to, np.packbits(corr.reshape(-1), bitorder="little"))
+
+    def send(self, to: int, array) -> None:
+        arr = np.ascontiguousarray(array)
+        self.elements_sent += arr.size
+        self.ep.send(to, arr)
+
+
+def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
+    """Serve correlation requests until party 0 says stop; return the dealer's stats.
+
+    ``endpoint`` is participant ``n_parties``.  The loop waits at most
+    ``idle_timeout`` seconds for the next request (parties may compute
+    locally for longer than the transport timeout); a failed or
+    disconnected party still stops it at once (``PeerFailed``).  ``seeds``
+    (a list of 16-byte seeds, tests only) replaces fresh random seeds.
+
+    Returns ``{"offline_seconds", "requests", "by_kind", "elements_sent",
+    "bytes_sent", "messages"}`` where ``offline_seconds`` is the time spent
+    generating material (waiting time excluded).
+    """
+    if not endpoint.is_dealer:
+        raise ValueError(f"run_dealer needs the dealer's endpoint (id {endpoint.n_parties}), "
+                         f"got participant {endpoint.me}")
+    n = endpoint.n_parties
+    if seeds is None:
+        seeds = [os.urandom(SEED_BYTES) for _ in range(n)]
+    if len(seeds) != n:
+        raise ValueError(f"{len(seeds)} seeds for {n} parties")
+    for p in range(n):
+        endpoint.send(p, bytes(seeds[p]))
+    session = DealerSession(endpoint, [PRG(s) for s in seeds])
+    stats = {"offline_seconds": 0.0, "requests": 0, "by_kind": {}}
+    while True:
+        req = _wait_request(endpoint, idle_timeout)
+        t0 = time.perf_counter()
+        try:
+            kind, params = json.loads(bytes(req).decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DealerError(f"dealer: malformed request from party 0: {exc}") from None
+        if kind == _STOP:
+            break
+        if kind not in _KINDS:
+            _load_kind_modules(kind)
+        _KINDS[kind].deal(session, **params)
+        stats["offline_seconds"] += time.perf_counter() - t0
+        stats["requests"] += 1
+        stats["by_kind"][kind] = stats["by_kind"].get(kind, 0) + 1
+    stats["elements_sent"] = session.elements_sent
+    stats.update({"bytes_sent": endpoint.stats.total_sent,
+                  "messages": endpoint.stats.messages_sent})
+    return stats
+
+
+def _load_kind_modules(kind: str) -> None:
+    """Import ``KIND_MODULES`` (a dealer in its own process has not imported the
+    protocol modules); raise a clear error if ``kind`` is still unknown."""
+    problems = []
+    for mod in KIND_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ImportError as exc:
+            problems.append(f"{mod}: {exc}")
+    if kind not in _KINDS:
+        extra = f" (import problems: {'; '.join(problems)})" if problems else ""
+        raise DealerError(f"dealer: unknown correlation kind {kind!r}; registered kinds: "
+                          f"{', '.join(kinds())}{extra}")
+
+
+def _wait_request(endpoint, idle_timeout):
+    start = time.monotonic()
+    while True:
+        try:
+            return endpoint.recv(0)
+        except TransportTimeout:
+            if time.monotonic() - start >= idle_timeout:
+                raise TransportTimeout(f"dealer: no request from party 0 for "
+                                       f"{idle_timeout:.0f}s (idle_timeout)") from None
+
+
+# ========================================================================= party side
+class DealerClient:
+    """A party's handle on the dealer (``party.dealer``).
+
+    Construction receives this party's seed from the dealer (one message).
+    ``get(kind, **params)`` returns this party's material of a correlation.
+    ``expand_seconds`` accumulates the party-side (offline) expansion time.
+    """
+
+    def __init__(self, endpoint):
+        self.ep = endpoint
+        self.me = endpoint.me
+        self.n_parties = endpoint.n_parties
+        seed = endpoint.recv(endpoint.dealer_id)
+        if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
+            raise DealerError(f"party {self.me}: expected a {SEED_BYTES}-byte seed from the dealer")
+        self.prg = PRG(bytes(seed))
+        self.expand_seconds = 0.0
+        self.requests = 0
+        self._ahead = collections.deque()
+        self._closed = False
+
+    # ---------------------------------------------------------------- requests
+    def get(self, kind: str, **params):
+        """This party's material for correlation ``kind`` with public ``params``.
+
+        Every party must call it with the same arguments in the same order.
+        Returns prefetched material if :meth:`prefetch` queued exactly this
+        request, otherwise asks the dealer now.
+        """
+        key = self._key(kind, params)
+        if self._ahead:
+            head_key, material = self._ahead.popleft()
+            if head_key != key:
+                raise DealerError(f"party {self.me}: prefetched {head_key.decode()} but the "
+                                  f"protocol asked for {key.decode()} (prefetch order must "
+                                  f"match use order)")
+            return material
+        return self._fetch(kind, key, params)
+
+    def prefetch(self, kind: str, **params) -> None:
+        """Fetch and expand material now (offline); a later ``get`` with the same
+        arguments returns it.  Prefetched requests are consumed in FIFO order."""
+        key = self._key(kind, params)
+        self._ahead.append((key, self._fetch(kind, key, params)))
+
+    def close(self) -> None:
+        """Tell the dealer to stop (party 0 sends it; a no-op elsewhere)."""
+        if not self._closed:
+            self._closed = True
+            if self.me == 0:
+                self.ep.send(self.ep.dealer_id, _encode_request(_STOP, {}))
+
+    def _key(self, kind, params):
+        if kind not in _KINDS:
+            raise DealerError(f"unknown correlation kind {kind!r}; registered kinds: "
+                              f"{', '.join(kinds())}")
+        return _encode_request(kind, params)
+
+    def _fetch(self, kind, key, params):
+        if self._closed:
+            raise DealerError(f"party {self.me}: the dealer connection is closed")
+        if self.me == 0:
+            self.ep.send(self.ep.dealer_id, key)
+        t0 = time.perf_counter()
+        material = _KINDS[kind].expand(self, **json.loads(key.decode())[1])
+        self.expand_seconds += time.perf_counter() - t0
+        self.requests += 1
+        return material
+
+    # ---------------------------------------------------------------- mirrored helpers
+    def random(self, shape) -> np.ndarray:
+        """My share of a random value (mirror of :meth:`DealerSession.random`)."""
+        return self.prg.uint64(_shape(shape))
+
+    def share(self, shape, to: int | None = None) -> np.ndarray:
+        """My share of a dealer-chosen value (mirror of :meth:`DealerSession.share`)."""
+        shape = _shape(shape)
+        to = self.n_parties - 1 if to is None else to
+        if self.me != to:
+            return self.prg.uint64(shape)
+        return self.recv(shape, np.uint64)
+
+    def share_bits(self, shape, to: int | None = None) -> np.ndarray:
+        """My XOR share (uint8 0/1) of dealer-chosen bits (mirror of ``share_bits``)."""
+        shape = _shape(shape)
+        to = self.n_parties - 1 if to is None else to
+        if self.me != to:
+            return self.prg.bits(shape)
+        count = int(np.prod(shape, dtype=np.int64))
+        packed = self.recv(((count + 7) // 8,), np.uint8)
+        return np.unpackbits(packed, bitorder="little", count=count).reshape(shape)
+
+    def recv(self, shape=None, dtype=None) -> np.ndarray:
+        """An explicit message from the dealer, checked against the expected shape."""
+        arr = self.ep.recv(self.ep.dealer_id)
+        if not isinstance(arr, np.ndarray):
+            raise DealerError(f"party {self.me}: expected an array from the dealer")
+        if shape is not None and arr.shape != _shape(shape):
+            raise DealerError(f"party {self.me}: the dealer sent shape {arr.shape} but this "
+                              f"party expected {_shape(shape)}: the parties disagree on a "
+                              f"shape (party 0's request decides)")
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            raise DealerError(f"party {self.me}: dealer sent dtype {arr.dtype}, expected "
+                              f"{np.dtype(dtype)}")
+        return arr
+
+
+# ========================================================================= built-in kinds
+@correlation("beaver")
+class BeaverTriple(Correlation):
+    """Elementwise triple a, b, c = a*b [Beaver 1991].  Traffic: N elements to the last party."""
+
+    def deal(self, d, shape):
+        a = sum(d.random(shape))
+        b = sum(d.random(shape))
+        d.share(a * b)
+
+    def expand(self, c, shape):
+        return c.random(shape), c.random(shape), c.share(shape)
+
+
+@correlation("matmul")
+class MatrixTriple(Correlation):
+    """Matrix triple A (m x k), B (k x n), C = A @ B [Beaver 1991; SecureML, Mohassel-Zhang 2017].
+    Traffic: m*n elements to the last party."""
+
+    def deal(self, d, a_shape, b_shape):
+        a = sum(d.random(a_shape))
+        b = sum(d.random(b_shape))
+        d.share(ring.matmul(a, b))
+
+    def expand(self, c, a_shape, b_shape):
+        out_shape = ring.matmul(np.zeros(a_shape, np.uint64), np.zeros(b_shape, np.uint64)).shape
+        return c.random(a_shape), c.random(b_shape), c.share(out_shape)
+
+
+@correlation("trunc")
+class TruncationPair(Correlation):
+    """r uniform in Z_2^64, shares of r >> f and of msb(r) (see mpc/truncation.py).
+    Traffic: 2N elements to the last party."""
+
+    def deal(self, d, shape, f):
+        r = sum(d.random(shape))
+        d.share(r >> np.uint64(f))
+        d.share(r >> np.uint64(63))
+
+    def expand(self, c, shape, f):
+        return c.random(shape), c.share(shape), c.share(shape)
+
+
+@correlation("dabit")
+class DaBit(Correlation):
+    """A uniform bit b shared additively in Z_2^64 and by XOR [Rotaru-Wood 2019].
+    Traffic: N elements + N bits to the last party."""
+
+    def deal(self, d, shape):
+        b = d.own.bits(_shape(shape))
+        d.share(b.astype(np.uint64))
+        d.share_bits(b)
+
+    def expand(self, c, shape):
+        return c.share(shape), c.share_bits(shape)
+
+
+@correlation("zero")
+class ZeroShare(Correlation):
+    """Shares of zero; party ``to`` holds the correction (minus the others' sum).
+    Used to input a value: the owner adds its plaintext to its share.
+    Traffic: N elements to party ``to``."""
+
+    def deal(self, d, shape, to):
+        d.share(np.zeros(_shape(shape), np.uint64), to=to)
+
+    def expand(self, c, shape, to):
+        return c.share(shape, to=to)
+
+
+@correlation("perm")
+class PermutationCorrelation(Correlation):
+    """Owner-known permutation correlation (DESIGN.md, steps 1-2), ``count`` permutations.
+
+    Every non-owner p gets one input mask a_p (``shape``) and one output mask
+    c_{p,j} per permutation j (PRG-expanded).  The owner gets random
+    permutations pi_j (from its PRG) and delta_j = pi_j(sum_p a_p) - sum_p c_{p,j}
+    (explicit).  Traffic: count * N elements to the owner.
+    Owner's material: (pis, pi_inverses, deltas); others': (a_p, [c_{p,j}]).
+    """
+
+    def deal(self, d, shape, owner, count):
+        shape = _shape(shape)
+        n = shape[0]
+        a_sum = np.zeros(shape, np.uint64)
+        for p in range(d.n_parties):
+            if p != owner:
+                a_sum += d.prgs[p].uint64(shape)
+        c_sums = [np.zeros(shape, np.uint64) for _ in range(count)]
+        for p in range(d.n_parties):
+            if p != owner:
+                for j in range(count):
+                    c_sums[j] += d.prgs[p].uint64(shape)
+        for j in range(count):
+            pi = d.prgs[owner].permutation(n)
+            d.send(owner, ring.gather_rows(a_sum, pi) - c_sums[j])
+
+    def expand(self, c, shape, owner, count):
+        shape = _shape(shape)
+        if c.me != owner:
+            a = c.prg.uint64(shape)
+            return a, [c.prg.uint64(shape) for _ in range(count)]
+        pis, invs, deltas = [], [], []
+        for _ in range(count):
+            pi = c.prg.permutation(shape[0])
+            pis.append(pi)
+            invs.append(ring.inverse_permutation(pi, check=False))
+            deltas.append(c.recv(shape, np.uint64))
+        return pis, invs, deltas
