@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .dealer import Correlation, correlation
+
 __all__ = [
     "n_words", "pack_bits", "unpack_bits", "pack_bitvector", "unpack_bitvector",
     "BShare", "band", "band_planes", "carry_out", "prefix_carries", "prefix_or",
@@ -145,6 +147,53 @@ def unpack_bitvector(plane: np.ndarray, n: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
+# dealer correlation: boolean Beaver triples (compressed, XOR-shared words)
+
+def xor_share_words(d, value, to=None) -> None:
+    """Dealer side: XOR-share uint64 words ``value``; parties other than ``to``
+    (default the last) draw their share from their PRG, ``to`` receives the correction."""
+    to = d.n_parties - 1 if to is None else to
+    corr = np.array(value, dtype=np.uint64, copy=True)
+    for p, prg in enumerate(d.prgs):
+        if p != to:
+            corr ^= prg.uint64(corr.shape)
+    d.send(to, corr)
+
+
+def xor_share_words_expand(c, shape, to=None) -> np.ndarray:
+    """Party side mirror of :func:`xor_share_words`: my XOR share of the words."""
+    to = c.n_parties - 1 if to is None else to
+    if c.me != to:
+        return c.prg.uint64(shape)
+    return c.recv(shape, np.uint64)
+
+
+def xor_random(d, shape) -> np.ndarray:
+    """Dealer side: the XOR of every party's next PRG words (mirror: ``c.prg.uint64(shape)``)."""
+    out = d.prgs[0].uint64(shape)
+    for prg in d.prgs[1:]:
+        out ^= prg.uint64(shape)
+    return out
+
+
+@correlation("and_triple")
+class AndTriple(Correlation):
+    """``words`` uint64 words of boolean Beaver triples: XOR shares of a, b and c = a & b
+    (64 independent triples per word) [Beaver 1991].  a, b come from every party's PRG;
+    traffic: ``words`` words to the last party (the correction of c)."""
+
+    def deal(self, d, words):
+        a = xor_random(d, words)
+        b = xor_random(d, words)
+        xor_share_words(d, a & b)
+
+    def expand(self, c, words):
+        a = c.prg.uint64(words)
+        b = c.prg.uint64(words)
+        return a, b, xor_share_words_expand(c, (words,))
+
+
+# --------------------------------------------------------------------------
 # kernels: the local parts of a boolean Beaver AND
 
 @njit(cache=True, nogil=True)
@@ -194,7 +243,7 @@ def band_planes(party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise ValueError(f"band: shapes {x.shape} and {y.shape} differ, must be equal")
     shape = x.shape
     m = x.size
-    a, b, c = party.dealer.get("and_triple", m)
+    a, b, c = party.dealer.get("and_triple", words=m)
     xf = np.ascontiguousarray(x).reshape(-1)
     yf = np.ascontiguousarray(y).reshape(-1)
     mine = np.empty(2 * m, dtype=np.uint64)
@@ -210,7 +259,7 @@ def _open_xor(party, mine: np.ndarray) -> np.ndarray:
 
     Cost: 1 round, ``mine.size`` words to each other party.
     """
-    ep = party.endpoint
+    ep = party.ep
     for p in range(party.n_parties):
         if p != party.id:
             ep.send(p, mine)
@@ -218,6 +267,8 @@ def _open_xor(party, mine: np.ndarray) -> np.ndarray:
     for p in range(party.n_parties):
         if p != party.id:
             _xor_into(acc, ep.recv(p))
+    if party.opened is not None:
+        party.opened.append(("xor", acc.copy()))
     return acc
 
 

@@ -1,0 +1,292 @@
+"""Comparison of additively shared values: less-than-zero, x < y, x < public; bit decomposition.
+
+Method: edaBits [Escudero, Ghosh, Keller, Rachuri, Scholl, "Improved
+primitives for MPC over mixed arithmetic-binary circuits", CRYPTO 2020] and
+daBits [Rotaru & Wood, "MArBled circuits", INDOCRYPT 2019].  The dealer
+hands out a uniform ring element ``r`` twice: as additive shares over
+Z_2^64 and as XOR shares of its bits (bit-sliced, see
+:mod:`ppboost.mpc.boolean`).  The parties open ``c = x + r`` -- uniform in
+Z_2^64 whatever ``x`` is -- and then work on ``x = c - r`` bit by bit with a
+log-depth circuit between the public bits of ``c`` and the shared bits of
+``r``.  The resulting XOR-shared bit is turned into an additive share with a
+daBit (bit-to-arithmetic).
+
+All results are *integer* bits: additive shares of 0 or 1 (not fixed-point
+encoded; multiply by ``2**frac_bits`` locally for fixed-point 1.0).  A bit
+times a fixed-point share needs no truncation.
+
+Correctness range: ``ltz(x)`` returns the sign bit of ``x`` read as a signed
+64-bit integer, so ``x < y`` is exact whenever ``|x - y| < 2**63`` in ring
+units (``2**(63 - f)`` for ``f`` fractional bits).  There is no probabilistic
+error: nothing depends on a statistical security parameter.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from . import ring
+from .boolean import (_open_xor, carry_out, n_words, pack_bits, prefix_carries, unpack_bits,
+                      xor_share_words, xor_share_words_expand)
+from .context import AShare
+from .dealer import Correlation, correlation
+
+__all__ = ["ltz", "ltz_raw", "less_than", "less_than_public", "greater_than", "bit_decompose",
+           "b2a_planes", "open_sum", "mul_raw", "const_raw"]
+
+_U64 = np.dtype(np.uint64)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+# --------------------------------------------------------------------------
+# dealer correlations (registered into the core dealer's registry)
+
+@correlation("edabit")
+class EdaBit(Correlation):
+    """``count`` edaBits [Escudero et al. 2020]: a uniform ``r`` in Z_2^64 as additive
+    shares (every party's PRG; ``r`` is their sum) and the low ``nbits`` bits of ``r`` as
+    bit-sliced XOR shares, ``(nbits, ceil(count/64))`` words.
+    Traffic: ``nbits * ceil(count/64)`` words to the last party (the bit correction)."""
+
+    def deal(self, d, count, nbits):
+        r = sum(d.random(count))
+        xor_share_words(d, pack_bits(r, nbits))
+
+    def expand(self, c, count, nbits):
+        return c.random(count), xor_share_words_expand(c, (nbits, n_words(count)))
+
+
+@correlation("dabit_planes")
+class DaBitPlanes(Correlation):
+    """``planes x count`` daBits [Rotaru-Wood 2019] with the XOR side bit-sliced:
+    additive shares ``(planes, count)`` of uniform bits ``s`` and XOR shares
+    ``(planes, ceil(count/64))`` of the same bits.
+    Traffic: ``planes * (count + ceil(count/64))`` words to the last party."""
+
+    def deal(self, d, planes, count):
+        s = d.own.uint64((planes, n_words(count)))
+        vals = np.empty((planes, count), np.uint64)
+        for j in range(planes):
+            vals[j] = unpack_bits(s[j:j + 1], count)
+        d.share(vals)
+        xor_share_words(d, s)
+
+    def expand(self, c, planes, count):
+        return c.share((planes, count)), xor_share_words_expand(c, (planes, n_words(count)))
+
+
+# --------------------------------------------------------------------------
+# kernels
+
+@njit(cache=True, nogil=True)
+def _add_into(acc, other):
+    for i in range(acc.shape[0]):
+        acc[i] += other[i]
+
+
+@njit(cache=True, nogil=True)
+def _gp_kernel(cpl, r, first, g, p):
+    """Generate / propagate of ``c + ~r (+1)`` for public planes ``cpl`` and shared planes ``r``.
+
+    ``g_i = c_i & ~r_i``, ``p_i = c_i ^ ~r_i`` (party 0 applies the public
+    parts; ``~r`` flips only in party 0's share).  The carry-in 1 of the
+    subtraction ``c - r = c + ~r + 1`` is folded into position 0:
+    ``G_0 = g_0 | p_0 = g_0 ^ p_0`` (g and p are never both 1).
+    """
+    k = r.shape[0]
+    W = r.shape[1]
+    for j in range(k):
+        for w in range(W):
+            cj = cpl[j, w]
+            rj = r[j, w]
+            nr = ~rj if first else rj            # share of ~r
+            g[j, w] = cj & nr                    # AND with a public word is local
+            p[j, w] = (cj ^ nr) if first else nr  # c ^ ~r: c added by party 0 only
+    for w in range(W):
+        g[0, w] ^= p[0, w]
+
+
+@njit(cache=True, nogil=True)
+def _b2a_finish(e_bits, s, first, out):
+    """[b] = e + [s] - 2 e [s] for public e = b ^ s  [Rotaru-Wood 2019, daBits]."""
+    one = np.uint64(1)
+    two = np.uint64(2)
+    for i in range(out.shape[0]):
+        e = e_bits[i]
+        v = s[i] - two * e * s[i]
+        if first:
+            v += e
+        out[i] = v
+
+
+# --------------------------------------------------------------------------
+def open_sum(party, mine: np.ndarray) -> np.ndarray:
+    """Open additive shares to every party (all-to-all). 1 round, ``mine.size`` words to each other party."""
+    ep = party.ep
+    flat = np.ascontiguousarray(mine).reshape(-1)
+    for q in range(party.n_parties):
+        if q != party.id:
+            ep.send(q, flat)
+    acc = flat.copy()
+    for q in range(party.n_parties):
+        if q != party.id:
+            _add_into(acc, ep.recv(q))
+    if party.opened is not None:
+        party.opened.append(("add", acc.copy()))
+    return acc.reshape(np.shape(mine))
+
+
+def _raw(x, name="x") -> np.ndarray:
+    if isinstance(x, AShare):
+        return x.value
+    raise TypeError(f"{name} must be an AShare, got {type(x).__name__}")
+
+
+def _wrap(party, value) -> AShare:
+    return AShare(party, np.asarray(value, dtype=np.uint64))
+
+
+def const_raw(party, value) -> np.ndarray:
+    """This party's share of a public ring array (party 0 holds it, the others 0)."""
+    value = np.asarray(value, dtype=np.uint64)
+    return value.copy() if party.id == 0 else np.zeros(value.shape, np.uint64)
+
+
+def mul_raw(party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Beaver product of raw share arrays (no truncation) [Beaver 1991].
+
+    Opened: ``x - a`` and ``y - b`` (uniform).  Identity: ``sum z = (sum x)(sum y)``.
+    Cost: 1 round, ``2 x.size`` words to each other party.
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"mul: shapes {x.shape} and {y.shape} differ, must be equal")
+    shape = x.shape
+    a, b, c = party.dealer.get("beaver", shape=shape)
+    de = open_sum(party, np.concatenate([(x - a).reshape(-1), (y - b).reshape(-1)]))
+    m = x.size
+    return ring.beaver_finish(c, a, b, de[:m].reshape(shape), de[m:].reshape(shape), party.id == 0)
+
+
+def b2a_planes(party, bits: np.ndarray, n: int) -> np.ndarray:
+    """XOR-shared bit-planes -> additive shares of the same bits (integer 0/1).
+
+    Inputs: ``bits``: ``(k, W)`` uint64 XOR shares (``W = ceil(n/64)``), ``n``
+    values per plane.  Randomness: ``k * n`` packed daBits (kind
+    ``"dabit_planes"``: a random bit ``s`` as XOR share and as additive share).
+    Opened: ``e = b ^ s`` (one bit per value; ``s`` uniform so ``e`` is uniform).
+    Identity: ``b = e + s - 2 e s`` over Z_2^64.
+    Returns a ``(k, n)`` uint64 array of additive shares.
+    Cost: 1 round, ``k * W`` words to each other party.
+    """
+    k, W = bits.shape
+    s_arith, s_planes = party.dealer.get("dabit_planes", planes=k, count=n)
+    e = np.ascontiguousarray(bits ^ s_planes).reshape(-1)
+    e = _open_xor(party, e).reshape(k, W)
+    out = np.empty((k, n), dtype=np.uint64)
+    for j in range(k):
+        ej = unpack_bits(e[j:j + 1], n)
+        _b2a_finish(ej, s_arith[j], party.id == 0, out[j])
+    return out
+
+
+def _edabit_open(party, x: np.ndarray, nbits: int):
+    """Open ``c = x + r`` for an edaBit ``r``; return (public c, its planes, shared planes of r)."""
+    m = x.size
+    r_arith, r_planes = party.dealer.get("edabit", count=m, nbits=nbits)
+    c = open_sum(party, x.reshape(-1) + r_arith)          # uniform: r is uniform in Z_2^64
+    return c, pack_bits(c, nbits), r_planes
+
+
+def ltz_planes(party, x: np.ndarray):
+    """Shared sign bit of ``x`` (flattened) as one XOR-shared plane ``(W,)``.
+
+    ``msb(x) = c_63 ^ r_63 ^ borrow``, ``borrow = [c mod 2^63 < r mod 2^63]``
+    = NOT carry-out of ``c' + ~r' + 1`` on the low 63 bits.
+    Cost: 1 + 6 rounds; 1 word + 124 plane-bits (62 ANDs) per value per peer.
+    """
+    c, cpl, r = _edabit_open(party, x, 64)
+    first = party.id == 0
+    k = 63
+    g = np.empty((k, r.shape[1]), dtype=np.uint64)
+    p = np.empty_like(g)
+    _gp_kernel(cpl[:k], r[:k], first, g, p)
+    carry = carry_out(party, g, p)
+    sign = carry ^ r[63]
+    if first:
+        sign ^= cpl[63] ^ _ALL     # c_63 ^ NOT carry (the borrow)
+    return sign
+
+
+def ltz_raw(party, x: np.ndarray) -> np.ndarray:
+    """:func:`ltz` on a raw share array: additive shares of ``[x < 0]``, same shape."""
+    sign = ltz_planes(party, x.reshape(-1))
+    return b2a_planes(party, sign.reshape(1, -1), x.size)[0].reshape(x.shape)
+
+
+def ltz(party, x):
+    """Less-than-zero: additive shares of ``[x < 0]`` (integer 0/1), elementwise.
+
+    Inputs: ``x`` an :class:`AShare` (any shape) of ring elements read as
+    signed 64-bit integers (fixed-point values included).
+    Randomness: one 64-bit edaBit and one daBit per element, plus 62
+    boolean AND triples per element (bit-sliced).
+    Opened: ``c = x + r`` (uniform in Z_2^64), Beaver-masked AND inputs, and
+    ``e = msb(x) ^ s`` for a uniform daBit ``s``: all uniform.
+    Identity: ``x = c - r``, ``msb(x) = c_63 ^ r_63 ^ [c mod 2^63 < r mod 2^63]``
+    [Escudero et al. CRYPTO 2020, section 5; borrow circuit: log-depth
+    carry-out, see :func:`ppboost.mpc.boolean.carry_out`].
+    Cost: 8 rounds (1 open, 6 AND layers, 1 bit-to-arithmetic); per element
+    and per peer: 8 bytes (c) + 124 bits (AND openings) + 1 bit (b2a)
+    ~ 24 bytes sent.
+    """
+    return _wrap(party, ltz_raw(party, _raw(x)))
+
+
+def less_than(party, x, y):
+    """``[x < y]`` for AShares of one shape: ``ltz(x - y)``; exact while ``|x - y| < 2**63`` ring units."""
+    if _raw(x).shape != _raw(y, "y").shape:
+        raise ValueError(f"less_than: shapes {_raw(x).shape} and {_raw(y).shape} differ, must be equal")
+    return ltz(party, x - y)
+
+
+def greater_than(party, x, y):
+    """``[x > y]`` = ``[y < x]`` (so ties give 0)."""
+    return less_than(party, y, x)
+
+
+def less_than_public(party, x, t):
+    """``[x < t]`` for a public ring array/scalar ``t`` (uint64 ring elements, e.g. fixed-point encoded)."""
+    t = np.asarray(t)
+    if t.dtype != _U64:
+        raise TypeError(f"less_than_public: threshold dtype == {t.dtype}, must be uint64 ring elements "
+                        f"(encode floats with ppboost.crypto.fixed.encode)")
+    return ltz(party, x - t)
+
+
+def bit_decompose(party, x, nbits: int) -> np.ndarray:
+    """XOR-shared bit-planes of the low ``nbits`` bits of ``x`` (flattened), ``(nbits, W)``.
+
+    Inputs: ``x`` AShare; ``nbits`` in 1..64.  Opened: ``c = x + r`` (uniform).
+    Identity: ``x mod 2^k = (c + ~r + 1) mod 2^k``; sum bit ``i`` is
+    ``c_i ^ ~r_i ^ carry_{i-1}`` with the carries from a Kogge-Stone prefix
+    circuit [Kogge-Stone 1973; Escudero et al. 2020].
+    Cost: 1 + ceil(log2 nbits) rounds; per element and peer 8 bytes plus
+    about ``2 nbits log2(nbits)`` AND bits.
+    """
+    if not 1 <= nbits <= 64:
+        raise ValueError(f"bit_decompose: nbits == {nbits}, must be in 1..64")
+    xv = _raw(x).reshape(-1)
+    c, cpl, r = _edabit_open(party, xv, nbits)
+    first = party.id == 0
+    g = np.empty_like(r)
+    p = np.empty_like(r)
+    _gp_kernel(cpl, r, first, g, p)
+    p0 = p[0].copy()
+    p[0] = 0  # G_0 already holds the carry-in; the raw propagate of bit 0 is kept in p0
+    carries = prefix_carries(party, g, p) if nbits > 1 else g
+    bits = p.copy()
+    bits[0] = p0
+    if first:
+        bits[0] ^= _ALL            # sum bit 0 = p_0 ^ carry-in 1
+    bits[1:] ^= carries[:-1]
+    return bits
