@@ -1,1 +1,20 @@
+"""Tree layer (L3): the boosting algorithm, written once against a backend.
 
+``binning`` (xgboost-hist cut values), ``losses`` (objectives), ``params``
+(xgboost names and defaults), ``backend`` (the interface and the public
+candidate table), ``plain`` (numpy reference backend, ``fit_plain``),
+``grower`` (the oblivious loop), ``export`` (revealed trees -> xgboost JSON /
+Booster, pruning of dummy splits).
+"""
+from .backend import RevealedTree, TreeBackend, TreeLayout
+from .binning import (BinMapper, FeatureCuts, FeatureSummary, cuts_from_summary, fit_bins,
+                      fit_bins_from_summaries, merge_summaries, summarize_column)
+from .export import model_to_json, prune_tree, to_booster
+from .grower import boost, grow_tree
+from .params import TreeParams
+from .plain import PlainBackend, fit_plain, prepare_plain
+
+__all__ = ["RevealedTree", "TreeBackend", "TreeLayout", "BinMapper", "FeatureCuts",
+           "FeatureSummary", "cuts_from_summary", "fit_bins", "fit_bins_from_summaries",
+           "merge_summaries", "summarize_column", "model_to_json", "prune_tree", "to_booster",
+           "boost", "grow_tree", "TreeParams", "PlainBackend", "fit_plain", "prepare_plain"]

@@ -1,0 +1,226 @@
+"""The small interface between the tree grower and where the data lives.
+
+The grower (:mod:`ppboost.tree.grower`) is written once against
+:class:`TreeBackend`. It never looks inside the objects a backend returns
+(``Margins``, ``GradHess``, ``Nodes``, ``Hist``, ``Splits``, ``Leaves``):
+for the plain backend they are numpy arrays, for the secure backend they will
+be secret shares held by the parties. Everything the grower knows is public:
+the :class:`TreeLayout` (number of features, bins per feature, which are
+categorical, the candidate table), the parameters, the number of rows. The
+only thing that ever becomes plaintext is a finished tree, through
+:meth:`TreeBackend.reveal_tree`, for the analyst.
+
+The algorithm is oblivious (DESIGN.md "Secure training", XORBoost,
+Deforce et al., PoPETs 2022): every tree is complete to ``max_depth``; each
+node gets a secret one-hot vector over the public candidate table plus one
+"do not split" entry, which becomes a dummy split that sends every row left.
+The analyst collapses dummy splits back to leaves (:mod:`ppboost.tree.export`).
+
+Candidate table (public, fixed by the layout; the order is also the
+tie-breaking order: among equal gains the first candidate wins, exactly as
+xgboost's ``SplitEntry::NeedReplace`` with its forward-then-backward scans).
+For feature j with b_j regular bins and a missing bin:
+
+* numerical, forward scan (missing goes right), t = 0 .. b_j - 1:
+  left = {bins <= t};
+* numerical, backward scan (missing goes left), i = b_j - 1 .. 0, t = i - 1:
+  left = {bins <= t} + missing. Only eligible in a node that holds at least
+  one row with feature j missing (xgboost runs the backward scan only then);
+* categorical (one-vs-rest), per category c: right = {c} with missing left,
+  then right = {c} + missing.
+
+Split rule (xgboost ``hist``, depthwise): loss_chg =
+G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda) (Chen & Guestrin
+2016, eq. 7, without the factor 1/2 and gamma, as xgboost computes it);
+a candidate is valid iff H_L >= min_child_weight and H_R >= min_child_weight;
+the node splits on the best valid candidate iff its loss_chg > 1e-6 (kRtEps)
+and loss_chg >= gamma. xgboost 3.2 ``hist`` applies gamma when it decides
+whether to expand a node (a node whose best loss_chg < gamma stays a leaf
+even if its children would have gained more; checked in
+tests/test_tree_grower.py), so the oblivious "do not split" outcome includes
+the gamma test and the analyst's pruning is just collapsing dummy splits.
+Node weight w = -G/(H+lambda) if H >= min_child_weight and H > 0, else 0;
+a leaf stores eta * w.
+
+Costs below are for the secure backend with P parties, n rows, L = 2^level
+nodes on the level, C candidates, B = sum_j (b_j + 1) bins, K groups,
+in rounds and ring elements sent per party (targets, not guarantees).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .params import TreeParams
+
+__all__ = ["TreeLayout", "RevealedTree", "TreeBackend",
+           "KIND_FORWARD", "KIND_BACKWARD", "KIND_CAT_MISSING_LEFT", "KIND_CAT_MISSING_RIGHT"]
+
+KIND_FORWARD = 0
+KIND_BACKWARD = 1
+KIND_CAT_MISSING_LEFT = 2
+KIND_CAT_MISSING_RIGHT = 3
+
+
+@dataclass(frozen=True)
+class TreeLayout:
+    """Public shape of the binned data and the candidate table derived from it."""
+
+    n_bins: np.ndarray          # int64 (m,), regular bins per feature (missing bin extra)
+    categorical: np.ndarray     # bool (m,)
+    cand_feature: np.ndarray = field(init=False)
+    cand_kind: np.ndarray = field(init=False)
+    cand_bin: np.ndarray = field(init=False)        # t (numeric: bins <= t go left) or c
+    cand_default_left: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        n_bins = np.asarray(self.n_bins, dtype=np.int64)
+        cat = np.asarray(self.categorical, dtype=bool)
+        if n_bins.ndim != 1 or cat.shape != n_bins.shape:
+            raise ValueError(f"n_bins {n_bins.shape} and categorical {cat.shape} must be "
+                             f"1-d of the same length")
+        if np.any(n_bins < 0):
+            raise ValueError("n_bins has a negative entry, must be >= 0")
+        feat, kind, b, dl = [], [], [], []
+        for j, (nb, c) in enumerate(zip(n_bins.tolist(), cat.tolist())):
+            if c:
+                for cat_bin in range(nb):
+                    feat += [j, j]
+                    kind += [KIND_CAT_MISSING_LEFT, KIND_CAT_MISSING_RIGHT]
+                    b += [cat_bin, cat_bin]
+                    dl += [1, 0]
+            else:
+                feat += [j] * (2 * nb)
+                kind += [KIND_FORWARD] * nb + [KIND_BACKWARD] * nb
+                b += list(range(nb)) + [i - 1 for i in range(nb - 1, -1, -1)]
+                dl += [0] * nb + [1] * nb
+        object.__setattr__(self, "n_bins", n_bins)
+        object.__setattr__(self, "categorical", cat)
+        object.__setattr__(self, "cand_feature", np.array(feat, dtype=np.int64))
+        object.__setattr__(self, "cand_kind", np.array(kind, dtype=np.int64))
+        object.__setattr__(self, "cand_bin", np.array(b, dtype=np.int64))
+        object.__setattr__(self, "cand_default_left", np.array(dl, dtype=bool))
+
+    @property
+    def n_features(self) -> int:
+        return int(self.n_bins.shape[0])
+
+    @property
+    def n_candidates(self) -> int:
+        """C; the "do not split" outcome is index C of each one-hot vector."""
+        return int(self.cand_feature.shape[0])
+
+    @property
+    def bin_offsets(self) -> np.ndarray:
+        """Start of each feature's block in a (node, bin) histogram row (missing bin last)."""
+        return np.concatenate([[0], np.cumsum(self.n_bins + 1)]).astype(np.int64)
+
+
+@dataclass
+class RevealedTree:
+    """One finished complete tree, opened to the analyst (plaintext).
+
+    Level k (0-based, k < max_depth) has 2^k nodes, node i of level k has
+    children 2i and 2i+1 on level k+1. ``leaf_weight`` has 2^max_depth
+    entries. Weights are unscaled (w = -G/(H+lambda)); a leaf's value in the
+    model is float32(eta * w). No gains, hessian sums or row counts are
+    revealed.
+    """
+
+    is_split: list[np.ndarray]          # bool per level
+    feature: list[np.ndarray]           # int per level (meaningless where not split)
+    split_bin: list[np.ndarray]         # numeric: bins <= t go left; categorical: category bin
+    default_left: list[np.ndarray]      # bool
+    is_categorical: list[np.ndarray]    # bool
+    split_condition: list[np.ndarray]   # float32, xgboost split_conditions / category value
+    node_weight: list[np.ndarray]       # float64 per level
+    leaf_weight: np.ndarray             # float64, 2^max_depth
+    group: int = 0                      # output group (class) of this tree
+
+    @property
+    def max_depth(self) -> int:
+        return len(self.is_split)
+
+
+class TreeBackend(ABC):
+    """Where data and secrets live. The grower only calls these methods.
+
+    Opaque types: ``Margins`` (n x K), ``GradHess`` (g, h of one group, n),
+    ``Nodes`` (the n x L 0/1 node indicator matrix N), ``Hist`` (per node and
+    bin sums of g and h), ``Splits`` (per node one-hot over C + 1 outcomes and
+    the node weights), ``Leaves`` (L leaf values).
+    """
+
+    params: TreeParams
+    layout: TreeLayout
+    n_rows: int
+
+    @abstractmethod
+    def init_margins(self) -> Any:
+        """Margins at the intercept, n x K.
+
+        Secure cost: the intercept (mean label / class frequencies) needs one
+        secure sum and, for logistic/softmax, a log/logit; O(1) rounds, O(K)
+        elements. Explicit base_score: local, 0 rounds.
+        """
+
+    @abstractmethod
+    def gradients(self, margins) -> list:
+        """[GradHess per group] at the margins (objective from params).
+
+        Secure cost: squared error is local; logistic needs a sigmoid and
+        softmax an exp + reciprocal + products: O(1)..O(log precision)
+        rounds, O(n K) elements.
+        """
+
+    @abstractmethod
+    def root_nodes(self) -> Any:
+        """N for the root: an n x 1 all-ones indicator. Local, 0 rounds."""
+
+    @abstractmethod
+    def histograms(self, nodes, gh) -> Any:
+        """Per (node, feature, bin) sums of g and h for the rows in each node.
+
+        Secure cost: g*N and h*N (one Beaver product round, 2 n L elements),
+        owner-known permutation sorting rows by bin, local prefix sums,
+        second permutation selecting bin ends: ~3 rounds, O(n L m) elements.
+        """
+
+    @abstractmethod
+    def choose_splits(self, hist) -> Any:
+        """Best valid candidate per node as a secret one-hot over C + 1
+        outcomes (last = do not split), plus each node's weight.
+
+        Secure cost: gains for L*C candidates (reciprocal or cross-multiplied
+        fractions), min_child_weight/gamma masks (comparisons), tournament
+        argmax: O(log C) comparison rounds, O(L C) elements per round.
+        """
+
+    @abstractmethod
+    def route(self, nodes, splits) -> Any:
+        """Children indicators, n x 2L: column 2l = rows of node l going left,
+        2l+1 = going right. Rows go left iff their bin satisfies the chosen
+        candidate (dummy split: every row left).
+
+        Secure cost: suffix sums of the one-hot over bins (local), inverse
+        permutations to rows (1 round, O(n L m) elements), then
+        N_left = N * left (1 Beaver round, n L elements).
+        """
+
+    @abstractmethod
+    def leaf_values(self, nodes, gh) -> Any:
+        """eta * w for the L nodes of the last level. Secure cost: L sums
+        (local), one reciprocal, one comparison for min_child_weight."""
+
+    @abstractmethod
+    def update_margins(self, margins, nodes, leaves, group: int) -> Any:
+        """margins[:, group] += N @ leaves. Secure cost: 1 Beaver round, n L elements."""
+
+    @abstractmethod
+    def reveal_tree(self, splits: list, leaves, group: int) -> RevealedTree:
+        """Open one finished tree to the analyst only (split choices, the
+        chosen split conditions and the weights). Secure cost: 1 round,
+        O(2^d) elements sent to the analyst."""

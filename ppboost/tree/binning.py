@@ -1,0 +1,218 @@
+"""Per-feature bins matching xgboost ``hist`` (``max_bin``, default 256).
+
+xgboost's cut values, reproduced here (checked against xgboost 3.2 models):
+
+* A numerical feature with distinct float32 values v_1 < ... < v_k, k <= max_bin,
+  gets exactly k bins. The cut (upper, exclusive bound) of bin i is v_{i+2},
+  and the last cut is ``v_k + (|v_k| + 1e-5)``; the minimum value stored for
+  the feature is ``v_1 - (|v_1| + 1e-5)``. A value x lands in the first bin
+  whose cut is > x. A split "bins <= i go left" is written to the model as
+  ``split_condition = cut[i]`` and xgboost sends x left iff x < cut[i] in
+  float32, so every float32 input routes exactly as in xgboost's own model.
+* More than max_bin distinct values: quantile cuts from a weighted summary
+  (approximately what xgboost's sketch gives; the cut values are not
+  guaranteed identical to xgboost's for such features).
+* Categorical features: one bin per category value present (codes must be
+  non-negative integers), the cut value of a bin is the category itself.
+* NaN is missing: it gets a dedicated bin, index ``n_bins[j]`` (after the
+  regular bins).
+
+Locality: :func:`summarize_column` and :func:`cuts_from_summary` only need one
+column, so in a vertical split each owner bins its own columns. In a
+horizontal split every party summarises its rows, and
+:func:`fit_bins_from_summaries` merges the per-party summaries (the secure
+backend may aggregate the summaries securely instead of in the clear; the
+merge is an elementwise sum of weights over a union of values). For columns
+with at most ``summary_size`` distinct values per party the merged summary is
+exact (union of distinct values with summed counts), so the cuts equal the
+ones computed on the pooled data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FeatureSummary", "FeatureCuts", "BinMapper", "summarize_column",
+           "merge_summaries", "cuts_from_summary", "fit_bins", "fit_bins_from_summaries"]
+
+
+@dataclass(frozen=True)
+class FeatureSummary:
+    """Sorted distinct float32 values with weights (row counts), one column.
+
+    ``exact`` is False when the values were thinned to a quantile summary.
+    """
+
+    values: np.ndarray      # float32, strictly increasing
+    weights: np.ndarray     # float64, > 0
+    categorical: bool = False
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class FeatureCuts:
+    """Cut values of one feature, as xgboost stores them (``HistogramCuts``)."""
+
+    cuts: np.ndarray        # float32, one per bin (upper bound; category value if categorical)
+    min_value: float        # float32 value used as split_condition for "everything right"
+    categorical: bool = False
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.cuts.shape[0])
+
+
+def _as_f32_column(x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"column has ndim == {x.ndim}, must be 1")
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
+        raise ValueError(f"column dtype == {x.dtype}, must be numeric")
+    return x.astype(np.float32)
+
+
+def summarize_column(x, max_bin: int = 256, categorical: bool = False,
+                     summary_size: int | None = None) -> FeatureSummary:
+    """Summarise one column locally: distinct values and their counts.
+
+    If the column has more than ``summary_size`` (default ``16 * max_bin``)
+    distinct values, keep ``summary_size`` values at evenly spaced ranks, each
+    carrying the weight of the rows since the previous kept value.
+    """
+    x = _as_f32_column(x)
+    x = x[~np.isnan(x)]
+    if categorical:
+        if np.any(x < 0) or np.any(x != np.round(x)):
+            raise ValueError("categorical column holds values that are not non-negative "
+                             "integer codes")
+    vals, counts = np.unique(x, return_counts=True)
+    counts = counts.astype(np.float64)
+    size = summary_size if summary_size is not None else 16 * max_bin
+    if categorical or vals.shape[0] <= size:
+        return FeatureSummary(vals, counts, categorical, True)
+    cw = np.cumsum(counts)
+    targets = np.linspace(cw[-1] / size, cw[-1], size)
+    idx = np.unique(np.searchsorted(cw, targets, side="left"))
+    idx[-1] = vals.shape[0] - 1
+    idx = np.unique(np.concatenate([[0], idx]))
+    w = np.diff(np.concatenate([[0.0], cw[idx]]))
+    return FeatureSummary(vals[idx], w, False, False)
+
+
+def merge_summaries(summaries: list[FeatureSummary]) -> FeatureSummary:
+    """Union of values with summed weights (exact iff every input is exact)."""
+    if not summaries:
+        raise ValueError("merge_summaries got an empty list, needs >= 1 summary")
+    cat = {s.categorical for s in summaries}
+    if len(cat) != 1:
+        raise ValueError("summaries disagree on whether the feature is categorical")
+    vals = np.concatenate([s.values for s in summaries]).astype(np.float32)
+    w = np.concatenate([s.weights for s in summaries]).astype(np.float64)
+    uniq, inv = np.unique(vals, return_inverse=True)
+    merged = np.bincount(inv, weights=w, minlength=uniq.shape[0])
+    return FeatureSummary(uniq, merged, cat.pop(), all(s.exact for s in summaries))
+
+
+def _f32(v: float) -> np.float32:
+    return np.float32(v)
+
+
+def cuts_from_summary(summary: FeatureSummary, max_bin: int = 256) -> FeatureCuts:
+    """xgboost-style cut values from a (merged) summary."""
+    vals, w = summary.values, summary.weights
+    if summary.categorical:
+        if vals.shape[0] == 0:
+            return FeatureCuts(np.zeros(0, np.float32), 0.0, True)
+        return FeatureCuts(vals.astype(np.float32), float(vals[0]), True)
+    if vals.shape[0] == 0:                  # all missing: one empty bin, like xgboost
+        return FeatureCuts(np.array([1e-5], np.float32), float(_f32(-1e-5)), False)
+    v0, vk = float(vals[0]), float(vals[-1])
+    min_value = float(_f32(v0 - (abs(v0) + 1e-5)))
+    last = _f32(vk + (abs(vk) + 1e-5))
+    if vals.shape[0] <= max_bin and summary.exact:
+        inner = vals[1:]
+    else:
+        # quantile cuts: values at ranks i * W / max_bin, i = 1 .. max_bin - 1
+        cw = np.cumsum(w)
+        targets = cw[-1] * np.arange(1, max_bin) / max_bin
+        idx = np.searchsorted(cw, targets, side="left")
+        idx = np.minimum(idx + 1, vals.shape[0] - 1)   # value just above the quantile
+        inner = np.unique(vals[idx])
+        inner = inner[inner > vals[0]]
+    cuts = np.concatenate([inner.astype(np.float32), [last]]).astype(np.float32)
+    return FeatureCuts(cuts, min_value, False)
+
+
+@dataclass(frozen=True)
+class BinMapper:
+    """Cuts for every feature; maps raw float32 data to bin indices."""
+
+    features: tuple[FeatureCuts, ...]
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def n_bins(self) -> np.ndarray:
+        """Regular bins per feature (the missing bin is index ``n_bins[j]``)."""
+        return np.array([f.n_bins for f in self.features], dtype=np.int64)
+
+    @property
+    def categorical(self) -> np.ndarray:
+        return np.array([f.categorical for f in self.features], dtype=bool)
+
+    def transform(self, X) -> np.ndarray:
+        """Bin index per entry (int32, n x m); NaN -> ``n_bins[j]``."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X has shape {X.shape}, must be (n, {self.n_features})")
+        X = X.astype(np.float32)
+        out = np.empty(X.shape, dtype=np.int32)
+        for j, fc in enumerate(self.features):
+            col = X[:, j]
+            miss = np.isnan(col)
+            if fc.categorical:
+                b = np.searchsorted(fc.cuts, col)
+                b = np.minimum(b, max(fc.n_bins - 1, 0))
+                bad = ~miss & ((fc.n_bins == 0) | (fc.cuts[b] != col))
+                if np.any(bad):
+                    raise ValueError(f"feature {j}: category {col[bad][0]} was not seen "
+                                     f"when the bins were built")
+            else:
+                b = np.searchsorted(fc.cuts, col, side="right")
+                b = np.minimum(b, fc.n_bins - 1)   # above the last cut: last bin (as xgboost)
+            b[miss] = fc.n_bins
+            out[:, j] = b
+        return out
+
+
+def fit_bins(X, max_bin: int = 256, categorical=None) -> BinMapper:
+    """Cuts computed from one party's full columns (vertical split / plain case)."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X has ndim == {X.ndim}, must be 2")
+    cat = np.zeros(X.shape[1], bool) if categorical is None else np.asarray(categorical, bool)
+    if cat.shape != (X.shape[1],):
+        raise ValueError(f"categorical has shape {cat.shape}, must be ({X.shape[1]},)")
+    return BinMapper(tuple(
+        cuts_from_summary(summarize_column(X[:, j], max_bin, bool(cat[j])), max_bin)
+        for j in range(X.shape[1])))
+
+
+def fit_bins_from_summaries(party_summaries: list[list[FeatureSummary]],
+                            max_bin: int = 256) -> BinMapper:
+    """Cuts from per-party summaries (horizontal split).
+
+    ``party_summaries[p][j]`` is party p's :func:`summarize_column` of feature j.
+    """
+    if not party_summaries:
+        raise ValueError("no party summaries given, need >= 1 party")
+    m = {len(s) for s in party_summaries}
+    if len(m) != 1:
+        raise ValueError(f"parties summarised different numbers of features: {sorted(m)}")
+    m = m.pop()
+    return BinMapper(tuple(
+        cuts_from_summary(merge_summaries([s[j] for s in party_summaries]), max_bin)
+        for j in range(m)))

@@ -1,0 +1,116 @@
+"""Objectives: label checks, intercepts (base_score) and gradients, as xgboost 3.2.
+
+Conventions verified numerically against xgboost 3.2 (tests/test_tree_losses.py):
+
+============================  =========================  ==================================
+objective                     gradient, hessian           fitted intercept (no base_score)
+============================  =========================  ==================================
+reg:squarederror              g = m - y, h = 1            mean(y)  (margin)
+binary:logistic               p = sigmoid(m), g = p - y,  mean(y)  (a probability; the margin
+                              h = max(p(1 - p), 1e-16)     is logit(mean(y)))
+multi:softprob (K classes)    p = softmax(m), g_k = p_k   log(f_k) - mean_k log(f_k), f_k the
+                              - [y == k], h_k =           class frequencies (one margin per
+                              max(2 p_k (1 - p_k), 1e-16) class)
+============================  =========================  ==================================
+
+Gradients are float32, as in xgboost (``GradientPair`` holds two floats).
+An explicit ``base_score`` is a margin for reg:squarederror and
+multi:softprob (the same for every class) and a probability for
+binary:logistic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .params import TreeParams
+
+__all__ = ["check_labels", "base_margin", "base_score_repr", "gradients",
+           "transform_margin"]
+
+_EPS = np.float32(1e-16)
+
+
+def check_labels(y, params: TreeParams) -> np.ndarray:
+    """Validate labels for the objective; returns them as float32 (n,)."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels have ndim == {y.ndim}, must be 1")
+    if y.shape[0] == 0:
+        raise ValueError("labels are empty, need >= 1 row")
+    if not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
+        raise ValueError(f"labels have dtype {y.dtype}, must be numeric")
+    y = y.astype(np.float64)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("labels contain NaN or infinity; every label must be finite")
+    obj = params.objective
+    if obj == "binary:logistic" and (y.min() < 0 or y.max() > 1):
+        raise ValueError(f"labels span [{y.min()}, {y.max()}], must lie in [0, 1] "
+                         f"for binary:logistic")
+    if obj == "multi:softprob":
+        if np.any(y != np.round(y)) or y.min() < 0 or y.max() >= params.num_class:
+            raise ValueError(f"labels must be integers in [0, {params.num_class}) for "
+                             f"multi:softprob with num_class == {params.num_class}")
+    return y.astype(np.float32)
+
+
+def base_margin(y: np.ndarray, params: TreeParams) -> np.ndarray:
+    """Initial margin per output group, float32 of shape (n_groups,)."""
+    obj, K = params.objective, params.n_groups
+    if params.base_score is not None:
+        b = params.base_score
+        if obj == "binary:logistic":
+            b = np.log(b / (1.0 - b))
+        return np.full(K, b, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float64)
+    if obj == "reg:squarederror":
+        return np.array([np.float32(y.mean())], dtype=np.float32)
+    if obj == "binary:logistic":
+        p = np.float32(y.mean())
+        p = np.clip(p, np.float32(1e-7), np.float32(1 - 1e-7))
+        return np.array([np.log(p / (np.float32(1) - p))], dtype=np.float32)
+    freq = np.bincount(y.astype(np.int64), minlength=K) / y.shape[0]
+    freq = np.maximum(freq, 1e-16)
+    lg = np.log(freq)
+    return (lg - lg.mean()).astype(np.float32)
+
+
+def base_score_repr(y: np.ndarray, params: TreeParams) -> np.ndarray:
+    """``base_score`` as xgboost stores it in the model (probability for logistic)."""
+    m = base_margin(y, params)
+    if params.objective == "binary:logistic":
+        if params.base_score is not None:
+            return np.array([params.base_score], dtype=np.float32)
+        return np.array([np.float32(np.asarray(y, np.float64).mean())], dtype=np.float32)
+    return m
+
+
+def transform_margin(margin: np.ndarray, params: TreeParams) -> np.ndarray:
+    """Margin (n, K) float32 -> predictions (sigmoid / softmax / identity)."""
+    m = np.asarray(margin, dtype=np.float32)
+    if params.objective == "binary:logistic":
+        return (np.float32(1) / (np.float32(1) + np.exp(-m))).astype(np.float32)
+    if params.objective == "multi:softprob":
+        z = m - m.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return m
+
+
+def gradients(margin: np.ndarray, y: np.ndarray, params: TreeParams):
+    """float32 (g, h), each of shape (n, n_groups), at the given margins."""
+    m = np.asarray(margin, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    obj = params.objective
+    if obj == "reg:squarederror":
+        g = m[:, 0] - y
+        return g[:, None].astype(np.float32), np.ones_like(m, dtype=np.float32)
+    if obj == "binary:logistic":
+        p = transform_margin(m, params)[:, 0]
+        g = p - y
+        h = np.maximum(p * (np.float32(1) - p), _EPS)
+        return g[:, None].astype(np.float32), h[:, None].astype(np.float32)
+    p = transform_margin(m, params)
+    onehot = (y.astype(np.int64)[:, None] == np.arange(m.shape[1])[None, :])
+    g = p - onehot.astype(np.float32)
+    h = np.maximum(np.float32(2) * p * (np.float32(1) - p), _EPS)
+    return g.astype(np.float32), h.astype(np.float32)

@@ -1,0 +1,336 @@
+"""The plaintext (numpy) backend: the reference the secure backend is tested against.
+
+It follows xgboost ``hist`` arithmetic closely enough to give the same trees:
+float32 gradients and margins, float64 histogram sums, float32 loss_chg
+(``static_cast<float>(CalcSplitGain(...) - root_gain)`` with a float32
+root_gain), first-best tie-breaking in the public candidate order. Its
+"secret" objects are plain numpy arrays; nothing here is private.
+
+With ``trace=True`` every backend call is recorded as
+``(method, input shapes, output shapes)`` in :attr:`PlainBackend.trace`, which
+the tests use to show the grower's calls do not depend on the data.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import losses
+from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_LEFT, KIND_CAT_MISSING_RIGHT,
+                      KIND_FORWARD, RevealedTree, TreeBackend, TreeLayout)
+from .binning import BinMapper, fit_bins
+from .params import TreeParams
+
+__all__ = ["PlainBackend", "fit_plain", "prepare_plain"]
+
+_KRT_EPS = 1e-6
+
+
+def _shape(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.shape
+    if isinstance(obj, (list, tuple)):
+        return tuple(_shape(o) for o in obj)
+    if isinstance(obj, dict):
+        return tuple((k, _shape(v)) for k, v in sorted(obj.items()))
+    if isinstance(obj, RevealedTree):
+        return ("tree", obj.max_depth)
+    return type(obj).__name__
+
+
+def _traced(fn):
+    @functools.wraps(fn)
+    def wrapper(self, *args):
+        out = fn(self, *args)
+        if self.trace is not None:
+            self.trace.append((fn.__name__, _shape(args), _shape(out)))
+        return out
+    return wrapper
+
+
+class PlainBackend(TreeBackend):
+    """numpy backend over binned data held in the clear.
+
+    Parameters
+    ----------
+    binned : int array (n, m), bin index per entry, missing = ``n_bins[j]``
+    y : labels (validated for the objective)
+    params : TreeParams
+    mapper : the BinMapper that produced ``binned`` (its cuts give split conditions)
+    """
+
+    def __init__(self, binned: np.ndarray, y, params: TreeParams, mapper: BinMapper,
+                 trace: bool = False):
+        binned = np.asarray(binned)
+        if binned.ndim != 2 or binned.shape[1] != mapper.n_features:
+            raise ValueError(f"binned data has shape {binned.shape}, must be "
+                             f"(n, {mapper.n_features})")
+        self.params = params
+        self.mapper = mapper
+        self.layout = TreeLayout(mapper.n_bins, mapper.categorical)
+        self.y = losses.check_labels(y, params)
+        if self.y.shape[0] != binned.shape[0]:
+            raise ValueError(f"{self.y.shape[0]} labels for {binned.shape[0]} rows; "
+                             f"must be equal")
+        self.n_rows = int(binned.shape[0])
+        self.binned = binned.astype(np.int64)
+        # global bin index per entry (feature blocks of n_bins[j] + 1 bins)
+        self._gbin = self.binned + self.layout.bin_offsets[:-1][None, :]
+        self._n_total_bins = int(self.layout.bin_offsets[-1])
+        self.trace: list | None = [] if trace else None
+        lay = self.layout
+        self._missing_bin_of_feature = lay.bin_offsets[1:] - 1
+
+    # -- margins and gradients ------------------------------------------------
+    @_traced
+    def init_margins(self):
+        base = losses.base_margin(self.y, self.params)
+        return np.tile(base[None, :], (self.n_rows, 1)).astype(np.float32)
+
+    @_traced
+    def gradients(self, margins):
+        g, h = losses.gradients(margins, self.y, self.params)
+        return [(g[:, k].copy(), h[:, k].copy()) for k in range(g.shape[1])]
+
+    # -- tree growing -----------------------------------------------------------
+    @_traced
+    def root_nodes(self):
+        return np.ones((self.n_rows, 1), dtype=np.float64)
+
+    @staticmethod
+    def _node_ids(nodes):
+        return np.argmax(nodes, axis=1)
+
+    @_traced
+    def histograms(self, nodes, gh):
+        g, h = gh
+        L = nodes.shape[1]
+        nid = self._node_ids(nodes)
+        m = self._gbin.shape[1]
+        key = (nid[:, None] * self._n_total_bins + self._gbin).ravel()
+        size = L * self._n_total_bins
+        G = np.bincount(key, weights=np.repeat(g.astype(np.float64), m), minlength=size)
+        H = np.bincount(key, weights=np.repeat(h.astype(np.float64), m), minlength=size)
+        cnt = np.bincount(key, minlength=size)
+        shape = (L, self._n_total_bins)
+        # node totals, summed row by row in float64 like xgboost's root sum
+        Gt = np.bincount(nid, weights=g.astype(np.float64), minlength=L)
+        Ht = np.bincount(nid, weights=h.astype(np.float64), minlength=L)
+        return {"G": G.reshape(shape), "H": H.reshape(shape), "count": cnt.reshape(shape),
+                "G_node": Gt, "H_node": Ht}
+
+    def _gain(self, G, H):
+        lam = self.params.reg_lambda
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(H > 0, G * G / (H + lam), 0.0)
+
+    def _weight(self, G, H):
+        p = self.params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = (H >= p.min_child_weight) & (H > 0)
+            return np.where(ok, -G / (H + p.reg_lambda), 0.0)
+
+    def _candidate_sums(self, hist):
+        """(G_L, H_L, G_R, H_R, eligible) for every node x candidate, in table order."""
+        lay = self.layout
+        G, H, cnt = hist["G"], hist["H"], hist["count"]
+        PG, PH = hist["G_node"][:, None], hist["H_node"][:, None]
+        GLs, HLs, GRs, HRs, elig = [], [], [], [], []
+        offs = lay.bin_offsets
+        for j in range(lay.n_features):
+            nb = int(lay.n_bins[j])
+            if nb == 0:
+                continue
+            o = int(offs[j])
+            gj, hj = G[:, o:o + nb], H[:, o:o + nb]
+            gm, hm = G[:, o + nb:o + nb + 1], H[:, o + nb:o + nb + 1]
+            has_missing = cnt[:, o + nb:o + nb + 1] > 0
+            if lay.categorical[j]:
+                # per category: (right = {c}, missing left), (right = {c} + missing)
+                gr = np.stack([gj, gj + gm], axis=2).reshape(gj.shape[0], 2 * nb)
+                hr = np.stack([hj, hj + hm], axis=2).reshape(hj.shape[0], 2 * nb)
+                GRs.append(gr); HRs.append(hr)
+                GLs.append(PG - gr); HLs.append(PH - hr)
+                elig.append(np.ones_like(gr, dtype=bool))
+            else:
+                gl_f, hl_f = np.cumsum(gj, axis=1), np.cumsum(hj, axis=1)
+                gr_b = np.cumsum(gj[:, ::-1], axis=1)   # bins >= i, i = nb-1 .. 0
+                hr_b = np.cumsum(hj[:, ::-1], axis=1)
+                GLs += [gl_f, PG - gr_b]; HLs += [hl_f, PH - hr_b]
+                GRs += [PG - gl_f, gr_b]; HRs += [PH - hl_f, hr_b]
+                elig += [np.ones_like(gl_f, dtype=bool),
+                         np.broadcast_to(has_missing, gr_b.shape)]
+        cat = lambda xs: np.concatenate(xs, axis=1) if xs else np.zeros((G.shape[0], 0))
+        return cat(GLs), cat(HLs), cat(GRs), cat(HRs), cat(elig).astype(bool)
+
+    @_traced
+    def choose_splits(self, hist):
+        p = self.params
+        GL, HL, GR, HR, elig = self._candidate_sums(hist)
+        PG, PH = hist["G_node"], hist["H_node"]
+        root_gain = self._gain(PG, PH).astype(np.float32).astype(np.float64)
+        loss = (self._gain(GL, HL) + self._gain(GR, HR) - root_gain[:, None]).astype(np.float32)
+        valid = elig & (HL >= p.min_child_weight) & (HR >= p.min_child_weight) \
+            & np.isfinite(loss)
+        L, C = GL.shape
+        onehot = np.zeros((L, C + 1), dtype=np.float64)
+        if C:
+            masked = np.where(valid, loss, np.float32(-np.inf))
+            best = np.argmax(masked, axis=1)          # first maximum = xgboost tie-break
+            rows = np.arange(L)
+            bl = masked[rows, best]
+            split = (bl > np.float32(_KRT_EPS)) & (bl >= np.float32(p.gamma)) \
+                & (HL[rows, best] > 0) & (HR[rows, best] > 0)
+            choice = np.where(split, best, C)
+        else:
+            choice = np.full(L, C)
+        onehot[np.arange(L), choice] = 1.0
+        return {"onehot": onehot, "weight": self._weight(PG, PH)}
+
+    def _choice(self, splits):
+        return np.argmax(splits["onehot"], axis=1)
+
+    @_traced
+    def route(self, nodes, splits):
+        lay = self.layout
+        C = lay.n_candidates
+        L = nodes.shape[1]
+        nid = self._node_ids(nodes)
+        ch = self._choice(splits)[nid]                 # candidate index per row
+        dummy = ch == C
+        chc = np.where(dummy, 0, ch)
+        if C == 0:
+            left = np.ones(self.n_rows, dtype=bool)
+        else:
+            feat = lay.cand_feature[chc]
+            kind = lay.cand_kind[chc]
+            t = lay.cand_bin[chc]
+            dl = lay.cand_default_left[chc]
+            b = self.binned[np.arange(self.n_rows), feat]
+            miss = b == lay.n_bins[feat]
+            numeric = (kind == KIND_FORWARD) | (kind == KIND_BACKWARD)
+            left = np.where(numeric, b <= t, b != t)
+            left = np.where(miss, dl, left)
+            left = np.where(dummy, True, left)
+        out = np.zeros((self.n_rows, 2 * L), dtype=np.float64)
+        out[np.arange(self.n_rows), 2 * nid + (~left).astype(np.int64)] = 1.0
+        return out
+
+    @_traced
+    def leaf_values(self, nodes, gh):
+        g, h = gh
+        nid = self._node_ids(nodes)
+        L = nodes.shape[1]
+        G = np.bincount(nid, weights=g.astype(np.float64), minlength=L)
+        H = np.bincount(nid, weights=h.astype(np.float64), minlength=L)
+        w = self._weight(G, H)
+        return {"weight": w, "value": (w * self.params.eta).astype(np.float32)}
+
+    @_traced
+    def update_margins(self, margins, nodes, leaves, group):
+        out = margins.copy()
+        nid = self._node_ids(nodes)
+        out[:, group] = (out[:, group] + leaves["value"][nid]).astype(np.float32)
+        return out
+
+    @_traced
+    def reveal_tree(self, splits, leaves, group):
+        lay = self.layout
+        C = lay.n_candidates
+        is_split, feat, sbin, dleft, iscat, cond, w = [], [], [], [], [], [], []
+        for s in splits:
+            ch = self._choice(s)
+            sp = ch != C
+            chc = np.where(sp, ch, 0) if C else np.zeros_like(ch)
+            f = lay.cand_feature[chc] if C else np.zeros_like(ch)
+            t = lay.cand_bin[chc] if C else np.zeros_like(ch)
+            c = np.zeros(ch.shape[0], dtype=np.float32)
+            for i in np.flatnonzero(sp):
+                fc = self.mapper.features[f[i]]
+                if fc.categorical:
+                    c[i] = fc.cuts[t[i]]
+                else:
+                    c[i] = fc.min_value if t[i] < 0 else fc.cuts[t[i]]
+            is_split.append(sp)
+            feat.append(np.where(sp, f, 0))
+            sbin.append(np.where(sp, t, 0))
+            dleft.append(sp & (lay.cand_default_left[chc] if C else False))
+            iscat.append(sp & (lay.categorical[f] if C else False))
+            cond.append(c)
+            w.append(np.asarray(s["weight"], dtype=np.float64))
+        return RevealedTree(is_split, feat, sbin, dleft, iscat, cond, w,
+                            np.asarray(leaves["weight"], dtype=np.float64), group)
+
+
+def _split_X(X, categorical):
+    """numpy array or pandas DataFrame -> float32 array and categorical flags."""
+    try:
+        import pandas as pd
+    except ImportError:          # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(X, pd.DataFrame):
+        cols, cats = [], []
+        for name in X.columns:
+            s = X[name]
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                codes = s.cat.codes.to_numpy().astype(np.float32)
+                codes[codes < 0] = np.nan
+                cols.append(codes); cats.append(True)
+            elif pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+                cols.append(s.to_numpy(dtype=np.float32, na_value=np.nan)); cats.append(False)
+            else:
+                raise ValueError(f"column {name!r} has dtype {s.dtype}; columns must be "
+                                 f"numeric or pandas 'category'")
+        Xa = np.stack(cols, axis=1) if cols else np.zeros((len(X), 0), np.float32)
+        if categorical is not None:
+            raise ValueError("categorical= is given with a DataFrame; use 'category' "
+                             "columns instead")
+        return Xa, np.array(cats, dtype=bool)
+    Xa = np.asarray(X)
+    if Xa.ndim != 2:
+        raise ValueError(f"X has ndim == {Xa.ndim}, must be 2")
+    if not (np.issubdtype(Xa.dtype, np.number) or Xa.dtype == np.bool_):
+        raise ValueError(f"X has dtype {Xa.dtype}, must be numeric")
+    cat = np.zeros(Xa.shape[1], bool) if categorical is None else np.asarray(categorical, bool)
+    if cat.shape != (Xa.shape[1],):
+        raise ValueError(f"categorical has shape {cat.shape}, must be ({Xa.shape[1]},)")
+    return Xa.astype(np.float32), cat
+
+
+def _check_onehot(mapper: BinMapper, params: TreeParams):
+    if params.max_cat_to_onehot is None:
+        return
+    for j, fc in enumerate(mapper.features):
+        if fc.categorical and fc.n_bins >= params.max_cat_to_onehot:
+            raise ValueError(
+                f"feature {j} has {fc.n_bins} categories and max_cat_to_onehot == "
+                f"{params.max_cat_to_onehot}; only one-vs-rest splits are supported, so "
+                f"max_cat_to_onehot must be > {fc.n_bins} (or left unset)")
+
+
+def prepare_plain(params, X, y, categorical=None, trace=False) -> PlainBackend:
+    """Validate, bin and build a :class:`PlainBackend`."""
+    p = params if isinstance(params, TreeParams) else TreeParams.from_dict(params)
+    Xa, cat = _split_X(X, categorical)
+    if Xa.shape[0] == 0:
+        raise ValueError("X has 0 rows, needs >= 1")
+    mapper = fit_bins(Xa, p.max_bin, cat)
+    _check_onehot(mapper, p)
+    return PlainBackend(mapper.transform(Xa), y, p, mapper, trace=trace)
+
+
+def fit_plain(params, X, y, num_boost_round: int = 10, categorical=None):
+    """Train with the plain backend; returns an ``xgboost.Booster``.
+
+    ``X`` is a numpy array (``categorical`` flags optional) or a pandas
+    DataFrame ('category' columns are categorical, NaN is missing). The later
+    ``ppboost.train`` calls the secure backend the same way.
+    """
+    from .export import to_booster
+    from .grower import boost
+    backend = prepare_plain(params, X, y, categorical)
+    trees = boost(backend, num_boost_round)
+    return to_booster(trees, backend.params, losses.base_score_repr(backend.y, backend.params),
+                      n_features=backend.layout.n_features,
+                      categorical=backend.layout.categorical)
