@@ -263,10 +263,15 @@ def _open_xor(party, mine: np.ndarray) -> np.ndarray:
     for p in range(party.n_parties):
         if p != party.id:
             ep.send(p, mine)
-    acc = mine.copy()
+    acc = None
     for p in range(party.n_parties):
         if p != party.id:
-            _xor_into(acc, ep.recv(p))
+            got = ep.recv(p)
+            if acc is None:            # the received array is our own copy: reuse it
+                acc = got
+                _xor_into(acc, mine)
+            else:
+                _xor_into(acc, got)
     if party.opened is not None:
         party.opened.append(("xor", acc.copy()))
     return acc

@@ -127,10 +127,15 @@ def open_sum(party, mine: np.ndarray) -> np.ndarray:
     for q in range(party.n_parties):
         if q != party.id:
             ep.send(q, flat)
-    acc = flat.copy()
+    acc = None
     for q in range(party.n_parties):
         if q != party.id:
-            _add_into(acc, ep.recv(q))
+            got = ep.recv(q)
+            if acc is None:            # the received array is our own copy: reuse it
+                acc = got
+                _add_into(acc, flat)
+            else:
+                _add_into(acc, got)
     if party.opened is not None:
         party.opened.append(("add", acc.copy()))
     return acc.reshape(np.shape(mine))

@@ -1,0 +1,80 @@
+"""Secret argmax: a tournament that returns a secret one-hot vector, row-wise on a batch.
+
+No index is ever opened.  Forward: ``ceil(log2 n)`` levels; at each level
+adjacent candidates ``(left, right)`` of every row are compared at once
+(one batched :func:`ppboost.mpc.compare.ltz`), the winner is multiplexed as
+``left + s (right - left)`` with ``s = [left < right]`` (one Beaver product,
+no truncation because ``s`` is an integer bit), and ``s`` is kept.  An odd
+candidate out gets a bye.  Backward: starting from the one-hot ``[1]`` of the
+final winner, every level splits a parent's indicator ``o`` into
+``(o - o s, o s)`` for its two children (one Beaver product per level),
+which yields the one-hot vector over the original candidates.
+
+Ties: ``s = [left < right]`` is 0 when ``left == right``, so the left
+(lower-index) candidate wins every tie; since the tournament keeps order,
+the overall winner is the *lowest* index among the maxima, as numpy's
+``argmax`` and xgboost's split search (which keeps the first best split).
+
+Cost for a ``(k, n)`` batch: ``ceil(log2 n)`` levels of (8 comparison
+rounds + 1 product round) forward and ``ceil(log2 n)`` product rounds
+backward; ``k (n - 1)`` comparisons and ``2 k (n - 1)`` Beaver products in
+all.  Cf. the tournament argmax of CrypTen and of XORBoost
+[Deforth et al., PoPETs 2022].
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .compare import ltz_raw, mul_raw, _raw, _wrap, const_raw
+
+__all__ = ["argmax"]
+
+
+def argmax(party, x, return_max: bool = False):
+    """Row-wise secret argmax of an AShare of shape ``(n,)`` or ``(k, n)``.
+
+    Inputs: ``x`` (ring elements read as signed integers, e.g. fixed point);
+    differences of two entries must stay below ``2**63`` ring units.
+    Opened: only what :func:`~ppboost.mpc.compare.ltz` and Beaver products
+    open (uniformly masked values).
+    Identity: ``onehot[i, j] = 1`` iff ``j`` is the lowest index with
+    ``x[i, j] == max_j x[i, :]``, else 0 (integer 0/1 shares, not fixed-point).
+    Returns the one-hot AShare (same shape as ``x``), and with
+    ``return_max=True`` also the AShare of the row maxima (shape ``(k,)`` or ``()``).
+    Cost: see the module docstring.
+    """
+    xv = _raw(x)
+    if xv.ndim not in (1, 2):
+        raise ValueError(f"argmax: x.ndim == {xv.ndim}, must be 1 (a vector) or 2 (a batch of rows)")
+    if xv.shape[-1] < 1:
+        raise ValueError("argmax: x has 0 candidates per row, must have >= 1")
+    vec = xv.ndim == 1
+    cur = xv.reshape(1, -1) if vec else xv
+    k = cur.shape[0]
+    levels = []
+    while cur.shape[1] > 1:
+        L = cur.shape[1]
+        h = L // 2
+        left = cur[:, 0:2 * h:2]
+        right = cur[:, 1:2 * h:2]
+        s = ltz_raw(party, (left - right).reshape(-1)).reshape(k, h)   # [left < right]
+        win = left + mul_raw(party, s, right - left)
+        if L % 2:
+            win = np.concatenate([win, cur[:, L - 1:]], axis=1)
+        levels.append((s, L))
+        cur = win
+    onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
+    for s, L in reversed(levels):
+        h = L // 2
+        r = mul_raw(party, onehot[:, :h], s)
+        child = np.empty((k, L), dtype=np.uint64)
+        child[:, 0:2 * h:2] = onehot[:, :h] - r
+        child[:, 1:2 * h:2] = r
+        if L % 2:
+            child[:, L - 1] = onehot[:, h]
+        onehot = child
+    oh = _wrap(party, onehot.reshape(xv.shape))
+    if not return_max:
+        return oh
+    mx = cur[:, 0]
+    return oh, _wrap(party, mx.reshape(()) if vec else mx)
