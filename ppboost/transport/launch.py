@@ -1,0 +1,307 @@
+"""Run one OS process per participant over the TLS transport, on this machine.
+
+The process-level twin of :func:`ppboost.transport.inprocess.run_inprocess`::
+
+    from ppboost.transport import run_local
+
+    def party(ep):                      # must be importable: a module-level function
+        ep.send(ep.dealer_id, np.arange(3))
+        return ep.recv(ep.dealer_id)
+
+    def dealer(ep):
+        for p in range(ep.n_parties):
+            ep.send(p, ep.recv(p) * 2)
+
+    party_results, dealer_result, stats = run_local(2, party, dealer, timeout=10)
+
+Rules (the processes are started with multiprocessing's ``spawn`` method):
+
+* ``party_fn`` / ``dealer_fn`` must be picklable by reference: module-level
+  functions, or ``functools.partial`` of one with picklable arguments.  Each
+  is called as ``fn(endpoint)`` with a :class:`~ppboost.transport.tls.TLSEndpoint`.
+  ``party_fn`` is one callable for every data party or a list of one per party.
+* Return values (and exceptions) travel back by pickle.
+* The module defining the function is imported afresh in every child, so keep
+  heavy work out of its top level.
+
+:func:`run_local` makes a throwaway federation (CA, keys, certificates,
+config) in a temporary directory with free ports; :func:`run_processes` runs
+an existing config (e.g. one from :func:`ppboost.transport.certs.make_federation`
+or a file). Listening sockets are bound in the caller before the children
+start (port 0 in the config means "any free port"), so there is no race for
+ports and no child connects before its peer listens.
+
+Failures: if a participant raises, it sends an abort to its peers (their
+``recv`` raises :class:`PeerFailed`), and the caller gets the **root cause**:
+the participant's own exception, re-raised with ``exc.participant`` set,
+a note naming it, and the remote traceback as ``__cause__``.  Preference
+order: an exception raised by a participant's own code, then a participant
+that died without reporting (``os._exit``, a signal), then set-up errors,
+then :class:`TransportTimeout`, then :class:`PeerFailed`.  Participants still
+running ``grace`` seconds after the first failure (stalled) are terminated.
+``exc.outcomes`` lists what happened to everyone.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import socket
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import wait as _wait
+from typing import Callable, Mapping, Sequence
+
+from .base import PeerFailed, Stats, TransportError, TransportTimeout
+from .config import FederationConfig
+
+__all__ = ["Outcome", "RemoteTraceback", "run_processes", "run_local"]
+
+
+class RemoteTraceback(Exception):
+    """Carries the traceback text of an exception raised in a participant's process."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+@dataclass
+class Outcome:
+    """What happened to one participant's process.
+
+    ``status``: ``"ok"``, ``"error"`` (the function or set-up raised ``error``),
+    ``"died"`` (exited without reporting; see ``exitcode``) or ``"terminated"``
+    (still running after the others had failed; stopped by the launcher).
+    """
+    pid: int
+    name: str
+    status: str
+    result: object = None
+    error: BaseException | None = None
+    traceback: str = ""
+    stats: Stats | None = None
+    exitcode: int | None = None
+    elapsed: float = 0.0
+
+
+def _child(config, me, key, cert, fn, listen_sock, conn, timeout, connect_timeout):
+    """Body of one participant's process (top level so that spawn can import it)."""
+    from .tls import connect_tls  # noqa: PLC0415 - keep the parent's import graph small
+
+    ep = None
+    try:
+        ep = connect_tls(config, me, key, cert=cert, listen_sock=listen_sock,
+                         timeout=timeout, connect_timeout=connect_timeout)
+        result = fn(ep)
+        try:
+            conn.send(("ok", result, "", ep.stats))
+        except Exception as exc:  # unpicklable result
+            raise TypeError(f"{config.name(me)} returned a {type(result).__name__} that cannot be "
+                            f"sent back to the caller: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - reported to the caller
+        tb = traceback.format_exc()
+        if ep is not None:
+            ep.abort(f"{type(exc).__name__}: {exc}")
+        stats = ep.stats if ep is not None else None
+        try:
+            conn.send(("error", exc, tb, stats))
+        except Exception:  # the exception itself does not pickle
+            conn.send(("error", TransportError(f"{type(exc).__name__}: {exc}"), tb, stats))
+    finally:
+        if ep is not None:
+            ep.close()
+        conn.close()
+
+
+def _rank(o: Outcome) -> int:
+    from .tls import HandshakeError  # noqa: PLC0415
+
+    if o.status == "error" and not isinstance(o.error, TransportError):
+        return 0
+    if o.status == "died":
+        return 1
+    if o.status == "error" and isinstance(o.error, HandshakeError):
+        return 2
+    if o.status == "error" and not isinstance(o.error, (TransportTimeout, PeerFailed)):
+        return 3
+    if o.status == "error" and isinstance(o.error, TransportTimeout):
+        return 4
+    if o.status == "error":
+        return 5
+    return 6  # terminated
+
+
+def _root_exception(outcomes: list, order: list) -> BaseException:
+    failed = [o for o in (outcomes[i] for i in order) if o.status != "ok"]
+    root = min(failed, key=_rank)          # min is stable: earliest report wins within a rank
+    if root.status in ("died", "terminated"):
+        exc = PeerFailed(f"{root.name} {root.traceback}")
+    else:
+        exc = root.error
+        if root.traceback:
+            exc.__cause__ = RemoteTraceback(f"\n[{root.name}, its own process]\n{root.traceback}")
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"(raised in {root.name}'s process, run by ppboost.transport.launch)")
+    try:
+        exc.participant = root.pid
+        exc.outcomes = outcomes
+    except AttributeError:  # exceptions with __slots__
+        pass
+    return exc
+
+
+def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
+                  party_fn: Callable | Sequence[Callable], dealer_fn: Callable | None = None, *,
+                  timeout: float | None = None, connect_timeout: float | None = None,
+                  grace: float = 2.0, wall_timeout: float | None = None,
+                  return_outcomes: bool = False):
+    """Start one process per participant of ``config`` on this machine and run the functions.
+
+    ``keys[i]``: participant ``i``'s private key path, or a ``(cert, key)``
+    pair to present a certificate other than the config's (tests use this to
+    play an impostor).  ``timeout`` / ``connect_timeout`` override the
+    config's.  ``grace``: seconds granted to the others after the first
+    failure before they are terminated.  ``wall_timeout``: optional limit on
+    the whole run (participants still running then are terminated).
+    ``dealer_fn`` ``None`` means the dealer process only connects and closes.
+
+    Returns ``(party_results, dealer_result, stats)`` with ``stats[i]`` the
+    :class:`Stats` of participant ``i``, like ``run_inprocess`` (which returns
+    endpoints instead).  With ``return_outcomes=True`` nothing is raised and
+    the list of :class:`Outcome` is returned instead.
+    """
+    if not isinstance(config, FederationConfig):
+        config = FederationConfig.load(config)
+    n = config.n_parties
+    fns = list(party_fn) if isinstance(party_fn, (list, tuple)) else [party_fn] * n
+    if len(fns) != n:
+        raise ValueError(f"{len(fns)} party functions for {n} parties, need exactly {n}")
+    fns.append(dealer_fn if dealer_fn is not None else _idle)
+    missing = [i for i in range(n + 1) if i not in keys]
+    if missing:
+        raise ValueError(f"no key for participant(s) {missing}; keys must map every id 0..{n} to a key path")
+    if not grace >= 0:
+        raise ValueError(f"grace == {grace}, must be >= 0 seconds")
+
+    # Bind every listening socket here (the highest id only connects).
+    socks = {}
+    try:
+        for i in range(n):
+            part = config.participant(i)
+            try:
+                socks[i] = socket.create_server((part.host, part.port), backlog=64)
+            except OSError as exc:
+                raise TransportError(f"cannot listen for {config.name(i)} on {part.host}:{part.port}: "
+                                     f"{exc} (run_processes starts everybody on this machine)") from None
+        ports = [socks[i].getsockname()[1] if i in socks else config.participant(i).port
+                 for i in range(n + 1)]
+        config = config.with_ports(ports)
+
+        ctx = mp.get_context("spawn")
+        procs, conns, start = {}, {}, {}
+        for i in range(n + 1):
+            k = keys[i]
+            cert, key = (k if isinstance(k, (tuple, list)) else (None, k))
+            parent_end, child_end = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_child, name=f"ppboost-{config.name(i)}", daemon=True,
+                            args=(config, i, str(key), None if cert is None else str(cert), fns[i],
+                                  socks.get(i), child_end, timeout, connect_timeout))
+            p.start()
+            child_end.close()
+            procs[i], conns[i], start[i] = p, parent_end, time.monotonic()
+    finally:
+        for s in socks.values():   # the children hold their own copies now
+            s.close()
+
+    outcomes: list = [None] * (n + 1)
+    order: list = []
+    first_failure = None
+    t0 = time.monotonic()
+    try:
+        while len(order) < n + 1:
+            pending = [i for i in range(n + 1) if outcomes[i] is None]
+            now = time.monotonic()
+            limits = []
+            if first_failure is not None:
+                limits.append(first_failure + grace)
+            if wall_timeout is not None:
+                limits.append(t0 + wall_timeout)
+            wait_for = None if not limits else max(0.0, min(limits) - now)
+            ready = _wait([conns[i] for i in pending] + [procs[i].sentinel for i in pending],
+                          timeout=wait_for)
+            for i in pending:
+                if outcomes[i] is not None:
+                    continue
+                got = None
+                if conns[i] in ready or procs[i].sentinel in ready:
+                    try:
+                        if conns[i].poll():
+                            got = conns[i].recv()
+                    except (EOFError, OSError):
+                        got = None
+                    if got is None and procs[i].sentinel not in ready:
+                        continue
+                    if got is None:
+                        procs[i].join(1.0)
+                        code = procs[i].exitcode
+                        o = Outcome(i, config.name(i), "died", exitcode=code,
+                                    traceback=f"died (exit code {code}) without reporting a result")
+                    else:
+                        status, value, tb, stats = got
+                        o = Outcome(i, config.name(i), status, stats=stats, traceback=tb,
+                                    result=value if status == "ok" else None,
+                                    error=value if status == "error" else None)
+                    o.elapsed = time.monotonic() - start[i]
+                    outcomes[i] = o
+                    order.append(i)
+                    if o.status != "ok" and first_failure is None:
+                        first_failure = time.monotonic()
+            now = time.monotonic()
+            expired = ((first_failure is not None and now >= first_failure + grace)
+                       or (wall_timeout is not None and now >= t0 + wall_timeout))
+            if expired:
+                why = (f"was still running {grace:.1f}s after the first failure and was terminated "
+                       "(stalled?)" if first_failure is not None else
+                       f"was still running after wall_timeout={wall_timeout}s and was terminated")
+                for i in range(n + 1):
+                    if outcomes[i] is None:
+                        procs[i].terminate()
+                        outcomes[i] = Outcome(i, config.name(i), "terminated", traceback=why,
+                                              elapsed=now - start[i])
+                        order.append(i)
+    finally:
+        for i, p in procs.items():
+            p.join(5.0)
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
+            conns[i].close()
+
+    if return_outcomes:
+        return outcomes
+    if any(o.status != "ok" for o in outcomes):
+        raise _root_exception(outcomes, order)
+    return ([o.result for o in outcomes[:n]], outcomes[n].result if dealer_fn is not None else None,
+            [o.stats for o in outcomes])
+
+
+def _idle(ep):
+    """Default dealer: join the mesh, do nothing."""
+    return None
+
+
+def run_local(n_parties: int, party_fn: Callable | Sequence[Callable], dealer_fn: Callable | None = None,
+              *, timeout: float = 60.0, connect_timeout: float = 30.0, grace: float = 2.0,
+              wall_timeout: float | None = None, host: str = "127.0.0.1", return_outcomes: bool = False):
+    """:func:`run_processes` on a throwaway federation (fresh CA and keys, free ports on ``host``).
+
+    Same arguments and return value as :func:`run_processes`; the
+    certificates live in a temporary directory that is removed afterwards.
+    """
+    from .certs import make_federation  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="ppboost-fed-") as d:
+        config, keys = make_federation(d, n_parties, host=host, timeout=timeout,
+                                       connect_timeout=connect_timeout)
+        return run_processes(config, keys, party_fn, dealer_fn, grace=grace,
+                             wall_timeout=wall_timeout, return_outcomes=return_outcomes)
