@@ -19,7 +19,18 @@ __all__ = ["as_ring", "beaver_finish", "matmul", "prefix_sum", "gather_rows",
            "truncate_finish", "inverse_permutation", "check_permutation"]
 
 _U0 = np.uint64(0)
-_BLOCK = 64
+
+
+def _wrapping(fn):
+    """Silence numpy's scalar overflow warnings: wrapping is the ring's arithmetic
+    (they appear when kernels run as plain Python under NUMBA_DISABLE_JIT=1)."""
+    import functools
+
+    @functools.wraps(fn)
+    def inner(*args, **kwargs):
+        with np.errstate(over="ignore"):
+            return fn(*args, **kwargs)
+    return inner
 
 
 def as_ring(x, name: str = "value") -> np.ndarray:
@@ -58,6 +69,7 @@ def _beaver_finish(c, a, b, d, e, add_de, out):
     return out
 
 
+@_wrapping
 def beaver_finish(c, a, b, d, e, add_de: bool) -> np.ndarray:
     """Local last step of a Beaver product: ``c + d*b + e*a (+ d*e if add_de)``.
 
@@ -98,6 +110,7 @@ def _matmul(a, b, out):
     return out
 
 
+@_wrapping
 def matmul(a, b) -> np.ndarray:
     """Matrix product mod 2**64 of uint64 arrays (2-D @ 2-D; 1-D operands are
     treated as a row / column vector like numpy and squeezed back)."""
@@ -137,6 +150,7 @@ def _prefix_rows(x, out):
     return out
 
 
+@_wrapping
 def prefix_sum(x, axis: int = 0, reverse: bool = False) -> np.ndarray:
     """Inclusive prefix sum (suffix sum if ``reverse``) of a uint64 array along ``axis``."""
     x = np.asarray(x)
@@ -229,6 +243,7 @@ def _truncate_finish(c, r_hi, r_msb, f, add_public, offset_hi, out):
     return out
 
 
+@_wrapping
 def truncate_finish(c, r_hi, r_msb, f: int, add_public: bool, offset_hi) -> np.ndarray:
     """Local finishing step of :func:`ppboost.mpc.truncation.truncate` (see there)."""
     c = np.ascontiguousarray(c).reshape(-1)

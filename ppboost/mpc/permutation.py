@@ -1,0 +1,141 @@
+"""The owner-known permutation (DESIGN.md "Owner-known permutation") and its inverse.
+
+One party, the owner, knows permutations sigma_j of the n rows in plaintext
+(e.g. how its column sorts rows by bin).  The protocol applies them to a
+secret-shared matrix X (n rows, any trailing shape) without revealing
+anything, in one round:
+
+1. The dealer gives the owner random permutations pi_j and
+   delta_j = pi_j(sum_p a_p) - sum_p c_{p,j}   (kind ``perm``).
+2. The dealer gives every other party p a mask a_p and masks c_{p,j}
+   (PRG-expanded from its seed, no traffic).
+3. Each other party sends x_p + a_p to the owner.  One message serves all
+   permutations of this owner (the "one mask serves all columns" trick);
+   only the output masks c_{p,j} are per permutation.
+4. The owner computes pi_j(sum_p (x_p + a_p) + x_owner) - delta_j
+   = pi_j(X) + sum_p c_{p,j}.
+5. The owner publishes tau_j = pi_j^-1 o sigma_j, uniformly random because
+   pi_j is; everyone applies tau_j locally, so tau_j(pi_j(X)) = sigma_j(X).
+   Non-owner shares are -tau_j(c_{p,j}).
+
+Convention: applying an index vector p to X means ``X[p]`` (gather: row i of
+the result is row p[i] of X), so ``permute(X, sigma)`` reveals X[sigma].
+The owner's step 4 + 5 fuse to ``S[sigma_j] - delta_j[tau_j]``
+(since pi_j[tau_j] = sigma_j): two gathers.
+
+This is the XORBoost-style permutation correlation (Deforth, Desgroseilliers,
+Gama, Kilian, Lhéritier, "XORBoost", PoPETs 2022) in the form of DESIGN.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import ring
+from .context import AShare
+
+__all__ = ["permute", "permute_many", "unpermute", "unpermute_many"]
+
+
+def _prepare(x, sigmas, owner, count):
+    if not isinstance(x, AShare):
+        raise TypeError(f"expected an AShare, got {type(x).__name__}")
+    party = x.party
+    if isinstance(owner, bool) or not isinstance(owner, (int, np.integer)) \
+            or not 0 <= owner < party.n_parties:
+        raise ValueError(f"owner == {owner!r}, must be a party id in 0..{party.n_parties - 1}")
+    if x.ndim == 0:
+        raise ValueError("permute needs a share with at least one axis (the rows)")
+    n = x.shape[0]
+    if party.id == owner:
+        if sigmas is None:
+            raise ValueError(f"party {owner} is the owner: pass the permutation(s)")
+        sigmas = [ring.check_permutation(s, n, "sigma") for s in sigmas]
+        if count is not None and count != len(sigmas):
+            raise ValueError(f"count == {count} but {len(sigmas)} permutations were given")
+        count = len(sigmas)
+    else:
+        if sigmas is not None:
+            raise ValueError(f"party {party.id} is not the owner (party {owner}): pass "
+                             f"sigma=None")
+        if count is None:
+            raise ValueError(f"party {party.id}: pass count, the public number of permutations")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"count == {count!r}, must be an int >= 1")
+    return party, sigmas, int(count)
+
+
+def permute_many(x: AShare, sigmas, owner: int, count: int | None = None) -> list:
+    """[X[sigma_j]] for each permutation sigma_j known to ``owner``.
+
+    Inputs: a share X with n rows (any trailing shape); on the owner, the
+    list of permutations (1-D index vectors of length n); elsewhere
+    ``sigmas=None`` and the public ``count``.
+    Opened: the owner sees X + a (a uniform, from the other parties' masks);
+    everyone sees tau_j = pi_j^-1 o sigma_j (uniformly random).
+    Identity: sum_p out_p,j = X[sigma_j] (steps 1-5 of the module docstring).
+    Cost: 1 round; each non-owner sends X.size elements to the owner (once,
+    for all count permutations); the owner sends count * n indices (int32
+    when n < 2**31) to each other party.  Offline: count * X.size elements
+    (dealer -> owner).
+    """
+    party, sigmas, count = _prepare(x, sigmas, owner, count)
+    n = x.shape[0]
+    idx_dtype = np.int32 if n < 2 ** 31 else np.int64
+    material = party.dealer.get("perm", shape=x.shape, owner=owner, count=count)
+    ep = party.ep
+    if party.id != owner:
+        a, cs = material
+        ep.send(owner, x.value + a)                      # step 3
+        taus = ep.recv(owner)                           # step 5 (published tau)
+        if not isinstance(taus, np.ndarray) or taus.shape != (count, n):
+            raise ValueError(f"party {party.id}: owner {owner} published "
+                             f"{getattr(taus, 'shape', None)}, expected ({count}, {n})")
+        taus = taus.astype(np.int64)
+        return [AShare(party, np.uint64(0) - ring.gather_rows(cs[j], taus[j]))
+                for j in range(count)]
+    pis, pi_invs, deltas = material
+    taus = np.stack([pi_invs[j][sigmas[j]] for j in range(count)]).astype(idx_dtype)
+    for q in range(party.n_parties):                    # step 5: publish tau_j
+        if q != owner:
+            ep.send(q, taus)
+    s = x.value.copy()
+    for q in range(party.n_parties):                    # step 4: sum the masked shares
+        if q != owner:
+            m = ep.recv(q)
+            if not isinstance(m, np.ndarray) or m.shape != x.shape or m.dtype != np.uint64:
+                raise ValueError(f"owner {owner}: party {q} sent {getattr(m, 'shape', None)}, "
+                                 f"expected {x.shape} uint64: the parties disagree on a shape")
+            s += m
+    if party.opened is not None:
+        party.opened.append(s.copy())
+    taus = taus.astype(np.int64)
+    # pi_j(S)[tau_j] - delta_j[tau_j] == S[sigma_j] - delta_j[tau_j]  (pi_j[tau_j] = sigma_j)
+    return [AShare(party, ring.gather_rows(s, sigmas[j]) - ring.gather_rows(deltas[j], taus[j]))
+            for j in range(count)]
+
+
+def permute(x: AShare, sigma, owner: int) -> AShare:
+    """[X[sigma]] for one owner-known permutation (see :func:`permute_many`).
+
+    Non-owners pass ``sigma=None``.  Cost: 1 round, X.size elements from each
+    non-owner to the owner, n indices from the owner to each other party.
+    """
+    return permute_many(x, None if sigma is None else [sigma], owner, count=1)[0]
+
+
+def unpermute_many(x: AShare, sigmas, owner: int, count: int | None = None) -> list:
+    """The inverses: [Y_j] with Y_j[sigma_j] = X, i.e. Y_j = X[sigma_j^-1].
+
+    The owner inverts its permutations locally and runs :func:`permute_many`;
+    same cost, same transcript.
+    """
+    if sigmas is not None and x.party.id == owner:
+        n = x.shape[0] if isinstance(x, AShare) and x.ndim else 0
+        sigmas = [ring.inverse_permutation(ring.check_permutation(s, n, "sigma"), check=False)
+                  for s in sigmas]
+    return permute_many(x, sigmas, owner, count)
+
+
+def unpermute(x: AShare, sigma, owner: int) -> AShare:
+    """[Y] with Y[sigma] = X (the inverse of :func:`permute`).  Cost as permute."""
+    return unpermute_many(x, None if sigma is None else [sigma], owner, count=1)[0]

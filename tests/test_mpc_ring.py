@@ -1,0 +1,94 @@
+"""ppboost.mpc.ring: uint64 kernels against Python big-int arithmetic mod 2**64."""
+import numpy as np
+import pytest
+
+from ppboost.mpc import ring
+
+M = 2 ** 64
+
+
+def _rand(rng, shape):
+    return rng.integers(0, M, shape, dtype=np.uint64)
+
+
+def _obj(a):
+    return a.astype(object)
+
+
+@pytest.mark.nojit
+def test_beaver_finish():
+    rng = np.random.default_rng(0)
+    c, a, b, d, e = (_rand(rng, (3, 4)) for _ in range(5))
+    for add in (False, True):
+        want = (_obj(c) + _obj(d) * _obj(b) + _obj(e) * _obj(a) + add * _obj(d) * _obj(e)) % M
+        assert np.array_equal(ring.beaver_finish(c, a, b, d, e, add), want.astype(np.uint64))
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize("sa,sb", [((5, 7), (7, 3)), ((1, 9), (9, 1)), ((7,), (7, 2)), ((4, 7), (7,)), ((6,), (6,))])
+def test_matmul_mod_2_64(sa, sb):
+    rng = np.random.default_rng(1)
+    a, b = _rand(rng, sa), _rand(rng, sb)
+    want = (np.array(_obj(a)).dot(_obj(b)) % M)
+    got = ring.matmul(a, b)
+    assert got.shape == np.shape(want)
+    assert np.array_equal(got, np.asarray(want).astype(np.uint64))
+
+
+def test_matmul_blocked_larger():
+    rng = np.random.default_rng(2)
+    a, b = _rand(rng, (70, 300)), _rand(rng, (300, 530))
+    want = (_obj(a).dot(_obj(b)) % M).astype(np.uint64)
+    assert np.array_equal(ring.matmul(a, b), want)
+
+
+def test_matmul_errors():
+    with pytest.raises(ValueError, match="shape mismatch: \\(2, 3\\) @ \\(2, 3\\)"):
+        ring.matmul(np.zeros((2, 3), np.uint64), np.zeros((2, 3), np.uint64))
+    with pytest.raises(TypeError, match="uint64"):
+        ring.matmul(np.zeros((2, 2)), np.zeros((2, 2), np.uint64))
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize("shape,axis", [((6,), 0), ((5, 3), 0), ((5, 3), 1), ((2, 3, 4), 1)])
+def test_prefix_and_suffix(shape, axis):
+    rng = np.random.default_rng(3)
+    x = _rand(rng, shape)
+    assert np.array_equal(ring.prefix_sum(x, axis), np.cumsum(x, axis=axis, dtype=np.uint64))
+    rev = np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=np.uint64), axis)
+    assert np.array_equal(ring.prefix_sum(x, axis, reverse=True), rev)
+
+
+@pytest.mark.nojit
+def test_permutation_helpers():
+    p = np.array([2, 0, 3, 1])
+    q = ring.inverse_permutation(p)
+    assert np.array_equal(p[q], np.arange(4)) and np.array_equal(q[p], np.arange(4))
+    x = np.arange(8, dtype=np.uint64).reshape(4, 2)
+    assert np.array_equal(ring.gather_rows(x, p), x[p])
+    with pytest.raises(ValueError, match="repeated entries"):
+        ring.check_permutation([0, 0, 1], 3)
+    with pytest.raises(ValueError, match="length 2, expected 3"):
+        ring.check_permutation([0, 1], 3)
+    with pytest.raises(ValueError, match="out of range"):
+        ring.check_permutation([0, 1, 3], 3)
+
+
+@pytest.mark.nojit
+def test_truncate_finish_kernel_plaintext_identity():
+    # with a single "party" holding everything, the finishing step is exact floor + borrow
+    rng = np.random.default_rng(4)
+    f = 16
+    x = rng.integers(-2 ** 62, 2 ** 62, 200, dtype=np.int64)
+    r = _rand(rng, 200)
+    c = x.view(np.uint64) + np.uint64(2 ** 62) + r
+    y = ring.truncate_finish(c, r >> np.uint64(f), r >> np.uint64(63), f, True, 1 << (62 - f))
+    err = y.view(np.int64) - (x >> f)
+    assert set(np.unique(err)) <= {0, 1}
+
+
+def test_as_ring():
+    assert ring.as_ring(-1) == np.uint64(M - 1)
+    assert np.array_equal(ring.as_ring(np.array([-2, 3])), np.array([M - 2, 3], dtype=np.uint64))
+    with pytest.raises(TypeError, match="encode floats"):
+        ring.as_ring(np.array([1.5]))
