@@ -71,21 +71,27 @@ def encoded_size(payload) -> int:
     raise TypeError(f"cannot send a {type(payload).__name__}; send bytes or a numpy array")
 
 
-def decode(frame: bytes):
-    """Inverse of :func:`encode`."""
+def decode(frame: bytes, copy: bool = True):
+    """Inverse of :func:`encode`.
+
+    ``copy=False`` returns an array that views ``frame`` (only for a writable
+    buffer that nobody else holds, e.g. a freshly received ``bytearray``).
+    """
     kind = frame[0]
     if kind == _BYTES:
         return frame[1:]
     if kind != _ARRAY:
         raise TransportError(f"malformed frame: unknown kind byte {kind}")
     dlen = frame[1]
-    dt = np.dtype(frame[2:2 + dlen].decode())
+    dt = np.dtype(bytes(frame[2:2 + dlen]).decode())
     pos = 2 + dlen
     ndim = frame[pos]
     pos += 1
     shape = struct.unpack_from(f"<{ndim}Q", frame, pos)
     pos += 8 * ndim
-    return np.frombuffer(frame, dtype=dt, offset=pos, count=int(np.prod(shape, dtype=np.int64))).reshape(shape).copy()
+    arr = np.frombuffer(frame, dtype=dt, offset=pos,
+                        count=int(np.prod(shape, dtype=np.int64))).reshape(shape)
+    return arr.copy() if copy else arr
 
 
 # --------------------------------------------------------------------------

@@ -54,7 +54,10 @@ import struct
 import threading
 import time
 
-from .base import Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, decode, encode
+import numpy as np
+
+from .base import (Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, _array_header,
+                   decode, encode)
 from .certs import parse_identity
 from .config import FederationConfig
 
@@ -66,6 +69,8 @@ _MAX_FRAME = 1 << 36            # 64 GiB: refuse absurd lengths instead of alloc
 _CHUNK = 1 << 18                # raw socket reads and TLS writes, 256 KiB
 _POLL = 0.05                    # how often a waiting recv looks at the failure flag
 _LINGER = 0.5                   # close(): how long to wait for peers' goodbyes
+_HEAD = 512                     # frames up to this size arrive as bytes; larger ones are placed
+_ALIGN = 64                     # ... so that their array data starts 64-byte aligned
 
 
 class HandshakeError(TransportError):
@@ -91,9 +96,11 @@ class _Channel:
         self.obj = ctx.wrap_bio(self.inc, self.out, server_side=server_side)
         self.ssl_lock = threading.Lock()
         self.send_lock = threading.Lock()
+        # incoming frame parser: stage 0 length prefix, 1 first _HEAD bytes, 2 rest of the body
         self._hdr = bytearray(_LEN.size)
-        self._body: bytearray | None = None
-        self._pos = 0
+        self._head = bytearray(_HEAD)
+        self._stage, self._pos, self._size, self._head_len, self._off = 0, 0, 0, 0, 0
+        self._body = None
         self.pending: list = []           # frames read during set-up but not yet consumed
 
     # ---------------------------------------------------------------- raw I/O
@@ -143,15 +150,27 @@ class _Channel:
         return parse_identity(der) if der else None
 
     # ---------------------------------------------------------------- frames
-    def send_frame(self, body, deadline=None) -> None:
-        """Length-prefix and send one frame body (bytes-like)."""
-        view = memoryview(body)
-        n = view.nbytes
+    def send_frame(self, *parts, deadline=None) -> None:
+        """Length-prefix and send one frame whose body is the concatenation of ``parts``.
+
+        Parts are bytes-like; they are encrypted in place (no concatenation copy)
+        in records of at most ``_CHUNK`` bytes.
+        """
+        views = [memoryview(p).cast("B") for p in parts]
+        n = sum(v.nbytes for v in views)
+        small = bytearray(_LEN.pack(n))
+        pieces = []
+        for v in views:                       # coalesce small parts with the length prefix
+            if v.nbytes <= 4096 and len(small) + v.nbytes <= _CHUNK:
+                small += v
+                continue
+            if small:
+                pieces.append(small)
+                small = bytearray()
+            pieces.extend(v[i:i + _CHUNK] for i in range(0, v.nbytes, _CHUNK))
+        if small:
+            pieces.append(small)
         with self.send_lock:
-            if n <= _CHUNK:
-                pieces = [_LEN.pack(n) + bytes(view)]
-            else:
-                pieces = [_LEN.pack(n)] + [view[i:i + _CHUNK] for i in range(0, n, _CHUNK)]
             for piece in pieces:
                 with self.ssl_lock:
                     self.obj.write(piece)
@@ -159,35 +178,56 @@ class _Channel:
                 self._settimeout(deadline)
                 self.sock.sendall(data)
 
+    def _target(self) -> memoryview:
+        """Where the next plaintext bytes go: length prefix, frame head, or frame body."""
+        if self._stage == 0:
+            return memoryview(self._hdr)
+        if self._stage == 1:
+            return memoryview(self._head)[:self._head_len]
+        return memoryview(self._body)[self._off + self._head_len:self._off + self._size]
+
     def feed(self, data: bytes) -> list:
-        """Decrypt ``data`` (raw bytes from the socket); return the complete frames."""
+        """Decrypt ``data`` (raw bytes from the socket); return the complete frames.
+
+        A frame is ``bytes`` (small frames) or a ``memoryview`` into a fresh
+        buffer laid out so that array data starts 64-byte aligned; the caller
+        owns it, so :func:`decode` may view it without copying.
+        """
         frames = []
         with self.ssl_lock:
             if data:
                 self.inc.write(data)
             while True:
-                target = self._hdr if self._body is None else self._body
-                try:
-                    with memoryview(target) as mv:
-                        n = self.obj.read(len(target) - self._pos, mv[self._pos:])
-                except ssl.SSLWantReadError:
-                    break
-                except ssl.SSLZeroReturnError:
-                    raise _Closed("peer closed the TLS stream") from None
-                if n == 0:
-                    raise _Closed("peer closed the TLS stream")
-                self._pos += n
-                if self._pos < len(target):
-                    continue
+                with self._target() as target:
+                    try:
+                        n = self.obj.read(len(target) - self._pos, target[self._pos:])
+                    except ssl.SSLWantReadError:
+                        break
+                    except ssl.SSLZeroReturnError:
+                        raise _Closed("peer closed the TLS stream") from None
+                    if n == 0:
+                        raise _Closed("peer closed the TLS stream")
+                    self._pos += n
+                    if self._pos < len(target):
+                        continue
                 self._pos = 0
-                if self._body is None:
+                if self._stage == 0:                       # length prefix complete
                     (size,) = _LEN.unpack(self._hdr)
                     if not (1 <= size <= _MAX_FRAME):
                         raise TransportError(f"malformed frame length {size}")
-                    self._body = bytearray(size)
-                else:
-                    frames.append(self._body)
-                    self._body = None
+                    self._size, self._head_len, self._stage = size, min(size, _HEAD), 1
+                elif self._stage == 1 and self._size == self._head_len:   # small frame
+                    frames.append(bytes(self._head[:self._size]))
+                    self._stage = 0
+                elif self._stage == 1:                     # head of a large frame: place the body
+                    h = _array_header_len(self._head)
+                    self._body = np.empty(self._size + _ALIGN, dtype=np.uint8)
+                    self._off = (-(self._body.ctypes.data + h)) % _ALIGN
+                    self._body[self._off:self._off + _HEAD] = np.frombuffer(self._head, np.uint8)
+                    self._stage = 2
+                else:                                      # large frame complete
+                    frames.append(memoryview(self._body)[self._off:self._off + self._size])
+                    self._body, self._stage = None, 0
             pending_out = self.out.pending
         if pending_out:                     # post-handshake TLS messages that need an answer
             with self.send_lock:
@@ -210,6 +250,22 @@ class _Channel:
             self.sock.close()
         except OSError:
             pass
+
+
+def _array_header_len(head) -> int:
+    """Length of the array header at the start of a frame (0 if not an array frame / too long)."""
+    if len(head) < 2 or head[0] != 1 or 2 + head[1] >= len(head):
+        return 0
+    h = 3 + head[1] + 8 * head[2 + head[1]]
+    return h if h <= len(head) else 0
+
+
+def _encode_parts(payload) -> list:
+    """:func:`encode` as a list of buffers (header, data) without copying array data."""
+    if isinstance(payload, np.ndarray) and payload.dtype != object:
+        arr = np.ascontiguousarray(payload)
+        return [_array_header(arr), arr.reshape(-1).view(np.uint8)]
+    return [encode(payload)]
 
 
 def _setup_frame(obj: dict) -> bytes:
@@ -345,12 +401,12 @@ def connect_tls(config: FederationConfig | str, me: int, key: str, *, cert: str 
                 if dup:
                     reason = f"{name(ident[1])} is already connected (duplicate connection)"
                 else:
-                    ch.send_frame(_setup_frame({"ok": True}), deadline)
+                    ch.send_frame(_setup_frame({"ok": True}), deadline=deadline)
                     return
             with lock:
                 rejected.append(f"connection from {where} rejected: {reason}")
             try:
-                ch.send_frame(_setup_frame({"ok": False, "reason": reason}), deadline)
+                ch.send_frame(_setup_frame({"ok": False, "reason": reason}), deadline=deadline)
             except OSError:
                 pass
             ch.close()
@@ -429,7 +485,7 @@ def connect_tls(config: FederationConfig | str, me: int, key: str, *, cert: str 
             fail(f"{me_name} expected {name(p)} at {where}, but its certificate identifies {who}: "
                  "refusing to talk to it")
         try:
-            ch.send_frame(_setup_frame({"id": me, "federation": config.federation}), deadline)
+            ch.send_frame(_setup_frame({"id": me, "federation": config.federation}), deadline=deadline)
             reply = _parse_setup(ch.read_frame(deadline))
         except ssl.SSLError as exc:
             ch.close()
@@ -552,8 +608,9 @@ class TLSEndpoint(Endpoint):
                 raise PeerFailed(f"{self.name(self.me)} waited for a message from {self.name(frm)}, "
                                  f"which already closed its endpoint (finished) and will send nothing more")
             if frame is not False:
-                payload = decode(frame)
-                if isinstance(payload, bytearray):
+                # a memoryview frame is a fresh aligned buffer owned by us: no copy needed
+                payload = decode(frame, copy=not isinstance(frame, memoryview))
+                if isinstance(payload, (bytearray, memoryview)):
                     payload = bytes(payload)
                 return payload, len(frame)
             if self._failed.is_set():
@@ -569,9 +626,9 @@ class TLSEndpoint(Endpoint):
     def _send(self, to: int, payload) -> int:
         if self._closed:
             raise TransportError(f"{self.name(self.me)}: send on a closed endpoint")
-        frame = encode(payload)
+        parts = _encode_parts(payload)
         try:
-            self._ch[to].send_frame(frame)
+            self._ch[to].send_frame(*parts)
         except socket.timeout:
             raise TransportTimeout(
                 f"{self.name(self.me)} could not send to {self.name(to)} for {self.timeout:.1f}s: "
@@ -579,13 +636,13 @@ class TLSEndpoint(Endpoint):
         except (OSError, ssl.SSLError) as exc:
             raise PeerFailed(f"{self.name(self.me)} could not send to {self.name(to)}: {exc} "
                              f"({self.name(to)} died or closed its endpoint)") from None
-        return len(frame)
+        return sum(memoryview(p).nbytes for p in parts)
 
     # ---------------------------------------------------------------- shutdown
     def _say(self, frame: bytes, wait: float) -> None:
         for p, ch in self._ch.items():
             try:
-                ch.send_frame(frame, time.monotonic() + wait)
+                ch.send_frame(frame, deadline=time.monotonic() + wait)
             except (OSError, ssl.SSLError):
                 pass
             try:
