@@ -118,6 +118,34 @@ def _f32(v: float) -> np.float32:
     return np.float32(v)
 
 
+def _xgb_prune(weights: np.ndarray, maxsize: int) -> np.ndarray:
+    """Indices kept by xgboost's ``WQSummary::SetPrune(src, maxsize)``.
+
+    The summary entries are taken as exact: rmin_i = sum_{j<i} w_j,
+    rmax_i = rmin_i + w_i, wmin_i = w_i; rank arithmetic in float32 as in
+    xgboost (``RType = float``). Vectorised: the scan pointer of the C++ loop
+    only moves forward, so each target is a ``searchsorted``.
+    """
+    size = weights.shape[0]
+    if size <= maxsize:
+        return np.arange(size)
+    w = weights.astype(np.float32)
+    rmax = np.cumsum(w, dtype=np.float32)
+    rmin = (rmax - w).astype(np.float32)
+    s = (rmax + rmin).astype(np.float32)
+    begin, rng = rmax[0], np.float32(rmin[-1] - rmax[0])
+    n = maxsize - 1
+    k = np.arange(1, n, dtype=np.float32)
+    dx2 = (np.float32(2) * ((k * rng) / np.float32(n) + begin)).astype(np.float32)
+    i = 1 + np.searchsorted(s[2:], dx2, side="right")       # first i with dx2 < s[i+1]
+    stop = np.flatnonzero(i >= size - 1)
+    if stop.shape[0]:
+        i, dx2 = i[:stop[0]], dx2[:stop[0]]
+    pick = np.where(dx2 < rmax[i] + rmin[i + 1], i, i + 1)
+    kept = np.unique(np.concatenate([[0], pick, [size - 1]]))
+    return kept
+
+
 def cuts_from_summary(summary: FeatureSummary, max_bin: int = 256) -> FeatureCuts:
     """xgboost-style cut values from a (merged) summary."""
     vals, w = summary.values, summary.weights
@@ -133,12 +161,8 @@ def cuts_from_summary(summary: FeatureSummary, max_bin: int = 256) -> FeatureCut
     if vals.shape[0] <= max_bin and summary.exact:
         inner = vals[1:]
     else:
-        # quantile cuts: values at ranks i * W / max_bin, i = 1 .. max_bin - 1
-        cw = np.cumsum(w)
-        targets = cw[-1] * np.arange(1, max_bin) / max_bin
-        idx = np.searchsorted(cw, targets, side="left")
-        idx = np.minimum(idx + 1, vals.shape[0] - 1)   # value just above the quantile
-        inner = np.unique(vals[idx])
+        kept = _xgb_prune(w, max_bin + 1)
+        inner = vals[kept[1:min(kept.shape[0], max_bin)]]
         inner = inner[inner > vals[0]]
     cuts = np.concatenate([inner.astype(np.float32), [last]]).astype(np.float32)
     return FeatureCuts(cuts, min_value, False)
