@@ -120,8 +120,9 @@ def _uniform_int(nvals, coins, pos, ncoins):
     """
     un = np.uint64(nvals)
     # 2**64 mod n, computed in uint64 arithmetic: (2**64 - n) mod n
-    rem = (np.uint64(0) - un) % un
-    limit = np.uint64(0) - rem          # accept c < limit (limit == 0 means 2**64)
+    one = np.uint64(1)
+    rem = (~un + one) % un
+    limit = (~rem + one) if rem != np.uint64(0) else np.uint64(0)   # accept c < limit
     while pos < ncoins:
         c = coins[pos]
         pos += 1

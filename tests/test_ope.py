@@ -1,0 +1,176 @@
+"""Tests of ppboost.crypto.floatbits and ppboost.crypto.ope (Boldyreva OPE)."""
+import math
+import os
+import time
+
+import numpy as np
+import pytest
+
+from ppboost.crypto.floatbits import to_ordered_uint32, from_ordered_uint32
+from ppboost.crypto.ope import OPE, MISSING_CT, hypergeometric
+
+
+# ----------------------------------------------------------------- float bit trick
+@pytest.mark.nojit
+def test_floatbits_order_on_adversarial_floats():
+    f32 = np.float32
+    vals = [-np.inf, -np.finfo(f32).max, f32(-1.0), -np.finfo(f32).tiny,
+            -np.float32(1e-45), f32(0.0), np.float32(1e-45), np.finfo(f32).tiny,
+            f32(1.0), np.nextafter(f32(1.0), f32(2.0)), np.finfo(f32).max, np.inf]
+    a = np.array(vals, np.float32)
+    u = to_ordered_uint32(a)
+    assert np.all(np.diff(u.astype(np.int64)) > 0)
+    assert np.array_equal(from_ordered_uint32(u), a)
+
+
+@pytest.mark.nojit
+def test_floatbits_random_pairs_agree_with_float_comparison():
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2**32, 20000, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = x[~np.isnan(x)]
+    y = np.roll(x, 1)
+    ux, uy = to_ordered_uint32(x), to_ordered_uint32(y)
+    assert np.array_equal(x < y, ux < uy)
+    assert np.array_equal(x == y, ux == uy)
+    # adjacent float32 values map to adjacent-or-increasing integers
+    z = np.nextafter(x, np.float32(np.inf))
+    ok = np.isfinite(z) & (z != x)
+    assert np.all(to_ordered_uint32(z[ok]) > ux[ok])
+
+
+def test_floatbits_signed_zero_and_nan():
+    assert to_ordered_uint32(np.float32(-0.0)) == to_ordered_uint32(np.float32(0.0))
+    with pytest.raises(ValueError, match="NaN"):
+        to_ordered_uint32(np.array([1.0, np.nan], np.float32))
+
+
+# ----------------------------------------------------------------- hypergeometric sampler
+def _coins(rng, k=64):
+    return rng.integers(0, 2**64, k, dtype=np.uint64)
+
+
+def test_hgd_stays_in_exact_support_for_extreme_parameters():
+    rng = np.random.default_rng(1)
+    cases = [(2**48, 2**32, 2**47), (2**48, 1, 2**47), (2**48, 2**48 - 1, 2**47),
+             (2**48, 2**48, 2**47), (2**48, 2**32, 1), (20, 7, 10), (3, 2, 2), (2, 1, 1),
+             (2**33 + 5, 2**32, 2**32 + 3), (2**40, 2**32 - 1, 2**39)]
+    for pop, good, sample in cases:
+        lo, hi = max(0, sample - (pop - good)), min(sample, good)
+        for _ in range(20):
+            k = hypergeometric(pop, good, sample, _coins(rng))
+            assert lo <= k <= hi, (pop, good, sample, k)
+
+
+def test_hgd_matches_exact_pmf_on_small_population():
+    # chi-square against the exact pmf (math.comb), HRUA branch (sample >= 10)
+    pop, good, sample = 60, 25, 30
+    rng = np.random.default_rng(2)
+    n = 4000
+    draws = np.array([hypergeometric(pop, good, sample, _coins(rng)) for _ in range(n)])
+    pmf = np.array([math.comb(good, k) * math.comb(pop - good, sample - k)
+                    for k in range(good + 1)], float) / math.comb(pop, sample)
+    obs = np.bincount(draws, minlength=good + 1)
+    keep = pmf * n >= 5
+    exp = pmf[keep] * n
+    chi2 = float((((obs[keep] - exp) ** 2) / exp).sum())
+    # dof ~ keep.sum()-1 (about 12); the 0.999 quantile of chi2(12) is 32.9
+    assert chi2 < 32.9, chi2
+    assert obs[~keep].sum() <= max(10, 3 * pmf[~keep].sum() * n)
+
+
+def test_hgd_mean_and_spread_on_large_population():
+    # population 2**48 (the OPE range): mean and variance close to theory
+    pop, good, sample = 2**48, 2**32, 2**47
+    rng = np.random.default_rng(3)
+    d = np.array([hypergeometric(pop, good, sample, _coins(rng)) for _ in range(3000)], float)
+    mu = good * sample / pop
+    var = sample * good / pop * (pop - good) / pop * (pop - sample) / (pop - 1)
+    assert abs(d.mean() - mu) < 5 * math.sqrt(var / len(d))
+    assert 0.85 < d.var() / var < 1.15
+
+
+@pytest.mark.nojit
+def test_hgd_returns_minus_one_when_coins_run_out_and_validates():
+    assert hypergeometric(1000, 500, 500, np.zeros(0, np.uint64)) == -1
+    assert hypergeometric(10, 10, 5, np.zeros(0, np.uint64)) == 5   # single-point support
+    with pytest.raises(ValueError, match="good"):
+        hypergeometric(10, 11, 5, np.zeros(4, np.uint64))
+
+
+# ----------------------------------------------------------------- OPE
+@pytest.mark.nojit
+def test_ope_small_domain_exhaustive_order_and_decrypt():
+    o = OPE(bytes(range(32)), domain_bits=6, range_bits=14)
+    m = np.arange(64)
+    c = o.encrypt(0, m)
+    assert np.all(np.diff(c.astype(np.int64)) > 0)
+    assert np.array_equal(o.decrypt(0, c), m)
+
+
+def test_ope_order_injective_random_and_adjacent():
+    o = OPE(os.urandom(32))
+    rng = np.random.default_rng(4)
+    m = np.unique(np.concatenate([
+        rng.integers(0, 2**32, 3000),
+        np.arange(0, 50), np.arange(2**32 - 50, 2**32),             # extremes
+        np.arange(2**31 - 40, 2**31 + 40),                           # around the sign bit
+        (rng.integers(0, 2**32 - 2, 100)[:, None] + np.arange(3)[None, :]).ravel(),  # adjacent
+    ]))
+    c = o.encrypt(7, m)
+    assert c.max() < 2**48
+    assert np.all(np.diff(c.astype(np.int64)) > 0)          # strictly increasing => injective
+    assert np.array_equal(o.decrypt(7, c), m.astype(np.uint32))
+    # deterministic, independent of batch composition
+    perm = rng.permutation(len(m))
+    assert np.array_equal(o.encrypt(7, m[perm]), c[perm])
+
+
+def test_ope_features_are_independent_functions():
+    o = OPE(os.urandom(32))
+    m = np.arange(1000, 1200)
+    c0, c1 = o.encrypt(0, m), o.encrypt(1, m)
+    assert not np.array_equal(c0, c1)
+    with pytest.raises(ValueError, match="not a valid ciphertext"):
+        o.decrypt(1, c0[:50])    # feature 0's ciphertexts are (almost surely) invalid for 1
+
+
+def test_ope_float32_exact_comparisons_and_missing():
+    o = OPE(os.urandom(32))
+    t = np.float32(0.1357)
+    x = np.array([np.nextafter(t, np.float32(-1)), t, np.nextafter(t, np.float32(1)),
+                  -0.0, 0.0, np.nan, -np.inf, np.inf], np.float32)
+    c = o.encrypt_float32(3, x)
+    ct = o.encrypt_float32(3, np.array([t], np.float32))[0]
+    assert c[0] < ct and c[1] == ct and c[2] > ct
+    assert c[3] == c[4]
+    assert c[5] == MISSING_CT
+    assert c[6] < c[3] < c[7]
+
+
+def test_ope_bounded_time_over_many_random_keys():
+    # every key: encryptions of extremes and random values finish fast, in order
+    rng = np.random.default_rng(5)
+    worst = 0.0
+    for _ in range(300):
+        o = OPE(rng.bytes(32))
+        m = np.array(sorted({0, 1, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1,
+                             *rng.integers(0, 2**32, 4).tolist()}))
+        f = int(rng.integers(0, 1000))
+        t0 = time.perf_counter()
+        c = o.encrypt(f, m)
+        worst = max(worst, (time.perf_counter() - t0) / len(m))
+        assert np.all(np.diff(c.astype(np.int64)) > 0)
+    assert worst < 0.05, f"slowest encryption took {worst * 1e3:.1f} ms per value"
+
+
+def test_ope_validation():
+    with pytest.raises(ValueError, match="32 bytes"):
+        OPE(b"short")
+    o = OPE(os.urandom(32), domain_bits=8, range_bits=20)
+    with pytest.raises(ValueError, match="plaintext out of range"):
+        o.encrypt(0, [256])
+    with pytest.raises(ValueError, match="ciphertext out of range"):
+        o.decrypt(0, [2**20])
+    with pytest.raises(ValueError, match="features has 2 entries"):
+        o.encrypt([0, 1], [1, 2, 3])
