@@ -25,9 +25,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import ltz_raw, mul_raw, _raw, _wrap, const_raw
+from .compare import const_raw, ltz_raw, mul_raw, prefetch_ltz, _raw, _wrap
 
-__all__ = ["argmax"]
+__all__ = ["argmax", "prefetch_argmax"]
+
+
+def _levels(n: int) -> list:
+    """Candidate counts L of the tournament levels for ``n`` candidates."""
+    out = []
+    while n > 1:
+        out.append(n)
+        n = n // 2 + n % 2
+    return out
+
+
+def prefetch_argmax(party, shape) -> None:
+    """Fetch all dealer material of one :func:`argmax` on ``shape`` ahead of time (offline phase)."""
+    shape = tuple(shape) if not isinstance(shape, int) else (shape,)
+    k = 1 if len(shape) == 1 else shape[0]
+    levels = _levels(shape[-1])
+    for L in levels:
+        prefetch_ltz(party, k * (L // 2))
+        party.dealer.prefetch("beaver", shape=(k, L // 2))
+    for L in reversed(levels):
+        party.dealer.prefetch("beaver", shape=(k, L // 2))
 
 
 def argmax(party, x, return_max: bool = False):

@@ -32,7 +32,8 @@ from .dealer import Correlation, correlation
 
 __all__ = [
     "n_words", "pack_bits", "unpack_bits", "pack_bitvector", "unpack_bitvector",
-    "BShare", "band", "band_planes", "carry_out", "prefix_carries", "prefix_or",
+    "BShare", "share_bits", "band", "band_planes", "carry_out", "carry_out_plan",
+    "prefix_carries", "prefix_or",
 ]
 
 _U64 = np.dtype(np.uint64)
@@ -193,6 +194,18 @@ class AndTriple(Correlation):
         return a, b, xor_share_words_expand(c, (words,))
 
 
+@correlation("xor_zero")
+class XorZero(Correlation):
+    """XOR shares of zero words; party ``to`` receives the correction.  Used to input
+    bits: the owner XORs its plaintext planes into its share.  Traffic: ``words`` words."""
+
+    def deal(self, d, words, to):
+        xor_share_words(d, np.zeros(words, np.uint64), to=to)
+
+    def expand(self, c, words, to):
+        return xor_share_words_expand(c, (words,), to=to)
+
+
 # --------------------------------------------------------------------------
 # kernels: the local parts of a boolean Beaver AND
 
@@ -273,7 +286,7 @@ def _open_xor(party, mine: np.ndarray) -> np.ndarray:
             else:
                 _xor_into(acc, got)
     if party.opened is not None:
-        party.opened.append(("xor", acc.copy()))
+        party.opened.append(acc.copy())
     return acc
 
 
@@ -352,6 +365,39 @@ class BShare:
         return f"BShare(party={self.party.id}, n={self.n}, nbits={self.nbits})"
 
 
+def share_bits(party, values=None, nbits: int = 64, owner: int = 0, n: int | None = None) -> BShare:
+    """XOR-share the owner's uint64 values (their low ``nbits`` bits), bit-sliced.
+
+    Inputs: on the owner ``values`` (1-D uint64), elsewhere ``values=None``
+    and the public count ``n``.  Randomness: XOR shares of zero from the
+    dealer (kind ``"xor_zero"``); the owner XORs in its packed planes.
+    Opened: nothing.  Identity: ``XOR_p planes_p = pack_bits(values, nbits)``.
+    Cost: no round between parties; ``nbits * ceil(n/64)`` words from the
+    dealer to the owner.
+    """
+    if not isinstance(owner, (int, np.integer)) or not 0 <= owner < party.n_parties:
+        raise ValueError(f"share_bits: owner == {owner!r}, must be in 0..{party.n_parties - 1}")
+    if party.id == owner:
+        if values is None:
+            raise ValueError(f"share_bits: party {owner} is the owner and must pass values")
+        planes = pack_bits(values, nbits)
+        n = np.asarray(values).shape[0]
+    else:
+        if values is not None:
+            raise ValueError(f"share_bits: party {party.id} is not the owner (party {owner}): "
+                             f"pass values=None and the public n")
+        if n is None:
+            raise ValueError(f"share_bits: party {party.id} must pass the public count n")
+        planes = None
+    if not 1 <= nbits <= 64:
+        raise ValueError(f"share_bits: nbits == {nbits}, must be in 1..64")
+    shape = (nbits, n_words(n))
+    z = party.dealer.get("xor_zero", words=shape[0] * shape[1], to=owner).reshape(shape)
+    if planes is not None:
+        z = z ^ planes
+    return BShare(party, z, n)
+
+
 def _check_same(x: BShare, y: BShare) -> None:
     if x.planes.shape != y.planes.shape or x.n != y.n:
         raise ValueError(f"BShare: shapes differ: {x.nbits} planes x {x.n} values vs "
@@ -365,6 +411,16 @@ def band(x: BShare, y: BShare) -> BShare:
 
 # --------------------------------------------------------------------------
 # log-depth carry circuits on bit-sliced (generate, propagate) planes
+
+def carry_out_plan(k: int, W: int) -> list:
+    """Word counts of the ``and_triple`` requests :func:`carry_out` makes on ``(k, W)`` planes."""
+    plan = []
+    while k > 1:
+        h = k // 2
+        plan.append((2 * h - 1) * W)
+        k = h + k % 2
+    return plan
+
 
 def carry_out(party, g: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Carry out of the top of a ``k``-bit addition, from XOR-shared generate/propagate planes.

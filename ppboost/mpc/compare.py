@@ -26,12 +26,13 @@ import numpy as np
 from numba import njit
 
 from . import ring
-from .boolean import (_open_xor, carry_out, n_words, pack_bits, prefix_carries, unpack_bits,
-                      xor_share_words, xor_share_words_expand)
+from .boolean import (BShare, _open_xor, carry_out, carry_out_plan, n_words, pack_bits,
+                      prefix_carries, unpack_bits, xor_share_words, xor_share_words_expand)
+from .arith import mul
 from .context import AShare
 from .dealer import Correlation, correlation
 
-__all__ = ["ltz", "ltz_raw", "less_than", "less_than_public", "greater_than", "bit_decompose",
+__all__ = ["ltz", "ltz_raw", "prefetch_ltz", "a2b", "less_than", "less_than_public", "greater_than", "bit_decompose",
            "b2a_planes", "open_sum", "mul_raw", "const_raw"]
 
 _U64 = np.dtype(np.uint64)
@@ -137,7 +138,7 @@ def open_sum(party, mine: np.ndarray) -> np.ndarray:
             else:
                 _add_into(acc, got)
     if party.opened is not None:
-        party.opened.append(("add", acc.copy()))
+        party.opened.append(acc.copy())
     return acc.reshape(np.shape(mine))
 
 
@@ -158,18 +159,8 @@ def const_raw(party, value) -> np.ndarray:
 
 
 def mul_raw(party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Beaver product of raw share arrays (no truncation) [Beaver 1991].
-
-    Opened: ``x - a`` and ``y - b`` (uniform).  Identity: ``sum z = (sum x)(sum y)``.
-    Cost: 1 round, ``2 x.size`` words to each other party.
-    """
-    if x.shape != y.shape:
-        raise ValueError(f"mul: shapes {x.shape} and {y.shape} differ, must be equal")
-    shape = x.shape
-    a, b, c = party.dealer.get("beaver", shape=shape)
-    de = open_sum(party, np.concatenate([(x - a).reshape(-1), (y - b).reshape(-1)]))
-    m = x.size
-    return ring.beaver_finish(c, a, b, de[:m].reshape(shape), de[m:].reshape(shape), party.id == 0)
+    """Beaver product of raw share arrays, no truncation (:func:`ppboost.mpc.arith.mul`)."""
+    return mul(AShare(party, x), AShare(party, y)).value
 
 
 def b2a_planes(party, bits: np.ndarray, n: int) -> np.ndarray:
@@ -228,6 +219,20 @@ def ltz_raw(party, x: np.ndarray) -> np.ndarray:
     return b2a_planes(party, sign.reshape(1, -1), x.size)[0].reshape(x.shape)
 
 
+def prefetch_ltz(party, count: int) -> None:
+    """Fetch from the dealer, ahead of time, all material of one ``ltz`` on ``count`` values.
+
+    The offline phase (DESIGN.md): the next :func:`ltz` / :func:`ltz_raw` on
+    ``count`` values then never waits for the dealer.  Same order as the
+    protocol's requests (the dealer client checks it).
+    """
+    d = party.dealer
+    d.prefetch("edabit", count=count, nbits=64)
+    for words in carry_out_plan(63, n_words(count)):
+        d.prefetch("and_triple", words=words)
+    d.prefetch("dabit_planes", planes=1, count=count)
+
+
 def ltz(party, x):
     """Less-than-zero: additive shares of ``[x < 0]`` (integer 0/1), elementwise.
 
@@ -266,6 +271,14 @@ def less_than_public(party, x, t):
         raise TypeError(f"less_than_public: threshold dtype == {t.dtype}, must be uint64 ring elements "
                         f"(encode floats with ppboost.crypto.fixed.encode)")
     return ltz(party, x - t)
+
+
+def a2b(x, nbits: int = 64) -> BShare:
+    """Arithmetic to boolean: a :class:`BShare` of the low ``nbits`` bits of ``x`` (flattened).
+
+    See :func:`bit_decompose` for the protocol and its cost.
+    """
+    return BShare(x.party, bit_decompose(x.party, x, nbits), _raw(x).size)
 
 
 def bit_decompose(party, x, nbits: int) -> np.ndarray:
