@@ -1,0 +1,57 @@
+"""Tests for ppboost.demo (`ppboost demo`)."""
+import importlib.util
+import io
+import sys
+
+import pytest
+
+from ppboost import demo
+from ppboost.demo import DemoConfig, DemoUnavailable, format_table
+
+HAS_TRAINING = importlib.util.find_spec("ppboost.training") is not None
+SMALL = DemoConfig(n_patients=300, n_test=120, num_boost_round=2, max_depth=2, n_queries=2,
+                   key_bits=1024)
+
+
+def test_format_table():
+    t = format_table(["name", "x", "n"], [["a", 0.5, 1200], ["bb", float("nan"), 3]])
+    lines = t.splitlines()
+    assert lines[0].split() == ["name", "x", "n"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    assert lines[2].split() == ["a", "0.5000", "1,200"]
+    assert lines[3].split() == ["bb", "n/a", "3"]
+    # numbers are right-aligned in columns of equal width
+    assert len({len(l) for l in lines[:2]}) == 1
+
+
+def test_require_names_the_missing_piece():
+    with pytest.raises(DemoUnavailable, match="step 9 needs ppboost.nope.thing, which this "
+                                              "installation of ppboost does not provide"):
+        demo._require("ppboost.nope", "thing", "step 9")
+
+
+def test_demo_stops_clearly_without_secure_training(monkeypatch, tmp_path):
+    # simulate an installation without ppboost.training: the demo must say so, not fake it
+    monkeypatch.setitem(sys.modules, "ppboost.training", None)
+    out = io.StringIO()
+    rc = demo.main(SMALL, outdir=tmp_path, out=out)
+    text = out.getvalue()
+    assert rc == 1
+    assert "[1/5] Data" in text and "hospital_3" in text
+    assert "plain xgboost on the pooled data" in text and "test AUC" in text
+    assert "DEMO STOPPED: secure training (step 2) needs ppboost.training.train" in text
+    assert "[3/5]" not in text
+
+
+@pytest.mark.skipif(not HAS_TRAINING,
+                    reason="ppboost.training (secure training, issue 3) is not there yet")
+def test_demo_end_to_end_small(tmp_path):
+    out = io.StringIO()
+    rc = demo.main(SMALL, outdir=tmp_path, out=out)
+    text = out.getvalue()
+    assert rc == 0, text
+    for i in range(1, 6):
+        assert f"[{i}/5]" in text
+    assert (tmp_path / "ms_model.json").exists()
+    assert "predictions identical" in text
+    assert "decrypted risk" in text and "What stayed secret" in text
