@@ -1,0 +1,142 @@
+"""ppboost.mpc.dealer: compressed correlations, registry, requests, prefetch, stats."""
+import numpy as np
+import pytest
+
+from ppboost.mpc import dealer as dealer_mod
+from ppboost.mpc.dealer import Correlation, DealerError, correlation, kinds
+from ppboost.mpc.simulate import run_parties
+
+PARTIES = [2, 3]
+
+
+def _material(n, kind, **params):
+    res, stats, eps = run_parties(n, lambda p: p.dealer.get(kind, **params))
+    return res, stats, eps
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_beaver_and_matrix_triples_are_correct(n):
+    res, stats, eps = _material(n, "beaver", shape=(4, 5))
+    a, b, c = (sum(r[i] for r in res) for i in range(3))
+    assert np.array_equal(c, a * b)
+    assert stats["by_kind"] == {"beaver": 1} and stats["offline_seconds"] > 0
+    # compressed: only the last party received anything beyond its seed (17 bytes framed)
+    for pid in range(n - 1):
+        assert eps[pid].stats.bytes_recv.get(n, 0) == 17
+    assert eps[n - 1].stats.bytes_recv[n] > 20 * 8
+    res, _, _ = _material(n, "matmul", a_shape=(3, 4), b_shape=(4, 2))
+    A, B, C = (sum(r[i] for r in res) for i in range(3))
+    want = (A.astype(object).dot(B.astype(object)) % 2 ** 64).astype(np.uint64)
+    assert np.array_equal(C, want)
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_trunc_dabit_zero_materials(n):
+    res, _, _ = _material(n, "trunc", shape=(1000,), f=16)
+    r, r_hi, r_msb = (sum(m[i] for m in res) for i in range(3))
+    assert np.array_equal(r_hi, r >> np.uint64(16)) and np.array_equal(r_msb, r >> np.uint64(63))
+    res, _, _ = _material(n, "dabit", shape=(500,))
+    arith_bits = sum(m[0] for m in res)
+    xor_bits = np.bitwise_xor.reduce([m[1] for m in res])
+    assert set(np.unique(arith_bits)) == {0, 1}
+    assert np.array_equal(arith_bits, xor_bits.astype(np.uint64))
+    res, _, _ = _material(n, "zero", shape=(3,), to=0)
+    assert not sum(res).any() and res[0].any()
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_perm_material_identity(n):
+    owner = n - 1
+    res, _, _ = _material(n, "perm", shape=(6, 2), owner=owner, count=2)
+    pis, invs, deltas = res[owner]
+    a = sum(res[p][0] for p in range(n) if p != owner)
+    for j in range(2):
+        c = sum(res[p][1][j] for p in range(n) if p != owner)
+        assert np.array_equal(np.sort(pis[j]), np.arange(6))
+        assert np.array_equal(pis[j][invs[j]], np.arange(6))
+        assert np.array_equal(deltas[j], a[pis[j]] - c)
+
+
+@correlation("test_square")
+class _Square(Correlation):
+    """A kind defined outside dealer.py: shares of r and r*r."""
+
+    def deal(self, d, shape):
+        r = sum(d.random(shape))
+        d.share(r * r)
+
+    def expand(self, c, shape):
+        return c.random(shape), c.share(shape)
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_registry_accepts_kinds_from_other_modules(n):
+    assert "test_square" in kinds() and "beaver" in kinds()
+    res, stats, _ = _material(n, "test_square", shape=(7,))
+    r, r2 = sum(m[0] for m in res), sum(m[1] for m in res)
+    assert np.array_equal(r2, r * r) and stats["by_kind"] == {"test_square": 1}
+
+
+def test_registry_rejects_duplicates_and_bad_names():
+    with pytest.raises(ValueError, match="'beaver' is already registered"):
+        @correlation("beaver")
+        class Other(Correlation):
+            pass
+    with pytest.raises(ValueError, match="invalid correlation name"):
+        correlation("")
+
+
+def test_unknown_kind_is_a_clear_error():
+    with pytest.raises(DealerError, match="unknown correlation kind 'nope'; registered kinds:"):
+        run_parties(2, lambda p: p.dealer.get("nope", shape=(1,)))
+
+
+def test_request_is_data_independent_and_public_only():
+    r1 = dealer_mod._encode_request("beaver", {"shape": (3, np.int64(4))})
+    r2 = dealer_mod._encode_request("beaver", {"shape": [3, 4]})
+    assert r1 == r2 == b'["beaver",{"shape":[3,4]}]'
+    with pytest.raises(TypeError, match="public ints/strings/shapes"):
+        dealer_mod._encode_request("beaver", {"shape": np.zeros(2)})
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_prefetch_gives_same_material_and_checks_order(n):
+    def f(p):
+        p.dealer.prefetch("beaver", shape=(5,))
+        p.dealer.prefetch("trunc", shape=(5,), f=8)
+        t0 = p.dealer.requests
+        a, b, c = p.dealer.get("beaver", shape=(5,))
+        with pytest.raises(DealerError, match="prefetched .*trunc.* but the protocol asked for .*beaver"):
+            p.dealer.get("beaver", shape=(5,))
+        return a, b, c, t0, p.dealer.expand_seconds
+
+    res, stats, _ = run_parties(n, f)
+    a, b, c = (sum(r[i] for r in res) for i in range(3))
+    assert np.array_equal(c, a * b)
+    assert all(r[3] == 2 for r in res) and all(r[4] > 0 for r in res)
+    assert stats["requests"] == 2
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_parties_disagreeing_on_a_shape_fail_clearly(n):
+    def f(p):
+        return p.dealer.get("beaver", shape=(4,) if p.id == 0 else (5,))
+
+    with pytest.raises(DealerError, match=r"dealer sent shape \(4,\) but this party expected \(5,\)"):
+        run_parties(n, f, timeout=5)
+
+
+def test_dealer_idle_timeout_and_wrong_endpoint():
+    from ppboost.transport.base import TransportTimeout
+    from ppboost.transport.inprocess import Hub, run_inprocess
+    from ppboost.mpc.context import Party
+    with pytest.raises(ValueError, match="needs the dealer's endpoint"):
+        dealer_mod.run_dealer(Hub(2).endpoint(0))
+
+    def party(ep):
+        Party(ep)  # takes its seed, then never asks for anything nor closes
+        import time
+        time.sleep(0.8)
+
+    with pytest.raises(TransportTimeout, match="dealer: no request from party 0"):
+        run_inprocess(2, party, lambda ep: dealer_mod.run_dealer(ep, idle_timeout=0.5), timeout=0.2)

@@ -1,0 +1,92 @@
+"""ppboost.mpc.permutation: owner-known permutation and its inverse (DESIGN.md)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ppboost.mpc.permutation import permute, permute_many, unpermute, unpermute_many
+from ppboost.mpc.simulate import run_parties
+
+PARTIES = [2, 3]
+
+
+def _inp(p, value, owner):
+    return p.share(value if p.id == owner else None, owner=owner, shape=value.shape)
+
+
+@pytest.mark.parametrize("n", PARTIES)
+@given(seed=st.integers(0, 2 ** 32 - 1), rows=st.integers(1, 40), cols=st.integers(1, 3),
+       count=st.integers(1, 3))
+@settings(max_examples=8, deadline=None)
+def test_permute_many_and_inverse(n, seed, rows, cols, count):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 2 ** 64, (rows, cols), dtype=np.uint64)
+    owner = int(rng.integers(0, n))
+    sigmas = [rng.permutation(rows) for _ in range(count)]
+
+    def f(p):
+        x = _inp(p, X, (owner + 1) % n)  # data shared by someone else than the owner
+        mine = sigmas if p.id == owner else None
+        ys = permute_many(x, mine, owner, count=count)
+        zs = unpermute_many(x, mine, owner, count=count)
+        return [p.reveal(y) for y in ys], [p.reveal(z) for z in zs]
+
+    res, stats, eps = run_parties(n, f)
+    ys, zs = res[0]
+    for j in range(count):
+        assert np.array_equal(ys[j], X[sigmas[j]])
+        assert np.array_equal(zs[j][sigmas[j]], X)
+    assert stats["by_kind"]["perm"] == 2
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_permute_1d_costs_one_round_and_one_mask_for_all(n):
+    rng = np.random.default_rng(n)
+    rows, count = 1000, 4
+    X = rng.integers(0, 2 ** 64, rows, dtype=np.uint64)
+    sigmas = [rng.permutation(rows) for _ in range(count)]
+
+    def f(p):
+        x = _inp(p, X, 0)
+        p.dealer.prefetch("perm", shape=(rows,), owner=0, count=count)
+        before = p.ep.stats.snapshot()
+        ys = permute_many(x, sigmas if p.id == 0 else None, 0, count=count)
+        after = p.ep.stats.snapshot()
+        y1 = permute(x, sigmas[0] if p.id == 0 else None, 0)
+        u = unpermute(y1, sigmas[0] if p.id == 0 else None, 0)
+        return [p.reveal(y) for y in ys], p.reveal(u), before, after
+
+    res, _, _ = run_parties(n, f)
+    for j in range(count):
+        assert np.array_equal(res[0][0][j], X[sigmas[j]])
+    assert np.array_equal(res[0][1], X)
+    for pid, r in enumerate(res):
+        before, after = r[2], r[3]
+        assert after["rounds"] - before["rounds"] == 1
+        sent = after["sent"] - before["sent"]
+        if pid == 0:  # owner: publishes count taus (int32) to each other party
+            assert (n - 1) * count * rows * 4 <= sent < (n - 1) * (count * rows * 4 + 64)
+        else:  # one masked message of `rows` elements serves all count permutations
+            assert rows * 8 <= sent < rows * 8 + 64
+
+
+def test_permute_bad_input():
+    def f(p):
+        x = _inp(p, np.arange(4, dtype=np.uint64), 0)
+        if p.id == 0:
+            with pytest.raises(ValueError, match="sigma has length 3, expected 4"):
+                permute(x, np.array([0, 1, 2]), 0)
+            with pytest.raises(ValueError, match="not a permutation of 0..3: repeated"):
+                permute(x, np.array([0, 1, 1, 2]), 0)
+            with pytest.raises(ValueError, match="is the owner: pass the permutation"):
+                permute(x, None, 0)
+        else:
+            with pytest.raises(ValueError, match="is not the owner"):
+                permute(x, np.arange(4), 0)
+            with pytest.raises(ValueError, match="pass count"):
+                permute_many(x, None, 0)
+        with pytest.raises(ValueError, match="owner == 2, must be a party id in 0..1"):
+            permute(x, None, 2)
+        return True
+
+    assert run_parties(2, f)[0] == [True, True]

@@ -1,0 +1,81 @@
+"""ppboost.mpc.truncation: error rate over >= 10 million truncations, 2 and 3 parties."""
+import numpy as np
+import pytest
+
+from ppboost.mpc.simulate import run_parties
+from ppboost.mpc.truncation import MAX_BOUND_BITS, truncate
+
+PARTIES = [2, 3]
+CHUNK = 2_000_000
+CHUNKS = 5  # 10 million truncations per party count
+
+
+def _inp(p, value, owner):
+    value = np.asarray(value)
+    return p.share(value if p.id == owner else None, owner=owner, shape=value.shape)
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_ten_million_truncations_no_wrap_error(n):
+    """x uniform over the whole budget |x| < 2**62 plus the edge values; every result
+    must be floor(x / 2**f) or floor(x / 2**f) + 1 (at most 1 ulp); anything else is a
+    wrap-around error and fails the test."""
+    f = 16
+    edges = np.array([-2 ** 62, -2 ** 62 + 1, 2 ** 62 - 1, 0, -1, 1, 2 ** f, -2 ** f,
+                      2 ** f - 1, -2 ** f - 1, 2 ** 40, -2 ** 40], dtype=np.int64)
+
+    def f_party(p):
+        rng = np.random.default_rng(1234 + n)
+        total = wraps = off_by_one = 0
+        for i in range(CHUNKS):
+            X = rng.integers(-2 ** 62, 2 ** 62, CHUNK, dtype=np.int64)
+            X[:edges.size] = edges
+            x = _inp(p, X.view(np.uint64), 0)
+            y = p.reveal(truncate(x, f, bound_bits=62), to=0)
+            if p.id == 0:
+                err = y.view(np.int64) - (X >> f)  # X >> f is floor(X / 2**f)
+                wraps += int(np.count_nonzero((err != 0) & (err != 1)))
+                off_by_one += int(np.count_nonzero(err == 1))
+                total += X.size
+        return total, wraps, off_by_one
+
+    res, dealer, _ = run_parties(n, f_party, timeout=120)
+    total, wraps, off_by_one = res[0]
+    assert total >= 10_000_000
+    assert wraps == 0, f"{wraps} wrap-around errors in {total} truncations"
+    # the 1-ulp borrow happens when (c mod 2^f) < (r mod 2^f): about half the time
+    assert 0.45 < off_by_one / total < 0.55
+    assert dealer["by_kind"]["trunc"] == CHUNKS
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_fixed_point_values_and_small_f(n):
+    X = np.array([3.75, -3.75, 1e-3, -1e-3, 123456.5, -0.0])
+
+    def f(p):
+        x = p.share_float(X if p.id == 1 else None, owner=1, shape=X.shape)
+        x2 = x << 16  # 32 fractional bits
+        return (p.reveal_float(truncate(x2, 16, bound_bits=50)),
+                p.reveal(truncate(x, 1)).view(np.int64), p.reveal(truncate(x, 0)))
+
+    res, _, _ = run_parties(n, f)
+    got, half, same = res[0]
+    assert np.all(np.abs(got - X) <= 2.0 ** -16 + 2.0 ** -17)
+    enc = np.rint(X * 2 ** 16).astype(np.int64)
+    assert np.all((half - (enc >> 1) >= 0) & (half - (enc >> 1) <= 1))
+    assert np.array_equal(same.view(np.int64), enc)
+
+
+def test_bound_over_budget_and_bad_f():
+    def f(p):
+        x = _inp(p, np.zeros(3, np.uint64), 0)
+        with pytest.raises(ValueError, match=r"bound_bits == 63, must be in 1..62.*\|value\| < 2\*\*30"):
+            truncate(x, 16, bound_bits=63)
+        with pytest.raises(ValueError, match=r"f == 63, must be an int in 0..62"):
+            truncate(x, 63)
+        with pytest.raises(TypeError, match="bound_bits must be an int"):
+            truncate(x, 16, bound_bits=2.5)
+        return True
+
+    assert MAX_BOUND_BITS == 62
+    assert run_parties(2, f)[0] == [True, True]
