@@ -1,0 +1,98 @@
+"""Secret tournament argmax returning a one-hot vector (row-wise on a batch)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+from ppboost.crypto import fixed
+from ppboost.mpc.argmax import argmax, prefetch_argmax
+from ppboost.mpc.context import AShare
+from ppboost.mpc.simulate import run_parties
+
+
+def _split(rng, x, n_parties):
+    parts = [rng.integers(0, 2**64, size=x.shape, dtype=np.uint64) for _ in range(n_parties - 1)]
+    return parts + [x - sum(parts)]
+
+
+def _onehot(xi):
+    ref = np.zeros(xi.shape, np.uint64)
+    ref[np.arange(xi.shape[0]), xi.argmax(axis=1)] = 1   # numpy: lowest index among ties
+    return ref
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+@pytest.mark.parametrize("k,n", [(1, 1), (1, 2), (3, 37), (2, 64), (5, 100)])
+def test_argmax_onehot_matches_numpy_lowest_index_on_ties(n_parties, k, n):
+    rng = np.random.default_rng(k * 1000 + n + n_parties)
+    x = fixed.encode(rng.integers(-20, 20, size=(k, n)) * 0.25)   # many ties
+    xs = _split(rng, x, n_parties)
+
+    def fn(P):
+        oh, mx = argmax(P, AShare(P, xs[P.id]), return_max=True)
+        return oh.reveal(), mx.reveal()
+
+    res, _, _ = run_parties(n_parties, fn)
+    oh, mx = res[0]
+    xi = x.view(np.int64)
+    np.testing.assert_array_equal(oh, _onehot(xi))
+    np.testing.assert_array_equal(mx.view(np.int64), xi.max(axis=1))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(vals=st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=1, max_size=40),
+       n_parties=st.sampled_from([2, 3]))
+def test_argmax_vector_hypothesis(vals, n_parties):
+    x = fixed.encode(np.array(vals))
+    rng = np.random.default_rng(len(vals))
+    xs = _split(rng, x, n_parties)
+    res, _, _ = run_parties(n_parties, lambda P: argmax(P, AShare(P, xs[P.id])).reveal())
+    expect = np.zeros(x.size, np.uint64)
+    expect[int(np.argmax(x.view(np.int64)))] = 1
+    np.testing.assert_array_equal(res[0], expect)
+
+
+def test_argmax_prefetch_and_transcript():
+    """Prefetched material matches the protocol; transcripts equal for different inputs."""
+    rng = np.random.default_rng(4)
+    shape = (3, 75)
+    runs = []
+    for x in (np.zeros(shape, np.uint64), rng.integers(0, 2**40, size=shape).astype(np.uint64)):
+        xs = _split(rng, x, 2)
+
+        def fn(P, xs=xs):
+            prefetch_argmax(P, shape)
+            oh = argmax(P, AShare(P, xs[P.id]))
+            assert not P.dealer._ahead
+            return oh.reveal()
+
+        res, _, eps = run_parties(2, fn)
+        np.testing.assert_array_equal(res[0], _onehot(x.view(np.int64)))
+        runs.append([(e.stats.transcript, e.stats.rounds) for e in eps])
+    assert runs[0] == runs[1]
+
+
+def test_argmax_opened_uniform_on_zero_input():
+    """All-zero input (all ties): every opened array has uniform bits (6 sigma)."""
+    res, _, _ = run_parties(2, lambda P: (argmax(P, P.zeros((4, 300))), P.opened)[1], keep_opened=True)
+    allbits = []
+    for arr in res[0]:
+        bits = np.unpackbits(np.ascontiguousarray(arr).view(np.uint8))
+        allbits.append(bits)
+        if bits.size >= 4096:
+            z = abs(bits.mean() - 0.5) / np.sqrt(0.25 / bits.size)
+            assert z < 6
+    bits = np.concatenate(allbits)
+    assert abs(bits.mean() - 0.5) < 6 * np.sqrt(0.25 / bits.size)
+
+
+def test_argmax_bad_input():
+    def fn(P):
+        with pytest.raises(ValueError, match="ndim == 3"):
+            argmax(P, P.zeros((2, 2, 2)))
+        with pytest.raises(ValueError, match="0 candidates"):
+            argmax(P, P.zeros((2, 0)))
+        with pytest.raises(TypeError, match="AShare"):
+            argmax(P, np.zeros(3, np.uint64))
+        return True
+
+    assert run_parties(2, fn)[0] == [True, True]

@@ -1,0 +1,181 @@
+"""Comparisons on additive shares (edaBit + log-depth borrow circuit + daBit), bit decomposition.
+
+Comparisons are exact (no probabilistic error), so every check is equality.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+from ppboost.crypto import fixed
+from ppboost.mpc.boolean import unpack_bits, _open_xor
+from ppboost.mpc.compare import (
+    _gp_kernel, _b2a_finish, a2b, bit_decompose, greater_than, less_than, less_than_public, ltz,
+    prefetch_ltz,
+)
+from ppboost.mpc.context import AShare
+from ppboost.mpc.simulate import run_parties
+
+EDGES = np.array([0, 1, -1, 2**62, -2**62, 2**63 - 1, -2**63, 12345, -12345], dtype=np.int64)
+
+
+def _split(rng, x, n_parties):
+    """Test-side additive sharing of a plaintext uint64 array (protocol inputs use the dealer)."""
+    parts = [rng.integers(0, 2**64, size=x.shape, dtype=np.uint64) for _ in range(n_parties - 1)]
+    return parts + [x - sum(parts)]
+
+
+@pytest.mark.nojit
+def test_gp_kernel_small():
+    """Plaintext check of the generate/propagate kernel with one party holding r."""
+    rng = np.random.default_rng(0)
+    c = rng.integers(0, 2**64, size=(5, 2), dtype=np.uint64)
+    r = rng.integers(0, 2**64, size=(5, 2), dtype=np.uint64)
+    g = np.empty_like(r)
+    p = np.empty_like(r)
+    _gp_kernel(c, r, True, g, p)
+    np.testing.assert_array_equal(p, c ^ ~r)
+    np.testing.assert_array_equal(g[1:], c[1:] & ~r[1:])
+    np.testing.assert_array_equal(g[0], (c[0] & ~r[0]) ^ (c[0] ^ ~r[0]))
+
+
+@pytest.mark.nojit
+def test_b2a_finish_small():
+    e = np.array([0, 1, 0, 1], np.uint64)
+    s0 = np.array([5, 7, 2**63, 3], np.uint64)
+    s1 = np.array([0, 0, 2**63 + 1, 2**64 - 2], np.uint64)   # s = 5, 7, 1, 1
+    o0 = np.empty(4, np.uint64)
+    o1 = np.empty(4, np.uint64)
+    _b2a_finish(e, s0, True, o0)
+    _b2a_finish(e, s1, False, o1)
+    # s = s0 + s1 is not a bit here; the identity e + s - 2es holds for any s
+    s = s0 + s1
+    np.testing.assert_array_equal(o0 + o1, e + s - np.uint64(2) * e * s)
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_ltz_and_comparisons_exact(n_parties):
+    rng = np.random.default_rng(n_parties)
+    n = 500
+    x = np.concatenate([EDGES, rng.integers(-2**63, 2**63, size=n, dtype=np.int64),
+                        rng.integers(-1000, 1000, size=n, dtype=np.int64)])
+    y = np.concatenate([EDGES[::-1], rng.integers(-2**62, 2**62, size=n, dtype=np.int64),
+                        rng.integers(-1000, 1000, size=n, dtype=np.int64)])
+    y[len(EDGES):len(EDGES) + 50] = x[len(EDGES):len(EDGES) + 50]     # some ties
+    xs = _split(rng, x.view(np.uint64), n_parties)
+    ys = _split(rng, y.view(np.uint64), n_parties)
+    t = np.int64(-7)
+
+    def fn(P):
+        a = AShare(P, xs[P.id])
+        b = AShare(P, ys[P.id])
+        return (ltz(P, a).reveal(), ltz(P, a.reshape(-1, 1)).reveal(),
+                greater_than(P, a, b).reveal(), less_than_public(P, a, np.uint64(t.view(np.uint64))).reveal())
+
+    res, _, _ = run_parties(n_parties, fn)
+    out = res[-1]
+    np.testing.assert_array_equal(out[0], (x < 0).astype(np.uint64))
+    assert out[1].shape == (x.size, 1)
+    # x > y compares x - y as a signed 64-bit value: exact while |x - y| < 2**63
+    ok = np.abs(x.astype(object) - y.astype(object)) < 2**63
+    ok = ok.astype(bool)
+    np.testing.assert_array_equal(out[2][ok], (x > y)[ok].astype(np.uint64))
+    small = np.abs(x) < 2**62
+    np.testing.assert_array_equal(out[3][small], (x < t)[small].astype(np.uint64))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(vals=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=70),
+       n_parties=st.sampled_from([2, 3]))
+def test_less_than_fixed_point_hypothesis(vals, n_parties):
+    """Fixed-point x < y on random floats (hypothesis), against numpy on the encodings."""
+    x = fixed.encode(np.array(vals))
+    y = fixed.encode(np.array(vals[::-1]) * 0.5)
+    rng = np.random.default_rng(len(vals))
+    xs = _split(rng, x, n_parties)
+    ys = _split(rng, y, n_parties)
+    res, _, _ = run_parties(n_parties, lambda P: less_than(P, AShare(P, xs[P.id]), AShare(P, ys[P.id])).reveal())
+    np.testing.assert_array_equal(res[0], (x.view(np.int64) < y.view(np.int64)).astype(np.uint64))
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+@pytest.mark.parametrize("nbits", [1, 13, 64])
+def test_bit_decompose_and_a2b(n_parties, nbits):
+    rng = np.random.default_rng(nbits + n_parties)
+    x = np.concatenate([EDGES.view(np.uint64), rng.integers(0, 2**64, size=130, dtype=np.uint64)])
+    xs = _split(rng, x, n_parties)
+
+    def fn(P):
+        planes = bit_decompose(P, AShare(P, xs[P.id]), nbits)
+        opened = _open_xor(P, planes.reshape(-1)).reshape(planes.shape)
+        return unpack_bits(opened, x.size), a2b(AShare(P, xs[P.id]), nbits).reveal()
+
+    res, _, _ = run_parties(n_parties, fn)
+    mask = np.uint64(2**64 - 1) if nbits == 64 else np.uint64((1 << nbits) - 1)
+    np.testing.assert_array_equal(res[0][0], x & mask)
+    np.testing.assert_array_equal(res[1][1], x & mask)
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_ltz_transcript_identical_for_different_inputs(n_parties):
+    rng = np.random.default_rng(9)
+    n = 300
+    runs = []
+    for x in (np.zeros(n, np.uint64), rng.integers(0, 2**64, size=n, dtype=np.uint64)):
+        xs = _split(rng, x, n_parties)
+        _, _, eps = run_parties(n_parties, lambda P: ltz(P, AShare(P, xs[P.id])))
+        runs.append([(e.stats.transcript, e.stats.rounds) for e in eps])
+    assert runs[0] == runs[1]
+    # 8 rounds between the parties (+ dealer requests): 1 open, 6 AND layers, 1 b2a
+    assert runs[0][0][1] >= 8
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_ltz_opened_values_uniform_on_zero_input(n_parties):
+    """Every array party 0 sees opened (c = x + r, AND masks, b2a bits) on x = 0 has
+    uniform bits: per array |fraction of ones - 1/2| < 6 sigma, and per bit position of c."""
+    n = 4096
+    res, _, _ = run_parties(n_parties, lambda P: (ltz(P, P.zeros(n)), P.opened)[1], keep_opened=True)
+    opened = res[0]
+    assert len(opened) == 1 + 6 + 1
+    for arr in opened:
+        bits = np.unpackbits(np.ascontiguousarray(arr).view(np.uint8))
+        z = abs(bits.mean() - 0.5) / np.sqrt(0.25 / bits.size)
+        assert z < 6, f"opened array of {arr.size} words has {bits.mean():.4f} ones"
+    c = opened[0]
+    assert c.size == n
+    per_pos = np.array([((c >> np.uint64(j)) & np.uint64(1)).mean() for j in range(64)])
+    assert np.all(np.abs(per_pos - 0.5) < 6 * np.sqrt(0.25 / n)), per_pos
+
+
+def test_prefetch_ltz_matches_protocol():
+    """Material fetched ahead (offline) is consumed by the protocol in the same order."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 2**64, size=1000, dtype=np.uint64)
+    xs = _split(rng, x, 2)
+
+    def fn(P):
+        prefetch_ltz(P, x.size)
+        assert len(P.dealer._ahead) == 8
+        out = ltz(P, AShare(P, xs[P.id])).reveal()
+        assert len(P.dealer._ahead) == 0
+        return out
+
+    res, _, _ = run_parties(2, fn)
+    np.testing.assert_array_equal(res[0], (x.view(np.int64) < 0).astype(np.uint64))
+
+
+def test_compare_bad_input():
+    def fn(P):
+        a = P.zeros(5)
+        with pytest.raises(ValueError, match="shapes"):
+            less_than(P, a, P.zeros(6))
+        with pytest.raises(TypeError, match="AShare"):
+            ltz(P, np.zeros(5, np.uint64))
+        with pytest.raises(TypeError, match="uint64 ring elements"):
+            less_than_public(P, a, 0.5)
+        with pytest.raises(ValueError, match="nbits == 0"):
+            bit_decompose(P, a, 0)
+        return True
+
+    res, _, _ = run_parties(2, fn)
+    assert res == [True, True]
