@@ -445,13 +445,13 @@ class EncryptedModel:
             self._rand = pl.PublicRandomiser(self.n, self.h_s)
         n2 = self._rand.n2
         L = self._leaf_mpz
+        by_group = [np.flatnonzero(self.groups == g) for g in range(self.n_outputs)]
         sums = []
         for r in range(leaves.shape[0]):
-            row = leaves[r]
             for g in range(self.n_outputs):
                 acc = mpz(1)
-                for t in np.flatnonzero(self.groups == g).tolist():
-                    acc = acc * L[row[t]] % n2
+                for li in leaves[r, by_group[g]].tolist():
+                    acc = acc * L[li] % n2
                 sums.append(acc)
         slots = _slots_per_ct(self.n.bit_length()) if pack else 1
         if slots > 1 and len(sums) > 1:
