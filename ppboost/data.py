@@ -146,6 +146,9 @@ class PartyData:
     feature_names, feature_types : tuple of str
         Names and xgboost types ('q' quantitative, 'c' categorical) of X's
         columns.
+    categories : dict
+        For each of its categorical columns, the shared code list (public
+        schema): code k in X means ``categories[name][k]``.
     """
 
     name: str
@@ -155,6 +158,7 @@ class PartyData:
     rows: np.ndarray
     feature_names: tuple
     feature_types: tuple
+    categories: dict = field(default_factory=dict)
 
     @property
     def has_labels(self) -> bool:
@@ -282,6 +286,7 @@ class _Parsed:
     numeric: dict               # column position -> float32 values
     raw_cat: dict               # column position -> pandas Categorical
     declared: dict              # column position -> tuple of declared categories
+    matrix: np.ndarray | None = None  # numpy input: the whole float32 matrix at once
 
 
 def _check_party_name(name) -> None:
@@ -336,9 +341,8 @@ def _parse_features(party: str, X) -> _Parsed:
             raise DataValidationError(
                 f"party {party!r}: X has dtype {X.dtype}; expected a numeric array (use a pandas "
                 "DataFrame with 'category' columns for categorical features)")
-        vals = _finite_float32(X.astype(np.float64), party, "X")
-        numeric = {j: vals[:, j] for j in range(X.shape[1])}
-        return _Parsed(party, X.shape[0], None, ["q"] * X.shape[1], numeric, {}, {})
+        vals = _finite_float32(X, party, "X")
+        return _Parsed(party, X.shape[0], None, ["q"] * X.shape[1], {}, {}, {}, matrix=vals)
 
     raise DataValidationError(
         f"party {party!r}: features are a {type(X).__name__}; expected a numpy.ndarray or a "
@@ -346,7 +350,8 @@ def _parse_features(party: str, X) -> _Parsed:
 
 
 def _finite_float32(vals: np.ndarray, party: str, what: str) -> np.ndarray:
-    out = vals.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(vals).astype(np.float32)  # beyond float32 range -> inf, caught below
     bad = np.isinf(out)
     if bad.any():
         idx = np.argwhere(bad)[0]
@@ -583,7 +588,7 @@ class Split:
                     f"X has shape {X.shape}; expected (n_rows, {m})")
             if X.dtype.kind not in "biuf":
                 raise DataValidationError(f"X has dtype {X.dtype}; expected a numeric array")
-            out = _finite_float32(X.astype(np.float64), "X", "X")
+            out = _finite_float32(X, "X", "X")
             for j, (n, t) in enumerate(zip(self.feature_names, self.feature_types)):
                 if t == "c":
                     v = out[:, j]
@@ -659,7 +664,13 @@ def _agree_categories(parsed: list, names_per_party: list, explicit: Mapping | N
     return out
 
 
+def _own_categories(names, types, shared: dict) -> dict:
+    return {n: shared[n] for n, t in zip(names, types) if t == "c"}
+
+
 def _to_party_matrix(p: _Parsed, names: list, shared: dict) -> np.ndarray:
+    if p.matrix is not None:
+        return p.matrix
     X = np.empty((p.n_rows, len(p.types)), dtype=np.float32)
     for j, t in enumerate(p.types):
         X[:, j] = p.numeric[j] if t == "q" else _codes_for(p.raw_cat[j], shared[names[j]],
@@ -733,7 +744,8 @@ class HorizontalSplit(Split):
             rows = np.arange(start, start + p.n_rows, dtype=np.int64)
             start += p.n_rows
             views[p.party] = PartyData(p.party, _to_party_matrix(p, names, shared), y,
-                                       fidx.copy(), rows, tuple(names), tuple(p.types))
+                                       fidx.copy(), rows, tuple(names), tuple(p.types),
+                                       _own_categories(names, p.types, shared))
         self._finish(views, start, names, parsed[0].types,
                      {n: shared[n] for n, t in zip(names, parsed[0].types) if t == "c"})
 
@@ -795,7 +807,8 @@ class VerticalSplit(Split):
             k = len(p.types)
             views[p.party] = PartyData(p.party, _to_party_matrix(p, ns, shared), y,
                                        np.arange(start, start + k, dtype=np.int64), rows.copy(),
-                                       tuple(ns), tuple(p.types))
+                                       tuple(ns), tuple(p.types),
+                                       _own_categories(ns, p.types, shared))
             types += p.types
             start += k
         self._finish(views, ref.n_rows, names, types,
@@ -881,14 +894,15 @@ class MixedSplit(Split):
             s, k = offsets[p.party]
             views[p.party] = PartyData(p.party, _to_party_matrix(p, hnames, shared), y, hidx.copy(),
                                        np.arange(s, s + k, dtype=np.int64), tuple(hnames),
-                                       tuple(p.types))
+                                       tuple(p.types), _own_categories(hnames, p.types, shared))
         types = list(hparsed[0].types)
         start = len(hnames)
         for p, rows, ns in zip(vparsed, vrows, names_pp[1:]):
             k = len(p.types)
             views[p.party] = PartyData(p.party, _to_party_matrix(p, ns, shared), None,
                                        np.arange(start, start + k, dtype=np.int64), rows,
-                                       tuple(ns), tuple(p.types))
+                                       tuple(ns), tuple(p.types),
+                                       _own_categories(ns, p.types, shared))
             types += p.types
             start += k
         self._finish(views, n_rows, names, types,

@@ -101,6 +101,7 @@ def test_categories_share_one_code_list_across_parties(rng):
                                                 categories=["east", "south", "north"])})
     s = HorizontalSplit({"a": (Xa, [0, 1, 0]), "b": (Xb, [1, 0])})
     assert s.categories == {"region": tuple(REG)}          # order of the first party
+    assert s.party("b").categories == {"region": tuple(REG)}
     np.testing.assert_array_equal(s.party("a").X[:, 0], [0, 2, np.nan])
     np.testing.assert_array_equal(s.party("b").X[:, 0], [2, 1])
     f = s.pooled().frame()
