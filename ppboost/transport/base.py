@@ -57,7 +57,8 @@ def encode(payload) -> bytes:
     if isinstance(payload, np.ndarray):
         if payload.dtype == object:
             raise TypeError("object arrays cannot be sent; use a numeric dtype")
-        arr = np.ascontiguousarray(payload)
+        # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
+        arr = payload if payload.flags.c_contiguous else payload.copy(order="C")
         return _array_header(arr) + arr.tobytes()
     raise TypeError(f"cannot send a {type(payload).__name__}; send bytes or a numpy array")
 

@@ -263,7 +263,7 @@ def _array_header_len(head) -> int:
 def _encode_parts(payload) -> list:
     """:func:`encode` as a list of buffers (header, data) without copying array data."""
     if isinstance(payload, np.ndarray) and payload.dtype != object:
-        arr = np.ascontiguousarray(payload)
+        arr = payload if payload.flags.c_contiguous else payload.copy(order="C")   # keeps 0-d arrays 0-d
         return [_array_header(arr), arr.reshape(-1).view(np.uint8)]
     return [encode(payload)]
 

@@ -1,0 +1,373 @@
+"""TLS transport (ppboost.transport.tls), driven from threads of this process.
+
+The tests that need separate OS processes are in test_transport_launch.py;
+here every participant is a thread, which is fast and lets a test look at each
+participant's own exception.  The sockets, TLS sessions and certificate checks
+are the real ones.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ppboost.transport import (HandshakeError, PeerFailed, TransportTimeout, connect_tls,
+                               make_federation, run_inprocess)
+from ppboost.transport.certs import (generate_ca, identity_uri, issue_participant_cert,
+                                     parse_identity, write_cert, write_key)
+
+
+def _listeners(n_parties):
+    return [socket.create_server(("127.0.0.1", 0)) for _ in range(n_parties)]
+
+
+@pytest.fixture
+def federation(tmp_path):
+    """Factory: a fresh federation with pre-bound listening sockets (free ports)."""
+    def make(n_parties, timeout=10.0, connect_timeout=5.0):
+        socks = _listeners(n_parties)
+        cfg, keys = make_federation(tmp_path / f"fed{n_parties}", n_parties,
+                                    ports=[s.getsockname()[1] for s in socks] + [0],
+                                    timeout=timeout, connect_timeout=connect_timeout)
+        return cfg, keys, socks
+    return make
+
+
+def _run_mesh(cfg, keys, socks, fns, certs=None):
+    """Connect every participant in its own thread and run ``fns[i](ep)``.
+
+    Returns ``(results, errors, stats)``, one entry per participant; endpoints
+    are closed (or aborted on error) like the launcher does.
+    """
+    n = cfg.n_parties + 1
+    results, errors, stats = [None] * n, [None] * n, [None] * n
+
+    def run(i):
+        ep = None
+        try:
+            ep = connect_tls(cfg, i, keys[i], cert=(certs or {}).get(i),
+                             listen_sock=socks[i] if i < len(socks) else None)
+            stats[i] = ep.stats
+            results[i] = fns[i](ep)
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            errors[i] = exc
+            if ep is not None:
+                ep.abort(f"{type(exc).__name__}: {exc}")
+        finally:
+            if ep is not None:
+                ep.close()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a participant hung"
+    return results, errors, stats
+
+
+# ---------------------------------------------------------------------------- exchange
+PAYLOADS = [
+    b"",
+    b"hello",
+    np.arange(17, dtype=np.uint64),
+    np.array(3.5),                                   # 0-d
+    np.zeros((0, 4), dtype=np.int32),                # empty
+    (np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 7),
+    np.array([True, False, True]),
+    np.arange(300_000, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15),   # 2.4 MB: many TLS records
+    np.asfortranarray(np.arange(12, dtype=np.int64).reshape(3, 4)),        # non-contiguous in C order
+]
+
+
+def _exchange(ep):
+    """Everyone sends every payload to everyone (all sends first: needs full duplex), then receives."""
+    others = [p for p in range(ep.n_parties + 1) if p != ep.me]
+    for x in PAYLOADS:
+        for p in others:
+            ep.send(p, x)
+    got = {p: [ep.recv(p) for _ in PAYLOADS] for p in others}
+    n = ep.n_parties + 1                                          # a second round, in a ring
+    ep.send((ep.me + 1) % n, np.full(5, ep.me, dtype=np.uint64))
+    last = ep.recv((ep.me - 1) % n)
+    return got, last
+
+
+def _check_same(a, b):
+    assert type(a) is type(b)
+    if isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_tls_exchange_matches_inprocess(federation, n_parties):
+    cfg, keys, socks = federation(n_parties)
+    res, errs, stats = _run_mesh(cfg, keys, socks, [_exchange] * (n_parties + 1))
+    assert errs == [None] * (n_parties + 1)
+    ref, ref_dealer, ref_eps = run_inprocess(n_parties, _exchange, _exchange, timeout=10)
+    ref = list(ref) + [ref_dealer]
+    for st, ep in zip(stats, ref_eps):
+        # identical framing => identical byte counts, rounds and (sender, receiver, size) transcript
+        assert st.transcript == ep.stats.transcript
+        assert st.snapshot() == ep.stats.snapshot()
+        assert st.bytes_sent == ep.stats.bytes_sent and st.bytes_recv == ep.stats.bytes_recv
+    assert stats[0].rounds == 2
+    for i in range(n_parties + 1):
+        got, last = res[i]
+        for p, xs in got.items():
+            for x, y in zip(PAYLOADS, xs):
+                _check_same(y, x if isinstance(x, bytes) else np.asarray(x))
+            for x, y in zip(ref[i][0][p], xs):
+                _check_same(x, y)
+        _check_same(last, ref[i][1])
+        assert last[0] == (i - 1) % (n_parties + 1)    # ring: the previous participant sent it
+
+
+def test_received_arrays_are_aligned_writable_and_private(federation):
+    big = np.arange(100_000, dtype=np.uint64)
+
+    def sender(ep):
+        ep.send(1, big)
+        ep.send(1, big[::2])                      # strided view is sent as its contiguous copy
+        return ep.recv(1)
+
+    def receiver(ep):
+        a = ep.recv(0)
+        b = ep.recv(0)
+        ok = (a.ctypes.data % 64 == 0 and a.flags.writeable and a.flags.aligned
+              and np.array_equal(a, big) and np.array_equal(b, big[::2]))
+        a[:] = 0                                   # our copy, not the sender's
+        ep.send(0, b"ok" if ok else b"bad")
+
+    cfg, keys, socks = federation(2)
+    res, errs, _ = _run_mesh(cfg, keys, socks, [sender, receiver, lambda ep: None])
+    assert errs == [None, None, None]
+    assert res[0] == b"ok"
+    assert big[5] == 5
+
+
+def test_large_full_duplex_does_not_deadlock(federation):
+    # both parties push 24 MB at each other before either reads: the reader
+    # threads must drain the sockets while the owner thread is still sending
+    x = np.ones(3 << 20, dtype=np.uint64)
+
+    def fn(ep):
+        if ep.is_dealer:
+            return None
+        ep.send(1 - ep.me, x)
+        return int(ep.recv(1 - ep.me).sum())
+
+    cfg, keys, socks = federation(2, timeout=20)
+    res, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)
+    assert errs == [None] * 3
+    assert res[:2] == [3 << 20, 3 << 20]
+
+
+# ---------------------------------------------------------------------------- identities
+def test_certificate_identity_roundtrip(tmp_path):
+    ca, ca_key = generate_ca("fedx")
+    cert, _ = issue_participant_cert(ca, ca_key, "fedx", 2, 2)
+    from cryptography.hazmat.primitives.serialization import Encoding
+    assert parse_identity(cert.public_bytes(Encoding.DER)) == ("fedx", 2)
+    assert identity_uri("fedx", 2) == "urn:ppboost:fedx:2"
+    with pytest.raises(ValueError, match="pid == 3, must be in 0..2"):
+        issue_participant_cert(ca, ca_key, "fedx", 3, 2)
+
+
+def _rogue(tmp_path, cfg, pid, federation=None):
+    """A key and a certificate naming ``pid``, signed by a CA the federation does not trust."""
+    ca, ca_key = generate_ca("rogue")
+    cert, key = issue_participant_cert(ca, ca_key, federation or cfg.federation, pid, cfg.n_parties)
+    return (write_cert(cert, tmp_path / f"rogue{pid}.pem"), write_key(key, tmp_path / f"rogue{pid}-key.pem"))
+
+
+def _noop(ep):
+    return ep.me
+
+
+def test_client_with_certificate_from_another_ca_is_rejected(federation, tmp_path):
+    cfg, keys, socks = federation(2, connect_timeout=2.0)
+    cert, key = _rogue(tmp_path, cfg, 2)
+    keys = dict(keys)
+    keys[2] = key
+    t = time.monotonic()
+    _, errs, _ = _run_mesh(cfg, keys, socks, [_noop] * 3, certs={2: cert})
+    assert time.monotonic() - t < 10
+    # the impostor (dealer, connecting side) learns it was refused
+    assert isinstance(errs[2], HandshakeError)
+    assert "party 0 rejected the certificate of dealer" in str(errs[2])
+    # the honest listeners name the missing participant and the rejected attempt
+    for i in (0, 1):
+        assert isinstance(errs[i], HandshakeError)
+        assert "dealer did not connect within 2.0s" in str(errs[i])
+    assert "failed the TLS handshake: certificate verify failed" in str(errs[0])
+
+
+def test_listener_with_certificate_from_another_ca_is_rejected(federation, tmp_path):
+    cfg, keys, socks = federation(2, connect_timeout=2.0)
+    cert, key = _rogue(tmp_path, cfg, 0)
+    keys = dict(keys)
+    keys[0] = key
+    _, errs, _ = _run_mesh(cfg, keys, socks, [_noop] * 3, certs={0: cert})
+    for i in (1, 2):
+        assert isinstance(errs[i], HandshakeError)
+        assert "(expected party 0) presented a certificate that does not verify against the federation CA" \
+            in str(errs[i])
+    assert isinstance(errs[0], HandshakeError)
+
+
+def test_client_with_certificate_of_another_participant_is_rejected(federation):
+    cfg, keys, socks = federation(2, connect_timeout=2.0)
+    keys = dict(keys)
+    keys[2] = keys[1]            # the dealer process holds party 1's key and certificate
+    _, errs, _ = _run_mesh(cfg, keys, socks, [_noop] * 3, certs={2: cfg.participant(1).cert})
+    assert isinstance(errs[2], HandshakeError)
+    assert "rejected dealer: its certificate identifies party 1, but it claims to be dealer" in str(errs[2])
+    assert isinstance(errs[0], HandshakeError)
+    assert "its certificate identifies party 1, but it claims to be dealer" in str(errs[0])
+
+
+def test_listener_with_certificate_of_another_participant_is_rejected(federation):
+    cfg, keys, socks = federation(2, connect_timeout=2.0)
+    keys = dict(keys)
+    keys[0] = keys[1]            # party 0's process presents party 1's identity
+    _, errs, _ = _run_mesh(cfg, keys, socks, [_noop] * 3, certs={0: cfg.participant(1).cert})
+    for i in (1, 2):
+        assert isinstance(errs[i], HandshakeError)
+        assert "expected party 0 at 127.0.0.1" in str(errs[i])
+        assert "certificate identifies party 1 of federation 'ppboost'" in str(errs[i])
+
+
+def test_certificate_of_another_federation_is_rejected(federation, tmp_path):
+    # a CA shared by two federations: the certificate verifies, but names the wrong federation
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cfg, keys, socks = federation(2, connect_timeout=2.0)
+    d = tmp_path / "fed2"
+    assert not (d / "ca-key.pem").exists()            # the CA key is not written by default
+    make_federation(d, 2, write_ca_key=True)          # overwrite with a CA whose key we keep
+    ca = x509.load_pem_x509_certificate((d / "ca.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((d / "ca-key.pem").read_bytes(), None)
+    cfg, keys = make_federation(d, 2, ports=[s.getsockname()[1] for s in socks] + [0],
+                                connect_timeout=2.0)   # fresh CA again: re-issue all from `ca`
+    certs = {}
+    for i, fed in ((0, "ppboost"), (1, "ppboost"), (2, "otherfed")):
+        c, k = issue_participant_cert(ca, ca_key, fed, i, 2)
+        certs[i] = write_cert(c, tmp_path / f"p{i}.pem")
+        keys[i] = write_key(k, tmp_path / f"p{i}-key.pem")
+    write_cert(ca, cfg.ca)                            # everybody trusts `ca`
+    _, errs, _ = _run_mesh(cfg, keys, socks, [_noop] * 3, certs=certs)
+    assert isinstance(errs[2], HandshakeError)
+    assert "its certificate belongs to federation 'otherfed', not 'ppboost'" in str(errs[2])
+    assert isinstance(errs[0], HandshakeError) and isinstance(errs[1], HandshakeError)
+
+
+def test_peer_not_listening(tmp_path):
+    # reserve a port, then close it: nobody listens there
+    s = socket.create_server(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cfg, keys = make_federation(tmp_path, 2, ports=[port, 0, 0], connect_timeout=1.0)
+    t = time.monotonic()
+    with pytest.raises(HandshakeError, match=r"dealer could not connect to party 0 at 127\.0\.0\.1:\d+ "
+                                             r"within 1\.0s: .*is party 0 running and listening"):
+        connect_tls(cfg, 2, keys[2])
+    assert time.monotonic() - t < 3
+
+
+def test_wrong_key_for_certificate(federation):
+    cfg, keys, socks = federation(2)
+    with pytest.raises(HandshakeError, match="does the key belong to the certificate"):
+        connect_tls(cfg, 2, keys[1])
+    for s in socks:
+        s.close()
+
+
+def test_bad_participant_id(federation):
+    cfg, keys, socks = federation(2)
+    with pytest.raises(ValueError, match="me == 3, must be a participant id in 0..2"):
+        connect_tls(cfg, 3, keys[2])
+    for s in socks:
+        s.close()
+
+
+# ---------------------------------------------------------------------------- failures
+def test_recv_timeout_names_the_silent_participant(federation):
+    waited = {}
+
+    def fn(ep):
+        if ep.me == 0:
+            t = time.monotonic()
+            try:
+                ep.recv(1)
+            finally:
+                waited[0] = time.monotonic() - t
+        elif ep.me == 1:
+            time.sleep(1.5)          # stalls, sends nothing
+        return None
+
+    cfg, keys, socks = federation(2, timeout=0.6)
+    _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)
+    assert isinstance(errs[0], TransportTimeout)
+    assert "party 0 waited 0.6s for a message from party 1, which sent nothing" in str(errs[0])
+    assert 0.6 <= waited[0] < 1.5
+
+
+def test_raising_participant_makes_the_others_stop(federation):
+    def fn(ep):
+        if ep.me == 1:
+            raise ValueError("boom in party 1")
+        t = time.monotonic()
+        try:
+            ep.recv(1 if ep.me != 1 else 0)
+        except PeerFailed:
+            assert time.monotonic() - t < 2.0         # well within the 10 s timeout
+            raise
+
+    cfg, keys, socks = federation(2, timeout=10)
+    _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)
+    assert isinstance(errs[1], ValueError)
+    for i in (0, 2):
+        assert isinstance(errs[i], PeerFailed)
+        assert "party 1 failed: ValueError: boom in party 1" in str(errs[i])
+
+
+def test_recv_from_finished_participant(federation):
+    def fn(ep):
+        if ep.me == 0:
+            ep.send(1, b"last")
+            return None                      # closes with a goodbye
+        if ep.me == 1:
+            assert ep.recv(0) == b"last"     # queued data is still delivered
+            with pytest.raises(PeerFailed, match="party 0, which already closed its endpoint"):
+                ep.recv(0)
+            return "ok"
+        return None
+
+    cfg, keys, socks = federation(2)
+    res, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)
+    assert errs == [None, None, None]
+    assert res[1] == "ok"
+
+
+def test_send_and_recv_validate_peer(federation):
+    def fn(ep):
+        if ep.me == 0:
+            with pytest.raises(ValueError, match="invalid peer id 0"):
+                ep.send(0, b"x")
+            with pytest.raises(ValueError, match="invalid peer id 7"):
+                ep.recv(7)
+            with pytest.raises(TypeError, match="cannot send a list"):
+                ep.send(1, [1, 2])
+        return "done"
+
+    cfg, keys, socks = federation(2)
+    res, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)
+    assert errs == [None] * 3 and res[0] == "done"
