@@ -304,3 +304,36 @@ def test_validate_label_ranges():
 def test_validate_labels_function_rejects_nan():
     with pytest.raises(DataValidationError, match="NaN or infinite"):
         validate_labels(np.array([0.0, np.nan]), "reg:squarederror")
+
+
+# --------------------------------------------------------------------- property: views vs pooled
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=3), st.integers(1, 3),
+       st.integers(1, 2), st.integers(0, 2**31 - 1))
+def test_mixed_pooled_is_the_union_of_the_views(sizes, m_h, m_v, seed):
+    rng = np.random.default_rng(seed)
+    hz = {f"h{i}": (np.where(rng.random((k, m_h)) < 0.2, np.nan, rng.random((k, m_h))),
+                    rng.integers(0, 2, k)) for i, k in enumerate(sizes)}
+    n = sum(sizes)
+    cover = np.flatnonzero(rng.random(n) < 0.7)
+    cover = cover if cover.size else np.array([0])
+    rows = rng.permutation(cover)
+    ins = rng.random((rows.size, m_v))
+    s = MixedSplit(horizontal=hz, vertical={"ins": (ins, rows)})
+    p = s.pooled()
+    assert p.X.shape == (n, m_h + m_v) and s.shape == (n, m_h + m_v)
+    np.testing.assert_array_equal(p.X[:, :m_h], np.vstack([x for x, _ in hz.values()])
+                                  .astype(np.float32))
+    np.testing.assert_array_equal(p.y, np.concatenate([y for _, y in hz.values()]))
+    np.testing.assert_array_equal(p.X[rows, m_h:], ins.astype(np.float32))
+    uncovered = np.setdiff1d(np.arange(n), rows)
+    assert np.isnan(p.X[uncovered, m_h:]).all()
+    covered = np.zeros(n, dtype=int)
+    for v in s.parties.values():
+        np.testing.assert_array_equal(p.X[np.ix_(v.rows, v.feature_indices)], v.X)
+        if v.has_labels:
+            covered[v.rows] += 1
+    assert (covered == 1).all()          # every pooled row has exactly one label holder
