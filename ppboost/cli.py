@@ -35,8 +35,10 @@ nothing the server holds::
      "server": "http://127.0.0.1:8000",      # where the model was uploaded
      "token": "ppb_<id>_<secret>",             # alice's access token (secret)
      "key_fingerprint": "...",                 # public, identifies the keys
-     "user_keys": "<base64>"}                  # the bytes UserKeys.save() writes:
-                                               # Paillier private key, OPE and PRF keys (secret)
+     "user_keys": {...}}                       # UserKeys.to_dict(), what UserKeys.save()
+                                               # writes: Paillier p and q, the OPE and
+                                               # feature-pseudonym keys (secret), the
+                                               # objective and intercepts (public)
 
 Exit codes: 0 success; 1 the server refused the request (the HTTP status is
 explained); 2 bad command-line input or local files; 3 server unreachable.
@@ -118,21 +120,22 @@ def _write_private(path: Path, data: bytes, force: bool) -> None:
     os.chmod(path, 0o600)
 
 
-def _keys_to_bytes(keys) -> bytes:
-    """The bytes ``UserKeys.save`` writes (through a private temporary directory)."""
-    if hasattr(keys, "to_bytes"):
-        return keys.to_bytes()
+def _keys_to_json(keys):
+    """The user's keys as JSON: ``UserKeys.to_dict()``, else base64 of what ``save`` writes."""
+    if hasattr(keys, "to_dict"):
+        return keys.to_dict()
     with tempfile.TemporaryDirectory() as d:
         os.chmod(d, 0o700)
         p = os.path.join(d, "user.keys")
         keys.save(p)
-        return Path(p).read_bytes()
+        return base64.b64encode(Path(p).read_bytes()).decode()
 
 
-def _keys_from_bytes(data: bytes):
+def _keys_from_json(value):
     from ppboost.inference import UserKeys  # noqa: PLC0415
-    if hasattr(UserKeys, "from_bytes"):
-        return UserKeys.from_bytes(data)
+    if isinstance(value, dict) and hasattr(UserKeys, "from_dict"):
+        return UserKeys.from_dict(value)
+    data = base64.b64decode(value, validate=True)
     with tempfile.TemporaryDirectory() as d:
         os.chmod(d, 0o700)
         p = os.path.join(d, "user.keys")
@@ -142,12 +145,22 @@ def _keys_from_bytes(data: bytes):
         return UserKeys.load(p)
 
 
+def _enroll(model_path: str, user_id: str, key_bits: int):
+    """Run the Proxy; ``key_bits`` goes to ``enroll`` or to ``Proxy`` per their signature."""
+    import inspect  # noqa: PLC0415
+
+    from ppboost.inference import Proxy  # noqa: PLC0415
+    if "key_bits" in inspect.signature(Proxy.enroll).parameters:
+        return Proxy(model_path).enroll(user_id, key_bits=key_bits)
+    return Proxy(model_path, key_bits=key_bits).enroll(user_id)
+
+
 def save_client_keys(path, *, keys, user_id: str, server: str, token: str | None,
                      key_fingerprint: str, force: bool = False) -> None:
     """Write the keys file described in the module docstring (mode 0600)."""
     doc = {"format": KEYS_FORMAT, "version": KEYS_VERSION, "user_id": user_id,
            "server": server, "token": token, "key_fingerprint": key_fingerprint,
-           "user_keys": base64.b64encode(_keys_to_bytes(keys)).decode()}
+           "user_keys": _keys_to_json(keys)}
     _write_private(Path(path), (json.dumps(doc, indent=1) + "\n").encode(), force)
 
 
@@ -166,14 +179,13 @@ def load_client_keys(path) -> dict:
     if doc.get("version") != KEYS_VERSION:
         raise CliError(f"keys file {str(path)!r}: version == {doc.get('version')!r}, "
                        f"this ppboost reads {KEYS_VERSION}")
-    for k in ("user_id", "user_keys"):
-        if not isinstance(doc.get(k), str):
-            raise CliError(f"keys file {str(path)!r}: field {k!r} missing")
+    if not isinstance(doc.get("user_id"), str) or "user_keys" not in doc:
+        raise CliError(f"keys file {str(path)!r}: field 'user_id' or 'user_keys' missing")
     if (Path(path).stat().st_mode & 0o077) != 0:
         print(f"ppboost: warning: keys file {str(path)!r} is readable by others; "
               f"run chmod 600 {path}", file=sys.stderr)
     try:
-        doc["keys"] = _keys_from_bytes(base64.b64decode(doc["user_keys"], validate=True))
+        doc["keys"] = _keys_from_json(doc["user_keys"])
     except CliError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt file is an expected user error
@@ -286,8 +298,9 @@ def cmd_enroll(args) -> int:
         validate_user_id(args.user)
     except ValueError as e:
         raise CliError(str(e))
-    if args.key_bits < 512:
-        raise CliError(f"--key-bits == {args.key_bits}, must be >= 512 (3072 recommended)")
+    if args.key_bits < 1024 or args.key_bits % 8:
+        raise CliError(f"--key-bits == {args.key_bits}, must be >= 1024 and a multiple of 8 "
+                       "(3072 recommended)")
     out = Path(args.out)
     if out.exists() and not args.force:
         raise CliError(f"{str(out)!r} exists; pass --force to overwrite it")
@@ -297,12 +310,10 @@ def cmd_enroll(args) -> int:
     quiet = args.quiet
     with _service(args.server, admin_token=admin, timeout=args.timeout) as svc:
         svc.health()                               # fail fast before the slow part
-        from ppboost.inference import Proxy  # noqa: PLC0415
         steps = _progress(3, f"enrolling {args.user}", unit="step", quiet=quiet)
         steps.set_postfix_str("encrypting the model")
         try:
-            proxy = Proxy(args.model)
-            enrollment = proxy.enroll(args.user, key_bits=args.key_bits)
+            enrollment = _enroll(args.model, args.user, args.key_bits)
         except (ValueError, OSError) as e:
             raise CliError(f"cannot enrol with model {args.model!r}: {e}")
         steps.update(1)

@@ -143,7 +143,7 @@ def test_enroll_input_errors_exit_2(tmp_path, capsys, monkeypatch):
     cases = [
         (["--user", "bad user", "--admin-token", "t" * 20], "user_id == 'bad user'"),
         (["--user", "alice", "--admin-token", "t" * 20, "--key-bits", "64"],
-         "--key-bits == 64, must be >= 512"),
+         "--key-bits == 64, must be >= 1024"),
         (["--user", "alice"], "no admin token"),
     ]
     for extra, msg in cases:
