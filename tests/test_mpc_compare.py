@@ -45,11 +45,22 @@ def test_b2a_finish_small():
     s1 = np.array([0, 0, 2**63 + 1, 2**64 - 2], np.uint64)   # s = 5, 7, 1, 1
     o0 = np.empty(4, np.uint64)
     o1 = np.empty(4, np.uint64)
-    _b2a_finish(e, s0, True, o0)
-    _b2a_finish(e, s1, False, o1)
+    with np.errstate(over="ignore"):   # wrapping is intended (warns only without JIT)
+        _b2a_finish(e, s0, True, o0)
+        _b2a_finish(e, s1, False, o1)
     # s = s0 + s1 is not a bit here; the identity e + s - 2es holds for any s
     s = s0 + s1
     np.testing.assert_array_equal(o0 + o1, e + s - np.uint64(2) * e * s)
+
+
+@pytest.mark.nojit
+def test_ltz_small_runs_kernels():
+    """Small end-to-end ltz (2 parties): exercises the AND / g-p / b2a kernels without JIT too."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([EDGES, rng.integers(-2**63, 2**63, size=61, dtype=np.int64)])
+    xs = _split(rng, x.view(np.uint64), 2)
+    res, _, _ = run_parties(2, lambda P: ltz(P, AShare(P, xs[P.id])).reveal())
+    np.testing.assert_array_equal(res[0], (x < 0).astype(np.uint64))
 
 
 @pytest.mark.parametrize("n_parties", [2, 3])

@@ -132,11 +132,12 @@ def open_sum(party, mine: np.ndarray) -> np.ndarray:
     for q in range(party.n_parties):
         if q != party.id:
             got = ep.recv(q)
-            if acc is None:            # the received array is our own copy: reuse it
-                acc = got
-                _add_into(acc, flat)
-            else:
-                _add_into(acc, got)
+            with np.errstate(over="ignore"):   # ring arithmetic wraps (matters without JIT)
+                if acc is None:            # the received array is our own copy: reuse it
+                    acc = got
+                    _add_into(acc, flat)
+                else:
+                    _add_into(acc, got)
     if party.opened is not None:
         party.opened.append(acc.copy())
     return acc.reshape(np.shape(mine))
@@ -179,9 +180,10 @@ def b2a_planes(party, bits: np.ndarray, n: int) -> np.ndarray:
     e = np.ascontiguousarray(bits ^ s_planes).reshape(-1)
     e = _open_xor(party, e).reshape(k, W)
     out = np.empty((k, n), dtype=np.uint64)
-    for j in range(k):
-        ej = unpack_bits(e[j:j + 1], n)
-        _b2a_finish(ej, s_arith[j], party.id == 0, out[j])
+    with np.errstate(over="ignore"):       # ring arithmetic wraps (matters without JIT)
+        for j in range(k):
+            ej = unpack_bits(e[j:j + 1], n)
+            _b2a_finish(ej, s_arith[j], party.id == 0, out[j])
     return out
 
 
