@@ -142,3 +142,19 @@ def test_nonlinear_bad_input():
         return True
 
     assert run_parties(2, fn)[0] == [True, True]
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_softmax_matches_numpy(n_parties):
+    from ppboost.mpc.nonlinear import softmax
+    rng = np.random.default_rng(21)
+    x = _q(rng.uniform(-30, 30, size=(20, 5)))
+    x[0] = 0.0
+    x[1] = [100.0, -100.0, 3.0, 3.0, 99.0]
+    res, _, _ = _share_run(n_parties, lambda P, a: (P.reveal_float(softmax(a)),
+                                                   P.reveal_float(softmax(a[0]))), x)
+    p, p0 = res[0]
+    z = np.exp(x - x.max(axis=1, keepdims=True))
+    ref = z / z.sum(axis=1, keepdims=True)
+    assert np.max(np.abs(p - ref)) <= 3 * ULP + 2e-6
+    assert np.max(np.abs(p0 - ref[0])) <= 3 * ULP + 2e-6     # the vector form (c,)

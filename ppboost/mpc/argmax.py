@@ -27,7 +27,7 @@ import numpy as np
 
 from .compare import const_raw, ltz_raw, mul_raw, prefetch_ltz, _raw, _wrap
 
-__all__ = ["argmax", "prefetch_argmax"]
+__all__ = ["argmax", "rowmax", "prefetch_argmax"]
 
 
 def _levels(n: int) -> list:
@@ -51,6 +51,45 @@ def prefetch_argmax(party, shape) -> None:
         party.dealer.prefetch("beaver", shape=(k, L // 2))
 
 
+def _check(x, who):
+    xv = _raw(x)
+    if xv.ndim not in (1, 2):
+        raise ValueError(f"{who}: x.ndim == {xv.ndim}, must be 1 (a vector) or 2 (a batch of rows)")
+    if xv.shape[-1] < 1:
+        raise ValueError(f"{who}: x has 0 candidates per row, must have >= 1")
+    return xv
+
+
+def _forward(party, cur):
+    """Tournament on raw ``(k, L)`` shares: returns the ``(k, 1)`` winners and the level bits."""
+    k = cur.shape[0]
+    levels = []
+    while cur.shape[1] > 1:
+        L = cur.shape[1]
+        h = L // 2
+        left = cur[:, 0:2 * h:2]
+        right = cur[:, 1:2 * h:2]
+        s = ltz_raw(party, (left - right).reshape(-1)).reshape(k, h)   # [left < right]
+        win = left + mul_raw(party, s, right - left)                   # left + s (right - left)
+        if L % 2:
+            win = np.concatenate([win, cur[:, L - 1:]], axis=1)        # the odd one out: a bye
+        levels.append((s, L))
+        cur = win
+    return cur, levels
+
+
+def rowmax(party, x):
+    """Row maxima of an AShare ``(n,)`` or ``(k, n)``: the forward half of :func:`argmax`.
+
+    Identity: ``out[i] = max_j x[i, j]``.  Opened: comparison and Beaver masks only.
+    Cost: ``ceil(log2 n)`` levels of 9 rounds; ``k (n - 1)`` comparisons and products.
+    """
+    xv = _check(x, "rowmax")
+    k = 1 if xv.ndim == 1 else xv.shape[0]
+    cur, _ = _forward(party, xv.reshape(k, -1))
+    return _wrap(party, cur[:, 0].reshape(()) if xv.ndim == 1 else cur[:, 0])
+
+
 def argmax(party, x, return_max: bool = False):
     """Row-wise secret argmax of an AShare of shape ``(n,)`` or ``(k, n)``.
 
@@ -64,26 +103,10 @@ def argmax(party, x, return_max: bool = False):
     ``return_max=True`` also the AShare of the row maxima (shape ``(k,)`` or ``()``).
     Cost: see the module docstring.
     """
-    xv = _raw(x)
-    if xv.ndim not in (1, 2):
-        raise ValueError(f"argmax: x.ndim == {xv.ndim}, must be 1 (a vector) or 2 (a batch of rows)")
-    if xv.shape[-1] < 1:
-        raise ValueError("argmax: x has 0 candidates per row, must have >= 1")
+    xv = _check(x, "argmax")
     vec = xv.ndim == 1
-    cur = xv.reshape(1, -1) if vec else xv
-    k = cur.shape[0]
-    levels = []
-    while cur.shape[1] > 1:
-        L = cur.shape[1]
-        h = L // 2
-        left = cur[:, 0:2 * h:2]
-        right = cur[:, 1:2 * h:2]
-        s = ltz_raw(party, (left - right).reshape(-1)).reshape(k, h)   # [left < right]
-        win = left + mul_raw(party, s, right - left)
-        if L % 2:
-            win = np.concatenate([win, cur[:, L - 1:]], axis=1)
-        levels.append((s, L))
-        cur = win
+    k = 1 if vec else xv.shape[0]
+    cur, levels = _forward(party, xv.reshape(k, -1))
     onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
     for s, L in reversed(levels):
         h = L // 2
