@@ -68,6 +68,8 @@ def encoded_size(payload) -> int:
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return 1 + len(payload)
     if isinstance(payload, np.ndarray):
+        if payload.dtype == object:
+            raise TypeError("object arrays cannot be sent; use a numeric dtype")
         return len(_array_header(payload)) + payload.nbytes
     raise TypeError(f"cannot send a {type(payload).__name__}; send bytes or a numpy array")
 
