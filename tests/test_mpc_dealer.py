@@ -48,13 +48,14 @@ def test_trunc_dabit_zero_materials(n):
 def test_perm_material_identity(n):
     owner = n - 1
     res, _, _ = _material(n, "perm", shape=(6, 2), owner=owner, count=2)
-    pis, invs, deltas = res[owner]
+    invs, ds = res[owner]
     a = sum(res[p][0] for p in range(n) if p != owner)
     for j in range(2):
         c = sum(res[p][1][j] for p in range(n) if p != owner)
-        assert np.array_equal(np.sort(pis[j]), np.arange(6))
-        assert np.array_equal(pis[j][invs[j]], np.arange(6))
-        assert np.array_equal(deltas[j], a[pis[j]] - c)
+        assert np.array_equal(np.sort(invs[j]), np.arange(6))
+        pi = np.argsort(invs[j])
+        delta = a[pi] - c  # DESIGN.md step 1: delta = pi(sum a_p) - sum c_p
+        assert np.array_equal(ds[j], delta[invs[j]])
 
 
 @correlation("test_square")

@@ -13,7 +13,7 @@ import numpy as np
 from . import ring
 from .context import AShare, Party
 
-__all__ = ["share", "reveal", "open_values", "add", "sub", "add_public", "mul_public",
+__all__ = ["share", "reveal", "open_values", "open_flat", "add", "sub", "add_public", "mul_public",
            "mul", "matmul", "mul_fixed"]
 
 
@@ -83,12 +83,25 @@ def open_values(party: Party, arrays) -> list:
         if a.dtype != np.uint64:
             raise TypeError(f"open_values expects uint64 shares, got {a.dtype}")
     flat = np.concatenate([a.reshape(-1) for a in arrays]) if len(arrays) > 1 \
-        else arrays[0].reshape(-1)
+        else arrays[0].reshape(-1).copy()
+    open_flat(party, flat)
+    out, pos = [], 0
+    for a in arrays:
+        out.append(flat[pos:pos + a.size].reshape(a.shape))
+        pos += a.size
+    return out
+
+
+def open_flat(party: Party, flat: np.ndarray) -> np.ndarray:
+    """Open a 1-D uint64 share *in place*: ``flat`` (owned by the caller, it may be
+    overwritten) becomes the opened sum.  Both transports copy or serialise a
+    payload before ``send`` returns, so the buffer can be reused at once.
+    Cost: 1 round, ``flat.size`` elements to each other party.
+    """
     ep = party.ep
     for q in range(party.n_parties):
         if q != party.id:
             ep.send(q, flat)
-    total = flat.copy()
     for q in range(party.n_parties):
         if q != party.id:
             other = ep.recv(q)
@@ -97,14 +110,10 @@ def open_values(party: Party, arrays) -> list:
                 got = getattr(other, "shape", type(other).__name__)
                 raise ValueError(f"party {party.id}: party {q} opened {got}, expected "
                                  f"{flat.shape} uint64: the parties disagree on a shape")
-            total += other
-    out, pos = [], 0
-    for a in arrays:
-        out.append(total[pos:pos + a.size].reshape(a.shape))
-        pos += a.size
+            np.add(flat, other, out=flat)
     if party.opened is not None:
-        party.opened.extend(out)
-    return out
+        party.opened.append(flat.copy())
+    return flat
 
 
 def reveal(x: AShare, to: int | None = None):
@@ -174,7 +183,9 @@ def mul(x: AShare, y: AShare) -> AShare:
     x._check_share(y, "*")
     party = x.party
     a, b, c = party.dealer.get("beaver", shape=x.shape)
-    d, e = open_values(party, [x.value - a, y.value - b])
+    de = open_flat(party, ring.mask_pair(x.value, a, y.value, b))
+    size = x.size
+    d, e = de[:size].reshape(x.shape), de[size:].reshape(x.shape)
     return AShare(party, ring.beaver_finish(c, a, b, d, e, party.id == 0))
 
 

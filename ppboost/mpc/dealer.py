@@ -433,36 +433,36 @@ class PermutationCorrelation(Correlation):
 
     Every non-owner p gets one input mask a_p (``shape``) and one output mask
     c_{p,j} per permutation j (PRG-expanded).  The owner gets random
-    permutations pi_j (from its PRG) and delta_j = pi_j(sum_p a_p) - sum_p c_{p,j}
-    (explicit).  Traffic: count * N elements to the owner.
-    Owner's material: (pis, pi_inverses, deltas); others': (a_p, [c_{p,j}]).
+    permutations pi_j (from its PRG) and, explicitly, delta_j in the
+    pre-permuted form D_j = pi_j^-1(delta_j) = a - pi_j^-1(c_j), where
+    delta_j = pi_j(a) - c_j, a = sum_p a_p and c_j = sum_p c_{p,j}.  (With
+    gather semantics pi(V) = V[pi], D_j = a - c_j[pi_j^-1]; sending D_j
+    instead of delta_j is the same information given pi_j and saves the owner
+    a gather online.)  Traffic: count * N elements to the owner.
+    Owner's material: (pi_inverses, Ds); others': (a_p, [c_{p,j}]).
     """
 
     def deal(self, d, shape, owner, count):
         shape = _shape(shape)
         n = shape[0]
         a_sum = np.zeros(shape, np.uint64)
-        for p in range(d.n_parties):
-            if p != owner:
-                a_sum += d.prgs[p].uint64(shape)
         c_sums = [np.zeros(shape, np.uint64) for _ in range(count)]
         for p in range(d.n_parties):
             if p != owner:
+                a_sum += d.prgs[p].uint64(shape)
                 for j in range(count):
                     c_sums[j] += d.prgs[p].uint64(shape)
         for j in range(count):
-            pi = d.prgs[owner].permutation(n)
-            d.send(owner, ring.gather_rows(a_sum, pi) - c_sums[j])
+            pi_inv = ring.inverse_permutation(d.prgs[owner].permutation(n), check=False)
+            d.send(owner, a_sum - ring.gather_rows(c_sums[j], pi_inv))
 
     def expand(self, c, shape, owner, count):
         shape = _shape(shape)
         if c.me != owner:
             a = c.prg.uint64(shape)
             return a, [c.prg.uint64(shape) for _ in range(count)]
-        pis, invs, deltas = [], [], []
+        invs, ds = [], []
         for _ in range(count):
-            pi = c.prg.permutation(shape[0])
-            pis.append(pi)
-            invs.append(ring.inverse_permutation(pi, check=False))
-            deltas.append(c.recv(shape, np.uint64))
-        return pis, invs, deltas
+            invs.append(ring.inverse_permutation(c.prg.permutation(shape[0]), check=False))
+            ds.append(c.recv(shape, np.uint64))
+        return invs, ds

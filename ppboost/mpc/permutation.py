@@ -20,8 +20,10 @@ anything, in one round:
 
 Convention: applying an index vector p to X means ``X[p]`` (gather: row i of
 the result is row p[i] of X), so ``permute(X, sigma)`` reveals X[sigma].
-The owner's step 4 + 5 fuse to ``S[sigma_j] - delta_j[tau_j]``
-(since pi_j[tau_j] = sigma_j): two gathers.
+Steps 4 + 5 fuse on the owner: with S = sum_p (x_p + a_p) + x_owner,
+its share is tau_j(pi_j(S) - delta_j) = (S - D_j)[sigma_j], where
+D_j = pi_j^-1(delta_j) comes precomputed from the dealer (``pi_j[tau_j] =
+sigma_j``): one sequential pass and one gather online.
 
 This is the XORBoost-style permutation correlation (Deforth, Desgroseilliers,
 Gama, Kilian, Lhéritier, "XORBoost", PoPETs 2022) in the form of DESIGN.md.
@@ -87,31 +89,32 @@ def permute_many(x: AShare, sigmas, owner: int, count: int | None = None) -> lis
         a, cs = material
         ep.send(owner, x.value + a)                      # step 3
         taus = ep.recv(owner)                           # step 5 (published tau)
-        if not isinstance(taus, np.ndarray) or taus.shape != (count, n):
+        if not isinstance(taus, np.ndarray) or taus.shape != (count, n) \
+                or taus.dtype != idx_dtype:
             raise ValueError(f"party {party.id}: owner {owner} published "
                              f"{getattr(taus, 'shape', None)}, expected ({count}, {n})")
-        taus = taus.astype(np.int64)
-        return [AShare(party, np.uint64(0) - ring.gather_rows(cs[j], taus[j]))
+        return [AShare(party, ring.gather_rows(cs[j], taus[j], negate=True))
                 for j in range(count)]
-    pis, pi_invs, deltas = material
-    taus = np.stack([pi_invs[j][sigmas[j]] for j in range(count)]).astype(idx_dtype)
+    pi_invs, ds = material
+    taus = np.stack([ring.compose(pi_invs[j], sigmas[j], idx_dtype) for j in range(count)])
     for q in range(party.n_parties):                    # step 5: publish tau_j
         if q != owner:
             ep.send(q, taus)
-    s = x.value.copy()
+    s = None
     for q in range(party.n_parties):                    # step 4: sum the masked shares
         if q != owner:
             m = ep.recv(q)
             if not isinstance(m, np.ndarray) or m.shape != x.shape or m.dtype != np.uint64:
                 raise ValueError(f"owner {owner}: party {q} sent {getattr(m, 'shape', None)}, "
                                  f"expected {x.shape} uint64: the parties disagree on a shape")
-            s += m
+            if s is None:
+                s = x.value + m
+            else:
+                s += m
     if party.opened is not None:
         party.opened.append(s.copy())
-    taus = taus.astype(np.int64)
-    # pi_j(S)[tau_j] - delta_j[tau_j] == S[sigma_j] - delta_j[tau_j]  (pi_j[tau_j] = sigma_j)
-    return [AShare(party, ring.gather_rows(s, sigmas[j]) - ring.gather_rows(deltas[j], taus[j]))
-            for j in range(count)]
+    # tau_j(pi_j(S) - delta_j) == (S - D_j)[sigma_j]   (pi_j[tau_j] = sigma_j)
+    return [AShare(party, ring.gather_rows(s - ds[j], sigmas[j])) for j in range(count)]
 
 
 def permute(x: AShare, sigma, owner: int) -> AShare:

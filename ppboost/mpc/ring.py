@@ -16,7 +16,8 @@ import numpy as np
 from numba import njit
 
 __all__ = ["as_ring", "beaver_finish", "matmul", "prefix_sum", "gather_rows",
-           "truncate_finish", "inverse_permutation", "check_permutation"]
+           "truncate_finish", "inverse_permutation", "check_permutation",
+           "compose", "mask_pair"]
 
 _U0 = np.uint64(0)
 
@@ -176,19 +177,92 @@ def prefix_sum(x, axis: int = 0, reverse: bool = False) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- gathers
-def gather_rows(x, idx) -> np.ndarray:
-    """``x[idx]`` along axis 0 for a uint64 array and a 1-D integer index.
+@njit(cache=True, nogil=True)
+def _gather_rows(x, idx, negate, out):
+    # out[i, :] = x[idx[i], :]  (or 0 - x[idx[i], :] if negate)
+    k = x.shape[1]
+    if k == 1:
+        if negate:
+            for i in range(idx.shape[0]):
+                out[i, 0] = _U0 - x[idx[i], 0]
+        else:
+            for i in range(idx.shape[0]):
+                out[i, 0] = x[idx[i], 0]
+        return out
+    for i in range(idx.shape[0]):
+        r = idx[i]
+        if negate:
+            for j in range(k):
+                out[i, j] = _U0 - x[r, j]
+        else:
+            for j in range(k):
+                out[i, j] = x[r, j]
+    return out
 
-    numpy's take is as fast as a numba loop here (measured: 4 ms vs 29 ms for
-    10**6 rows of one column), so this stays in numpy.
-    """
+
+@_wrapping
+def gather_rows(x, idx, negate: bool = False) -> np.ndarray:
+    """``x[idx]`` (``-x[idx]`` if ``negate``) along axis 0, for a uint64 array and a
+    1-D int32/int64 index.  One fused numba pass (faster than numpy's fancy
+    indexing followed by a negation, and than ``x[idx]`` for several columns)."""
     x = np.asarray(x)
     idx = np.asarray(idx)
     if x.dtype != np.uint64:
         raise TypeError(f"gather_rows expects uint64 data, got {x.dtype}")
-    if idx.ndim != 1 or idx.dtype.kind not in "iu":
-        raise ValueError(f"gather_rows expects a 1-D integer index, got {idx.dtype} {idx.shape}")
-    return np.take(x, idx, axis=0)
+    if idx.ndim != 1 or idx.dtype not in (np.int32, np.int64):
+        raise ValueError(f"gather_rows expects a 1-D int32/int64 index, got {idx.dtype} {idx.shape}")
+    if x.ndim == 0:
+        raise ValueError("gather_rows needs an array with at least one axis")
+    n = x.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"gather_rows: index out of range 0..{n - 1}")
+    flat = np.ascontiguousarray(x.reshape(n, -1))
+    out = np.empty((idx.shape[0], flat.shape[1]), dtype=np.uint64)
+    _gather_rows(flat, idx, bool(negate), out)
+    return out.reshape((idx.shape[0],) + x.shape[1:])
+
+
+@njit(cache=True, nogil=True)
+def _compose(p, q, out):
+    # out[i] = p[q[i]]
+    for i in range(q.shape[0]):
+        out[i] = p[q[i]]
+    return out
+
+
+def compose(p, q, dtype=np.int64) -> np.ndarray:
+    """``p[q]`` for index vectors (the permutation "apply q, then p" in gather form),
+    written directly as ``dtype`` (int32 halves the bytes of a published index)."""
+    p = np.ascontiguousarray(p, dtype=np.int64)
+    q = np.ascontiguousarray(q, dtype=np.int64)
+    if p.ndim != 1 or q.ndim != 1:
+        raise ValueError("compose expects 1-D index vectors")
+    if q.size and (q.min() < 0 or q.max() >= p.shape[0]):
+        raise ValueError(f"compose: index out of range 0..{p.shape[0] - 1}")
+    return _compose(p, q, np.empty(q.shape[0], dtype=dtype))
+
+
+@njit(cache=True, nogil=True)
+def _mask_pair(x, a, y, b, out):
+    # out = [x - a, y - b]: a party's share of the Beaver openings (d, e)
+    n = x.shape[0]
+    for i in range(n):
+        out[i] = x[i] - a[i]
+    for i in range(y.shape[0]):
+        out[n + i] = y[i] - b[i]
+    return out
+
+
+@_wrapping
+def mask_pair(x, a, y, b) -> np.ndarray:
+    """``concatenate([x - a, y - b])`` (flattened) in one pass, as a new array."""
+    x, a, y, b = (np.ascontiguousarray(v).reshape(-1) for v in (x, a, y, b))
+    for v in (x, a, y, b):
+        if v.dtype != np.uint64:
+            raise TypeError(f"mask_pair expects uint64 arrays, got {v.dtype}")
+    if x.shape != a.shape or y.shape != b.shape:
+        raise ValueError(f"mask_pair: shapes {x.shape}/{a.shape} and {y.shape}/{b.shape} differ")
+    return _mask_pair(x, a, y, b, np.empty(x.size + y.size, dtype=np.uint64))
 
 
 @njit(cache=True, nogil=True)
