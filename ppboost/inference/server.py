@@ -59,9 +59,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from .store import USER_ID_PATTERN, ModelStore, validate_user_id
+from .store import USER_ID_PATTERN, ModelStore
 
-__all__ = ["ServerConfig", "create_app", "app_from_env", "serve", "ModelCache",
+__all__ = ["ServerConfig", "create_app", "app_from_env", "serve", "ModelCache", "ServedModel",
            "DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "CONFIG_ENV"]
 
 log = logging.getLogger("ppboost.server")
@@ -193,6 +193,30 @@ def _body_spec(schema_model: type[BaseModel], description: str) -> dict:
 
 
 # ---------------------------------------------------------------------------
+class ServedModel:
+    """A deserialised model plus a lock that serialises its *first* evaluation.
+
+    ``EncryptedModel.predict`` builds its per-model acceleration state lazily
+    on first use; two threads doing that first call at once could see it
+    half-built.  The first call (and any call until one has succeeded) runs
+    under the lock; later calls run concurrently.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self._lock = threading.Lock()
+        self._warm = False
+
+    def predict(self, query):
+        if not self._warm:
+            with self._lock:
+                if not self._warm:
+                    result = self.model.predict(query)
+                    self._warm = True
+                    return result
+        return self.model.predict(query)
+
+
 class ModelCache:
     """Deserialised models per user, keyed by the store's version string (LRU).
 
@@ -210,7 +234,7 @@ class ModelCache:
         with self._lock:
             self._entries.pop(user_id, None)
 
-    def get(self, user_id: str):
+    def get(self, user_id: str) -> ServedModel | None:
         """The user's deserialised model, or ``None``.  Blocking: call from a thread."""
         version = self._store.get_version(user_id)
         if version is None:
@@ -226,7 +250,7 @@ class ModelCache:
             self.invalidate(user_id)
             return None
         version, blob = got
-        model = self._loader(blob)
+        model = ServedModel(self._loader(blob))
         self.loads += 1
         with self._lock:
             self._entries[user_id] = (version, model)
@@ -476,14 +500,15 @@ def create_app(config: ServerConfig) -> FastAPI:
         if n_rows > config.max_batch:
             raise ApiError(413, f"query.n_rows == {n_rows}, must be <= max_batch "
                            f"{config.max_batch}", "query.n_rows")
-        model = await run_in_threadpool(cache.get, user_id)
-        if model is None:
+        served = await run_in_threadpool(cache.get, user_id)
+        if served is None:
             raise ApiError(404, f"user_id == {user_id!r}: no model for this user", "user_id")
+        model = served.model
         if int(query.n_features) != int(model.n_features):
             raise ApiError(422, f"query.n_features == {query.n_features}, the model expects "
                            f"{model.n_features}", "query.n_features")
         try:
-            result = await run_in_threadpool(model.predict, query)
+            result = await run_in_threadpool(served.predict, query)
             out = result.to_bytes()
         except (ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
             raise ApiError(422, f"query: rejected by the model ({e})", "query")
