@@ -8,9 +8,9 @@ objective                     gradient, hessian           fitted intercept (no b
 reg:squarederror              g = m - y, h = 1            mean(y)  (margin)
 binary:logistic               p = sigmoid(m), g = p - y,  mean(y)  (a probability; the margin
                               h = max(p(1 - p), 1e-16)     is logit(mean(y)))
-multi:softprob (K classes)    p = softmax(m), g_k = p_k   log(f_k) - mean_k log(f_k), f_k the
-                              - [y == k], h_k =           class frequencies (one margin per
-                              max(2 p_k (1 - p_k), 1e-16) class)
+multi:softprob (K classes)    p = softmax(m), g_k = p_k   l_k - mean_k l_k, l_k = log(f_k +
+                              - [y == k], h_k =           1e-6), f_k the class frequencies
+                              max(2 p_k (1 - p_k), 1e-16) (float32; one margin per class)
 ============================  =========================  ==================================
 
 Gradients are float32, as in xgboost (``GradientPair`` holds two floats).
@@ -68,10 +68,11 @@ def base_margin(y: np.ndarray, params: TreeParams) -> np.ndarray:
         p = np.float32(y.mean())
         p = np.clip(p, np.float32(1e-7), np.float32(1 - 1e-7))
         return np.array([np.log(p / (np.float32(1) - p))], dtype=np.float32)
-    freq = np.bincount(y.astype(np.int64), minlength=K) / y.shape[0]
-    freq = np.maximum(freq, 1e-16)
-    lg = np.log(freq)
-    return (lg - lg.mean()).astype(np.float32)
+    # float32 throughout, with xgboost's +1e-6 inside the log (bit-exact vs 3.2)
+    counts = np.bincount(y.astype(np.int64), minlength=K).astype(np.float32)
+    freq = counts / np.float32(y.shape[0])
+    lg = np.log(freq + np.float32(1e-6)).astype(np.float32)
+    return (lg - lg.mean(dtype=np.float32)).astype(np.float32)
 
 
 def base_score_repr(y: np.ndarray, params: TreeParams) -> np.ndarray:
