@@ -92,3 +92,24 @@ def test_as_ring():
     assert np.array_equal(ring.as_ring(np.array([-2, 3])), np.array([M - 2, 3], dtype=np.uint64))
     with pytest.raises(TypeError, match="encode floats"):
         ring.as_ring(np.array([1.5]))
+
+
+@pytest.mark.nojit
+def test_fused_gathers_compose_and_mask_pair():
+    rng = np.random.default_rng(5)
+    x = _rand(rng, (6, 3))
+    p = rng.permutation(6)
+    for idx in (p, p.astype(np.int32)):
+        assert np.array_equal(ring.gather_rows(x, idx), x[p])
+        assert np.array_equal(ring.gather_rows(x, idx, negate=True), np.uint64(0) - x[p])
+        assert np.array_equal(ring.gather_rows(x[:, 0], idx), x[p, 0])
+    q = rng.permutation(6)
+    c = ring.compose(p, q, np.int32)
+    assert c.dtype == np.int32 and np.array_equal(c, p[q])
+    a, b, y = _rand(rng, (2, 2)), _rand(rng, 3), _rand(rng, 3)
+    assert np.array_equal(ring.mask_pair(x[:2, :2], a, y, b),
+                          np.concatenate([(x[:2, :2] - a).ravel(), y - b]))
+    with pytest.raises(ValueError, match="int32/int64 index"):
+        ring.gather_rows(x, p.astype(np.float64))
+    with pytest.raises(ValueError, match="index out of range 0..5"):
+        ring.gather_rows(x, np.array([6]))

@@ -8,7 +8,7 @@ from ppboost.mpc.arith import mul_fixed
 from ppboost.mpc.b2a import b2a
 from ppboost.mpc.permutation import permute_many, unpermute
 from ppboost.mpc.prefix import prefix_sum
-from ppboost.mpc.simulate import run_parties
+from ppboost.mpc.simulate import run_parties, run_parties_tls
 from ppboost.mpc.truncation import truncate
 from ppboost.transport.base import PeerFailed, TransportTimeout
 
@@ -106,3 +106,33 @@ def test_peer_failed_is_what_the_others_see():
     with pytest.raises(ValueError, match="bad input on party 0"):
         run_parties(2, f, timeout=5)
     assert "party 0 failed: ValueError: bad input on party 0" in seen["msg"]
+
+
+def _tls_protocol(p):
+    """Module-level (picklable) protocol for the TLS test: every core protocol once."""
+    rng = np.random.default_rng(99)
+    X, Y = rng.uniform(-20, 20, 50), rng.uniform(-20, 20, 50)
+    sigma = rng.permutation(50)
+    bits = rng.integers(0, 2, 50)
+    x = p.share_float(X if p.id == 0 else None, owner=0, shape=(50,))
+    y = p.share_float(Y if p.id == 1 else None, owner=1, shape=(50,))
+    z = mul_fixed(x, y)
+    w = permute_many(z, [sigma] if p.id == p.n_parties - 1 else None, p.n_parties - 1, count=1)[0]
+    a = b2a(p, bits if p.id == 0 else np.zeros_like(bits))
+    return p.reveal_float(z), p.reveal_float(prefix_sum(w), to=0), p.reveal(a)
+
+
+@pytest.mark.parametrize("n", [2])  # 3 parties also pass (12 s); kept to one for the time budget
+def test_end_to_end_over_tls_between_processes(n):
+    """Parties and dealer as separate OS processes over mutual-TLS sockets on 127.0.0.1."""
+    res, dealer, stats = run_parties_tls(n, _tls_protocol, timeout=60)
+    rng = np.random.default_rng(99)
+    X, Y = rng.uniform(-20, 20, 50), rng.uniform(-20, 20, 50)
+    sigma = rng.permutation(50)
+    bits = rng.integers(0, 2, 50)
+    z, cum, a = res[0]
+    assert np.allclose(z, X * Y, atol=1e-3)
+    assert np.allclose(cum, np.cumsum((X * Y)[sigma]), atol=1e-2)
+    assert np.array_equal(a, bits.astype(np.uint64))
+    assert res[1][1] is None
+    assert dealer["by_kind"]["perm"] == 1 and dealer["offline_seconds"] > 0

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import ring
 from .context import AShare, Party
+from .dealer import _shape
 
 __all__ = ["share", "reveal", "open_values", "open_flat", "add", "sub", "add_public", "mul_public",
            "mul", "matmul", "mul_fixed"]
@@ -46,8 +47,7 @@ def share(party: Party, values=None, owner: int = 0, shape=None,
             raise TypeError(f"share() takes integers, got dtype {v.dtype}: "
                             f"use party.share_float or party.encode first")
         v = np.asarray(ring.as_ring(v, "shared values"))
-        if shape is not None and tuple(np.shape(v)) != tuple(np.atleast_1d(shape)) \
-                and tuple(np.shape(v)) != tuple(shape if isinstance(shape, tuple) else (shape,)):
+        if shape is not None and v.shape != _shape(shape):
             raise ValueError(f"values have shape {v.shape} but shape={shape} was passed")
         if bound_bits is not None:
             if not 1 <= bound_bits <= 63:
@@ -63,7 +63,7 @@ def share(party: Party, values=None, owner: int = 0, shape=None,
                              f"values=None and the public shape")
         if shape is None:
             raise ValueError(f"party {party.id}: pass the public shape of party {owner}'s input")
-        shape = tuple(shape) if not isinstance(shape, (int, np.integer)) else (int(shape),)
+        shape = _shape(shape)
     z = party.dealer.get("zero", shape=shape, to=owner)
     if party.id == owner:
         z = z + v
