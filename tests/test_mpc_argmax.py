@@ -9,6 +9,12 @@ from ppboost.mpc.context import AShare
 from ppboost.mpc.simulate import run_parties
 
 
+def _bits(arr):
+    """The bits of an opened array: uint8 arrays are already 0/1 bits (opened daBit masks)."""
+    arr = np.ascontiguousarray(arr)
+    return arr.reshape(-1) if arr.dtype == np.uint8 else np.unpackbits(arr.view(np.uint8))
+
+
 def _split(rng, x, n_parties):
     parts = [rng.integers(0, 2**64, size=x.shape, dtype=np.uint64) for _ in range(n_parties - 1)]
     return parts + [x - sum(parts)]
@@ -76,7 +82,7 @@ def test_argmax_opened_uniform_on_zero_input():
     res, _, _ = run_parties(2, lambda P: (argmax(P, P.zeros((4, 300))), P.opened)[1], keep_opened=True)
     allbits = []
     for arr in res[0]:
-        bits = np.unpackbits(np.ascontiguousarray(arr).view(np.uint8))
+        bits = _bits(arr)
         allbits.append(bits)
         if bits.size >= 4096:
             z = abs(bits.mean() - 0.5) / np.sqrt(0.25 / bits.size)

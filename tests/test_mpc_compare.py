@@ -9,13 +9,19 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from ppboost.crypto import fixed
 from ppboost.mpc.boolean import unpack_bits, _open_xor
 from ppboost.mpc.compare import (
-    _gp_kernel, _b2a_finish, a2b, bit_decompose, greater_than, less_than, less_than_public, ltz,
+    _gp_kernel, a2b, planes_to_bits, bit_decompose, greater_than, less_than, less_than_public, ltz,
     prefetch_ltz,
 )
 from ppboost.mpc.context import AShare
 from ppboost.mpc.simulate import run_parties
 
 EDGES = np.array([0, 1, -1, 2**62, -2**62, 2**63 - 1, -2**63, 12345, -12345], dtype=np.int64)
+
+
+def _bits(arr):
+    """The bits of an opened array: uint8 arrays are already 0/1 bits (opened daBit masks)."""
+    arr = np.ascontiguousarray(arr)
+    return arr.reshape(-1) if arr.dtype == np.uint8 else np.unpackbits(arr.view(np.uint8))
 
 
 def _split(rng, x, n_parties):
@@ -38,19 +44,13 @@ def test_gp_kernel_small():
     np.testing.assert_array_equal(g[0], (c[0] & ~r[0]) ^ (c[0] ^ ~r[0]))
 
 
-@pytest.mark.nojit
-def test_b2a_finish_small():
-    e = np.array([0, 1, 0, 1], np.uint64)
-    s0 = np.array([5, 7, 2**63, 3], np.uint64)
-    s1 = np.array([0, 0, 2**63 + 1, 2**64 - 2], np.uint64)   # s = 5, 7, 1, 1
-    o0 = np.empty(4, np.uint64)
-    o1 = np.empty(4, np.uint64)
-    with np.errstate(over="ignore"):   # wrapping is intended (warns only without JIT)
-        _b2a_finish(e, s0, True, o0)
-        _b2a_finish(e, s1, False, o1)
-    # s = s0 + s1 is not a bit here; the identity e + s - 2es holds for any s
-    s = s0 + s1
-    np.testing.assert_array_equal(o0 + o1, e + s - np.uint64(2) * e * s)
+def test_planes_to_bits_matches_unpack():
+    rng = np.random.default_rng(1)
+    planes = rng.integers(0, 2**64, size=(3, 2), dtype=np.uint64)
+    vals = unpack_bits(planes, 100)
+    bits = planes_to_bits(planes, 100)
+    for j in range(3):
+        np.testing.assert_array_equal(bits[j], (vals >> np.uint64(j)) & np.uint64(1))
 
 
 @pytest.mark.nojit
@@ -149,7 +149,7 @@ def test_ltz_opened_values_uniform_on_zero_input(n_parties):
     opened = res[0]
     assert len(opened) == 1 + 6 + 1
     for arr in opened:
-        bits = np.unpackbits(np.ascontiguousarray(arr).view(np.uint8))
+        bits = _bits(arr)
         z = abs(bits.mean() - 0.5) / np.sqrt(0.25 / bits.size)
         assert z < 6, f"opened array of {arr.size} words has {bits.mean():.4f} ones"
     c = opened[0]

@@ -29,11 +29,12 @@ from . import ring
 from .boolean import (BShare, _open_xor, carry_out, carry_out_plan, n_words, pack_bits,
                       prefix_carries, unpack_bits, xor_share_words, xor_share_words_expand)
 from .arith import mul
+from .b2a import b2a
 from .context import AShare
 from .dealer import Correlation, correlation
 
 __all__ = ["ltz", "ltz_raw", "prefetch_ltz", "a2b", "less_than", "less_than_public", "greater_than", "bit_decompose",
-           "b2a_planes", "open_sum", "mul_raw", "const_raw"]
+           "b2a_planes", "planes_to_bits", "open_sum", "mul_raw", "const_raw"]
 
 _U64 = np.dtype(np.uint64)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -55,25 +56,6 @@ class EdaBit(Correlation):
 
     def expand(self, c, count, nbits):
         return c.random(count), xor_share_words_expand(c, (nbits, n_words(count)))
-
-
-@correlation("dabit_planes")
-class DaBitPlanes(Correlation):
-    """``planes x count`` daBits [Rotaru-Wood 2019] with the XOR side bit-sliced:
-    additive shares ``(planes, count)`` of uniform bits ``s`` and XOR shares
-    ``(planes, ceil(count/64))`` of the same bits.
-    Traffic: ``planes * (count + ceil(count/64))`` words to the last party."""
-
-    def deal(self, d, planes, count):
-        s = d.own.uint64((planes, n_words(count)))
-        vals = np.empty((planes, count), np.uint64)
-        for j in range(planes):
-            vals[j] = unpack_bits(s[j:j + 1], count)
-        d.share(vals)
-        xor_share_words(d, s)
-
-    def expand(self, c, planes, count):
-        return c.share((planes, count)), xor_share_words_expand(c, (planes, n_words(count)))
 
 
 # --------------------------------------------------------------------------
@@ -105,19 +87,6 @@ def _gp_kernel(cpl, r, first, g, p):
             p[j, w] = (cj ^ nr) if first else nr  # c ^ ~r: c added by party 0 only
     for w in range(W):
         g[0, w] ^= p[0, w]
-
-
-@njit(cache=True, nogil=True)
-def _b2a_finish(e_bits, s, first, out):
-    """[b] = e + [s] - 2 e [s] for public e = b ^ s  [Rotaru-Wood 2019, daBits]."""
-    one = np.uint64(1)
-    two = np.uint64(2)
-    for i in range(out.shape[0]):
-        e = e_bits[i]
-        v = s[i] - two * e * s[i]
-        if first:
-            v += e
-        out[i] = v
 
 
 # --------------------------------------------------------------------------
@@ -164,27 +133,22 @@ def mul_raw(party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return mul(AShare(party, x), AShare(party, y)).value
 
 
-def b2a_planes(party, bits: np.ndarray, n: int) -> np.ndarray:
-    """XOR-shared bit-planes -> additive shares of the same bits (integer 0/1).
+def planes_to_bits(planes: np.ndarray, n: int) -> np.ndarray:
+    """Bit-sliced ``(k, W)`` planes -> ``(k, n)`` uint8 0/1 (bit ``i`` of word ``w`` is value ``64w + i``)."""
+    planes = np.ascontiguousarray(planes, dtype="<u8")     # little-endian words: byte j holds bits 8j..8j+7
+    bits = np.unpackbits(planes.view(np.uint8), axis=1, bitorder="little")
+    return bits[:, :n]
 
-    Inputs: ``bits``: ``(k, W)`` uint64 XOR shares (``W = ceil(n/64)``), ``n``
-    values per plane.  Randomness: ``k * n`` packed daBits (kind
-    ``"dabit_planes"``: a random bit ``s`` as XOR share and as additive share).
-    Opened: ``e = b ^ s`` (one bit per value; ``s`` uniform so ``e`` is uniform).
-    Identity: ``b = e + s - 2 e s`` over Z_2^64.
-    Returns a ``(k, n)`` uint64 array of additive shares.
-    Cost: 1 round, ``k * W`` words to each other party.
+
+def b2a_planes(party, bits: np.ndarray, n: int) -> np.ndarray:
+    """XOR-shared bit-planes -> additive shares of the same bits (integer 0/1), ``(k, n)``.
+
+    Unpacks the planes and runs the core daBit conversion
+    :func:`ppboost.mpc.b2a.b2a` [Rotaru-Wood 2019]: opened ``e = b ^ s`` for a
+    uniform daBit ``s``; identity ``b = e + s - 2 e s``.
+    Cost: 1 round, ``ceil(k n / 8)`` bytes to each other party.
     """
-    k, W = bits.shape
-    s_arith, s_planes = party.dealer.get("dabit_planes", planes=k, count=n)
-    e = np.ascontiguousarray(bits ^ s_planes).reshape(-1)
-    e = _open_xor(party, e).reshape(k, W)
-    out = np.empty((k, n), dtype=np.uint64)
-    with np.errstate(over="ignore"):       # ring arithmetic wraps (matters without JIT)
-        for j in range(k):
-            ej = unpack_bits(e[j:j + 1], n)
-            _b2a_finish(ej, s_arith[j], party.id == 0, out[j])
-    return out
+    return b2a(party, planes_to_bits(bits, n)).value
 
 
 def _edabit_open(party, x: np.ndarray, nbits: int):
@@ -218,7 +182,7 @@ def ltz_planes(party, x: np.ndarray):
 def ltz_raw(party, x: np.ndarray) -> np.ndarray:
     """:func:`ltz` on a raw share array: additive shares of ``[x < 0]``, same shape."""
     sign = ltz_planes(party, x.reshape(-1))
-    return b2a_planes(party, sign.reshape(1, -1), x.size)[0].reshape(x.shape)
+    return b2a_planes(party, sign.reshape(1, -1), x.size).reshape(x.shape)
 
 
 def prefetch_ltz(party, count: int) -> None:
@@ -232,7 +196,7 @@ def prefetch_ltz(party, count: int) -> None:
     d.prefetch("edabit", count=count, nbits=64)
     for words in carry_out_plan(63, n_words(count)):
         d.prefetch("and_triple", words=words)
-    d.prefetch("dabit_planes", planes=1, count=count)
+    d.prefetch("dabit", shape=(1, count))
 
 
 def ltz(party, x):
