@@ -25,16 +25,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import ring
 from .boolean import (BShare, _open_xor, carry_out, carry_out_plan, n_words, pack_bits,
                       prefix_carries, unpack_bits, xor_share_words, xor_share_words_expand)
-from .arith import mul
+from .arith import mul, open_values
 from .b2a import b2a
 from .context import AShare
 from .dealer import Correlation, correlation
 
-__all__ = ["ltz", "ltz_raw", "prefetch_ltz", "a2b", "less_than", "less_than_public", "greater_than", "bit_decompose",
-           "b2a_planes", "planes_to_bits", "open_sum", "mul_raw", "const_raw"]
+__all__ = ["ltz", "ltz_raw", "prefetch_ltz", "a2b", "less_than", "less_than_public",
+           "greater_than", "bit_decompose",
+           "b2a_planes", "planes_to_bits", "mul_raw", "const_raw"]
 
 _U64 = np.dtype(np.uint64)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -62,12 +62,6 @@ class EdaBit(Correlation):
 # kernels
 
 @njit(cache=True, nogil=True)
-def _add_into(acc, other):
-    for i in range(acc.shape[0]):
-        acc[i] += other[i]
-
-
-@njit(cache=True, nogil=True)
 def _gp_kernel(cpl, r, first, g, p):
     """Generate / propagate of ``c + ~r (+1)`` for public planes ``cpl`` and shared planes ``r``.
 
@@ -90,28 +84,6 @@ def _gp_kernel(cpl, r, first, g, p):
 
 
 # --------------------------------------------------------------------------
-def open_sum(party, mine: np.ndarray) -> np.ndarray:
-    """Open additive shares to every party (all-to-all). 1 round, ``mine.size`` words to each other party."""
-    ep = party.ep
-    flat = np.ascontiguousarray(mine).reshape(-1)
-    for q in range(party.n_parties):
-        if q != party.id:
-            ep.send(q, flat)
-    acc = None
-    for q in range(party.n_parties):
-        if q != party.id:
-            got = ep.recv(q)
-            with np.errstate(over="ignore"):   # ring arithmetic wraps (matters without JIT)
-                if acc is None:            # the received array is our own copy: reuse it
-                    acc = got
-                    _add_into(acc, flat)
-                else:
-                    _add_into(acc, got)
-    if party.opened is not None:
-        party.opened.append(acc.copy())
-    return acc.reshape(np.shape(mine))
-
-
 def _raw(x, name="x") -> np.ndarray:
     if isinstance(x, AShare):
         return x.value
@@ -155,7 +127,7 @@ def _edabit_open(party, x: np.ndarray, nbits: int):
     """Open ``c = x + r`` for an edaBit ``r``; return (public c, its planes, shared planes of r)."""
     m = x.size
     r_arith, r_planes = party.dealer.get("edabit", count=m, nbits=nbits)
-    c = open_sum(party, x.reshape(-1) + r_arith)          # uniform: r is uniform in Z_2^64
+    (c,) = open_values(party, [x.reshape(-1) + r_arith])   # uniform: r is uniform in Z_2^64
     return c, pack_bits(c, nbits), r_planes
 
 
