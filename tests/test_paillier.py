@@ -63,3 +63,8 @@ def test_fingerprint_and_validation():
     assert len(pl.key_fingerprint(12345)) == 64
     with pytest.raises(ValueError, match="n_bits == 100"):
         pl.generate_keypair(100)
+
+
+def test_best_window_grows_with_uses():
+    ws = [pl.best_window(n) for n in (1, 100, 1000, 100000)]
+    assert ws == sorted(ws) and 2 <= ws[0] and ws[-1] <= 10

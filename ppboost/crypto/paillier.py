@@ -38,7 +38,7 @@ from phe import paillier
 __all__ = [
     "SHORT_EXPONENT_BITS", "generate_keypair", "key_fingerprint", "FixedBaseExp",
     "CrtEncryptor", "PublicRandomiser", "decrypt_mod_p", "int_to_bytes", "int_from_bytes",
-    "make_h_s",
+    "make_h_s", "best_window",
 ]
 
 SHORT_EXPONENT_BITS = 256
@@ -104,6 +104,14 @@ class FixedBaseExp:
                 acc = acc * row[d] % mod
             e >>= self.window
         return acc
+
+
+def best_window(n_uses: int, exp_bits: int = SHORT_EXPONENT_BITS) -> int:
+    """Window w minimising table cost ceil(b/w)(2^w - 2) + n_uses * ceil(b/w) products."""
+    def cost(w):
+        k = -(-exp_bits // w)
+        return k * ((1 << w) - 2) + n_uses * k
+    return min(range(2, 11), key=cost)
 
 
 def make_h_s(public_key, private_key) -> int:

@@ -442,7 +442,7 @@ class EncryptedModel:
         leaves = self.leaf_indices(query)
         if self._leaf_mpz is None:
             self._leaf_mpz = [mpz(c) for c in self.leaf_ct]
-            self._rand = pl.PublicRandomiser(self.n, self.h_s)
+            self._rand = pl.PublicRandomiser(self.n, self.h_s, window=6)
         n2 = self._rand.n2
         L = self._leaf_mpz
         by_group = [np.flatnonzero(self.groups == g) for g in range(self.n_outputs)]
@@ -456,15 +456,16 @@ class EncryptedModel:
         slots = _slots_per_ct(self.n.bit_length()) if pack else 1
         if slots > 1 and len(sums) > 1:
             n = self._rand.n
-            off = (1 + (mpz(1) << (SLOT_BITS - 1)) * n) % n2    # E(2**95), deterministic
             shift = mpz(1) << SLOT_BITS
             out = []
             for i in range(0, len(sums), slots):
                 chunk = sums[i:i + slots]
-                acc = mpz(1)
-                for c in reversed(chunk):                        # Horner
-                    acc = pow(acc, shift, n2) * c % n2 * off % n2
-                out.append(acc)
+                acc = chunk[-1]
+                for c in reversed(chunk[:-1]):                   # Horner
+                    acc = pow(acc, shift, n2) * c % n2
+                # + sum_j 2**95 * 2**(96 j): one public constant, (1 + K n) = E(K)
+                k_off = sum(1 << (SLOT_BITS * j + SLOT_BITS - 1) for j in range(len(chunk)))
+                out.append(acc * ((1 + k_off * n) % n2) % n2)
             sums = out
         else:
             slots = 1
@@ -637,7 +638,7 @@ class Proxy:
                 thr_ct[sel] = enc[start + inv]
         slot = np.where(self._left >= 0, slot_of[np.maximum(self._feat, 0)], -1).astype(np.int32)
         h_s = pl.make_h_s(pub, priv)
-        encr = pl.CrtEncryptor(pub, priv, h_s)
+        encr = pl.CrtEncryptor(pub, priv, h_s, window=pl.best_window(len(self._leafint)))
         leaf_ct = [encr.encrypt(m) for m in self._leafint]
         model = EncryptedModel(user_id, pm.n_features, pm.n_outputs, int(pub.n), h_s,
                                self._left.copy(), self._right.copy(), slot, thr_ct,
