@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -311,6 +312,7 @@ class EncryptedModel:
         self._width = 2 * ((self.n.bit_length() + 7) // 8)
         self._leaf_mpz = None
         self._rand = None
+        self._init_lock = threading.Lock()
 
     @property
     def n_trees(self) -> int:
@@ -440,9 +442,11 @@ class EncryptedModel:
         each returned ciphertext.
         """
         leaves = self.leaf_indices(query)
-        if self._leaf_mpz is None:
-            self._leaf_mpz = [mpz(c) for c in self.leaf_ct]
-            self._rand = pl.PublicRandomiser(self.n, self.h_s, window=6)
+        if self._rand is None:
+            with self._init_lock:       # thread-safe one-time set-up (leaf mpz, window table)
+                if self._rand is None:
+                    self._leaf_mpz = [mpz(c) for c in self.leaf_ct]
+                    self._rand = pl.PublicRandomiser(self.n, self.h_s, window=6)
         n2 = self._rand.n2
         L = self._leaf_mpz
         by_group = [np.flatnonzero(self.groups == g) for g in range(self.n_outputs)]
