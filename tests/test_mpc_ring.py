@@ -25,6 +25,17 @@ def test_beaver_finish():
 
 
 @pytest.mark.nojit
+def test_beaver_finish_opened_equals_unfused():
+    rng = np.random.default_rng(9)
+    c, a, b = (_rand(rng, (2, 3)) for _ in range(3))
+    mine, other = _rand(rng, 12), _rand(rng, 12)
+    de = mine + other
+    for add in (False, True):
+        assert np.array_equal(ring.beaver_finish_opened(c, a, b, mine, other, add),
+                              ring.beaver_finish(c, a, b, de[:6].reshape(2, 3), de[6:].reshape(2, 3), add))
+
+
+@pytest.mark.nojit
 @pytest.mark.parametrize("sa,sb", [((5, 7), (7, 3)), ((1, 9), (9, 1)), ((7,), (7, 2)), ((4, 7), (7,)), ((6,), (6,))])
 def test_matmul_mod_2_64(sa, sb):
     rng = np.random.default_rng(1)
@@ -36,9 +47,13 @@ def test_matmul_mod_2_64(sa, sb):
 
 
 def test_matmul_blocked_larger():
+    # crosses every block boundary of the kernel (64 rows, 256 inner, 512 columns);
+    # reference: sum of rank-1 products in wrapping numpy uint64 arithmetic
     rng = np.random.default_rng(2)
-    a, b = _rand(rng, (70, 300)), _rand(rng, (300, 530))
-    want = (_obj(a).dot(_obj(b)) % M).astype(np.uint64)
+    a, b = _rand(rng, (65, 257)), _rand(rng, (257, 513))
+    want = np.zeros((65, 513), np.uint64)
+    for k in range(257):
+        want += a[:, k, None] * b[None, k, :]
     assert np.array_equal(ring.matmul(a, b), want)
 
 

@@ -98,10 +98,20 @@ def open_flat(party: Party, flat: np.ndarray) -> np.ndarray:
     payload before ``send`` returns, so the buffer can be reused at once.
     Cost: 1 round, ``flat.size`` elements to each other party.
     """
+    for other in _exchange(party, flat):
+        np.add(flat, other, out=flat)
+    if party.opened is not None:
+        party.opened.append(flat.copy())
+    return flat
+
+
+def _exchange(party: Party, flat: np.ndarray) -> list:
+    """Send my share ``flat`` to every other party; return theirs (checked)."""
     ep = party.ep
     for q in range(party.n_parties):
         if q != party.id:
             ep.send(q, flat)
+    others = []
     for q in range(party.n_parties):
         if q != party.id:
             other = ep.recv(q)
@@ -110,10 +120,8 @@ def open_flat(party: Party, flat: np.ndarray) -> np.ndarray:
                 got = getattr(other, "shape", type(other).__name__)
                 raise ValueError(f"party {party.id}: party {q} opened {got}, expected "
                                  f"{flat.shape} uint64: the parties disagree on a shape")
-            np.add(flat, other, out=flat)
-    if party.opened is not None:
-        party.opened.append(flat.copy())
-    return flat
+            others.append(other)
+    return others
 
 
 def reveal(x: AShare, to: int | None = None):
@@ -183,10 +191,14 @@ def mul(x: AShare, y: AShare) -> AShare:
     x._check_share(y, "*")
     party = x.party
     a, b, c = party.dealer.get("beaver", shape=x.shape)
-    de = open_flat(party, ring.mask_pair(x.value, a, y.value, b))
-    size = x.size
-    d, e = de[:size].reshape(x.shape), de[size:].reshape(x.shape)
-    return AShare(party, ring.beaver_finish(c, a, b, d, e, party.id == 0))
+    mine = ring.mask_pair(x.value, a, y.value, b)        # my share of (d, e)
+    others = _exchange(party, mine)                       # the opening, 1 round
+    for other in others[:-1]:
+        np.add(mine, other, out=mine)
+    z = ring.beaver_finish_opened(c, a, b, mine, others[-1], party.id == 0)
+    if party.opened is not None:
+        party.opened.append(mine + others[-1])
+    return AShare(party, z)
 
 
 def matmul(x: AShare, y: AShare) -> AShare:
