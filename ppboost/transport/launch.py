@@ -271,7 +271,8 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
                         order.append(i)
     finally:
         for i, p in procs.items():
-            p.join(5.0)
+            # reporters are only closing their sockets; a terminated (stopped?) one gets 1 s
+            p.join(1.0 if outcomes[i] is None or outcomes[i].status == "terminated" else 5.0)
             if p.is_alive():
                 p.kill()
                 p.join(1.0)

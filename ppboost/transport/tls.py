@@ -356,6 +356,7 @@ def connect_tls(config: FederationConfig | str, me: int, key: str, *, cert: str 
 
     channels: dict = {}
     inflight: list = []                   # every accepted channel, closed if set-up fails
+    reserved: set = set()                 # ids being answered "ok" right now
     rejected: list = []
     lock = threading.Lock()
     higher = set(range(me + 1, n + 1))
@@ -393,15 +394,23 @@ def connect_tls(config: FederationConfig | str, me: int, key: str, *, cert: str 
                           "(the lower id listens, the higher id connects)")
             else:
                 with lock:
-                    dup = ident[1] in channels
+                    dup = ident[1] in channels or ident[1] in reserved
                     if not dup:
-                        channels[ident[1]] = ch
-                        if higher <= set(channels):
-                            all_in.set()
+                        reserved.add(ident[1])
                 if dup:
                     reason = f"{name(ident[1])} is already connected (duplicate connection)"
                 else:
-                    ch.send_frame(_setup_frame({"ok": True}), deadline=deadline)
+                    try:
+                        # answer before declaring the mesh complete: once connect_tls returns,
+                        # this process may stop or exit, and the peer must not be left waiting
+                        ch.send_frame(_setup_frame({"ok": True}), deadline=deadline)
+                    finally:
+                        with lock:
+                            reserved.discard(ident[1])
+                    with lock:
+                        channels[ident[1]] = ch
+                        if higher <= set(channels):
+                            all_in.set()
                     return
             with lock:
                 rejected.append(f"connection from {where} rejected: {reason}")
@@ -671,7 +680,7 @@ class TLSEndpoint(Endpoint):
         if self._closed:
             return
         self._closed = True
-        self._say(bytes([_ABORT]) + reason.encode()[:4000], wait=min(2.0, self.timeout))
+        self._say(bytes([_ABORT]) + reason.encode()[:4000], wait=min(0.5, self.timeout))
         self._teardown(min(0.2, self.timeout))
 
     def __enter__(self):
