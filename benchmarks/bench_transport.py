@@ -3,7 +3,8 @@
 Prints one JSON object.  Not a test.  Run: ``python benchmarks/bench_transport.py``.
 Two participants exchange ``--rounds`` ping-pong rounds of an 8 MB uint64 array
 (party 0 -> party 1 -> party 0) and one full-duplex round (both send, then both
-receive); MB/s counts payload bytes moved per second of wall time.
+receive); MB/s counts payload bytes moved per second of wall time.  Also the
+round-trip time of a 32-byte array (latency per protocol round).
 """
 from __future__ import annotations
 
@@ -37,7 +38,18 @@ def _pingpong(ep, size_mb, rounds):
     y = ep.recv(other)
     duplex = time.perf_counter() - t
     assert y.shape == x.shape
-    return {"pingpong_s": pingpong, "duplex_s": duplex}
+    small = np.arange(4, dtype=np.uint64)
+    n_small = 2000
+    t = time.perf_counter()
+    for _ in range(n_small):
+        if ep.me == 0:
+            ep.send(other, small)
+            ep.recv(other)
+        else:
+            ep.recv(other)
+            ep.send(other, small)
+    rtt = (time.perf_counter() - t) / n_small
+    return {"pingpong_s": pingpong, "duplex_s": duplex, "small_rtt_s": rtt}
 
 
 def party(ep, size_mb=8, rounds=10):
@@ -49,7 +61,8 @@ def _figures(res, size_mb, rounds):
     moved = 2 * rounds * size_mb
     return {"pingpong_MBps": round(moved / r["pingpong_s"], 1),
             "duplex_MBps_per_direction": round(size_mb / r["duplex_s"], 1),
-            "pingpong_s": round(r["pingpong_s"], 4)}
+            "pingpong_s": round(r["pingpong_s"], 4),
+            "small_message_round_trip_us": round(r["small_rtt_s"] * 1e6, 1)}
 
 
 def main():
