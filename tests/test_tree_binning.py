@@ -28,7 +28,9 @@ def _low_card(seed=0, n=500):
 
 def test_low_cardinality_cuts_equal_xgboost():
     X = _low_card()
-    mine = fit_bins(X, 256)
+    mine = fit_bins(X, 256, sketch="exact")
+    assert all(np.array_equal(a.cuts, b.cuts) and a.min_value == b.min_value
+               for a, b in zip(fit_bins(X, 256).features, mine.features))   # both sketches
     for j, (mn, ref) in enumerate(_xgb_cuts(X, 256)):
         fc = mine.features[j]
         np.testing.assert_array_equal(fc.cuts, ref)
@@ -41,7 +43,7 @@ def test_more_than_max_bin_values_equal_xgboost_when_its_sketch_is_exact():
     rng = np.random.default_rng(3)
     X = np.column_stack([rng.normal(size=1000), rng.exponential(size=1000),
                          rng.integers(0, 65, 1000)]).astype(np.float32)
-    mine = fit_bins(X, 64)
+    mine = fit_bins(X, 64, sketch="exact")
     for j, (mn, ref) in enumerate(_xgb_cuts(X, 64)):
         np.testing.assert_array_equal(mine.features[j].cuts, ref)
     assert list(mine.n_bins) == [64, 64, 64]       # 65 distinct values -> 64 bins
@@ -94,7 +96,7 @@ def test_horizontal_merge_of_party_summaries_equals_pooled(max_bin):
     parts = np.array_split(X, 3)
     summaries = [[summarize_column(P[:, j], max_bin) for j in range(2)] for P in parts]
     merged = fit_bins_from_summaries(summaries, max_bin)
-    pooled = fit_bins(X, max_bin)
+    pooled = fit_bins(X, max_bin, sketch="exact")
     for a, b in zip(merged.features, pooled.features):
         np.testing.assert_array_equal(a.cuts, b.cuts)
         assert a.min_value == b.min_value
@@ -117,3 +119,23 @@ def test_bad_input():
         fit_bins(np.zeros((3, 2))).transform(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="different numbers of features"):
         fit_bins_from_summaries([[summarize_column(np.zeros(2))], []])
+
+
+def test_default_sketch_is_xgboosts_for_large_continuous_columns():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(20000, 4)).astype(np.float32)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    ref = _xgb_cuts(X, 128)
+    whole = fit_bins(X, 128)
+    block = fit_bins(X[:, 2:], 128)                # an owner holding only two columns
+    for j, (mn, cuts) in enumerate(ref):
+        np.testing.assert_array_equal(whole.features[j].cuts, cuts)
+        assert np.float32(whole.features[j].min_value) == mn
+    for j in range(2):
+        np.testing.assert_array_equal(block.features[j].cuts, whole.features[j + 2].cuts)
+    approx = fit_bins(X, 128, sketch="exact")       # mergeable path: close, not identical
+    for j in range(4):
+        assert approx.n_bins[j] == 128
+        assert np.max(np.abs(approx.features[j].cuts[:-1] - whole.features[j].cuts[:-1])) < 0.1
+    with pytest.raises(ValueError, match="sketch == 'foo'"):
+        fit_bins(X, 128, sketch="foo")

@@ -9,9 +9,12 @@ xgboost's cut values, reproduced here (checked against xgboost 3.2 models):
   whose cut is > x. A split "bins <= i go left" is written to the model as
   ``split_condition = cut[i]`` and xgboost sends x left iff x < cut[i] in
   float32, so every float32 input routes exactly as in xgboost's own model.
-* More than max_bin distinct values: quantile cuts from a weighted summary
-  (approximately what xgboost's sketch gives; the cut values are not
-  guaranteed identical to xgboost's for such features).
+* More than max_bin distinct values: by default (:func:`fit_bins`,
+  ``sketch="xgboost"``) the owner runs xgboost's own sketch on its columns,
+  which gives xgboost's cuts exactly. The mergeable path (exact summaries,
+  :func:`cuts_from_summary`) reproduces xgboost's ``WQSummary::SetPrune``
+  rule, so it is identical while xgboost's sketch is exact (up to a few
+  thousand rows at 256 bins) and a close approximation beyond.
 * Categorical features: one bin per category value present (codes must be
   non-negative integers), the cut value of a bin is the category itself.
 * NaN is missing: it gets a dedicated bin, index ``n_bins[j]`` (after the
@@ -213,17 +216,53 @@ class BinMapper:
         return out
 
 
-def fit_bins(X, max_bin: int = 256, categorical=None) -> BinMapper:
-    """Cuts computed from one party's full columns (vertical split / plain case)."""
+def _xgboost_sketch_cuts(X: np.ndarray, max_bin: int) -> list[FeatureCuts]:
+    """xgboost's own quantile sketch, run locally on the owner's columns.
+
+    ``xgboost.QuantileDMatrix(...).get_quantile_cut()`` returns, per feature,
+    the minimum value followed by the cut values; the sketch treats columns
+    independently, so any block of columns gives the same cuts as the full
+    matrix (checked in tests/test_tree_binning.py).
+    """
+    import xgboost as xgb
+    if X.shape[1] == 0:
+        return []
+    ptr, vals = xgb.QuantileDMatrix(X, max_bin=max_bin).get_quantile_cut()
+    ptr = np.asarray(ptr, dtype=np.int64)
+    return [FeatureCuts(np.asarray(vals[ptr[j] + 1:ptr[j + 1]], dtype=np.float32).copy(),
+                        float(vals[ptr[j]]), False) for j in range(X.shape[1])]
+
+
+def fit_bins(X, max_bin: int = 256, categorical=None, sketch: str = "xgboost") -> BinMapper:
+    """Cuts computed from one party's full columns (vertical split / plain case).
+
+    ``sketch="xgboost"`` (default) runs xgboost's own quantile sketch on these
+    columns, so the cuts equal the ones ``xgboost.train(tree_method="hist")``
+    uses for any number of rows. ``sketch="exact"`` uses the exact summary and
+    :func:`cuts_from_summary` (the mergeable path of the horizontal case);
+    both agree whenever a feature has at most ``max_bin`` distinct values, and
+    while xgboost's sketch is still exact (a few thousand rows at 256 bins).
+    Categorical columns always take one bin per category present.
+    """
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X has ndim == {X.ndim}, must be 2")
     cat = np.zeros(X.shape[1], bool) if categorical is None else np.asarray(categorical, bool)
     if cat.shape != (X.shape[1],):
         raise ValueError(f"categorical has shape {cat.shape}, must be ({X.shape[1]},)")
-    return BinMapper(tuple(
-        cuts_from_summary(summarize_column(X[:, j], max_bin, bool(cat[j])), max_bin)
-        for j in range(X.shape[1])))
+    if sketch not in ("xgboost", "exact"):
+        raise ValueError(f"sketch == {sketch!r}, must be 'xgboost' or 'exact'")
+    feats: list[FeatureCuts | None] = [None] * X.shape[1]
+    num = np.flatnonzero(~cat)
+    if sketch == "xgboost" and num.shape[0]:
+        Xn = np.ascontiguousarray(X[:, num], dtype=np.float32)
+        for j, fc in zip(num, _xgboost_sketch_cuts(Xn, max_bin)):
+            feats[j] = fc
+    for j in range(X.shape[1]):
+        if feats[j] is None:
+            feats[j] = cuts_from_summary(summarize_column(X[:, j], max_bin, bool(cat[j])),
+                                         max_bin)
+    return BinMapper(tuple(feats))
 
 
 def fit_bins_from_summaries(party_summaries: list[list[FeatureSummary]],
