@@ -1,6 +1,8 @@
 """ppboost.mpc.truncation: error rate over >= 10 million truncations, 2 and 3 parties."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ppboost.mpc.simulate import run_parties
 from ppboost.mpc.truncation import MAX_BOUND_BITS, truncate
@@ -46,6 +48,22 @@ def test_ten_million_truncations_no_wrap_error(n):
     # the 1-ulp borrow happens when (c mod 2^f) < (r mod 2^f): about half the time
     assert 0.45 < off_by_one / total < 0.55
     assert dealer["by_kind"]["trunc"] == CHUNKS
+
+
+@pytest.mark.parametrize("n", PARTIES)
+@given(f=st.integers(1, 62), bound=st.integers(1, 62), seed=st.integers(0, 2 ** 32 - 1))
+@settings(max_examples=10, deadline=None)
+def test_random_f_and_declared_bound(n, f, bound, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(-2 ** bound, 2 ** bound, 2000, dtype=np.int64)
+
+    def fn(p):
+        x = _inp(p, X.view(np.uint64), n - 1)
+        return p.reveal(truncate(x, f, bound_bits=bound))
+
+    res, _, _ = run_parties(n, fn)
+    err = res[0].view(np.int64) - (X >> f)
+    assert set(np.unique(err)) <= {0, 1}
 
 
 @pytest.mark.parametrize("n", PARTIES)
