@@ -93,7 +93,8 @@ def _exchange(ep):
     n = ep.n_parties + 1                                          # a second round, in a ring
     ep.send((ep.me + 1) % n, np.full(5, ep.me, dtype=np.uint64))
     last = ep.recv((ep.me - 1) % n)
-    return got, last
+    info = ep.peer_info(1) if hasattr(ep, "peer_info") and ep.me != 1 else None
+    return got, last, info
 
 
 def _check_same(a, b):
@@ -118,8 +119,10 @@ def test_tls_exchange_matches_inprocess(federation, n_parties):
         assert st.snapshot() == ep.stats.snapshot()
         assert st.bytes_sent == ep.stats.bytes_sent and st.bytes_recv == ep.stats.bytes_recv
     assert stats[0].rounds == 2
+    info = res[0][2]
+    assert info["version"] == "TLSv1.3" and info["identity"] == ("ppboost", 1)
     for i in range(n_parties + 1):
-        got, last = res[i]
+        got, last, _ = res[i]
         for p, xs in got.items():
             for x, y in zip(PAYLOADS, xs):
                 _check_same(y, x if isinstance(x, bytes) else np.asarray(x))

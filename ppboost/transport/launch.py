@@ -22,7 +22,11 @@ Rules (the processes are started with multiprocessing's ``spawn`` method):
   ``party_fn`` is one callable for every data party or a list of one per party.
 * Return values (and exceptions) travel back by pickle.
 * The module defining the function is imported afresh in every child, so keep
-  heavy work out of its top level.
+  heavy work out of its top level; a script that calls the launcher needs the
+  usual ``if __name__ == "__main__":`` guard (multiprocessing 'spawn' rule).
+* Everything runs on this machine (the config's hosts must be local); for a
+  real deployment each organisation runs
+  ``ep = connect_tls("config.json", my_id, "my-key.pem")`` in its own process.
 
 :func:`run_local` makes a throwaway federation (CA, keys, certificates,
 config) in a temporary directory with free ports; :func:`run_processes` runs

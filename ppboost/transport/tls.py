@@ -40,6 +40,11 @@ Failures, all naming the participant concerned:
 * set-up problems (peer not listening, certificate from another CA, identity
   mismatch, set-up slower than ``connect_timeout``) -> :class:`HandshakeError`.
 
+``send`` does not wait for the receiver's ``recv``: the receiver's reader
+thread queues incoming frames in memory (unbounded, like the in-process
+transport), so only a peer whose process is stopped or unreachable can block
+a sender, and then for at most ``timeout`` seconds per 256 KiB chunk.
+
 Call :meth:`TLSEndpoint.close` when done (it says goodbye so peers do not
 mistake a finished participant for a dead one) or :meth:`TLSEndpoint.abort`
 on failure; :func:`ppboost.transport.launch.run_processes` does both.
@@ -646,6 +651,14 @@ class TLSEndpoint(Endpoint):
             raise PeerFailed(f"{self.name(self.me)} could not send to {self.name(to)}: {exc} "
                              f"({self.name(to)} died or closed its endpoint)") from None
         return sum(memoryview(p).nbytes for p in parts)
+
+    def peer_info(self, p: int) -> dict:
+        """TLS version, cipher suite and certificate identity of the connection to ``p``."""
+        self._check_peer(p)
+        ch = self._ch[p]
+        with ch.ssl_lock:
+            return {"version": ch.obj.version(), "cipher": ch.obj.cipher()[0],
+                    "identity": ch.peer_identity()}
 
     # ---------------------------------------------------------------- shutdown
     def _say(self, frame: bytes, wait: float) -> None:
