@@ -68,3 +68,15 @@ def test_config_validation_messages(tmp_path):
         FederationConfig.load(bad)
     with pytest.raises(ValueError, match="3 ports given, need 4"):
         make_federation(tmp_path / "x", 3, ports=[1, 2, 3])
+
+
+def test_certs_command_line(tmp_path, capsys):
+    from ppboost.transport.certs import main
+
+    assert main([str(tmp_path / "fed"), "--parties", "2", "--ports", "6000,6001,6002",
+                 "--federation", "clinics"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    cfg = FederationConfig.load(out["config"])
+    assert cfg.federation == "clinics" and [p.port for p in cfg.participants] == [6000, 6001, 6002]
+    assert sorted(out["keys"]) == ["dealer", "party 0", "party 1"]
+    assert not (tmp_path / "fed" / "ca-key.pem").exists()

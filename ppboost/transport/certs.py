@@ -169,3 +169,29 @@ def make_federation(directory, n_parties: int, host: str = "127.0.0.1", ports=No
                            timeout=float(timeout), connect_timeout=float(connect_timeout))
     cfg.save(d / "config.json")
     return cfg, {k: str(Path(v).resolve()) for k, v in keys.items()}
+
+
+def main(argv=None) -> int:
+    """``python -m ppboost.transport DIR --parties N [--host H] [--ports P0,P1,..]``.
+
+    Writes a throwaway federation (CA, per-participant keys/certificates,
+    config.json) into DIR and prints the config path and key paths.
+    """
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="python -m ppboost.transport",
+                                 description="create a federation CA, certificates, keys and config.json")
+    ap.add_argument("directory")
+    ap.add_argument("--parties", type=int, required=True, help="number of data parties (the dealer is extra)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--ports", default=None, help="comma-separated, one per participant (dealer last)")
+    ap.add_argument("--federation", default="ppboost")
+    ap.add_argument("--write-ca-key", action="store_true", help="also keep the CA key (ca-key.pem)")
+    args = ap.parse_args(argv)
+    ports = None if args.ports is None else [int(p) for p in args.ports.split(",")]
+    cfg, keys = make_federation(args.directory, args.parties, host=args.host, ports=ports,
+                                federation=args.federation, write_ca_key=args.write_ca_key)
+    print(json.dumps({"config": str(Path(args.directory).resolve() / "config.json"),
+                      "keys": {cfg.name(i): k for i, k in keys.items()}}, indent=2))
+    return 0
