@@ -374,3 +374,49 @@ def test_send_and_recv_validate_peer(federation):
     cfg, keys, socks = federation(2)
     res, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)
     assert errs == [None] * 3 and res[0] == "done"
+
+
+def test_config_file_ports_and_late_listener(tmp_path):
+    # the deployment path: every participant binds its own port from config.json,
+    # and connectors retry until a late listener is up
+    free = _listeners(3)
+    ports = [s.getsockname()[1] for s in free]
+    for s in free:
+        s.close()
+    make_federation(tmp_path, 2, ports=ports, timeout=5, connect_timeout=5)
+    from ppboost.transport import FederationConfig
+    cfg = FederationConfig.load(tmp_path / "config.json")
+    keys = {0: str(tmp_path / "party0-key.pem"), 1: str(tmp_path / "party1-key.pem"),
+            2: str(tmp_path / "dealer-key.pem")}
+
+    def fn(ep):
+        if ep.me == 0:
+            return None
+        ep.send(0, b"hi from %d" % ep.me)
+        return None
+
+    def late_party0(ep):
+        return sorted([ep.recv(1), ep.recv(2)])
+
+    def delayed(i):
+        time.sleep(0.3 if i == 0 else 0.0)
+        return connect_tls(str(tmp_path / "config.json"), i, keys[i])
+
+    out, errs = {}, {}
+
+    def run(i):
+        try:
+            ep = delayed(i)
+            out[i] = (late_party0 if i == 0 else fn)(ep)
+            ep.close()
+        except BaseException as exc:  # noqa: BLE001
+            errs[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in (2, 1, 0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert errs == {}
+    assert out[0] == [b"hi from 1", b"hi from 2"]
+    assert cfg.participant(0).port == ports[0]
