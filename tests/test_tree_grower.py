@@ -154,3 +154,20 @@ def test_num_boost_round_validated():
     b = fit_plain({}, X, score, 0, categorical=CAT)   # intercept only, like xgboost
     assert np.allclose(b.predict(xgb.DMatrix(X, feature_types=FT, enable_categorical=True)),
                        np.float32(score.mean()), atol=1e-5)
+
+
+@pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic", "multi:softprob"])
+def test_continuous_data_same_model_with_xgboost_sketch(objective):
+    """More distinct values than max_bin: the owner-local xgboost sketch gives
+    xgboost's cuts, so even here the model is the same."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(4000, 8)).astype(np.float32)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    score = np.nansum(X[:, :4], axis=1) + rng.normal(size=4000)
+    y, more = _labels(score, objective)
+    params = {"objective": objective, "max_depth": 5, "max_bin": 64, "gamma": 0.2,
+              "min_child_weight": 2} | more
+    got = fit_plain(params, X, y, 3).predict(xgb.DMatrix(X), output_margin=True)
+    ref = xgb.train(params | {"tree_method": "hist"}, xgb.DMatrix(X, label=y), 3).predict(
+        xgb.DMatrix(X), output_margin=True)
+    assert np.max(np.abs(got - ref)) < 1e-5

@@ -63,6 +63,8 @@ def test_no_valid_split_is_a_dummy_sending_all_left():
 def test_prepare_plain_errors():
     with pytest.raises(ValueError, match="6 labels for 5 rows"):
         prepare_plain({}, X[:5], Y)
+    with pytest.raises(ValueError, match="column 1 contains \\+/-inf"):
+        prepare_plain({}, np.where(X == 5, np.inf, X), Y)
     with pytest.raises(ValueError, match="0 rows"):
         prepare_plain({}, X[:0], Y[:0])
     with pytest.raises(ValueError, match="max_cat_to_onehot must be > 2"):

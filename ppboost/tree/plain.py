@@ -298,6 +298,14 @@ def _split_X(X, categorical):
     return Xa.astype(np.float32), cat
 
 
+def _check_finite(Xa: np.ndarray):
+    bad = np.isinf(Xa)
+    if np.any(bad):
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise ValueError(f"X column {j} contains +/-inf; features must be finite or NaN "
+                         f"(missing)")
+
+
 def _check_onehot(mapper: BinMapper, params: TreeParams):
     if params.max_cat_to_onehot is None:
         return
@@ -313,6 +321,7 @@ def prepare_plain(params, X, y, categorical=None, trace=False) -> PlainBackend:
     """Validate, bin and build a :class:`PlainBackend`."""
     p = params if isinstance(params, TreeParams) else TreeParams.from_dict(params)
     Xa, cat = _split_X(X, categorical)
+    _check_finite(Xa)
     if Xa.shape[0] == 0:
         raise ValueError("X has 0 rows, needs >= 1")
     mapper = fit_bins(Xa, p.max_bin, cat)
