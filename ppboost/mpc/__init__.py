@@ -7,5 +7,7 @@ Entry points: :class:`Party` and :class:`AShare` (``context``), the dealer
 """
 from .context import AShare, Party
 from .dealer import DealerClient, correlation, run_dealer
+from .simulate import run_parties, run_parties_tls
 
-__all__ = ["AShare", "Party", "DealerClient", "correlation", "run_dealer"]
+__all__ = ["AShare", "Party", "DealerClient", "correlation", "run_dealer", "run_parties",
+           "run_parties_tls"]

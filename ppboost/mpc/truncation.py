@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ring
-from .arith import open_values
+from .arith import open_flat
 from .context import AShare
 
 __all__ = ["truncate", "MAX_BOUND_BITS"]
@@ -81,9 +81,9 @@ def truncate(x: AShare, f: int | None = None, bound_bits: int = MAX_BOUND_BITS) 
     if f == 0:
         return x.copy()
     r, r_hi, r_msb = party.dealer.get("trunc", shape=x.shape, f=f)
-    c_share = x.value + r
+    c_share = (x.value + r).reshape(-1)  # a fresh buffer: opened in place
     if party.id == 0:
-        c_share = c_share + _OFFSET
-    (c,) = open_values(party, [c_share])
+        c_share += _OFFSET
+    c = open_flat(party, c_share)
     y = ring.truncate_finish(c, r_hi, r_msb, f, party.id == 0, 1 << (62 - f))
     return AShare(party, y.reshape(x.shape))
