@@ -72,3 +72,31 @@ def test_prepare_plain_errors():
     pd = pytest.importorskip("pandas")
     with pytest.raises(ValueError, match="column 's' has dtype .*must be numeric or pandas 'category'"):
         prepare_plain({}, pd.DataFrame({"s": ["a"] * 6}), Y)
+
+
+def test_backward_mask_is_redundant_when_sums_are_exact(monkeypatch):
+    """backend.py claims a secure (exact ring) backend may drop the mask that
+    restricts backward-scan candidates to nodes with missing rows. With
+    integer gradients (exact float sums) the trees are identical without it."""
+    from ppboost.tree import boost
+    from ppboost.tree import plain
+    rng = np.random.default_rng(3)
+    Xi = rng.integers(0, 5, (400, 4)).astype(np.float32)
+    Xi[rng.random(Xi.shape) < 0.1] = np.nan
+    yi = rng.integers(-5, 6, 400).astype(float)
+    p = {"max_depth": 4, "base_score": 0.0, "eta": 1.0, "lambda": 0.0, "min_child_weight": 0}
+    with_mask = boost(prepare_plain(p, Xi, yi), 1)[0]
+    orig = plain.PlainBackend._candidate_sums
+
+    def no_mask(self, hist):
+        GL, HL, GR, HR, elig = orig(self, hist)
+        return GL, HL, GR, HR, np.ones_like(elig)
+    monkeypatch.setattr(plain.PlainBackend, "_candidate_sums", no_mask)
+    without = boost(prepare_plain(p, Xi, yi), 1)[0]
+    assert sum(s.sum() for s in with_mask.is_split) >= 5
+    for a, b in [(with_mask.is_split, without.is_split), (with_mask.feature, without.feature),
+                 (with_mask.split_bin, without.split_bin),
+                 (with_mask.default_left, without.default_left)]:
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(with_mask.leaf_weight, without.leaf_weight)

@@ -42,6 +42,30 @@ the gamma test and the analyst's pruning is just collapsing dummy splits.
 Node weight w = -G/(H+lambda) if H >= min_child_weight and H > 0, else 0;
 a leaf stores eta * w.
 
+Notes for a secure implementation (what the plain backend does, and what
+may be done differently in exact ring arithmetic without changing the tree):
+
+* Tie-breaking: the argmax must return the *first* maximum of the candidate
+  order above (a tournament that keeps the left operand on equality).
+* The backward-scan eligibility mask ("node has a missing row for feature j")
+  can be dropped in exact (fixed-point ring) arithmetic: with no missing row,
+  backward candidate i and forward candidate i-1 have bit-identical sums, so
+  the first-maximum rule picks the forward one, as xgboost does; backward
+  i = 0 leaves only missing rows on the left (H_L = 0: invalid, or gain 0).
+  The plain backend keeps the mask because its float sums differ by rounding.
+* "Do not split" iff max valid loss_chg <= 1e-6 or < gamma: one comparison
+  of the winner against max(gamma, 1e-6), or a (C+1)-th candidate carrying
+  that threshold; either way the outcome is a secret bit, never opened.
+* Dummy split: every row goes left, so the left child has the parent's rows
+  and (same histogram) again does not split; the right child is empty and
+  gets weight 0 (H = 0 < min_child_weight, or H = 0). The final-level leaf a
+  row reaches therefore carries its collapsed ancestor's weight, and the
+  margin update needs no special case.
+* Weights: w = -G/(H+lambda), masked to 0 when H < min_child_weight (and
+  H = 0), as xgboost's ``CalcWeight``. Internal nodes' w are revealed too
+  (xgboost's ``base_weights``, and the leaf value when the analyst collapses
+  a dummy split).
+
 Costs below are for the secure backend with P parties, n rows, L = 2^level
 nodes on the level, C candidates, B = sum_j (b_j + 1) bins, K groups,
 in rounds and ring elements sent per party (targets, not guarantees).
