@@ -139,3 +139,15 @@ def test_default_sketch_is_xgboosts_for_large_continuous_columns():
         assert np.max(np.abs(approx.features[j].cuts[:-1] - whole.features[j].cuts[:-1])) < 0.1
     with pytest.raises(ValueError, match="sketch == 'foo'"):
         fit_bins(X, 128, sketch="foo")
+
+
+def test_aligned_summaries_sum_to_the_merge():
+    from ppboost.tree.binning import FeatureSummary, align_summaries
+    a = summarize_column(np.float32([1, 1, 2, np.nan]))
+    b = summarize_column(np.float32([2, 3, 3, 3]))
+    values, W = align_summaries([a, b])
+    np.testing.assert_array_equal(values, [1, 2, 3])
+    np.testing.assert_array_equal(W, [[2, 1, 0], [0, 1, 3]])
+    m = merge_summaries([a, b])
+    summed = FeatureSummary(values, W.sum(axis=0))
+    np.testing.assert_array_equal(cuts_from_summary(summed).cuts, cuts_from_summary(m).cuts)

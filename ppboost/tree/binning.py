@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["FeatureSummary", "FeatureCuts", "BinMapper", "summarize_column",
-           "merge_summaries", "cuts_from_summary", "fit_bins", "fit_bins_from_summaries"]
+           "merge_summaries", "align_summaries", "cuts_from_summary", "fit_bins", "fit_bins_from_summaries"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,24 @@ def merge_summaries(summaries: list[FeatureSummary]) -> FeatureSummary:
     uniq, inv = np.unique(vals, return_inverse=True)
     merged = np.bincount(inv, weights=w, minlength=uniq.shape[0])
     return FeatureSummary(uniq, merged, cat.pop(), all(s.exact for s in summaries))
+
+
+def align_summaries(summaries: list[FeatureSummary]) -> tuple[np.ndarray, np.ndarray]:
+    """Put per-party summaries of one feature on their common support.
+
+    Returns ``(values, W)`` with ``W[p, i]`` party p's weight at ``values[i]``
+    (0 where p has no such value). ``merge_summaries`` is then
+    ``FeatureSummary(values, W.sum(axis=0))``: an elementwise sum of one vector
+    per party, which a secure backend can compute by secure aggregation so
+    that no party sees another's counts (the support itself is public here).
+    """
+    if not summaries:
+        raise ValueError("align_summaries got an empty list, needs >= 1 summary")
+    values = np.unique(np.concatenate([s.values for s in summaries]).astype(np.float32))
+    W = np.zeros((len(summaries), values.shape[0]), dtype=np.float64)
+    for p, s in enumerate(summaries):
+        W[p, np.searchsorted(values, s.values.astype(np.float32))] = s.weights
+    return values, W
 
 
 def _xgb_prune(weights: np.ndarray, maxsize: int) -> np.ndarray:
