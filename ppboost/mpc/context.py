@@ -85,8 +85,9 @@ class Party:
 
     def share_float(self, values=None, owner: int = 0, shape=None):
         """Encode floats with ``frac_bits`` on the owner, then :meth:`share`."""
-        enc = None if values is None or self.id != owner else self.encode(values)
-        return self.share(enc, owner=owner, shape=shape)
+        if self.id == owner and values is not None:
+            values = self.encode(values)
+        return self.share(values, owner=owner, shape=shape)
 
     def reveal(self, x: "AShare", to: int | None = None):
         """Open ``x`` to everyone (``to=None``) or to party ``to`` (others get None)."""
