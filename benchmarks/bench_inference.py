@@ -173,6 +173,15 @@ def main():
     for _ in range(20):
         booster.predict(xgb.DMatrix(X[:64]))
     res["batch_64"]["plain_booster_predict_ms"] = round((time.perf_counter() - t) / 20 * 1e3, 3)
+    b1 = booster.copy()
+    b1.set_param({"nthread": 1})
+    t1 = []
+    for i in range(200):
+        row = X[i % len(X)][None, :]
+        t = time.perf_counter()
+        b1.inplace_predict(row)
+        t1.append(time.perf_counter() - t)
+    res["single_query"]["plain_inplace_predict_nthread1"] = _pct(t1)
     if not args.skip_big:
         big, _ = big_model()
         _, _, e2 = enrolment(big, args.key_bits)

@@ -224,3 +224,23 @@ def test_bad_arguments(setup, tmp_path):
         Proxy(str(tmp_path / "nope.json"))
     with pytest.raises(ValueError, match="X must be 2-D"):
         Client(a.keys).encrypt(np.zeros((2, 3, 30)))
+
+
+def test_slot_width_follows_the_margin_bound():
+    rng = np.random.default_rng(3)
+    X = rng.random((300, 3))
+    for scale, want in ((1.0, 64), (1e11, 128), (1e30, None)):
+        y = (X[:, 0] + X[:, 1] ** 2) * scale
+        b = xgb.train({"objective": "reg:squarederror", "max_depth": 3, "base_score": 0.0},
+                      xgb.DMatrix(X, label=y), 5)
+        if want is None:
+            with pytest.raises(ValueError, match="model margins too large"):
+                Proxy(b, key_bits=1024)
+            continue
+        enr = Proxy(b, key_bits=1024).enroll("u")
+        assert enr.model.slot_bits == want
+        assert EncryptedModel.from_bytes(enr.model.to_bytes()).slot_bits == want
+        c = Client(enr.keys)
+        got = c.decrypt(enr.model.predict(c.encrypt(X[:40])))
+        ref = b.predict(xgb.DMatrix(X[:40]))
+        assert np.all(np.abs(got - ref) <= 1e-5 * np.maximum(1, np.abs(ref)))

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ppboost.crypto.floatbits import to_ordered_uint32, from_ordered_uint32
 from ppboost.crypto.ope import OPE, MISSING_CT, hypergeometric
@@ -174,3 +175,16 @@ def test_ope_validation():
         o.decrypt(0, [2**20])
     with pytest.raises(ValueError, match="features has 2 entries"):
         o.encrypt([0, 1], [1, 2, 3])
+
+
+@settings(max_examples=300, deadline=None)
+@given(log_pop=st.integers(1, 48), fg=st.floats(0, 1), fs=st.floats(0, 1),
+       seed=st.integers(0, 2**32 - 1))
+def test_hgd_exact_support_and_time_bound_for_arbitrary_parameters(log_pop, fg, fs, seed):
+    pop = int(2 ** log_pop * (0.5 + 0.5 * fs)) or 1
+    good, sample = int(pop * fg), int(pop * fs)
+    coins = np.random.default_rng(seed).integers(0, 2**64, 256, dtype=np.uint64)
+    t0 = time.perf_counter()
+    k = hypergeometric(pop, good, sample, coins)
+    assert time.perf_counter() - t0 < 0.01
+    assert max(0, sample - (pop - good)) <= k <= min(sample, good)

@@ -8,7 +8,7 @@
     scores = client.decrypt(result)          # == booster.predict(DMatrix(X))
 """
 from .core import (Proxy, Enrollment, UserKeys, EncryptedModel, EncryptedQuery,
-                   EncryptedResult, Client, FRAC_BITS, SLOT_BITS)
+                   EncryptedResult, Client, FRAC_BITS, SLOT_CHOICES)
 
 __all__ = ["Proxy", "Enrollment", "UserKeys", "EncryptedModel", "EncryptedQuery",
-           "EncryptedResult", "Client", "FRAC_BITS", "SLOT_BITS"]
+           "EncryptedResult", "Client", "FRAC_BITS", "SLOT_CHOICES"]

@@ -22,15 +22,18 @@ Roles and what each holds:
 Fixed point: every leaf is encoded as ``round(v * 2**FRAC_BITS)`` (one
 scale, FRAC_BITS = 32, error <= 2**-33 per leaf), so the server's additions
 are plain products mod n^2 and no per-leaf exponent exists.  At enrolment the
-Proxy checks that ``sum over trees of max |leaf|`` fits a slot of
-``SLOT_BITS`` = 96 bits with two bits to spare, which is far below p/2 for
-any key >= 1024 bits; this is what makes decryption mod p alone exact.
+Proxy computes B = ``sum over trees of max |leaf|`` (fixed point) and picks
+the model's slot width ``slot_bits``: 64 if B < 2**62 (|margin| < 2**30),
+else 128 if B < 2**126, else it refuses the model.  Either is far below p/2
+for any key >= 1024 bits; this is what makes decryption mod p alone exact.
+The slot width is public (it only tells whether B exceeds 2**62).
 
 Packing (batches): with ``pack=True`` (the default), the server packs up
-to ``slots = (bits(n)/2 - 2) // SLOT_BITS`` results into one plaintext by
-Horner's rule, ``C = prod_j (E(s_j) * E(2**(SLOT_BITS-1)))^(2**(SLOT_BITS*j))``
-(the offset makes each slot non-negative), so one decryption serves up to 15
-results for a 3072-bit key.
+to ``slots = (bits(n)/2 - 2) // slot_bits`` results into one plaintext by
+Horner's rule, ``C = E(K) * prod_j E(s_j)^(2**(slot_bits*j))`` with the public
+offset K = sum_j 2**(slot_bits - 1) 2**(slot_bits j) (making each slot
+non-negative), so one decryption serves up to 23 results for a 3072-bit key
+(64-bit slots) at the cost of slot_bits squarings mod n^2 per result.
 
 What leaks to the server (OPE's known leakage): each query's path through
 every tree (comparison results) and which features are missing.  Feature
@@ -47,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+import gmpy2
 from gmpy2 import mpz
 
 from ..crypto import paillier as pl
@@ -56,10 +60,10 @@ from . import _format as fmt
 from .xgbmodel import load_xgboost, PlainModel
 
 __all__ = ["Proxy", "Enrollment", "UserKeys", "EncryptedModel", "EncryptedQuery",
-           "EncryptedResult", "Client", "FRAC_BITS", "SLOT_BITS"]
+           "EncryptedResult", "Client", "FRAC_BITS", "SLOT_CHOICES"]
 
 FRAC_BITS = 32
-SLOT_BITS = 96
+SLOT_CHOICES = (64, 128)
 OPE_RANGE_BITS = 48
 _MODEL_MAGIC, _QUERY_MAGIC, _RESULT_MAGIC = b"PPEM", b"PPEQ", b"PPER"
 _VERSION = 1
@@ -72,8 +76,8 @@ def _feature_order(pseudo_key: bytes, n_features: int) -> np.ndarray:
     return np.asarray(sorted(range(n_features), key=lambda f: ids[f]), dtype=np.int64)
 
 
-def _slots_per_ct(n_bits: int) -> int:
-    return max(1, (n_bits // 2 - 2) // SLOT_BITS)
+def _slots_per_ct(n_bits: int, slot_bits: int) -> int:
+    return max(1, (n_bits // 2 - 2) // slot_bits)
 
 
 # --------------------------------------------------------------------------- keys
@@ -231,19 +235,20 @@ class EncryptedResult:
     """Paillier ciphertexts of the margins (without the intercept).
 
     Unpacked: ``cts[r * n_outputs + k]`` encrypts row r, group k.  Packed
-    (``slots > 1``): ``cts[i]`` encrypts sum_j (s_{i*slots+j} + 2**95) *
-    2**(96 j) over the flattened (row, group) results.  Bytes: magic
-    ``PPER``, version 1, meta ``{key_fingerprint, n_rows, n_outputs, slots,
-    width}``, array ``ct`` uint8 (n_ct, width) big-endian residues mod n^2.
+    (``slots > 1``): ``cts[i]`` encrypts sum_j (s_{i*slots+j} + 2**(w-1)) *
+    2**(w j), w = ``slot_bits``, over the flattened (row, group) results.
+    Bytes: magic ``PPER``, version 1, meta ``{key_fingerprint, n_rows,
+    n_outputs, slots, slot_bits, width}``, array ``ct`` uint8 (n_ct, width) big-endian residues mod n^2.
     """
 
     def __init__(self, cts: list, key_fingerprint: str, n_rows: int, n_outputs: int,
-                 slots: int, width: int):
+                 slots: int, width: int, slot_bits: int = 64):
         self.cts = cts
         self.key_fingerprint = key_fingerprint
         self.n_rows = n_rows
         self.n_outputs = n_outputs
         self.slots = slots
+        self.slot_bits = slot_bits
         self.width = width
 
     def to_bytes(self) -> bytes:
@@ -252,6 +257,7 @@ class EncryptedResult:
         return fmt.pack(_RESULT_MAGIC, _VERSION,
                         {"key_fingerprint": self.key_fingerprint, "n_rows": self.n_rows,
                          "n_outputs": self.n_outputs, "slots": self.slots,
+                         "slot_bits": self.slot_bits,
                          "width": self.width}, {"ct": a})
 
     @classmethod
@@ -262,6 +268,10 @@ class EncryptedResult:
         nr = fmt.get(meta, what, "n_rows", int, 0)
         no = fmt.get(meta, what, "n_outputs", int, 1, 1 << 16)
         slots = fmt.get(meta, what, "slots", int, 1, 1 << 16)
+        slot_bits = fmt.get(meta, what, "slot_bits", int, 64, 128)
+        if slot_bits not in SLOT_CHOICES:
+            raise ValueError(f"malformed result: slot_bits == {slot_bits}, must be one of "
+                             f"{SLOT_CHOICES}")
         width = fmt.get(meta, what, "width", int, 1, 1 << 16)
         n_ct = -(-nr * no // slots)
         if arr["ct"].shape != (n_ct, width):
@@ -269,7 +279,7 @@ class EncryptedResult:
                              f"expected ({n_ct}, {width})")
         raw = arr["ct"].tobytes()
         cts = [int.from_bytes(raw[i * width:(i + 1) * width], "big") for i in range(n_ct)]
-        return cls(cts, fp, nr, no, slots, width)
+        return cls(cts, fp, nr, no, slots, width, slot_bits)
 
 
 # --------------------------------------------------------------------------- model
@@ -290,14 +300,15 @@ class EncryptedModel:
     ``roots`` and ``groups`` per tree.
 
     Bytes (``to_bytes``/``from_bytes``): magic ``PPEM``, version 1, meta
-    ``{user_id, n_features, n_outputs, key_fingerprint, n, h_s, ope_range_bits}``
+    ``{user_id, n_features, n_outputs, key_fingerprint, n, h_s, ope_range_bits,
+    slot_bits}``
     (n and h_s as hex strings) and the arrays above (``leaf_ct`` uint8
     (n_leaves, width) big-endian residues mod n^2).  ``from_bytes`` validates
     everything and raises ``ValueError("malformed model: ...")``.
     """
 
     def __init__(self, user_id, n_features, n_outputs, n, h_s, left, right, slot, thr, dleft,
-                 leafidx, roots, groups, leaf_ct, ope_range_bits=OPE_RANGE_BITS):
+                 leafidx, roots, groups, leaf_ct, ope_range_bits=OPE_RANGE_BITS, slot_bits=64):
         self.user_id = user_id
         self.n_features = int(n_features)
         self.n_outputs = int(n_outputs)
@@ -308,6 +319,9 @@ class EncryptedModel:
         self.roots, self.groups = roots, groups
         self.leaf_ct = list(leaf_ct)
         self.ope_range_bits = ope_range_bits
+        if slot_bits not in SLOT_CHOICES:
+            raise ValueError(f"slot_bits == {slot_bits}, must be one of {SLOT_CHOICES}")
+        self.slot_bits = slot_bits
         self.key_fingerprint = pl.key_fingerprint(self.n)
         self._width = 2 * ((self.n.bit_length() + 7) // 8)
         self._leaf_mpz = None
@@ -329,7 +343,8 @@ class EncryptedModel:
                              np.uint8).reshape(len(self.leaf_ct), w)
         meta = {"user_id": self.user_id, "n_features": self.n_features,
                 "n_outputs": self.n_outputs, "key_fingerprint": self.key_fingerprint,
-                "n": hex(self.n), "h_s": hex(self.h_s), "ope_range_bits": self.ope_range_bits}
+                "n": hex(self.n), "h_s": hex(self.h_s), "ope_range_bits": self.ope_range_bits,
+                "slot_bits": self.slot_bits}
         arrays = {"left": self.left, "right": self.right, "slot": self.slot, "thr": self.thr,
                   "dleft": self.dleft, "leafidx": self.leafidx, "roots": self.roots,
                   "groups": self.groups, "leaf_ct": leaf}
@@ -349,6 +364,9 @@ class EncryptedModel:
         no = fmt.get(meta, what, "n_outputs", int, 1, 1 << 16)
         fp = fmt.get(meta, what, "key_fingerprint", str)
         rb = fmt.get(meta, what, "ope_range_bits", int, 40, 52)
+        sb = fmt.get(meta, what, "slot_bits", int, 64, 128)
+        if sb not in SLOT_CHOICES:
+            raise bad(f"slot_bits == {sb}, must be one of {SLOT_CHOICES}")
         try:
             n = int(fmt.get(meta, what, "n", str), 16)
             h_s = int(fmt.get(meta, what, "h_s", str), 16)
@@ -400,7 +418,7 @@ class EncryptedModel:
                 raise bad(f"leaf ciphertext {i} out of range (0, n^2)")
         return cls(user_id, nf, no, n, h_s, left.copy(), right.copy(), slot.copy(),
                    a["thr"].copy(), a["dleft"].copy(), li.copy(), a["roots"].copy(),
-                   a["groups"].copy(), leaf_ct, rb)
+                   a["groups"].copy(), leaf_ct, rb, sb)
 
     # -- serving -------------------------------------------------------------
     def validate_query(self, query) -> "EncryptedQuery":
@@ -436,12 +454,27 @@ class EncryptedModel:
     def predict(self, query, pack: bool = True) -> EncryptedResult:
         """Evaluate an encrypted query (object or bytes); no secret needed.
 
-        Validates first (ValueError naming the problem), walks every tree on
-        OPE ciphertexts, multiplies the reached leaves' ciphertexts per output
-        group (D(prod c_i) = sum leaves_i), packs (``pack``) and re-randomises
-        each returned ciphertext.
+        Inputs: the query (OPE ciphertexts in pseudonym order).  Validates
+        first (ValueError naming the problem: fingerprint, feature count,
+        ciphertext range, malformed bytes), walks every tree on OPE
+        ciphertexts (what the server learns: each row's path and missing
+        pattern), multiplies the reached leaves' ciphertexts per output group
+        and re-randomises each returned ciphertext.  Nothing is opened.
+
+        Identity: D(prod_t c_leaf(t)) = sum_t leaf(t) * 2**FRAC_BITS (mod n);
+        packed: D(C) = sum_j (s_j + 2**95) 2**(96 j).
+
+        Cost: one round (query in, result out); n_rows * n_features uint64
+        in, ceil(n_rows * n_outputs / slots) ciphertexts of 2|n| bits out;
+        per row and group (n_trees_in_group - 1) products mod n^2, plus
+        slot_bits squarings per packed value and ceil(256/6) products per
+        returned ciphertext (re-randomisation).
         """
         leaves = self.leaf_indices(query)
+        with gmpy2.context(allow_release_gil=True):   # big-int work may overlap across threads
+            return self._predict(leaves, pack)
+
+    def _predict(self, leaves, pack):
         if self._rand is None:
             with self._init_lock:       # thread-safe one-time set-up (leaf mpz, window table)
                 if self._rand is None:
@@ -457,10 +490,11 @@ class EncryptedModel:
                 for li in leaves[r, by_group[g]].tolist():
                     acc = acc * L[li] % n2
                 sums.append(acc)
-        slots = _slots_per_ct(self.n.bit_length()) if pack else 1
+        w = self.slot_bits
+        slots = _slots_per_ct(self.n.bit_length(), w) if pack else 1
         if slots > 1 and len(sums) > 1:
             n = self._rand.n
-            shift = mpz(1) << SLOT_BITS
+            shift = mpz(1) << w
             out = []
             for i in range(0, len(sums), slots):
                 chunk = sums[i:i + slots]
@@ -468,14 +502,14 @@ class EncryptedModel:
                 for c in reversed(chunk[:-1]):                   # Horner
                     acc = pow(acc, shift, n2) * c % n2
                 # + sum_j 2**95 * 2**(96 j): one public constant, (1 + K n) = E(K)
-                k_off = sum(1 << (SLOT_BITS * j + SLOT_BITS - 1) for j in range(len(chunk)))
+                k_off = sum(1 << (w * j + w - 1) for j in range(len(chunk)))
                 out.append(acc * ((1 + k_off * n) % n2) % n2)
             sums = out
         else:
             slots = 1
         cts = [int(self._rand.rerandomise(c)) for c in sums]
         return EncryptedResult(cts, self.key_fingerprint, leaves.shape[0], self.n_outputs,
-                               slots, self._width)
+                               slots, self._width, w)
 
 
 # --------------------------------------------------------------------------- client
@@ -523,6 +557,10 @@ class Client:
         n2 = k.n * k.n
         total = result.n_rows * result.n_outputs
         vals = []
+        w = result.slot_bits
+        if result.slots > 1 and result.slots * w > k.p.bit_length() - 2:
+            raise ValueError(f"result packs {result.slots} slots of {w} bits, more than the key "
+                             "allows")
         for c in result.cts:
             if not 0 < c < n2:
                 raise ValueError("result ciphertext out of range (0, n^2)")
@@ -535,8 +573,8 @@ class Client:
                 for _ in range(result.slots):
                     if len(vals) == total:
                         break
-                    vals.append((m & ((1 << SLOT_BITS) - 1)) - (1 << (SLOT_BITS - 1)))
-                    m >>= SLOT_BITS
+                    vals.append((m & ((1 << w) - 1)) - (1 << (w - 1)))
+                    m >>= w
         if len(vals) != total:
             raise ValueError(f"result holds {len(vals)} values, expected {total}")
         margin = np.array([v / float(1 << FRAC_BITS) for v in vals], np.float64)
@@ -594,9 +632,12 @@ class Proxy:
         for t in range(len(pm.trees)):
             vals = [abs(self._leafint[i]) for i in np.flatnonzero(leaf_tree == t)]
             bound += max(vals) if vals else 0
-        if bound >= 1 << (SLOT_BITS - 2):
+        fits = [w for w in SLOT_CHOICES if bound < 1 << (w - 2)]
+        if not fits:
+            w = SLOT_CHOICES[-1]
             raise ValueError(f"model margins too large: sum of max |leaf| over trees is "
-                             f"{bound / (1 << FRAC_BITS):.3g}, must be < 2**{SLOT_BITS - 2 - FRAC_BITS}")
+                             f"{bound / (1 << FRAC_BITS):.3g}, must be < 2**{w - 2 - FRAC_BITS}")
+        self.slot_bits = fits[0]
         self.max_abs_margin = bound / float(1 << FRAC_BITS)
         inner = ~isleaf
         self._uthr = {}   # feature -> (unique thresholds, inverse) : the per-enrolment cache key
@@ -647,5 +688,5 @@ class Proxy:
         model = EncryptedModel(user_id, pm.n_features, pm.n_outputs, int(pub.n), h_s,
                                self._left.copy(), self._right.copy(), slot, thr_ct,
                                self._dleft.copy(), self._leafidx.copy(), self._roots.copy(),
-                               self._groups.copy(), leaf_ct)
+                               self._groups.copy(), leaf_ct, OPE_RANGE_BITS, self.slot_bits)
         return Enrollment(keys, model)
