@@ -74,13 +74,9 @@ class PlainBackend(TreeBackend):
             raise ValueError(f"{self.y.shape[0]} labels for {binned.shape[0]} rows; "
                              f"must be equal")
         self.n_rows = int(binned.shape[0])
-        self.binned = binned.astype(np.int64)
-        # global bin index per entry (feature blocks of n_bins[j] + 1 bins)
-        self._gbin = self.binned + self.layout.bin_offsets[:-1][None, :]
-        self._n_total_bins = int(self.layout.bin_offsets[-1])
+        # column-major so that each feature's bins are contiguous
+        self.binned = np.asfortranarray(binned, dtype=np.int32)
         self.trace: list | None = [] if trace else None
-        lay = self.layout
-        self._missing_bin_of_feature = lay.bin_offsets[1:] - 1
 
     # -- margins and gradients ------------------------------------------------
     @_traced
@@ -107,18 +103,19 @@ class PlainBackend(TreeBackend):
         g, h = gh
         L = nodes.shape[1]
         nid = self._node_ids(nodes)
-        m = self._gbin.shape[1]
-        key = (nid[:, None] * self._n_total_bins + self._gbin).ravel()
-        size = L * self._n_total_bins
-        G = np.bincount(key, weights=np.repeat(g.astype(np.float64), m), minlength=size)
-        H = np.bincount(key, weights=np.repeat(h.astype(np.float64), m), minlength=size)
-        cnt = np.bincount(key, minlength=size)
-        shape = (L, self._n_total_bins)
+        g64, h64 = g.astype(np.float64), h.astype(np.float64)
+        Gs, Hs, Cs = [], [], []
+        for j in range(self.binned.shape[1]):        # one bincount per feature, rows in order
+            nbj = int(self.layout.n_bins[j]) + 1
+            key = nid * nbj + self.binned[:, j]
+            Gs.append(np.bincount(key, weights=g64, minlength=L * nbj).reshape(L, nbj))
+            Hs.append(np.bincount(key, weights=h64, minlength=L * nbj).reshape(L, nbj))
+            Cs.append(np.bincount(key, minlength=L * nbj).reshape(L, nbj))
+        cat = lambda xs: np.concatenate(xs, axis=1) if xs else np.zeros((L, 0))
         # node totals, summed row by row in float64 like xgboost's root sum
-        Gt = np.bincount(nid, weights=g.astype(np.float64), minlength=L)
-        Ht = np.bincount(nid, weights=h.astype(np.float64), minlength=L)
-        return {"G": G.reshape(shape), "H": H.reshape(shape), "count": cnt.reshape(shape),
-                "G_node": Gt, "H_node": Ht}
+        Gt = np.bincount(nid, weights=g64, minlength=L)
+        Ht = np.bincount(nid, weights=h64, minlength=L)
+        return {"G": cat(Gs), "H": cat(Hs), "count": cat(Cs), "G_node": Gt, "H_node": Ht}
 
     def _gain(self, G, H):
         lam = self.params.reg_lambda
