@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from ppboost.crypto import fixed
 from ppboost.mpc.boolean import unpack_bits, _open_xor
 from ppboost.mpc.compare import (
-    _gp_kernel, a2b, planes_to_bits, bit_decompose, greater_than, less_than, less_than_public, ltz,
+    _gp_kernel, a2b, planes_to_bits, less_than_thresholds, bit_decompose, greater_than, less_than, less_than_public, ltz,
     prefetch_ltz,
 )
 from ppboost.mpc.context import AShare
@@ -117,6 +117,24 @@ def test_ltz_and_comparisons_exact(n_parties):
     np.testing.assert_array_equal(out[3][small], (x < t)[small].astype(np.uint64))
 
 
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_less_than_thresholds_one_mask_many_comparisons(n_parties):
+    rng = np.random.default_rng(30 + n_parties)
+    x = np.concatenate([EDGES, rng.integers(-2**40, 2**40, size=200, dtype=np.int64), [5, -3, 100]])
+    ts = np.array([0, 5, -3, 2**40, -2**62], dtype=np.int64)
+    xs = _split(rng, x.view(np.uint64), n_parties)
+
+    def fn(P):
+        a = AShare(P, xs[P.id].reshape(-1, 2) if x.size % 2 == 0 else xs[P.id])
+        return less_than_thresholds(a, ts.view(np.uint64)).reveal(), P.ep.stats.rounds
+
+    res, _, _ = run_parties(n_parties, fn)
+    out = res[0][0].reshape(ts.size, -1)
+    diff = x[None, :].astype(object) - ts[:, None].astype(object)
+    ok = (np.abs(diff) < 2**63).astype(bool)                # exact within the signed range
+    np.testing.assert_array_equal(out[ok], (x[None, :] < ts[:, None])[ok].astype(np.uint64))
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vals=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=70),
        n_parties=st.sampled_from([2, 3]))
@@ -209,6 +227,8 @@ def test_compare_bad_input():
             less_than_public(P, a, 0.5)
         with pytest.raises(ValueError, match="nbits == 0"):
             bit_decompose(P, a, 0)
+        with pytest.raises(TypeError, match="thresholds must be a non-empty 1-D uint64"):
+            less_than_thresholds(a, np.array([0.5]))
         return True
 
     res, _, _ = run_parties(2, fn)

@@ -33,6 +33,7 @@ from .context import AShare
 from .dealer import Correlation, correlation
 
 __all__ = ["ltz", "ltz_raw", "prefetch_ltz", "a2b", "less_than", "less_than_public",
+           "less_than_thresholds",
            "greater_than", "bit_decompose",
            "b2a_planes", "planes_to_bits", "mul_raw", "const_raw"]
 
@@ -189,33 +190,60 @@ def _edabit_open(party, x: np.ndarray, nbits: int, pairs: int = 0):
     return c, pack_bits(c, nbits), r_planes
 
 
-def ltz_planes(party, x: np.ndarray):
-    """Shared sign bit of ``x`` (flattened) as one XOR-shared plane ``(W,)``.
+def ltz_planes(party, x: np.ndarray, thresholds=None):
+    """Shared sign bits of ``x - t`` (flattened ``x``) as XOR-shared planes ``(J, W)``.
 
-    ``msb(x) = c_63 ^ r_63 ^ borrow``, ``borrow = [c mod 2^63 < r mod 2^63]``
-    = NOT carry-out of ``c' + ~r' + 1`` on the low 63 bits.  The first
-    layer of the carry tree is local thanks to dealer-shared pair products
-    (:func:`_level1_kernel`); the other 5 layers use :func:`carry_out`.
-    Cost: 1 + 5 rounds; 1 word + 57 ANDs (114 opened bits) per value per peer.
+    ``msb(y) = c_63 ^ r_63 ^ borrow``, ``borrow = [c mod 2^63 < r mod 2^63]``
+    = NOT carry-out of ``c' + ~r' + 1`` on the low 63 bits, for ``c = y + r``.
+    The first layer of the carry tree is local thanks to dealer-shared pair
+    products (:func:`_level1_kernel`); the other 5 layers use :func:`carry_out`.
+    With public ``thresholds`` ``t_1..t_J`` one edaBit serves all of them:
+    ``c`` is opened once and ``c - t_j`` is public, so only the circuits are
+    repeated (all J in the same rounds).  Without thresholds ``J = 1, t = 0``.
+    Cost: 1 + 5 rounds; 1 word + ``57 J`` ANDs (``114 J`` opened bits) per value per peer.
     """
-    c, cpl, rp = _edabit_open(party, x, 64, pairs=31)
+    ts = np.zeros(1, np.uint64) if thresholds is None else np.asarray(thresholds, dtype=np.uint64).reshape(-1)
+    J = ts.size
+    c, _, rp = _edabit_open(party, x, 64, pairs=31)
     first = party.id == 0
+    W = rp.shape[1]
+    # J circuits side by side along the word axis: public planes of c - t_j, r tiled J times
+    cpl = np.concatenate([pack_bits(c - t, 64) for t in ts], axis=1) if J > 1 else pack_bits(c, 64)
+    rp = np.tile(rp, (1, J)) if J > 1 else rp
     r, rr = rp[:64], rp[64:]
-    W = r.shape[1]
-    g = np.empty((32, W), dtype=np.uint64)
+    g = np.empty((32, J * W), dtype=np.uint64)
     p = np.empty_like(g)
     _level1_kernel(cpl, r, rr, first, g, p)
     carry = carry_out(party, g, p)
     sign = carry ^ r[63]
     if first:
         sign ^= cpl[63] ^ _ALL     # c_63 ^ NOT carry (the borrow)
-    return sign
+    return sign.reshape(J, W)
 
 
 def ltz_raw(party, x: np.ndarray) -> np.ndarray:
     """:func:`ltz` on a raw share array: additive shares of ``[x < 0]``, same shape."""
     sign = ltz_planes(party, x.reshape(-1))
-    return b2a_planes(party, sign.reshape(1, -1), x.size).reshape(x.shape)
+    return b2a_planes(party, sign, x.size).reshape(x.shape)
+
+
+def less_than_thresholds(x, thresholds) -> AShare:
+    """``[x < t_j]`` for one AShare ``x`` and public ring thresholds ``t_1..t_J``: shape ``(J,) + x.shape``.
+
+    One edaBit and one opening serve all J comparisons (see :func:`ltz_planes`);
+    exact while ``|x - t_j| < 2**63`` ring units.
+    Opened: ``c = x + r`` once (uniform), AND masks, daBit masks (uniform).
+    Cost: 7 rounds; per element and peer 8 bytes + ``J`` x (114 + 1) bits.
+    """
+    xv = _raw(x)
+    ts = np.asarray(thresholds)
+    if ts.dtype != _U64 or ts.ndim != 1 or ts.size < 1:
+        raise TypeError(f"less_than_thresholds: thresholds must be a non-empty 1-D uint64 array of "
+                        f"ring elements (encode floats with ppboost.crypto.fixed.encode), got "
+                        f"{ts.dtype} of shape {ts.shape}")
+    party = x.party
+    sign = ltz_planes(party, xv.reshape(-1), ts)
+    return _wrap(party, b2a_planes(party, sign, xv.size).reshape(ts.shape + xv.shape))
 
 
 def prefetch_ltz(party, count: int) -> None:

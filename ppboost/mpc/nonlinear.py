@@ -35,7 +35,7 @@ from numpy.polynomial import polynomial as _poly
 from .argmax import rowmax
 from .arith import mul
 from .boolean import prefix_or
-from .compare import b2a_planes, bit_decompose, ltz_raw, mul_raw
+from .compare import b2a_planes, bit_decompose, less_than_thresholds, ltz_raw, mul_raw
 from .context import AShare
 from .truncation import MAX_BOUND_BITS, truncate
 
@@ -177,9 +177,8 @@ def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float) -> AShare:
     F = INTERNAL_BITS
     shape = t.shape
     bounds = [b for _, b in _OCTAVES]                    # 1, 2, 4, 8, 16
-    # below[j] = [t < bounds[j]] in one batch of len(bounds) * n comparisons
-    shifted = np.stack([t.value - (_enc(b, f) if party.id == 0 else np.uint64(0)) for b in bounds])
-    below = ltz_raw(party, shifted)                      # (5, ...) integer bits
+    # below[j] = [t < bounds[j]]: one edaBit serves the 5 thresholds
+    below = less_than_thresholds(t, _enc(bounds, f)).value   # (5, ...) integer bits
     nseg = len(_OCTAVES) + 1
     ind = np.empty((nseg,) + shape, np.uint64)
     ind[0] = below[0]
