@@ -70,6 +70,36 @@ def test_permute_1d_costs_one_round_and_one_mask_for_all(n):
             assert rows * 8 <= sent < rows * 8 + 64
 
 
+@pytest.mark.parametrize("n", PARTIES)
+@pytest.mark.parametrize("shape,rows", [((200,), 7), ((50, 3), 50), ((30, 2), 0), ((9,), 1)])
+def test_owner_known_selection(n, shape, rows):
+    """rows=b: the first b rows of X[sigma]; the owner publishes b indices, the
+    non-owners expand b rows of their masks by random access into their PRG stream."""
+    rng = np.random.default_rng(rows + n)
+    X = rng.integers(0, 2 ** 64, shape, dtype=np.uint64)
+    sigmas = [rng.permutation(shape[0]) for _ in range(2)]
+    owner = n - 1
+
+    def f(p):
+        x = _inp(p, X, 0)
+        mine = sigmas if p.id == owner else None
+        before = p.ep.stats.total_sent
+        ys = permute_many(x, mine, owner, count=2, rows=rows)
+        sent = p.ep.stats.total_sent - before
+        after_sel = permute(x, sigmas[0] if p.id == owner else None, owner)  # stream stays in sync
+        return [p.reveal(y) for y in ys], p.reveal(after_sel), sent
+
+    res, stats, _ = run_parties(n, f)
+    ys, full, _ = res[0]
+    for j in range(2):
+        assert ys[j].shape == (rows,) + shape[1:]
+        assert np.array_equal(ys[j], X[sigmas[j][:rows]])
+    assert np.array_equal(full, X[sigmas[0]])
+    owner_sent = res[owner][2]
+    assert owner_sent < (n - 1) * (2 * rows * 4 + 64) + 64  # only b indices per permutation
+    assert stats["by_kind"]["perm_select"] == 1
+
+
 def test_permute_bad_input():
     def f(p):
         x = _inp(p, np.arange(4, dtype=np.uint64), 0)
@@ -85,6 +115,8 @@ def test_permute_bad_input():
                 permute(x, np.arange(4), 0)
             with pytest.raises(ValueError, match="pass count"):
                 permute_many(x, None, 0)
+        with pytest.raises(ValueError, match="rows == 5, must be an int in 0..4"):
+            permute(x, np.arange(4) if p.id == 0 else None, 0, rows=5)
         with pytest.raises(ValueError, match="owner == 2, must be a party id in 0..1"):
             permute(x, None, 2)
         return True

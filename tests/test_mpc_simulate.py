@@ -6,7 +6,7 @@ import pytest
 
 from ppboost.mpc.arith import mul_fixed
 from ppboost.mpc.b2a import b2a
-from ppboost.mpc.permutation import permute_many, unpermute
+from ppboost.mpc.permutation import permute, permute_many, unpermute
 from ppboost.mpc.prefix import prefix_sum
 from ppboost.mpc.simulate import run_parties, run_parties_tls
 from ppboost.mpc.truncation import truncate
@@ -29,7 +29,9 @@ def _pipeline(X, Y, bits, sigma):
         a = b2a(p, mine)
         xs = permute_many(z, [sigma, sigma[::-1].copy()] if p.id == 1 else None, 1, count=2)
         u = unpermute(prefix_sum(xs[0]), sigma if p.id == 1 else None, 1)
-        return (p.reveal_float(z), p.reveal(t, to=0), p.reveal(a), p.reveal_float(u, to=1))
+        sel = permute(u, sigma if p.id == 1 else None, 1, rows=8)
+        return (p.reveal_float(z), p.reveal(t, to=0), p.reveal(a), p.reveal_float(u, to=1),
+                p.reveal_float(sel))
     return f
 
 
@@ -51,6 +53,7 @@ def test_transcript_shape_is_data_independent(n):
         want = np.empty_like(cum)
         want[sigma] = cum
         assert np.allclose(u, want, atol=1.0)
+        assert np.allclose(res[0][4], want[sigma[:8]], atol=1.0)
         runs.append([(e.stats.transcript, e.stats.rounds) for e in eps])
     assert len(runs[0]) == n + 1
     for (t1, r1), (t2, r2) in zip(runs[0], runs[1]):

@@ -466,3 +466,32 @@ class PermutationCorrelation(Correlation):
             invs.append(ring.inverse_permutation(c.prg.permutation(shape[0]), check=False))
             ds.append(c.recv(shape, np.uint64))
         return invs, ds
+
+
+@correlation("perm_select")
+class PermutationSelectCorrelation(PermutationCorrelation):
+    """The ``perm`` correlation for a permutation of which only ``rows`` rows are kept.
+
+    The dealer does exactly what it does for ``perm``.  A non-owner does not
+    expand its output masks c_{p,j}: it reserves their place in its AES-CTR
+    stream and later expands only the rows it needs by random access
+    (DESIGN.md: "the non-owner then touches only the b selected rows").
+    Non-owner's material: (a_p, [stream offset of c_{p,j}], prg).
+    """
+
+    def deal(self, d, shape, owner, count, rows):
+        super().deal(d, shape=shape, owner=owner, count=count)
+
+    def expand(self, c, shape, owner, count, rows):
+        shape = _shape(shape)
+        if not 0 <= rows <= shape[0]:
+            raise ValueError(f"rows == {rows}, must be in 0..{shape[0]}")
+        if c.me == owner:
+            return super().expand(c, shape=shape, owner=owner, count=count)
+        a = c.prg.uint64(shape)
+        size = int(np.prod(shape, dtype=np.int64))
+        offsets = []
+        for _ in range(count):
+            offsets.append(c.prg.pos)
+            c.prg.pos += size  # reserved: rows are expanded on demand with words_at
+        return a, offsets, c.prg

@@ -18,6 +18,10 @@ anything, in one round:
    pi_j is; everyone applies tau_j locally, so tau_j(pi_j(X)) = sigma_j(X).
    Non-owner shares are -tau_j(c_{p,j}).
 
+Selection: ``rows=b`` keeps only the first b rows of X[sigma] (the owner
+publishes b indices; non-owners expand only b rows of their output masks,
+by random access into their AES-CTR stream).
+
 Convention: applying an index vector p to X means ``X[p]`` (gather: row i of
 the result is row p[i] of X), so ``permute(X, sigma)`` reveals X[sigma].
 Steps 4 + 5 fuse on the owner: with S = sum_p (x_p + a_p) + x_owner,
@@ -66,7 +70,8 @@ def _prepare(x, sigmas, owner, count):
     return party, sigmas, int(count)
 
 
-def permute_many(x: AShare, sigmas, owner: int, count: int | None = None) -> list:
+def permute_many(x: AShare, sigmas, owner: int, count: int | None = None,
+                 rows: int | None = None) -> list:
     """[X[sigma_j]] for each permutation sigma_j known to ``owner``.
 
     Inputs: a share X with n rows (any trailing shape); on the owner, the
@@ -79,23 +84,45 @@ def permute_many(x: AShare, sigmas, owner: int, count: int | None = None) -> lis
     for all count permutations); the owner sends count * n indices (int32
     when n < 2**31) to each other party.  Offline: count * X.size elements
     (dealer -> owner).
+
+    ``rows=b`` keeps only the first b rows of each X[sigma_j] (an owner-known
+    *selection*, e.g. moving the bin-end rows to the top and keeping them:
+    DESIGN.md "Histograms", step 3).  Then the owner publishes only the first
+    b entries of each tau_j, and each non-owner expands only the b rows of
+    its output masks it needs, by random access into its AES-CTR stream
+    (kind ``perm_select``).  The non-owners still send all n rows: which
+    rows are selected is secret.
     """
     party, sigmas, count = _prepare(x, sigmas, owner, count)
     n = x.shape[0]
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, (int, np.integer))
+                             or not 0 <= rows <= n):
+        raise ValueError(f"rows == {rows!r}, must be an int in 0..{n} (the number of rows)")
+    b = n if rows is None else int(rows)
     idx_dtype = np.int32 if n < 2 ** 31 else np.int64
-    material = party.dealer.get("perm", shape=x.shape, owner=owner, count=count)
+    if rows is None:
+        material = party.dealer.get("perm", shape=x.shape, owner=owner, count=count)
+    else:
+        material = party.dealer.get("perm_select", shape=x.shape, owner=owner, count=count,
+                                    rows=b)
     ep = party.ep
     if party.id != owner:
-        a, cs = material
+        a = material[0]
         ep.send(owner, x.value + a)                      # step 3
         taus = ep.recv(owner)                           # step 5 (published tau)
-        if not isinstance(taus, np.ndarray) or taus.shape != (count, n) \
+        if not isinstance(taus, np.ndarray) or taus.shape != (count, b) \
                 or taus.dtype != idx_dtype:
             raise ValueError(f"party {party.id}: owner {owner} published "
-                             f"{getattr(taus, 'shape', None)}, expected ({count}, {n})")
-        return [AShare(party, ring.gather_rows(cs[j], taus[j], negate=True))
+                             f"{getattr(taus, 'shape', None)}, expected ({count}, {b})")
+        if rows is None:
+            return [AShare(party, ring.gather_rows(material[1][j], taus[j], negate=True))
+                    for j in range(count)]
+        offsets, prg = material[1], material[2]
+        return [AShare(party, np.uint64(0) - _mask_rows(prg, offsets[j], x.shape, taus[j]))
                 for j in range(count)]
     pi_invs, ds = material
+    if rows is not None:
+        sigmas = [s[:b] for s in sigmas]
     taus = np.stack([ring.compose(pi_invs[j], sigmas[j], idx_dtype) for j in range(count)])
     for q in range(party.n_parties):                    # step 5: publish tau_j
         if q != owner:
@@ -114,16 +141,29 @@ def permute_many(x: AShare, sigmas, owner: int, count: int | None = None) -> lis
     if party.opened is not None:
         party.opened.append(s.copy())
     # tau_j(pi_j(S) - delta_j) == (S - D_j)[sigma_j]   (pi_j[tau_j] = sigma_j)
-    return [AShare(party, ring.gather_rows(s - ds[j], sigmas[j])) for j in range(count)]
+    if rows is None:
+        return [AShare(party, ring.gather_rows(s - ds[j], sigmas[j])) for j in range(count)]
+    return [AShare(party, ring.gather_rows(s, sigmas[j]) - ring.gather_rows(ds[j], sigmas[j]))
+            for j in range(count)]
 
 
-def permute(x: AShare, sigma, owner: int) -> AShare:
-    """[X[sigma]] for one owner-known permutation (see :func:`permute_many`).
+def _mask_rows(prg, offset: int, shape, idx) -> np.ndarray:
+    """Rows ``idx`` of the ``shape`` matrix stored at word ``offset`` of the stream."""
+    k = int(np.prod(shape[1:], dtype=np.int64))
+    words = offset + idx.astype(np.int64)[:, None] * k + np.arange(k, dtype=np.int64)[None, :]
+    with np.errstate(over="ignore"):
+        return prg.words_at(words).reshape((idx.shape[0],) + tuple(shape[1:]))
+
+
+def permute(x: AShare, sigma, owner: int, rows: int | None = None) -> AShare:
+    """[X[sigma]] (first ``rows`` rows only if given) for one owner-known
+    permutation (see :func:`permute_many`).
 
     Non-owners pass ``sigma=None``.  Cost: 1 round, X.size elements from each
-    non-owner to the owner, n indices from the owner to each other party.
+    non-owner to the owner, n (or ``rows``) indices from the owner to each
+    other party.
     """
-    return permute_many(x, None if sigma is None else [sigma], owner, count=1)[0]
+    return permute_many(x, None if sigma is None else [sigma], owner, count=1, rows=rows)[0]
 
 
 def unpermute_many(x: AShare, sigmas, owner: int, count: int | None = None) -> list:
