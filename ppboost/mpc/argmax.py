@@ -86,7 +86,7 @@ def rowmax(party, x):
     """
     xv = _check(x, "rowmax")
     k = 1 if xv.ndim == 1 else xv.shape[0]
-    cur, _ = _forward(party, xv.reshape(k, -1))
+    cur, _ = _forward(party, xv.reshape(k, xv.shape[-1]))
     return _wrap(party, cur[:, 0].reshape(()) if xv.ndim == 1 else cur[:, 0])
 
 
@@ -106,7 +106,7 @@ def argmax(party, x, return_max: bool = False):
     xv = _check(x, "argmax")
     vec = xv.ndim == 1
     k = 1 if vec else xv.shape[0]
-    cur, levels = _forward(party, xv.reshape(k, -1))
+    cur, levels = _forward(party, xv.reshape(k, xv.shape[-1]))
     onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
     for s, L in reversed(levels):
         h = L // 2
