@@ -190,3 +190,6 @@ def test_run_processes_validates_arguments(tmp_path):
         run_processes(cfg, keys, [idle] * 3)
     with pytest.raises(ValueError, match=r"no key for participant\(s\) \[2\]"):
         run_processes(cfg, {0: keys[0], 1: keys[1]}, idle)
+    with pytest.raises(TypeError, match="the function for party 0 .* cannot be sent to a spawned process.*"
+                                        "module-level function"):
+        run_processes(cfg, keys, lambda ep: None)

@@ -48,6 +48,7 @@ running ``grace`` seconds after the first failure (stalled) are terminated.
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import socket
 import tempfile
 import time
@@ -181,6 +182,13 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
     if len(fns) != n:
         raise ValueError(f"{len(fns)} party functions for {n} parties, need exactly {n}")
     fns.append(dealer_fn if dealer_fn is not None else _idle)
+    for i, f in enumerate(fns):
+        try:
+            pickle.dumps(f)
+        except Exception as exc:
+            raise TypeError(f"the function for {config.name(i)} ({f!r}) cannot be sent to a spawned "
+                            f"process: {exc}. Use a module-level function, or functools.partial of "
+                            "one with picklable arguments") from None
     missing = [i for i in range(n + 1) if i not in keys]
     if missing:
         raise ValueError(f"no key for participant(s) {missing}; keys must map every id 0..{n} to a key path")

@@ -252,6 +252,10 @@ class _Channel:
 
     def close(self) -> None:
         try:
+            self.sock.shutdown(socket.SHUT_RDWR)     # wakes a reader blocked in recv
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass
