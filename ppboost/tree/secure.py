@@ -1,0 +1,856 @@
+"""The secure backend: the tree grower's interface on additive shares (ppboost.mpc).
+
+One mechanism serves horizontal, vertical and mixed data (DESIGN.md "Secure
+training"; XORBoost, Deforth et al., PoPETs 2022).  The pooled table is a
+grid of **cells** (a block of rows x a block of columns), each owned by one
+party who knows that cell's bins in plaintext:
+
+* horizontal split: one cell per party (its rows x all columns);
+* vertical split: one cell per party (all rows x its columns);
+* mixed: one cell per row-holding party, and one cell (all rows x its
+  columns) per column-adding party; rows it does not cover are missing.
+
+Everything the parties hold about the model is secret-shared over Z_2^64:
+gradients, node indicators N (n x L, 0/1), histograms, gains, the one-hot
+split choices, the routing bits, the weights.  Public: n, the cells' shapes,
+bins per feature, the parameters and the objective.  Nothing is opened
+except uniformly masked values inside the mpc protocols; the finished trees
+are only opened (summed) by the analyst (:class:`SharedTree`, see
+``ppboost.training.SecretSharedModel.reveal``).
+
+Histograms (per level, for the **left children only**; right = parent -
+left).  For a cell with n_c rows and m_c features let n' = n_c + B where
+B = max_j (bins_j + 1).  The owner pads the cell with B zero "dummy" rows,
+one per bin, so that every bin is non-empty, and sorts the padded rows of
+feature j by bin (dummy first within its bin): sigma_j.
+
+1. V = [g * N_left, h * N_left, N_left]  (Beaver products, 1 round).
+2. ``permute_many(V_cell, [sigma_j])``: one masked message serves all m_c
+   features (DESIGN "one mask serves every column"), 1 round.
+3. Local prefix sums along the sorted rows.
+4. One stacked owner permutation moves each feature's bin-end rows to the
+   top: the cumulative histograms G_L(<= k), H_L(<= k), count(<= k), 1 round.
+   Cells of the same feature in different row blocks are summed.
+
+Split choice (Chen & Guestrin 2016 eq. 7 as xgboost computes it): for every
+node x candidate, w = G * reciprocal(H + lambda) (ppboost.mpc.nonlinear,
+Catrina-Saxena Newton), gain = G * w, loss = gain_L + gain_R - gain_P;
+validity masks [H_L >= mcw], [H_R >= mcw] and, for the backward (missing
+goes left) scan, [node has a missing row] are secret comparison bits;
+invalid candidates get -2^61; a last "do not split" entry holds the
+threshold max(gamma, kRtEps); a tournament argmax gives the secret one-hot.
+
+Routing: the one-hot is mapped (public linear map, local) to per-bin
+"goes left" values, differenced over bins and written on the dummy rows;
+the stacked sort (1 round), a prefix sum and the stacked unsort (1 round)
+give every row its go-left bit; N_left = N * left (1 Beaver round).
+
+Fixed point and the magnitude budget (every bound below is public):
+
+* binary:logistic / multi:softprob: margins, g and h at 16 fractional bits
+  (sigmoid / softmax in MPC); |g| <= 1, h <= 1/2.
+* reg:squarederror: labels are normalised by a **secret** power of two
+  2^-e with max|y| <= 2^e (secure max + comparisons with public powers of
+  two, never opened): y_s = y 2^-e, margins and g = m - y at 30 fractional
+  bits, |g| <= 2 (about).  Split choice is invariant under this scaling once
+  gamma and kRtEps are scaled by 2^-2e (secret thresholds, local); weights are
+  multiplied back by 2^e (a secret factor) before the analyst opens them.
+* the reciprocal of H + lambda is computed at ``fr`` (<= 28) bits, w at
+  ``fw`` bits and the gain from G truncated to ``fgg`` bits, with
+  fgg + fw chosen from n so that |gain| < 2^61 ring units (see
+  :func:`precision_plan`).  lambda + min_child_weight must be > 0.
+
+Not done (documented gaps): the horizontal quantile sketch is exchanged in
+the clear between the row-holding parties (:func:`agree_bins`), not by secure
+aggregation; histograms run in Z_2^64 (no 32-bit ring); the dealer does not
+stand in for non-owners in the second permutation, so the stacked
+permutations cost O(n m L) elements per level and party.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..crypto import fixed
+from ..mpc import ring
+from ..mpc.argmax import argmax, rowmax
+from ..mpc.arith import matmul as _matmul_share
+from ..mpc.compare import const_raw, ltz_raw, mul_raw
+from ..mpc.context import AShare, Party
+from ..mpc.nonlinear import exp_neg, reciprocal, sigmoid, softmax
+from ..mpc.permutation import permute, permute_many, unpermute
+from ..mpc.truncation import truncate
+from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_LEFT, KIND_CAT_MISSING_RIGHT,
+                      KIND_FORWARD, TreeBackend, TreeLayout)
+from .binning import (BinMapper, FeatureCuts, FeatureSummary, cuts_from_summary,
+                      merge_summaries, summarize_column)
+from .params import TreeParams
+
+__all__ = ["Cell", "SecurePlan", "SharedTree", "SecureBackend", "agree_bins",
+           "precision_plan", "open_tree", "LABEL_BITS", "SCALE_RANGE"]
+
+_KRT_EPS = 1e-6
+_BIG = np.uint64(1 << 61)
+#: fractional bits of labels / label means as shared by the label holders
+LABEL_BITS = 36
+#: exponents e tried for the secret label scale 2^e (reg:squarederror)
+SCALE_RANGE = (-6, 24)
+_REG_BITS = 30          # margins and gradients of reg:squarederror (scaled units)
+_LOG_BITS = 24          # fractional bits inside the secure log (intercepts)
+
+
+# ----------------------------------------------------------------------------- public plan
+@dataclass(frozen=True)
+class Cell:
+    """A block of the pooled table owned by one party (public: owner, rows, columns)."""
+
+    owner: int
+    rows: np.ndarray        # int64, global row indices, increasing
+    features: np.ndarray    # int64, global feature indices, increasing
+
+
+@dataclass
+class SecurePlan:
+    """Everything public about a secure training run (the same on every party)."""
+
+    n_rows: int
+    n_features: int
+    categorical: np.ndarray              # bool (m,)
+    cells: list                          # [Cell]
+    label_blocks: list                   # [(owner, rows int64)]
+    n_bins: np.ndarray | None = None     # int64 (m,), set by agree_bins
+
+
+@dataclass
+class SharedTree:
+    """One party's shares of one finished complete tree (ring elements).
+
+    ``onehot[k]`` (2^k, C+1) one-hot split choices of level k; ``cond[k]``
+    (2^k,) float32 bit patterns of the chosen split conditions;
+    ``weight[k]`` (2^k,) node weights and ``leaf`` (2^d,) leaf weights,
+    unscaled, at ``weight_bits`` fractional bits.  Summing the parties'
+    shares (the analyst) gives the tree; see :func:`open_tree`.
+    """
+
+    group: int
+    onehot: list
+    cond: list
+    weight: list
+    leaf: np.ndarray
+    weight_bits: int
+
+
+def precision_plan(params: TreeParams, n: int) -> dict:
+    """Public fixed-point plan for ``n`` rows (see the module docstring).
+
+    Returns fg (gradient/margin bits), fr (reciprocal bits), fw (weight bits),
+    fgg (bits of G in the gain), lo/hi (declared range of H + lambda for the
+    reciprocal), the H threshold (ring units) and Wmax/Gmax.
+    """
+    lam, mcw = params.reg_lambda, params.min_child_weight
+    if params.objective == "reg:squarederror":
+        fg, fh = _REG_BITS, 0                       # H = row count (integer)
+        gmax, hmax = 4.0, 1.0
+        h_thr = max(int(math.ceil(mcw - 1e-12)), 1)
+        lo = lam + h_thr
+    else:
+        fg, fh = 16, 16
+        gmax, hmax = 1.0, 0.5
+        h_thr = max(int(math.ceil(mcw * 2.0 ** fh - 1e-9)), 1)
+        lo = lam + h_thr * 2.0 ** -fh
+    if lo < 2.0 ** -8:
+        raise ValueError(f"lambda + min_child_weight == {lam + mcw}, must be >= 2**-8 for "
+                         f"secure training (the reciprocal of H + lambda needs a lower bound)")
+    hi = n * hmax + lam
+    Gmax = gmax * n
+    # |G| / (H + lambda) <= max|g| when h = 1; else <= |G| / lo
+    Wmax = gmax if params.objective == "reg:squarederror" else gmax * n / lo
+    fr = min(28, 60 - fg - int(math.ceil(math.log2(max(Wmax, 1.0)))),
+             61 - int(math.ceil(math.log2(hi + 1))))
+    budget = 60 - int(math.ceil(math.log2(max(Gmax * Wmax, 2.0))))
+    fgg = min(fg, budget // 2)
+    fw = min(budget - fgg, fg + fr, 30)
+    if fr < 14 or fw < 10 or fgg < 8:
+        raise ValueError(
+            f"secure training: n == {n} rows with lambda == {lam} and min_child_weight == "
+            f"{mcw} leave too few fixed-point bits (fr={fr}, fw={fw}, fgg={fgg}); raise "
+            f"lambda or min_child_weight or use fewer rows")
+    return {"fg": fg, "fh": fh, "fr": fr, "fw": fw, "fgg": fgg, "lo": lo, "hi": hi,
+            "h_thr": h_thr, "Wmax": Wmax, "Gmax": Gmax}
+
+
+# ----------------------------------------------------------------------------- helpers
+def _enc(v, bits: int) -> np.ndarray:
+    return fixed.encode(np.asarray(v, dtype=np.float64), bits)
+
+
+def _signed(x) -> np.ndarray:
+    """Python / numpy signed integers -> ring (two's complement)."""
+    return np.asarray(x, dtype=np.int64).view(np.uint64)
+
+
+def _bits_for(v: float) -> int:
+    return int(math.ceil(math.log2(max(float(v), 2.0))))
+
+
+@contextmanager
+def _frac_bits(party: Party, bits: int):
+    """Run mpc.nonlinear at ``bits`` fractional bits (they read party.frac_bits)."""
+    old = party.frac_bits
+    party.frac_bits = bits
+    try:
+        yield
+    finally:
+        party.frac_bits = old
+
+
+class _Ops:
+    """Raw-array protocol shorthands for one party."""
+
+    def __init__(self, party: Party):
+        self.p = party
+
+    def mul(self, x, y):
+        return mul_raw(self.p, np.ascontiguousarray(x), np.ascontiguousarray(y))
+
+    def trunc(self, x, f, bound):
+        if f <= 0:
+            return x << np.uint64(-f) if f < 0 else x
+        return truncate(AShare(self.p, np.ascontiguousarray(x)), int(f),
+                        bound_bits=int(min(bound, 62))).value
+
+    def ge0(self, x):
+        """Shares of [x >= 0] (integer bits)."""
+        return const_raw(self.p, np.ones(np.shape(x), np.uint64)) - ltz_raw(self.p, np.ascontiguousarray(x))
+
+    def const(self, v):
+        return const_raw(self.p, np.asarray(v, dtype=np.uint64))
+
+    def share_from(self, owner, values, shape):
+        return self.p.share(values if self.p.id == owner else None, owner=owner,
+                            shape=shape).value
+
+
+# ----------------------------------------------------------------------------- binning
+def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
+    """Every party learns the public bin counts; owners bin their cells.
+
+    ``my_X``: {cell index: float32 (n_c, m_c)} for the cells this party owns.
+    A feature held by one cell is binned by its owner alone (its cuts stay
+    private).  A feature held by several cells (rows split across parties)
+    is binned from the merged exact summaries of its owners: **the owners
+    exchange their summaries (distinct values and counts) in the clear** --
+    the secure-aggregated sketch of DESIGN.md is not implemented.  Messages
+    are padded to the cell sizes, so their sizes are public.
+    Returns (binned {cell: int32 (n_c, m_c)}, cuts {feature: FeatureCuts} for
+    the features this party is the cut owner of); sets ``plan.n_bins``.
+    """
+    ep, me = party.ep, party.id
+    m = plan.n_features
+    cells_of = [[ci for ci, c in enumerate(plan.cells) if j in set(c.features.tolist())]
+                for j in range(m)]
+    summaries: dict = {}
+    # --- exchange summaries for shared features (between the cells' owners)
+    for ci, cell in enumerate(plan.cells):
+        if cell.owner != me:
+            continue
+        X = my_X[ci]
+        for t, j in enumerate(cell.features.tolist()):
+            summaries[(ci, j)] = summarize_column(X[:, t], max_bin, bool(plan.categorical[j]))
+    shared_feats = [j for j in range(m) if len(cells_of[j]) > 1]
+    if shared_feats:
+        owners = sorted({plan.cells[ci].owner for j in shared_feats for ci in cells_of[j]})
+        if me in owners:
+            mine = [ci for ci, c in enumerate(plan.cells) if c.owner == me
+                    and any(ci in cells_of[j] for j in shared_feats)]
+            for ci in mine:
+                nc = plan.cells[ci].rows.shape[0]
+                feats = [j for j in shared_feats if ci in cells_of[j]]
+                vals = np.full((len(feats), nc), np.nan, np.float32)
+                wts = np.zeros((len(feats), nc), np.float64)
+                for r, j in enumerate(feats):
+                    s = summaries[(ci, j)]
+                    vals[r, :s.values.shape[0]] = s.values
+                    wts[r, :s.weights.shape[0]] = s.weights
+                for q in owners:
+                    if q != me:
+                        ep.send(q, vals)
+                        ep.send(q, wts)
+            for ci, cell in enumerate(plan.cells):
+                if cell.owner == me or cell.owner not in owners \
+                        or not any(ci in cells_of[j] for j in shared_feats):
+                    continue
+                feats = [j for j in shared_feats if ci in cells_of[j]]
+                vals = ep.recv(cell.owner)
+                wts = ep.recv(cell.owner)
+                if vals.shape != (len(feats), cell.rows.shape[0]):
+                    raise ValueError(f"party {me}: summary of cell {ci} has shape "
+                                     f"{vals.shape}, expected {(len(feats), cell.rows.shape[0])}")
+                for r, j in enumerate(feats):
+                    k = wts[r] > 0
+                    summaries[(ci, j)] = FeatureSummary(vals[r][k], wts[r][k],
+                                                        bool(plan.categorical[j]), True)
+    # --- cuts for the features this party can bin
+    cuts: dict = {}
+    for j in range(m):
+        cis = cells_of[j]
+        if not cis:
+            raise ValueError(f"feature {j} is held by no party")
+        if all((ci, j) in summaries for ci in cis):
+            merged = merge_summaries([summaries[(ci, j)] for ci in cis]) if len(cis) > 1 \
+                else summaries[(cis[0], j)]
+            cuts[j] = cuts_from_summary(merged, max_bin)
+    # --- public bin counts (from each feature's cut owner = owner of its first cell)
+    counts = np.full(m, -1, np.int64)
+    cut_owner = np.array([plan.cells[cells_of[j][0]].owner for j in range(m)])
+    for j in range(m):
+        if cut_owner[j] == me:
+            counts[j] = cuts[j].n_bins
+    for q in range(party.n_parties):
+        if q != me:
+            ep.send(q, counts)
+    for q in range(party.n_parties):
+        if q != me:
+            other = ep.recv(q)
+            counts = np.where(cut_owner == q, other, counts)
+    plan.n_bins = counts
+    binned = {}
+    for ci, cell in enumerate(plan.cells):
+        if cell.owner == me:
+            mapper = BinMapper(tuple(cuts[j] for j in cell.features.tolist()))
+            binned[ci] = mapper.transform(my_X[ci])
+    return binned, {j: cuts[j] for j in range(m) if cut_owner[j] == me}
+
+
+# ----------------------------------------------------------------------------- backend
+class SecureBackend(TreeBackend):
+    """One party's side of the secure backend (all parties run it in lockstep).
+
+    Parameters
+    ----------
+    party : the mpc :class:`~ppboost.mpc.context.Party` of this data party
+    plan : the public :class:`SecurePlan` (``n_bins`` set by :func:`agree_bins`)
+    params : TreeParams
+    binned : {cell index: int (n_c, m_c)} bins of this party's cells
+    cuts : {feature: FeatureCuts} for the features this party is cut owner of
+    labels : {label block index: float labels} for the blocks this party holds
+    """
+
+    def __init__(self, party: Party, plan: SecurePlan, params: TreeParams, binned: dict,
+                 cuts: dict, labels: dict):
+        self.party = party
+        self.ops = _Ops(party)
+        self.plan = plan
+        self.params = params
+        self.layout = TreeLayout(plan.n_bins, plan.categorical)
+        self.n_rows = int(plan.n_rows)
+        self.prec = precision_plan(params, self.n_rows)
+        self.reg = params.objective == "reg:squarederror"
+        self.fm = self.prec["fg"]                        # margin bits
+        self._build_candidate_maps()
+        self._prepare_cells(binned)
+        self._share_conditions(cuts)
+        self._share_labels(labels)
+        self._parent = None
+
+    # ------------------------------------------------------------------ public maps
+    def _build_candidate_maps(self):
+        lay = self.layout
+        offs = lay.bin_offsets
+        self.Btot = int(offs[-1])
+        zero = self.Btot                       # index of the appended zero row
+        C = lay.n_candidates
+        idx = np.full((C, 4), zero, np.int64)
+        coef = np.zeros((C, 4), np.int64)
+        tot = np.zeros(C, np.int64)
+        miss = np.zeros((C, 2), np.int64)      # count of missing = cum[a] - cum[b]
+        self.cand_start = np.zeros(lay.n_features + 1, np.int64)
+        for c in range(C):
+            j, kind, t = int(lay.cand_feature[c]), int(lay.cand_kind[c]), int(lay.cand_bin[c])
+            o, b = int(offs[j]), int(lay.n_bins[j])
+            cum = lambda k: o + k if k >= 0 else zero          # noqa: E731
+            tot[c] = o + b
+            miss[c] = (o + b, cum(b - 1))
+            if kind == KIND_FORWARD:
+                idx[c, 0], coef[c, 0] = cum(t), 1
+            elif kind == KIND_BACKWARD:                        # GL = C[t] + M
+                idx[c, :3], coef[c, :3] = (cum(t), o + b, cum(b - 1)), (1, 1, -1)
+            else:                                              # GL = T - GR
+                # right = {t}: GL = C[b] - C[t] + C[t-1]; right = {t} + missing:
+                # GL = -C[t] + C[t-1] + C[b-1]
+                terms = [(o + b, 1), (cum(t), -1), (cum(t - 1), 1)]
+                if kind == KIND_CAT_MISSING_RIGHT:
+                    terms = [(cum(t), -1), (cum(t - 1), 1), (cum(b - 1), 1)]
+                for q, (i, s) in enumerate(terms):
+                    idx[c, q], coef[c, q] = i, s
+        for j in range(lay.n_features):
+            self.cand_start[j + 1] = self.cand_start[j] + (2 * int(lay.n_bins[j]))
+        self._idx, self._coef, self._tot, self._miss = idx, _signed(coef), tot, miss
+        self._bwd = lay.cand_kind == KIND_BACKWARD
+        # per feature: D_j (B_j x C_j), differenced "goes left" indicator over bins
+        self._D = []
+        for j in range(lay.n_features):
+            b = int(lay.n_bins[j])
+            cs, ce = int(self.cand_start[j]), int(self.cand_start[j + 1])
+            M = np.zeros((b + 1, ce - cs), np.int64)
+            for q, c in enumerate(range(cs, ce)):
+                kind, t = int(lay.cand_kind[c]), int(lay.cand_bin[c])
+                dl = bool(lay.cand_default_left[c])
+                for k in range(b):
+                    M[k, q] = (k <= t) if kind in (KIND_FORWARD, KIND_BACKWARD) else (k != t)
+                M[b, q] = dl
+            D = M.copy()
+            D[1:] -= M[:-1]
+            self._D.append(np.ascontiguousarray(_signed(D.T)))     # (C_j, B_j)
+
+    # ------------------------------------------------------------------ owner preparation
+    def _prepare_cells(self, binned):
+        nb = self.layout.n_bins
+        self._cells = []
+        for ci, cell in enumerate(self.plan.cells):
+            nc, feats = int(cell.rows.shape[0]), cell.features
+            B = int((nb[feats] + 1).max())
+            npad = nc + B
+            info = {"nc": nc, "B": B, "npad": npad, "feats": feats, "mc": int(feats.shape[0])}
+            if cell.owner == self.party.id:
+                bins = np.asarray(binned[ci], dtype=np.int64)
+                sig_stack, sel = [], []
+                used = np.zeros(info["mc"] * npad, bool)
+                for t, j in enumerate(feats.tolist()):
+                    b = int(nb[j])
+                    padded = np.concatenate([bins[:, t], np.minimum(np.arange(B), b)])
+                    real = np.concatenate([np.ones(nc, np.int64), np.zeros(B, np.int64)])
+                    sigma = np.argsort(padded * 2 + real, kind="stable")
+                    sb = padded[sigma]
+                    ends = np.searchsorted(sb, np.arange(b + 1), side="right") - 1
+                    sig_stack.append(sigma + t * npad)
+                    sel.append(ends + t * npad)
+                    used[ends + t * npad] = True
+                sig_stack = np.concatenate(sig_stack)
+                # selection permutation: bin ends of block t at rows t*B .. t*B + b_j,
+                # unused filler rows for k > b_j, then everything else
+                free = iter(np.flatnonzero(~used).tolist())
+                top = []
+                for t, j in enumerate(feats.tolist()):
+                    b = int(nb[j])
+                    top += sel[t].tolist() + [next(free) for _ in range(B - b - 1)]
+                top = np.array(top, np.int64)
+                rest = np.setdiff1d(np.arange(info["mc"] * npad), top, assume_unique=False)
+                info["sigmas"] = [s - t * npad for t, s in
+                                  enumerate(np.split(sig_stack, info["mc"]))]
+                info["sig_stack"] = sig_stack
+                info["select"] = np.concatenate([top, rest])
+            self._cells.append(info)
+
+    def _share_conditions(self, cuts):
+        """Shares of the float32 split condition of every candidate (bit patterns)."""
+        lay = self.layout
+        C = lay.n_candidates
+        cond = np.zeros(C, np.uint64)
+        owners = {}
+        for ci, cell in enumerate(self.plan.cells):
+            for j in cell.features.tolist():
+                owners.setdefault(j, cell.owner)
+        for q in range(self.party.n_parties):
+            mine = None
+            if q == self.party.id:
+                mine = np.zeros(C, np.uint64)
+                for j, fc in cuts.items():
+                    for c in range(int(self.cand_start[j]), int(self.cand_start[j + 1])):
+                        t = int(lay.cand_bin[c])
+                        v = fc.cuts[t] if (fc.categorical or t >= 0) else fc.min_value
+                        mine[c] = np.float32(v).view(np.uint32)
+            if any(o == q for o in owners.values()):
+                cond = cond + self.ops.share_from(q, mine, (C,))
+        self._cond = cond
+
+    def _share_labels(self, labels):
+        """Labels (and the label means, computed locally by each holder) as shares."""
+        p, ops = self.params, self.ops
+        n, K = self.n_rows, p.n_groups
+        me = self.party.id
+        if p.objective == "multi:softprob":
+            Y = np.zeros((n, K), np.uint64)
+            fr = np.zeros(K, np.uint64)
+            for bi, (owner, rows) in enumerate(self.plan.label_blocks):
+                vals = mean = None
+                if owner == me:
+                    y = np.asarray(labels[bi]).astype(np.int64)
+                    oh = (y[:, None] == np.arange(K)[None, :]).astype(np.float64)
+                    vals = _enc(oh, 16)
+                    mean = _enc(oh.sum(axis=0) / n, LABEL_BITS)
+                Y[rows] = ops.share_from(owner, vals, (rows.shape[0], K))
+                fr = fr + ops.share_from(owner, mean, (K,))
+            self._y, self._ybar = Y, fr
+            return
+        y_all = np.zeros(n, np.uint64)
+        ybar = np.zeros((), np.uint64)
+        bits = LABEL_BITS if self.reg else 16
+        for bi, (owner, rows) in enumerate(self.plan.label_blocks):
+            vals = mean = None
+            if owner == me:
+                y = np.asarray(labels[bi], dtype=np.float64)
+                if self.reg and np.any(np.abs(y) >= 2.0 ** SCALE_RANGE[1]):
+                    raise ValueError(f"labels must satisfy |y| < 2**{SCALE_RANGE[1]} for "
+                                     f"secure reg:squarederror")
+                vals = _enc(y, bits)
+                mean = _enc(np.array([y.sum() / n]), LABEL_BITS)
+            y_all[rows] = ops.share_from(owner, vals, (rows.shape[0],))
+            ybar = ybar + ops.share_from(owner, mean, (1,))[0]
+        self._y, self._ybar = y_all, ybar
+        if self.reg:
+            self._label_scale()
+
+    def _label_scale(self):
+        """Secret one-hot of e = min{k : max|y| <= 2^k} and the scaled labels."""
+        ops, party = self.ops, self.party
+        y = self._y
+        s = ltz_raw(party, y)
+        absy = y - ops.mul(s, y) * np.uint64(2)
+        mx = rowmax(party, AShare(party, absy)).value.reshape(1)
+        lo, hi = SCALE_RANGE
+        ks = np.arange(lo, hi + 1)
+        pw = np.array([1 << (k + LABEL_BITS) for k in ks], dtype=np.uint64)
+        le = ops.ge0(ops.const(pw) - np.repeat(mx, ks.shape[0]))     # [max|y| <= 2^k]
+        onehot = le.copy()
+        onehot[1:] = le[1:] - le[:-1]
+        self._scale_bits = onehot                                    # (len(ks),)
+        self._ks = ks
+
+        def lin(consts):
+            return (onehot * np.asarray(consts, dtype=np.uint64)).sum(dtype=np.uint64)
+
+        # y_s = y 2^-e at _REG_BITS: y(36) * 2^(24-k) >> 30
+        S = lin([1 << (hi - k) for k in ks])
+        shift = LABEL_BITS + hi - _REG_BITS
+        self._y = ops.trunc(ops.mul(self._y, np.full(self._y.shape, S, np.uint64)),
+                            shift, 62)
+        self._ybar_s = ops.trunc(ops.mul(self._ybar.reshape(1), np.array([S])), shift, 62)[0]
+        self._unscale = lin([1 << (k - lo) for k in ks])             # 2^(k+6)
+        Fl = self.prec["fgg"] + self.prec["fw"]
+        g = self.params.gamma
+        thr = []
+        for k in ks:
+            sc = 2.0 ** (Fl - 2 * int(k))
+            t = max(math.ceil(g * sc), math.floor(_KRT_EPS * sc) + 1)
+            thr.append(min(t, (1 << 61) - 1))
+        self._thr_scaled = lin(thr)
+        if self.params.base_score is not None:
+            self._base_scaled = lin([int(_enc(self.params.base_score * 2.0 ** -int(k),
+                                              _REG_BITS)) for k in ks])
+
+    # ------------------------------------------------------------------ margins
+    def init_margins(self):
+        p, ops, n = self.params, self.ops, self.n_rows
+        if self.reg:
+            b = self._base_scaled if p.base_score is not None else self._ybar_s
+            return np.tile(ops.const(np.zeros(1, np.uint64)) + b, (n, 1)).astype(np.uint64) \
+                if False else np.full((n, 1), 0, np.uint64) + b
+        if p.objective == "binary:logistic":
+            if p.base_score is not None:
+                b = self.ops.const(_enc(np.log(p.base_score / (1 - p.base_score)), 16))
+                return np.tile(b.reshape(1, 1), (n, 1))
+            pbar = ops.trunc(self._ybar.reshape(1), LABEL_BITS - _LOG_BITS, 62)
+            one = ops.const(_enc([1.0], _LOG_BITS))
+            lg = self._secure_log(np.concatenate([pbar, one - pbar]), 1.0 / (2 * n))
+            b = lg[0:1] - lg[1:2]                                  # logit, 24 bits
+            b = ops.trunc(b, _LOG_BITS - 16, 40)
+            return np.tile(b.reshape(1, 1), (n, 1))
+        K = p.n_groups
+        if p.base_score is not None:
+            b = ops.const(_enc(np.full(K, p.base_score), 16))
+            return np.tile(b.reshape(1, K), (n, 1))
+        fr = ops.trunc(self._ybar, LABEL_BITS - _LOG_BITS, 62)
+        lg = self._secure_log(fr, 1.0 / (2 * n))
+        lg16 = ops.trunc(lg, _LOG_BITS - 16, 40)
+        mean = ops.trunc(lg16.sum(dtype=np.uint64).reshape(1) * _enc([1.0 / K], 24), 24, 50)
+        b = lg16 - mean
+        self._base_margin = b
+        return np.tile(b.reshape(1, K), (n, 1))
+
+    def _secure_log(self, f, lo):
+        """[log f] for shared f in [lo, 1] at _LOG_BITS bits: Newton on exp(b) = f
+        from b = 0 (monotone from above): b <- b - 1 + f / exp(b).
+        Cost per iteration: exp_neg + reciprocal + 1 product and truncation."""
+        party, ops = self.party, self.ops
+        F = _LOG_BITS
+        iters = int(math.ceil(math.log(1.0 / lo))) + 5
+        b = np.zeros(f.shape, np.uint64)
+        one = _enc(np.ones(f.shape), F)
+        with _frac_bits(party, F):
+            for _ in range(iters):
+                e = exp_neg(AShare(party, b)).value
+                r = reciprocal(AShare(party, e), lo, 1.0).value
+                fr = ops.trunc(ops.mul(f, r), F, 2 * F + 2)      # f / exp(b) <= 1
+                b = b - ops.const(one) + fr
+        return b
+
+    def gradients(self, margins):
+        p, ops, party = self.params, self.ops, self.party
+        if self.reg:
+            return [(margins[:, 0] - self._y, None)]
+        if p.objective == "binary:logistic":
+            pr = sigmoid(AShare(party, np.ascontiguousarray(margins[:, 0]))).value
+            g = pr - self._y
+            h = ops.trunc(ops.mul(pr, ops.const(_enc(np.ones(pr.shape), 16)) - pr), 16, 36)
+            return [(g, h)]
+        P = softmax(AShare(party, np.ascontiguousarray(margins))).value
+        G = P - self._y
+        H = ops.trunc(ops.mul(P, ops.const(_enc(np.ones(P.shape), 16)) - P), 16, 36) \
+            * np.uint64(2)
+        return [(np.ascontiguousarray(G[:, k]), np.ascontiguousarray(H[:, k]))
+                for k in range(P.shape[1])]
+
+    def root_nodes(self):
+        self._parent = None
+        return self.ops.const(np.ones((self.n_rows, 1), np.uint64))
+
+    # ------------------------------------------------------------------ histograms
+    def histograms(self, nodes, gh):
+        g, h = gh
+        ops = self.ops
+        n, L = nodes.shape
+        left = nodes if L == 1 else np.ascontiguousarray(nodes[:, 0::2])
+        Lh = left.shape[1]
+        if h is None:
+            gN = ops.mul(np.repeat(g[:, None], Lh, axis=1), left)
+            V = np.concatenate([gN, left], axis=1)
+            ncol = 2
+        else:
+            gh2 = np.concatenate([np.repeat(g[:, None], Lh, axis=1),
+                                  np.repeat(h[:, None], Lh, axis=1)], axis=1)
+            prod = ops.mul(gh2, np.concatenate([left, left], axis=1))
+            V = np.concatenate([prod, left], axis=1)
+            ncol = 3
+        cum = np.zeros((self.Btot, ncol * Lh), np.uint64)
+        for ci, cell in enumerate(self.plan.cells):
+            info = self._cells[ci]
+            out = self._cell_hist(ci, cell, info, V[cell.rows])
+            offs = self.layout.bin_offsets
+            for t, j in enumerate(info["feats"].tolist()):
+                bj = int(self.layout.n_bins[j]) + 1
+                cum[int(offs[j]):int(offs[j]) + bj] += out[t, :bj]
+        cum = cum.reshape(self.Btot, ncol, Lh)
+        tot = V.sum(axis=0, dtype=np.uint64).reshape(ncol, Lh)
+        if L > 1:
+            pc, pt = self._parent
+            full = np.empty((self.Btot, ncol, L), np.uint64)
+            full[:, :, 0::2] = cum
+            full[:, :, 1::2] = pc - cum
+            ft = np.empty((ncol, L), np.uint64)
+            ft[:, 0::2] = tot
+            ft[:, 1::2] = pt - tot
+            cum, tot = full, ft
+        return {"cum": cum, "tot": tot}
+
+    def _cell_hist(self, ci, cell, info, Vc):
+        """Cumulative histograms at the bin ends of one cell: (m_c, B, cols)."""
+        party = self.party
+        nc, B, npad, mc = info["nc"], info["B"], info["npad"], info["mc"]
+        cols = Vc.shape[1]
+        X = np.concatenate([Vc, np.zeros((B, cols), np.uint64)], axis=0)
+        owner = cell.owner
+        mine = party.id == owner
+        sorted_ = permute_many(AShare(party, X), info["sigmas"] if mine else None, owner,
+                               count=mc)
+        stacked = np.concatenate([ring.prefix_sum(s.value, axis=0) for s in sorted_], axis=0)
+        sel = permute(AShare(party, stacked), info["select"] if mine else None, owner)
+        return sel.value[:mc * B].reshape(mc, B, cols)
+
+    # ------------------------------------------------------------------ split choice
+    def _weights(self, G, H):
+        """w = G / (H + lambda) at fw bits (not negated), for shared G (fg bits), H."""
+        pr, ops, party = self.prec, self.ops, self.party
+        fr, fg = pr["fr"], pr["fg"]
+        lam_enc = _enc([self.params.reg_lambda], fr)[0]
+        if self.reg:
+            x = H << np.uint64(fr)
+        else:
+            x = H << np.uint64(fr - pr["fh"])
+        x = x + (lam_enc if party.id == 0 else np.uint64(0))
+        with _frac_bits(party, fr):
+            r = reciprocal(AShare(party, np.ascontiguousarray(x)), pr["lo"], pr["hi"]).value
+        wfull = ops.mul(G, r)
+        return ops.trunc(wfull, fg + fr - pr["fw"], fg + fr + _bits_for(pr["Wmax"]) + 1)
+
+    def choose_splits(self, hist):
+        pr, ops, party = self.prec, self.ops, self.party
+        lay = self.layout
+        cum, tot = hist["cum"], hist["tot"]
+        ncol, L = tot.shape
+        C = lay.n_candidates
+        cumz = np.concatenate([cum, np.zeros((1, ncol, L), np.uint64)], axis=0)
+        GL = (cumz[self._idx] * self._coef[:, :, None, None]).sum(axis=1, dtype=np.uint64)
+        T = cumz[self._tot]
+        GR = T - GL                                                   # (C, ncol, L)
+        hcol = 1                       # [G, count] (reg, h = 1) or [G, H, count]
+        ccol = ncol - 1
+        miss = cumz[self._miss[:, 0], ccol] - cumz[self._miss[:, 1], ccol]    # (C, L)
+        gl, hl = GL[:, 0].T, GL[:, hcol].T                            # (L, C)
+        gr, hr = GR[:, 0].T, GR[:, hcol].T
+        gp, hp = tot[0], tot[hcol]
+        Gall = np.concatenate([gl.ravel(), gr.ravel(), gp])
+        Hall = np.concatenate([hl.ravel(), hr.ravel(), hp])
+        w = self._weights(Gall, Hall)
+        fg, fgg = pr["fg"], pr["fgg"]
+        Gt = ops.trunc(Gall, fg - fgg, fg + _bits_for(pr["Gmax"]) + 1)
+        gain = ops.mul(Gt, w)
+        LC = L * C
+        loss = gain[:LC].reshape(L, C) + gain[LC:2 * LC].reshape(L, C) \
+            - gain[2 * LC:][:, None]
+        thr = np.uint64(pr["h_thr"])
+        cmp = np.concatenate([Hall - ops.const(np.full(Hall.shape, thr)),
+                              miss.T.ravel() - ops.const(np.ones(LC, np.uint64))])
+        ge = ops.ge0(cmp)
+        geL, geR, geP = ge[:LC], ge[LC:2 * LC], ge[2 * LC:2 * LC + L]
+        geM = ge[2 * LC + L:]
+        v1 = ops.mul(np.concatenate([geL, geP]), np.concatenate([geR, np.uint64(0) - w[2 * LC:]]))
+        valid, wnode = v1[:LC], v1[LC:]
+        bwd = np.tile(self._bwd, L)
+        vb = ops.mul(valid, np.where(bwd, geM, ops.const(np.ones(LC, np.uint64))))
+        masked = ops.mul(vb, loss.ravel() + ops.const(np.full(LC, _BIG))) \
+            - ops.const(np.full(LC, _BIG))
+        if self.reg:
+            thr_col = np.full(L, self._thr_scaled, np.uint64)
+        else:
+            Fl = fgg + pr["fw"]
+            sc = 2.0 ** Fl
+            t = max(math.ceil(self.params.gamma * sc), math.floor(_KRT_EPS * sc) + 1)
+            thr_col = ops.const(np.full(L, min(t, (1 << 61) - 1), np.uint64))
+        values = np.concatenate([masked.reshape(L, C), thr_col[:, None]], axis=1)
+        onehot = argmax(party, AShare(party, values)).value
+        self._parent = (cum, tot)
+        return {"onehot": onehot, "weight": wnode}
+
+    # ------------------------------------------------------------------ routing
+    def route(self, nodes, splits):
+        party, ops = self.party, self.ops
+        lay = self.layout
+        n, L = nodes.shape
+        onehot = splits["onehot"]
+        C = lay.n_candidates
+        left = np.zeros((n, L), np.uint64)
+        for ci, cell in enumerate(self.plan.cells):
+            info = self._cells[ci]
+            nc, B, npad, mc = info["nc"], info["B"], info["npad"], info["mc"]
+            U = np.zeros((mc, npad, L), np.uint64)
+            for t, j in enumerate(info["feats"].tolist()):
+                cs, ce = int(self.cand_start[j]), int(self.cand_start[j + 1])
+                bj = int(lay.n_bins[j]) + 1
+                if ce > cs:
+                    d = ring.matmul(np.ascontiguousarray(onehot[:, cs:ce]), self._D[j])
+                    U[t, nc:nc + bj] = d.T
+            U = U.reshape(mc * npad, L)
+            mine = party.id == cell.owner
+            W = permute(AShare(party, U), info["sig_stack"] if mine else None, cell.owner)
+            Wp = ring.prefix_sum(W.value.reshape(mc, npad, L), axis=1).reshape(mc * npad, L)
+            Z = unpermute(AShare(party, Wp), info["sig_stack"] if mine else None, cell.owner)
+            contrib = Z.value.reshape(mc, npad, L)[:, :nc].sum(axis=0, dtype=np.uint64)
+            left[cell.rows] += contrib
+        left += onehot[:, C][None, :]
+        nl = ops.mul(nodes, left)
+        out = np.empty((n, 2 * L), np.uint64)
+        out[:, 0::2] = nl
+        out[:, 1::2] = nodes - nl
+        return out
+
+    # ------------------------------------------------------------------ leaves, margins
+    def leaf_values(self, nodes, gh):
+        g, h = gh
+        ops, pr = self.ops, self.prec
+        cnt = nodes.sum(axis=0, dtype=np.uint64)
+        rows = [g] if h is None else [g, h]
+        S = _matmul_share(AShare(self.party, np.stack(rows)),
+                          AShare(self.party, np.ascontiguousarray(nodes))).value
+        G = S[0]
+        H = cnt if h is None else S[1]
+        w = self._weights(G, H)
+        ok = ops.ge0(H - ops.const(np.full(H.shape, np.uint64(pr["h_thr"]))))
+        wl = ops.mul(ok, np.uint64(0) - w)
+        eta = _enc([self.params.eta], self.fm)[0]
+        value = ops.trunc(wl * eta, pr["fw"], pr["fw"] + self.fm + _bits_for(pr["Wmax"]) + 2)
+        return {"weight": wl, "value": value}
+
+    def update_margins(self, margins, nodes, leaves, group):
+        d = _matmul_share(AShare(self.party, np.ascontiguousarray(nodes)),
+                          AShare(self.party, leaves["value"])).value
+        out = margins.copy()
+        out[:, group] = out[:, group] + d
+        return out
+
+    def reveal_tree(self, splits, leaves, group):
+        """This party's shares of the finished tree (nothing is opened here)."""
+        ops, pr = self.ops, self.prec
+        C = self.layout.n_candidates
+        conds = []
+        flat = np.concatenate([s["onehot"][:, :C] for s in splits], axis=0)
+        prod = ops.mul(flat, np.broadcast_to(self._cond, flat.shape))
+        cond_all = prod.sum(axis=1, dtype=np.uint64)
+        pos = 0
+        for s in splits:
+            L = s["onehot"].shape[0]
+            conds.append(cond_all[pos:pos + L])
+            pos += L
+        ws = np.concatenate([s["weight"] for s in splits] + [leaves["weight"]])
+        if self.reg:
+            lo = SCALE_RANGE[0]
+            ws = ops.trunc(ops.mul(ws, np.full(ws.shape, self._unscale, np.uint64)), -lo,
+                           pr["fw"] + 2 + SCALE_RANGE[1] - lo + 1)
+        weights, pos = [], 0
+        for s in splits:
+            L = s["onehot"].shape[0]
+            weights.append(ws[pos:pos + L])
+            pos += L
+        return SharedTree(group, [s["onehot"].copy() for s in splits], conds, weights,
+                          ws[pos:], pr["fw"])
+
+    def base_score_share(self) -> tuple:
+        """(share, frac bits) of what xgboost stores as base_score."""
+        p = self.params
+        if p.objective == "multi:softprob":
+            if p.base_score is not None:
+                return self.ops.const(_enc(np.full(p.n_groups, p.base_score), 16)), 16
+            return self._base_margin, 16
+        if p.base_score is not None:
+            return self.ops.const(_enc([p.base_score], LABEL_BITS)), LABEL_BITS
+        return np.asarray(self._ybar).reshape(1), LABEL_BITS
+
+
+# ----------------------------------------------------------------------------- analyst side
+def open_tree(shares: list, layout: TreeLayout):
+    """Sum the parties' :class:`SharedTree` shares of one tree -> RevealedTree (analyst)."""
+    from .backend import RevealedTree
+    C = layout.n_candidates
+    first = shares[0]
+    d = len(first.onehot)
+
+    def total(get):
+        acc = None
+        for s in shares:
+            v = np.asarray(get(s), dtype=np.uint64)
+            acc = v.copy() if acc is None else acc + v
+        return acc
+
+    is_split, feat, sbin, dleft, iscat, cond, w = [], [], [], [], [], [], []
+    fw = first.weight_bits
+    for k in range(d):
+        oh = total(lambda s: s.onehot[k])
+        if not np.all((oh == 0) | (oh == 1)) or not np.all(oh.sum(axis=1) == 1):
+            raise ValueError("opened split choice is not one-hot: the shares are inconsistent")
+        ch = np.argmax(oh, axis=1)
+        sp = ch != C
+        chc = np.where(sp, ch, 0)
+        f = layout.cand_feature[chc] if C else np.zeros_like(ch)
+        c_bits = total(lambda s: s.cond[k]).astype(np.uint32)
+        is_split.append(sp)
+        feat.append(np.where(sp, f, 0))
+        sbin.append(np.where(sp, layout.cand_bin[chc] if C else 0, 0))
+        dleft.append(sp & (layout.cand_default_left[chc] if C else False))
+        iscat.append(sp & (layout.categorical[f] if C else False))
+        cond.append(c_bits.view(np.float32))
+        w.append(fixed.decode(total(lambda s: s.weight[k]), fw))
+    leaf = fixed.decode(total(lambda s: s.leaf), fw)
+    return RevealedTree(is_split, feat, sbin, dleft, iscat, cond, w, leaf, first.group)
