@@ -15,7 +15,7 @@ Ties: ``s = [left < right]`` is 0 when ``left == right``, so the left
 the overall winner is the *lowest* index among the maxima, as numpy's
 ``argmax`` and xgboost's split search (which keeps the first best split).
 
-Cost for a ``(k, n)`` batch: ``ceil(log2 n)`` levels of (8 comparison
+Cost for a ``(k, n)`` batch: ``ceil(log2 n)`` levels of (7 comparison
 rounds + 1 product round) forward and ``ceil(log2 n)`` product rounds
 backward; ``k (n - 1)`` comparisons and ``2 k (n - 1)`` Beaver products in
 all.  Cf. the tournament argmax of CrypTen and of XORBoost
@@ -82,7 +82,7 @@ def rowmax(party, x):
     """Row maxima of an AShare ``(n,)`` or ``(k, n)``: the forward half of :func:`argmax`.
 
     Identity: ``out[i] = max_j x[i, j]``.  Opened: comparison and Beaver masks only.
-    Cost: ``ceil(log2 n)`` levels of 9 rounds; ``k (n - 1)`` comparisons and products.
+    Cost: ``ceil(log2 n)`` levels of 8 rounds; ``k (n - 1)`` comparisons and products.
     """
     xv = _check(x, "rowmax")
     k = 1 if xv.ndim == 1 else xv.shape[0]
