@@ -97,8 +97,8 @@ def test_pandas_dataframe_with_category_column():
     params = {"max_depth": 3}
     b = fit_plain(params, df, score, 3)
     ref = _xgb_margin(params, X, score, 3)
-    got = b.predict(xgb.DMatrix(X, feature_types=FT, enable_categorical=True),
-                    output_margin=True)
+    assert b.feature_names == list(df.columns)
+    got = b.predict(xgb.DMatrix(df, enable_categorical=True), output_margin=True)
     assert np.max(np.abs(got - ref)) < 1e-5
 
 

@@ -115,7 +115,7 @@ def _objective_json(params: TreeParams) -> dict:
 
 
 def model_to_json(trees: list[RevealedTree], params: TreeParams, base_score,
-                  n_features: int, categorical=None) -> dict:
+                  n_features: int, categorical=None, feature_names=None) -> dict:
     """Full xgboost JSON model (``Booster.save_raw('json')`` schema, version 3.x).
 
     ``base_score`` is what xgboost stores: per group margins for
@@ -128,11 +128,14 @@ def model_to_json(trees: list[RevealedTree], params: TreeParams, base_score,
     ftypes = []
     if categorical is not None and np.any(categorical):
         ftypes = ["c" if c else "float" for c in np.asarray(categorical, bool)]
+    names = [] if feature_names is None else [str(f) for f in feature_names]
+    if names and len(names) != n_features:
+        raise ValueError(f"{len(names)} feature names for n_features == {n_features}")
     rounds = len(trees) // K
     return {
         "learner": {
             "attributes": {},
-            "feature_names": [],
+            "feature_names": names,
             "feature_types": ftypes,
             "gradient_booster": {
                 "model": {
@@ -160,10 +163,10 @@ def model_to_json(trees: list[RevealedTree], params: TreeParams, base_score,
 
 
 def to_booster(trees: list[RevealedTree], params: TreeParams, base_score,
-               n_features: int, categorical=None):
+               n_features: int, categorical=None, feature_names=None):
     """Load the JSON model into an ``xgboost.Booster``."""
     import xgboost as xgb
-    model = model_to_json(trees, params, base_score, n_features, categorical)
+    model = model_to_json(trees, params, base_score, n_features, categorical, feature_names)
     booster = xgb.Booster()
     booster.load_model(bytearray(json.dumps(model).encode()))
     return booster

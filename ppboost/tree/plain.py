@@ -337,6 +337,7 @@ def fit_plain(params, X, y, num_boost_round: int = 10, categorical=None):
     from .grower import boost
     backend = prepare_plain(params, X, y, categorical)
     trees = boost(backend, num_boost_round)
+    names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
     return to_booster(trees, backend.params, losses.base_score_repr(backend.y, backend.params),
                       n_features=backend.layout.n_features,
-                      categorical=backend.layout.categorical)
+                      categorical=backend.layout.categorical, feature_names=names)
