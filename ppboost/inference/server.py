@@ -194,7 +194,7 @@ def _body_spec(schema_model: type[BaseModel], description: str) -> dict:
 
 # ---------------------------------------------------------------------------
 class ServedModel:
-    """A deserialised model plus a lock that serialises its *first* evaluation.
+    """A deserialised model plus a lock that serialises its *first* evaluation (defensive).
 
     ``EncryptedModel.predict`` builds its per-model acceleration state lazily
     on first use; two threads doing that first call at once could see it
