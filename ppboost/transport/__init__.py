@@ -7,7 +7,6 @@
 * :mod:`.launch` - one OS process per participant: :func:`run_processes`, :func:`run_local`.
 """
 from .base import Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, decode, encode
-from .certs import make_federation
 from .config import FederationConfig, Participant
 from .inprocess import Hub, InProcessEndpoint, run_inprocess
 from .launch import Outcome, run_local, run_processes
@@ -18,3 +17,12 @@ __all__ = ["Endpoint", "PeerFailed", "Stats", "TransportError", "TransportTimeou
            "FederationConfig", "Participant", "make_federation",
            "HandshakeError", "TLSEndpoint", "connect_tls",
            "Outcome", "run_local", "run_processes"]
+
+
+def __getattr__(name):
+    # certs needs `cryptography`; load it only when certificates are made, so that
+    # participant processes (which only verify certificates, via ssl) start faster
+    if name == "make_federation":
+        from .certs import make_federation
+        return make_federation
+    raise AttributeError(f"module 'ppboost.transport' has no attribute {name!r}")

@@ -25,33 +25,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .config import FederationConfig, Participant
+from .identity import identity_from_uris, identity_uri
 
 __all__ = ["identity_uri", "parse_identity", "generate_ca", "issue_participant_cert",
            "write_cert", "write_key", "make_federation"]
 
-_URI_PREFIX = "urn:ppboost:"
-
-
-def identity_uri(federation: str, pid: int) -> str:
-    """The subjectAltName URI naming participant ``pid`` of ``federation``."""
-    return f"{_URI_PREFIX}{federation}:{int(pid)}"
-
-
 def parse_identity(cert_der: bytes) -> tuple[str, int] | None:
-    """``(federation, id)`` from a DER certificate, or ``None`` if it names no ppboost participant."""
+    """``(federation, id)`` from a DER certificate, or ``None`` if it names no (or several) participants."""
     cert = x509.load_der_x509_certificate(cert_der)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
-    found = []
-    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-        if uri.startswith(_URI_PREFIX):
-            fed, _, pid = uri[len(_URI_PREFIX):].rpartition(":")
-            if fed and pid.isdigit():
-                found.append((fed, int(pid)))
-    # exactly one identity, or the certificate is ambiguous and names nobody
-    return found[0] if len(found) == 1 else None
+    return identity_from_uris(san.get_values_for_type(x509.UniformResourceIdentifier))
 
 
 def _name(cn: str, federation: str) -> x509.Name:

@@ -63,7 +63,7 @@ import numpy as np
 
 from .base import (Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, _array_header,
                    decode, encode)
-from .certs import parse_identity
+from .identity import identity_from_peercert
 from .config import FederationConfig
 
 __all__ = ["TLSEndpoint", "HandshakeError", "connect_tls"]
@@ -151,8 +151,8 @@ class _Channel:
             self._flush_locked(deadline)
 
     def peer_identity(self):
-        der = self.obj.getpeercert(binary_form=True)
-        return parse_identity(der) if der else None
+        """``(federation, id)`` named by the peer's verified certificate, or ``None``."""
+        return identity_from_peercert(self.obj.getpeercert())
 
     # ---------------------------------------------------------------- frames
     def send_frame(self, *parts, deadline=None) -> None:
