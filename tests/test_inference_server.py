@@ -370,6 +370,19 @@ def test_bad_input_over_http(world, name, build, status, field, text):
     predict_ok(world)
 
 
+def test_openapi_description(world):
+    doc = http(world, "GET", "/openapi.json").json()
+    assert set(doc["paths"]) == {"/v1/health", "/v1/users/{user_id}/model",
+                                 "/v1/users/{user_id}/predict"}
+    assert set(doc["paths"]["/v1/users/{user_id}/model"]) == {"put", "get", "delete"}
+    pred = doc["paths"]["/v1/users/{user_id}/predict"]["post"]
+    assert set(pred["requestBody"]["content"]) == {"application/json",
+                                                   "application/octet-stream"}
+    assert {"401", "403", "404", "413", "422"} <= set(pred["responses"])
+    assert pred["security"] == [{"bearer": []}]
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
 def test_json_variant_of_predict(world):
     c = client_for(world, "alice")
     q = c.encrypt(world["qa"][:4])

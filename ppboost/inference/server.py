@@ -55,6 +55,7 @@ from typing import Any, Callable, Optional
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -516,6 +517,23 @@ def create_app(config: ServerConfig) -> FastAPI:
             return Response(out, media_type=OCTET, headers={"X-Ppboost-Rows": str(n_rows)})
         return PredictBody(result=base64.b64encode(out).decode(), n_rows=n_rows)
 
+    def openapi_with_auth() -> dict:
+        """The generated description plus the bearer-token security scheme."""
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http", "scheme": "bearer",
+            "description": "the admin token, or a user's access token (ppb_<id>_<secret>)"}
+        for path, ops in schema["paths"].items():
+            if path != "/v1/health":
+                for op in ops.values():
+                    op["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi_with_auth
     return app
 
 
