@@ -168,17 +168,24 @@ def precision_plan(params: TreeParams, n: int) -> dict:
     Gmax = gmax * n
     # |G| / (H + lambda) <= max|g| when h = 1; else <= |G| / lo
     Wmax = gmax if params.objective == "reg:squarederror" else gmax * n / lo
-    fr = min(28, 60 - fg - int(math.ceil(math.log2(max(Wmax, 1.0)))),
-             61 - int(math.ceil(math.log2(hi + 1))))
     budget = 60 - int(math.ceil(math.log2(max(Gmax * Wmax, 2.0))))
     fgg = min(fg, budget // 2)
-    fw = min(budget - fgg, fg + fr, 30)
-    if fr < 14 or fw < 10 or fgg < 8:
+    # reciprocal of (H + lambda) / 2^s in [lo/2^s, 1] at fr bits (relative error ~2^-27);
+    # w = G_t * r' has fgg + fr + s bits and |w| <= Wmax
+    s = int(math.ceil(math.log2(hi)))
+    fr = min(28, 60 - fgg - s - _bits_for(Wmax), 60 - s + int(math.floor(math.log2(lo))))
+    fw = min(budget - fgg, 30)
+    if fr < 12 or fw < 10 or fgg < 8 or lo * 2.0 ** (fr - s) < 1:
         raise ValueError(
             f"secure training: n == {n} rows with lambda == {lam} and min_child_weight == "
             f"{mcw} leave too few fixed-point bits (fr={fr}, fw={fw}, fgg={fgg}); raise "
             f"lambda or min_child_weight or use fewer rows")
-    return {"fg": fg, "fh": fh, "fr": fr, "fw": fw, "fgg": fgg, "lo": lo, "hi": hi,
+    # tolerance of the split argmax: candidates closer than eps (ring units of the
+    # loss, fgg + fw bits) count as ties (lowest index wins, as xgboost's first best);
+    # it covers the truncation noise |G| 2^-fw + |w| 2^-fgg of each gain term
+    eps = 4 * (int(Gmax) * 2 ** fgg + int(math.ceil(Wmax)) * 2 ** fw) + 1
+    return {"fg": fg, "fh": fh, "fr": fr, "fw": fw, "fgg": fgg, "lo": lo, "hi": hi, "s": s,
+            "eps": eps,
             "h_thr": h_thr, "Wmax": Wmax, "Gmax": Gmax}
 
 
@@ -232,6 +239,46 @@ class _Ops:
     def share_from(self, owner, values, shape):
         return self.p.share(values if self.p.id == owner else None, owner=owner,
                             shape=shape).value
+
+
+def _argmax_tol(party, x, eps: int):
+    """Row-wise secret one-hot argmax of raw shares (k, n) that treats values
+    closer than the public ``eps`` as ties, won by the lower index.
+
+    The tournament of :func:`ppboost.mpc.argmax.argmax` (CrypTen / XORBoost)
+    with s = [left + eps < right]: the right candidate wins a match only by
+    more than eps.  Exact ties of the true values (which the fixed-point noise
+    below eps would otherwise break at random) go to the lowest index, as
+    xgboost's first-best rule.  Opened: comparison and Beaver masks only.
+    Cost: ceil(log2 n) levels of (comparison + 1 product) forward and one
+    product per level backward, as argmax.
+    """
+    k = x.shape[0]
+    cur = x
+    levels = []
+    e = np.uint64(eps) if party.id == 0 else np.uint64(0)
+    while cur.shape[1] > 1:
+        L = cur.shape[1]
+        h = L // 2
+        left = np.ascontiguousarray(cur[:, 0:2 * h:2])
+        right = np.ascontiguousarray(cur[:, 1:2 * h:2])
+        s = ltz_raw(party, (left + e - right).reshape(-1)).reshape(k, h)
+        win = left + mul_raw(party, s, right - left)
+        if L % 2:
+            win = np.concatenate([win, cur[:, L - 1:]], axis=1)
+        levels.append((s, L))
+        cur = win
+    onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
+    for s, L in reversed(levels):
+        h = L // 2
+        r = mul_raw(party, np.ascontiguousarray(onehot[:, :h]), s)
+        child = np.empty((k, L), dtype=np.uint64)
+        child[:, 0:2 * h:2] = onehot[:, :h] - r
+        child[:, 1:2 * h:2] = r
+        if L % 2:
+            child[:, L - 1] = onehot[:, h]
+        onehot = child
+    return onehot
 
 
 # ----------------------------------------------------------------------------- binning
@@ -662,19 +709,27 @@ class SecureBackend(TreeBackend):
 
     # ------------------------------------------------------------------ split choice
     def _weights(self, G, H):
-        """w = G / (H + lambda) at fw bits (not negated), for shared G (fg bits), H."""
+        """w = G / (H + lambda) at fw bits (not negated), for shared G (fg bits), H.
+
+        The reciprocal runs on x' = (H + lambda) / 2^s in [lo / 2^s, 1] (s public,
+        2^s >= the largest H + lambda), so r' = 2^s / (H + lambda) >= 1 carries
+        ~27 significant bits; w = G_t r' / 2^s with G_t = G at fgg bits.
+        Cost: one truncation of G, the reciprocal, one product and one truncation.
+        """
         pr, ops, party = self.prec, self.ops, self.party
-        fr, fg = pr["fr"], pr["fg"]
-        lam_enc = _enc([self.params.reg_lambda], fr)[0]
-        if self.reg:
-            x = H << np.uint64(fr)
-        else:
-            x = H << np.uint64(fr - pr["fh"])
+        fr, fg, fgg, s = pr["fr"], pr["fg"], pr["fgg"], pr["s"]
+        Gt = ops.trunc(G, fg - fgg, fg + _bits_for(pr["Gmax"]) + 1)
+        lam_enc = _enc([self.params.reg_lambda * 2.0 ** -s], fr)[0]
+        shift = fr - s - pr["fh"]
+        x = H << np.uint64(shift) if shift >= 0 else \
+            ops.trunc(H, -shift, pr["fh"] + _bits_for(pr["hi"]) + 1)
         x = x + (lam_enc if party.id == 0 else np.uint64(0))
         with _frac_bits(party, fr):
-            r = reciprocal(AShare(party, np.ascontiguousarray(x)), pr["lo"], pr["hi"]).value
-        wfull = ops.mul(G, r)
-        return ops.trunc(wfull, fg + fr - pr["fw"], fg + fr + _bits_for(pr["Wmax"]) + 1)
+            r = reciprocal(AShare(party, np.ascontiguousarray(x)), pr["lo"] * 2.0 ** -s,
+                           pr["hi"] * 2.0 ** -s).value
+        wfull = ops.mul(Gt, r)
+        w = ops.trunc(wfull, fgg + fr + s - pr["fw"], fgg + fr + s + _bits_for(pr["Wmax"]) + 1)
+        return w, Gt
 
     def choose_splits(self, hist):
         pr, ops, party = self.prec, self.ops, self.party
@@ -694,9 +749,8 @@ class SecureBackend(TreeBackend):
         gp, hp = tot[0], tot[hcol]
         Gall = np.concatenate([gl.ravel(), gr.ravel(), gp])
         Hall = np.concatenate([hl.ravel(), hr.ravel(), hp])
-        w = self._weights(Gall, Hall)
-        fg, fgg = pr["fg"], pr["fgg"]
-        Gt = ops.trunc(Gall, fg - fgg, fg + _bits_for(pr["Gmax"]) + 1)
+        w, Gt = self._weights(Gall, Hall)
+        fgg = pr["fgg"]
         gain = ops.mul(Gt, w)
         LC = L * C
         loss = gain[:LC].reshape(L, C) + gain[LC:2 * LC].reshape(L, C) \
@@ -720,8 +774,11 @@ class SecureBackend(TreeBackend):
             sc = 2.0 ** Fl
             t = max(math.ceil(self.params.gamma * sc), math.floor(_KRT_EPS * sc) + 1)
             thr_col = ops.const(np.full(L, min(t, (1 << 61) - 1), np.uint64))
+        # "do not split" wins iff every valid loss < threshold (the tolerant
+        # tournament lets it win only by more than eps, hence + eps)
+        thr_col = thr_col + ops.const(np.full(L, np.uint64(pr["eps"])))
         values = np.concatenate([masked.reshape(L, C), thr_col[:, None]], axis=1)
-        onehot = argmax(party, AShare(party, values)).value
+        onehot = _argmax_tol(party, values, pr["eps"])
         self._parent = (cum, tot)
         return {"onehot": onehot, "weight": wnode}
 
@@ -767,7 +824,7 @@ class SecureBackend(TreeBackend):
                           AShare(self.party, np.ascontiguousarray(nodes))).value
         G = S[0]
         H = cnt if h is None else S[1]
-        w = self._weights(G, H)
+        w, _ = self._weights(G, H)
         ok = ops.ge0(H - ops.const(np.full(H.shape, np.uint64(pr["h_thr"]))))
         wl = ops.mul(ok, np.uint64(0) - w)
         eta = _enc([self.params.eta], self.fm)[0]
