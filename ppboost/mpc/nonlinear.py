@@ -12,8 +12,10 @@ ulp, any ``|x| < 2**62`` ring units); every call declares its bound.
   *secure normalisation*: the bits of ``x`` are computed with an edaBit bit
   decomposition (:func:`ppboost.mpc.compare.bit_decompose`), a prefix-OR
   finds the top bit ``t`` as a secret one-hot vector, and
-  ``S = 2**(K + f - 1 - t)`` (a local linear combination of the one-hot
-  shares) scales ``x`` into ``[0.5, 1)``.  The linear initial guess
+  ``S = 2**(K + f - 1 - t)`` scales ``x`` into ``[0.5, 1)``: the binary
+  digits of ``u = m - 1 - t`` are local XORs of the one-hot planes, only
+  those ``ceil(log2(m - t_min))`` bits become additive shares (daBits), and
+  ``S = 2**(K+f-m) prod_j (1 + u_j (2**(2**j) - 1))`` (exact products).  The linear initial guess
   ``48/17 - 32/17 x~`` has relative error <= 1/17; three iterations bring it
   below ``2**-32``.  Nothing about ``t`` is opened.
 * :func:`sigmoid` / :func:`exp_neg` -- piecewise polynomials on octaves
@@ -35,7 +37,7 @@ from numpy.polynomial import polynomial as _poly
 from .argmax import rowmax
 from .arith import mul
 from .boolean import prefix_or
-from .compare import b2a_planes, bit_decompose, less_than_thresholds, ltz_raw, mul_raw
+from .compare import b2a_planes, bit_decompose, const_raw, less_than_thresholds, ltz_raw, mul_raw
 from .context import AShare
 from .truncation import MAX_BOUND_BITS, truncate
 
@@ -81,9 +83,10 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3) -> AShare:
     truncation) plus ``2**-(F-2) / x`` (the normalised ``x~`` carries ``F``
     bits); tests assert this bound, measured max below 1 ulp.
     Cost: rounds ``1 + ceil(log2 m)`` (bits) ``+ ceil(log2 m')`` (prefix-OR)
-    ``+ 1`` (b2a) ``+ 2`` (normalise) ``+ 2`` (initial guess: 1 truncation)
-    ``+ 4 * iterations + 2``, with ``m = bits of hi 2**f``, ``m' = m - t_min``;
-    about ``2 m log2 m + m' log2 m'`` AND bits and ``2 + 4 iterations + ...``
+    ``+ 1`` (b2a of ``nb = bitlen(m' - 1)`` bits) ``+ ceil(log2 nb)`` (S)
+    ``+ 2`` (normalise) ``+ 1`` (initial guess) ``+ 4 * iterations + 2``, with
+    ``m = bits of hi 2**f``, ``m' = m - t_min``; about
+    ``2 m log2 m + m' log2 m'`` AND bits, ``nb`` daBits and ``nb - 1 + 2 + 2 iterations``
     ring elements per value and peer.
     """
     _check_share(x)
@@ -112,11 +115,20 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3) -> AShare:
     bits = bit_decompose(party, x, m)                    # (m, W) XOR shares
     z = prefix_or(party, bits[t_min:], from_top=True)    # z_i = OR of bits i.. m-1
     onehot = z.copy()
-    onehot[:-1] ^= z[1:]                                 # h_i = z_i ^ z_{i+1}
-    h = b2a_planes(party, onehot, n)                     # (m - t_min, n) integer bits
-    exps = np.array([K + f - 1 - t for t in range(t_min, m)], dtype=np.uint64)
-    scale = (h * (np.uint64(1) << exps)[:, None]).sum(axis=0, dtype=np.uint64)
-    S = AShare(party, scale.reshape(shape))
+    onehot[:-1] ^= z[1:]                                 # h_i = z_i ^ z_{i+1}: t = t_min + i
+    # u = (m - 1) - t in binary: bit j of u is the XOR (= OR, one-hot) of the h_i whose
+    # u has bit j set -- local.  Only nb = bitlen(m - 1 - t_min) bits need converting.
+    us = (m - 1 - t_min) - np.arange(m - t_min)
+    nb = max(1, int(us.max()).bit_length())
+    ubits = np.zeros((nb, onehot.shape[1]), np.uint64)
+    for j in range(nb):
+        for i in np.flatnonzero((us >> j) & 1):
+            ubits[j] ^= onehot[i]
+    U = b2a_planes(party, ubits, n)                      # (nb, n) integer bits
+    # S = 2**(K + f - m) * prod_j (1 + u_j (2**(2**j) - 1)) = 2**(K + f - 1 - t), exact
+    factors = [AShare(party, const_raw(party, np.ones(n, np.uint64)) + U[j] * np.uint64((1 << (1 << j)) - 1))
+               for j in range(nb)]
+    S = (_product(factors) * np.uint64(1 << (K + f - m))).reshape(shape)
     XS = mul(x, S)                                       # = X 2**(K+f-1-t) < 2**(K+f)
     drop = K + f - F
     xt = truncate(XS, drop, bound_bits=K + f + 1) if drop > 0 else XS << (F - K - f)
@@ -129,6 +141,22 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3) -> AShare:
     # --- undo the normalisation: 1/x = Y S / 2**(K + F - f)
     YS = mul(y, S)
     return truncate(YS, K + F - f, bound_bits=F + 1 + K + f - t_min)
+
+
+def _product(factors: list) -> AShare:
+    """Exact product of equal-shape AShares by a balanced tree: ceil(log2 len) rounds,
+    one batched Beaver product per round (no truncation: integer factors)."""
+    while len(factors) > 1:
+        h = len(factors) // 2
+        left = AShare.concatenate(factors[0:2 * h:2])
+        right = AShare.concatenate(factors[1:2 * h:2])
+        prod = mul(left, right)
+        size = factors[0].size
+        nxt = [prod[i * size:(i + 1) * size] for i in range(h)]
+        if len(factors) % 2:
+            nxt.append(factors[-1])
+        factors = nxt
+    return factors[0]
 
 
 def divide(a: AShare, b: AShare, lo: float, hi: float, bound: float) -> AShare:
