@@ -20,7 +20,9 @@ HTTP throughput section of the server engineer):
   for the reference model and for a model of ~4,400 leaves.
 
 Timings are wall-clock on a shared, noisy machine (several engineers run jobs
-on it at the same time); the JSON records cpu count and load average.
+on it at the same time); the JSON records cpu count and load average, and for
+the single-query stages also this thread's CPU time (``time.thread_time``),
+which is less sensitive to other processes competing for the cores.
 """
 from __future__ import annotations
 
@@ -79,30 +81,35 @@ def single_query(booster, enr, X, n_queries) -> dict:
     client.decrypt(model.predict(client.encrypt(X[:1])))          # warm up (numba, tables)
     t = {k: [] for k in ("client_ope", "query_bytes", "server", "result_bytes", "decrypt",
                          "end_to_end", "plain_predict")}
+    cpu = {k: [] for k in ("client_ope", "server", "decrypt", "end_to_end")}
     mismatch = 0
+    clock, tclock = time.perf_counter, time.thread_time
     for i in range(n_queries):
         row = X[i % len(X)][None, :]
-        t0 = time.perf_counter()
+        t0, c0 = clock(), tclock()
         q = client.encrypt(row)
-        t1 = time.perf_counter()
+        t1, c1 = clock(), tclock()
         qb = q.to_bytes()
         q2 = EncryptedQuery.from_bytes(qb)
-        t2 = time.perf_counter()
+        t2, c2 = clock(), tclock()
         r = model.predict(q2)
-        t3 = time.perf_counter()
+        t3, c3 = clock(), tclock()
         rb = r.to_bytes()
         r2 = EncryptedResult.from_bytes(rb)
-        t4 = time.perf_counter()
+        t4, c4 = clock(), tclock()
         s = client.decrypt(r2)
-        t5 = time.perf_counter()
+        t5, c5 = clock(), tclock()
         for k, v in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0)):
             t[k].append(v)
+        for k, v in zip(cpu, (c1 - c0, c3 - c2, c5 - c4, c5 - c0)):
+            cpu[k].append(v)
         dm = xgb.DMatrix(row)
         t6 = time.perf_counter()
         ref = booster.predict(dm)
         t["plain_predict"].append(time.perf_counter() - t6)
         mismatch += int(abs(float(s[0]) - float(ref[0])) > 1e-6)
     out = {k: _pct(v) for k, v in t.items()}
+    out["thread_cpu_time"] = {k: _pct(v) for k, v in cpu.items()}
     out["n_queries"] = n_queries
     out["predictions_off_by_more_than_1e-6"] = mismatch
     out["query_bytes"] = len(qb)
