@@ -14,6 +14,8 @@ Measured:
   connection each) send batches of B pre-encrypted rows for ``--seconds``;
   rows/s counted on answered requests.  Encryption is done before the clock
   starts and results are not decrypted in the loop: this measures the server.
+- ``in_process_predict``: ``EncryptedModel.predict`` on the same batches
+  without HTTP, 1 and 2 threads: the ceiling the server can reach.
 - ``plain``: ``booster.predict`` on the same rows in this process
   (single-row latency, and rows/s for batches of B).
 
@@ -149,6 +151,32 @@ def bench_throughput(url, token, user, batches, n_clients, seconds):
             "seconds": el, "errors": errors}
 
 
+def bench_in_process(model, batches, seconds, n_threads):
+    """Server-side evaluation only, no HTTP: ``model.predict`` on the same batches."""
+    from ppboost.inference import EncryptedModel, EncryptedQuery
+    m = EncryptedModel.from_bytes(model.to_bytes())          # as the server holds it
+    qs = [(EncryptedQuery.from_bytes(b), n) for b, n in batches]
+    m.predict(qs[0][0])
+    stop, counts = threading.Event(), [0] * n_threads
+
+    def work(k):
+        i = k
+        while not stop.is_set():
+            q, n = qs[i % len(qs)]
+            m.predict(q)
+            counts[k] += n
+            i += 1
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
+    t0 = time.perf_counter()
+    for t in ts:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in ts:
+        t.join()
+    return {"threads": n_threads, "rows_per_s": sum(counts) / (time.perf_counter() - t0)}
+
+
 def bench_plain(bc, X, batch, n):
     lat = []
     for i in range(n):
@@ -182,7 +210,7 @@ def main(argv=None):
         a.key_bits, a.trees, a.seconds, a.latency_n = 1024, 20, 2.0, 30
 
     X, y = load_breast_cancer(return_X_y=True)
-    bc = xgb.train({"objective": "binary:logistic", "max_depth": a.depth, "nthread": 1},
+    bc = xgb.train({"objective": "binary:logistic", "max_depth": a.depth, "nthread": 2},
                    xgb.DMatrix(X, y), a.trees)
     tmp = Path(tempfile.mkdtemp(prefix="ppboost-bench-"))
     bc.save_model(tmp / "model.json")
@@ -212,6 +240,8 @@ def main(argv=None):
         "key_bits": a.key_bits, "batch": a.batch,
         "enrol_s": enrol_s, "model_bytes": len(blob),
         "plain_xgboost": bench_plain(bc, X, a.batch, 200),
+        "in_process_predict": [bench_in_process(enr.model, batches, a.seconds, k)
+                               for k in (1, 2)],
         "servers": [],
     }
     for workers in [int(w) for w in a.workers.split(",")]:
