@@ -234,9 +234,14 @@ class _Channel:
                     frames.append(memoryview(self._body)[self._off:self._off + self._size])
                     self._body, self._stage = None, 0
             pending_out = self.out.pending
-        if pending_out:                     # post-handshake TLS messages that need an answer
-            with self.send_lock:
+        # Post-handshake TLS messages may need an answer (e.g. a KeyUpdate).  Never
+        # block on send_lock here (the owner may be stuck in sendall to this very
+        # peer): if it is busy, its next write drains the BIO in order anyway.
+        if pending_out and self.send_lock.acquire(blocking=False):
+            try:
                 self._flush_locked()
+            finally:
+                self.send_lock.release()
         return frames
 
     def read_frame(self, deadline: float):
