@@ -233,3 +233,23 @@ def test_compare_bad_input():
 
     res, _, _ = run_parties(2, fn)
     assert res == [True, True]
+
+
+def _tls_ltz_and_argmax(P):
+    """Module-level (picklable) party function for the TLS test: inputs from a fixed seed."""
+    from ppboost.mpc.argmax import argmax
+    x = np.random.default_rng(42).integers(-1000, 1000, size=(3, 50)).astype(np.int64).view(np.uint64)
+    a = P.share(x if P.id == 0 else None, owner=0, shape=x.shape)
+    return ltz(P, a).reveal(), argmax(P, a).reveal()
+
+
+def test_ltz_and_argmax_over_tls_between_processes():
+    """End to end over mutual-TLS sockets, one OS process per party and for the dealer."""
+    from ppboost.mpc.simulate import run_parties_tls
+    res, _, _ = run_parties_tls(2, _tls_ltz_and_argmax, timeout=60)
+    x = np.random.default_rng(42).integers(-1000, 1000, size=(3, 50))
+    onehot = np.zeros(x.shape, np.uint64)
+    onehot[np.arange(3), x.argmax(axis=1)] = 1
+    for lt, oh in res:
+        np.testing.assert_array_equal(lt, (x < 0).astype(np.uint64))
+        np.testing.assert_array_equal(oh, onehot)
