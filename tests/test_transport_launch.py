@@ -193,3 +193,17 @@ def test_run_processes_validates_arguments(tmp_path):
     with pytest.raises(TypeError, match="the function for party 0 .* cannot be sent to a spawned process.*"
                                         "module-level function"):
         run_processes(cfg, keys, lambda ep: None)
+
+
+class _Unpicklable(Exception):
+    def __init__(self, a, b):          # pickling calls __init__ with one argument: fails
+        super().__init__(f"{a}/{b}")
+
+
+def test_unpicklable_exception_is_reported_by_name():
+    from ppboost.transport.launch import ParticipantError, _picklable_error
+
+    err = _picklable_error(_Unpicklable("x", "y"))
+    assert isinstance(err, ParticipantError) and str(err) == "_Unpicklable: x/y"
+    ok = ValueError("fine")
+    assert _picklable_error(ok) is ok

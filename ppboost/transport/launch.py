@@ -60,7 +60,11 @@ from typing import Callable, Mapping, Sequence
 from .base import PeerFailed, Stats, TransportError, TransportTimeout
 from .config import FederationConfig
 
-__all__ = ["Outcome", "RemoteTraceback", "run_processes", "run_local"]
+__all__ = ["Outcome", "ParticipantError", "RemoteTraceback", "run_processes", "run_local"]
+
+
+class ParticipantError(RuntimeError):
+    """Stands in for a participant's exception that could not be pickled (type name and message kept)."""
 
 
 class RemoteTraceback(Exception):
@@ -108,14 +112,20 @@ def _child(config, me, key, cert, fn, listen_sock, conn, timeout, connect_timeou
         if ep is not None:
             ep.abort(f"{type(exc).__name__}: {exc}")
         stats = ep.stats if ep is not None else None
-        try:
-            conn.send(("error", exc, tb, stats))
-        except Exception:  # the exception itself does not pickle
-            conn.send(("error", TransportError(f"{type(exc).__name__}: {exc}"), tb, stats))
+        conn.send(("error", _picklable_error(exc), tb, stats))
     finally:
         if ep is not None:
             ep.close()
         conn.close()
+
+
+def _picklable_error(exc: BaseException) -> BaseException:
+    """``exc``, or a :class:`ParticipantError` naming it if it does not survive pickling."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return ParticipantError(f"{type(exc).__name__}: {exc}")
 
 
 def _rank(o: Outcome) -> int:
@@ -251,6 +261,10 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
                             got = conns[i].recv()
                     except (EOFError, OSError):
                         got = None
+                    except Exception as exc:  # a result that does not unpickle here
+                        got = ("error", ParticipantError(f"{config.name(i)}'s report could not be "
+                                                         f"unpickled: {type(exc).__name__}: {exc}"),
+                               "", None)
                     if got is None and procs[i].sentinel not in ready:
                         continue
                     if got is None:
