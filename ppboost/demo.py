@@ -48,13 +48,13 @@ class DemoConfig:
     """The demo's sizes (defaults keep it within a few minutes on 2 cores)."""
 
     n_hospitals: int = 3
-    n_patients: int = 1500
-    n_test: int = 500
+    n_patients: int = 3000
+    n_test: int = 1000
     # NOTE: ppboost.inference does not support categorical splits yet (it refuses such a
     # model with a clear error, and the demo then stops at step 4).  With this seed and
     # these sizes plain xgboost does not split on 'region'; other seeds may.
-    seed: int = 2026
-    num_boost_round: int = 5
+    seed: int = 2025
+    num_boost_round: int = 10
     max_depth: int = 3
     eta: float = 0.3
     max_bin: int = 64            # every MS column has <= 63 distinct values: exact binning
@@ -231,7 +231,30 @@ def _step_reveal(cfg: DemoConfig, ms, res: dict, outdir: Path, say: _Report) -> 
          ["test accuracy (p >= 0.5)", m_sec["acc"], res["m_plain"]["acc"]],
          ["training time (s)", f"{res['t_secure']:.2f}", f"{res['t_plain']:.3f}"]]))
     say(f"  largest margin difference between the two models on the test set: {margin_diff:.2e}")
+    first = _first_structural_difference(booster, res["plain"])
+    if first is None:
+        say("  every tree has the same splits as plain xgboost's (leaf values differ only by "
+            "fixed-point rounding)")
+    else:
+        same = f"trees 1-{first} have the same splits as plain xgboost's; " if first else ""
+        say(f"  {same}tree {first + 1} picks "
+            "a different split (e.g. two candidates with almost equal gain, ordered differently "
+            "by fixed-point arithmetic), and later trees follow from it")
     res["same_reload"] = same
+
+
+def _first_structural_difference(a, b) -> int | None:
+    """Index of the first tree whose splits differ between boosters a and b (None: none)."""
+    import re
+
+    def shape(dump):
+        return re.sub(r"leaf=[-+0-9.eE]+|,(gain|cover)=[-+0-9.eE]+", "", dump)
+
+    da, db = a.get_dump(), b.get_dump()
+    for i, (x, y) in enumerate(zip(da, db)):
+        if shape(x) != shape(y):
+            return i
+    return None if len(da) == len(db) else min(len(da), len(db))
 
 
 def _free_port() -> int:
@@ -346,7 +369,8 @@ def _step_encrypted(cfg: DemoConfig, ms, res: dict, outdir: Path, say: _Report) 
     say(format_table(["patient", "hospital", "truth", "decrypted risk", "plaintext model",
                       "|diff|", "ms"], rows))
     say(f"  each query: {_bytes(np.mean(qbytes))} encrypted; median latency "
-        f"{1000 * float(np.median(latencies)):.0f} ms end to end (encrypt, HTTP, decrypt)")
+        f"{1000 * float(np.median(latencies)):.0f} ms end to end (encrypt, HTTP, decrypt; the "
+        "first query also loads the model into the server's cache)")
     res["query_max_diff"] = max(float(r[5]) for r in rows)
 
 
@@ -373,7 +397,7 @@ def _traffic(stats) -> dict | None:
                        ("recv", ("recv", "received", "bytes_recv", "bytes_received",
                                  "total_recv")),
                        ("rounds", ("rounds",)),
-                       ("seconds", ("online_seconds", "seconds", "offline_seconds"))):
+                       ("seconds", ("online_seconds", "offline_seconds", "seconds"))):
         for n in names:
             v = stats.get(n)
             if isinstance(v, dict):
@@ -386,16 +410,25 @@ def _traffic(stats) -> dict | None:
 
 def _step_parties(ms, res: dict, say: _Report) -> None:
     stats = getattr(res["model"], "stats", None)
-    if stats is None:
+    if not stats:
         say("  per-party traffic: not reported by this version of ppboost.train "
             "(SecretSharedModel.stats is missing)")
     else:
-        items = stats.items() if isinstance(stats, dict) else []
+        # documented format (ppboost.training): {"parties": {name: {...}}, "dealer": {...}}
+        parties = stats.get("parties") if isinstance(stats, dict) else None
+        if isinstance(parties, dict):
+            entries = list(parties.items()) + [("dealer", stats.get("dealer"))]
+        else:
+            entries = list(stats.items()) if isinstance(stats, dict) else []
         rows = []
-        for name, s in items:
+        for name, s in entries:
             t = _traffic(s)
             if t is None:
                 continue
+            if name == "dealer" and "recv" not in t and isinstance(s, dict) \
+                    and isinstance(s.get("transcript"), list) and isinstance(parties, dict):
+                dealer_id = len(parties)
+                t["recv"] = sum(n for _, r, n in s["transcript"] if r == dealer_id)
             p = ms.mixed.parties.get(name)
             holds = (f"{p.n_rows:,} rows x {p.n_features} cols"
                      + (" + labels" if p.has_labels else "")) if p else "randomness only"
@@ -403,7 +436,15 @@ def _step_parties(ms, res: dict, say: _Report) -> None:
                          _bytes(t.get("recv", float("nan"))), t.get("rounds", "n/a"),
                          f"{t['seconds']:.2f}" if "seconds" in t else "n/a"])
         if rows:
-            say(format_table(["participant", "holds", "sent", "received", "rounds", "s"], rows))
+            say(format_table(["participant", "holds", "sent", "received", "rounds",
+                              "busy s"], rows))
+            say("  (busy s: a party's online seconds; the dealer's offline seconds, spent "
+                "producing correlated randomness ahead of use)")
+            if isinstance(stats, dict) and "wall_seconds" in stats:
+                say(f"  secure training wall time {stats['wall_seconds']:.1f} s over the "
+                    f"{stats.get('transport', 'in-process')} transport, "
+                    f"{res['model'].num_trees if hasattr(res['model'], 'num_trees') else '?'} "
+                    "trees; shared 2-core machine, timings are noisy")
         else:
             say(f"  per-party traffic: model.stats is in a format the demo does not read: "
                 f"{stats!r:.300}")

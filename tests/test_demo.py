@@ -55,3 +55,21 @@ def test_demo_end_to_end_small(tmp_path):
     assert (tmp_path / "ms_model.json").exists()
     assert "predictions identical" in text
     assert "decrypted risk" in text and "What stayed secret" in text
+
+
+def test_first_structural_difference():
+    import numpy as np
+    import xgboost
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 10, (200, 3)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 9).astype(np.float32)
+    params = {"objective": "binary:logistic", "max_depth": 2}
+    a = xgboost.train(params, xgboost.DMatrix(X, label=y), 3)
+    b = xgboost.train(params | {"eta": 0.1}, xgboost.DMatrix(X, label=y), 3)
+    assert demo._first_structural_difference(a, a) is None
+    # eta changes leaf values only in tree 1, and the splits of later trees may follow
+    first = demo._first_structural_difference(a, b)
+    assert first is None or first >= 1
+    c = xgboost.train(params, xgboost.DMatrix(X[:, ::-1].copy(), label=y), 3)
+    assert demo._first_structural_difference(a, c) == 0       # other split features
