@@ -1,0 +1,263 @@
+"""ppboost.train: the revealed model equals xgboost hist; transcripts; stats; bad input; TLS.
+
+Data are small (about a hundred rows, 4-5 features with at most 6 distinct
+values each, depth 2, 2 rounds) so that every secure run takes a few
+seconds; each secure test runs with 2 and with 3 parties.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+import ppboost
+from ppboost.data import DataValidationError
+
+TOL = 1e-3          # margin tolerance (fixed-point error), as the issue states
+ROUNDS = 2
+
+
+def _labels(rng, X, objective):
+    n = X.shape[0]
+    if objective == "reg:squarederror":
+        return ((X[:, 0] * 2 - X[:, 1] + rng.normal(size=n)) * 7.5).astype(np.float32)
+    if objective == "binary:logistic":
+        return (X[:, 0] + X[:, 2] + rng.normal(size=n) > 5).astype(np.float32)
+    return np.clip((X[:, 0] + rng.normal(size=n)) // 2, 0, 2).astype(np.float32)
+
+
+def _params(objective, **kw):
+    p = {"objective": objective, "max_depth": 2, "eta": 0.3, "max_bin": 16}
+    if objective == "multi:softprob":
+        p["num_class"] = 3
+    p.update(kw)
+    return p
+
+
+def _split(kind, X, y, n_parties):
+    if kind == "vertical":
+        cols = np.array_split(np.arange(X.shape[1]), n_parties)
+        parts = {}
+        for i, c in enumerate(cols):
+            parts[f"p{i}"] = (X[:, c], y) if i == 0 else X[:, c]
+        return ppboost.VerticalSplit(parts)
+    rows = np.array_split(np.arange(X.shape[0]), n_parties)
+    return ppboost.HorizontalSplit({f"p{i}": (X[r], y[r]) for i, r in enumerate(rows)})
+
+
+def _margins(booster, pooled):
+    return booster.predict(pooled.dmatrix(), output_margin=True)
+
+
+def _reference(params, pooled, rounds=ROUNDS):
+    return xgb.train({**params, "tree_method": "hist"}, pooled.dmatrix(), rounds)
+
+
+OBJECTIVES = ["reg:squarederror", "binary:logistic", "multi:softprob"]
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+@pytest.mark.parametrize("kind", ["horizontal", "vertical"])
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_same_model_as_xgboost(objective, kind, n_parties):
+    rng = np.random.default_rng(hash((objective, kind, n_parties)) % 2 ** 32)
+    X = rng.integers(0, 6, size=(120, 4)).astype(np.float32)
+    y = _labels(rng, X, objective)
+    data = _split(kind, X, y, n_parties)
+    params = _params(objective)
+    model = ppboost.train(params, data, ROUNDS, verbose=False)
+    assert isinstance(model, ppboost.SecretSharedModel)
+    assert model.num_trees == ROUNDS * (3 if objective == "multi:softprob" else 1)
+    booster = model.reveal()
+    pooled = data.pooled()
+    ref = _reference(params, pooled)
+    diff = np.abs(_margins(booster, pooled) - _margins(ref, pooled)).max()
+    assert diff <= TOL, f"largest margin difference {diff}"
+    # the trees themselves are xgboost's (same splits, same structure)
+    ta = json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
+    tb = json.loads(ref.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
+    for a, b in zip(ta, tb):
+        assert a["split_indices"] == b["split_indices"]
+        assert a["left_children"] == b["left_children"]
+
+
+@pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic"])
+def test_mixed_split_three_parties(objective):
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 5, size=(110, 4)).astype(np.float32)
+    y = _labels(rng, X, objective)
+    ins_rows = np.sort(rng.choice(110, size=80, replace=False))     # insurer covers 80 patients
+    data = ppboost.MixedSplit(horizontal={"h1": (X[:60, :3], y[:60]), "h2": (X[60:, :3], y[60:])},
+                              vertical={"insurer": (X[ins_rows, 3:], ins_rows)})
+    params = _params(objective)
+    booster = ppboost.train(params, data, ROUNDS, verbose=False).reveal()
+    pooled = data.pooled()
+    assert np.isnan(pooled.X[:, 3]).sum() == 30
+    diff = np.abs(_margins(booster, pooled) - _margins(_reference(params, pooled), pooled)).max()
+    assert diff <= TOL
+
+
+def _cat_frame(rng, n):
+    df = pd.DataFrame({
+        "age": rng.integers(20, 26, size=n).astype(np.float64),
+        "dose": rng.integers(0, 4, size=n).astype(np.float64),
+        "region": pd.Categorical(rng.choice(["n", "s", "e"], size=n), categories=["n", "s", "e"]),
+        "score": rng.integers(0, 5, size=n).astype(np.float64),
+    })
+    df.loc[rng.random(n) < 0.15, "dose"] = np.nan
+    df.loc[rng.random(n) < 0.1, "score"] = np.nan
+    return df
+
+
+@pytest.mark.parametrize("kind", ["vertical", "horizontal"])
+def test_missing_values_and_categorical(kind):
+    rng = np.random.default_rng(11)
+    n = 120
+    df = _cat_frame(rng, n)
+    y = ((df["age"] - 22) + (df["region"] == "s") * 2 + df["dose"].fillna(5) * 0.5
+         + rng.normal(size=n) > 1.5).astype(np.float32).to_numpy()
+    if kind == "vertical":
+        data = ppboost.VerticalSplit({"hospital": (df[["age", "dose"]], y),
+                                      "insurer": df[["region", "score"]]})
+    else:
+        data = ppboost.HorizontalSplit({"a": (df.iloc[:70], y[:70]), "b": (df.iloc[70:], y[70:])})
+    params = _params("binary:logistic", max_cat_to_onehot=8, max_depth=3)
+    booster = ppboost.train(params, data, ROUNDS, verbose=False).reveal()
+    pooled = data.pooled()
+    ref = _reference(params, pooled)
+    diff = np.abs(_margins(booster, pooled) - _margins(ref, pooled)).max()
+    assert diff <= TOL
+    dump = "".join(booster.get_dump())
+    assert "region" in dump or "f2" in dump or ":[" in dump
+
+
+def test_transcript_identical_for_datasets_of_the_same_shape():
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        X = rng.integers(0, 5, size=(60, 4)).astype(np.float32)
+        X[rng.random(X.shape) < 0.1 * seed] = np.nan        # different missingness
+        y = _labels(rng, np.nan_to_num(X), "binary:logistic")
+        data = ppboost.VerticalSplit({"a": (X[:, :2], y), "b": X[:, 2:]})
+        return ppboost.train(_params("binary:logistic"), data, 1, verbose=False).stats
+
+    s1, s2 = run(1), run(2)
+    for name in s1["parties"]:
+        assert s1["parties"][name]["transcript"] == s2["parties"][name]["transcript"]
+        assert s1["parties"][name]["rounds"] == s2["parties"][name]["rounds"]
+        assert len(s1["parties"][name]["transcript"]) > 100
+    assert s1["dealer"]["transcript"] == s2["dealer"]["transcript"]
+    assert s1["dealer"]["rounds"] == s2["dealer"]["rounds"]
+
+
+def test_opened_values_look_uniform():
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 5, size=(80, 4)).astype(np.float32)
+    y = _labels(rng, X, "reg:squarederror")
+    data = ppboost.VerticalSplit({"a": (X[:, :2], y), "b": X[:, 2:]})
+    model = ppboost.train(_params("reg:squarederror"), data, 1, verbose=False, keep_opened=True)
+    for name, st in model.stats["parties"].items():
+        vals = np.concatenate([np.asarray(o, np.uint64).ravel() for o in st["opened"]])
+        assert vals.size > 10_000
+        top = (vals >> np.uint64(63)).mean()
+        # top bit of uniform ring elements: mean 1/2 (+- 5 sigma)
+        assert abs(top - 0.5) < 5 * 0.5 / np.sqrt(vals.size) + 0.01, (name, top)
+
+
+def test_stats_progress_bar_and_saved_model(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 5, size=(70, 3)).astype(np.float32)
+    y = _labels(rng, X, "reg:squarederror")
+    data = ppboost.HorizontalSplit({"a": (X[:40], y[:40]), "b": (X[40:], y[40:])})
+    model = ppboost.train(_params("reg:squarederror"), data, 2, verbose=True)
+    err = capsys.readouterr().err
+    assert "ppboost secure training" in err and "tree" in err and "MB sent/tree" in err
+    st = model.stats
+    for name in ("a", "b"):
+        ps = st["parties"][name]
+        assert ps["bytes_sent"] > 0 and ps["bytes_recv"] > 0 and ps["rounds"] > 0
+        assert ps["online_seconds"] > 0 and len(ps["per_tree"]) == 2
+        assert all(t["bytes_sent"] > 0 and t["rounds"] > 0 for t in ps["per_tree"])
+    assert st["dealer"]["offline_seconds"] > 0
+    ppboost.train(_params("reg:squarederror"), data, 1, verbose=False)
+    assert capsys.readouterr().err == ""
+    booster = model.reveal()
+    path = tmp_path / "m.json"
+    booster.save_model(str(path))
+    loaded = xgb.Booster()
+    loaded.load_model(str(path))
+    d = data.pooled().dmatrix()
+    np.testing.assert_array_equal(loaded.predict(d), booster.predict(d))
+    trees = json.loads(path.read_text())["learner"]["gradient_booster"]["model"]["trees"]
+    assert all(not any(t["sum_hessian"]) and not any(t["loss_changes"]) for t in trees)
+
+
+class _NoRun(Exception):
+    pass
+
+
+@pytest.fixture
+def no_sharing(monkeypatch):
+    """Fail the test if the federation starts (i.e. anything would be shared)."""
+    import ppboost.transport.inprocess as ip
+
+    def boom(*a, **k):
+        raise _NoRun("the federation was started")
+    monkeypatch.setattr(ip, "run_inprocess", boom)
+
+
+def test_bad_input_rejected_before_sharing(no_sharing):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 5, size=(30, 4)).astype(np.float32)
+    y = (X[:, 0] > 2).astype(np.float32)
+    good = ppboost.VerticalSplit({"a": (X[:, :2], y), "b": X[:, 2:]})
+    with pytest.raises(ValueError, match="unsupported parameter.*supported keys"):
+        ppboost.train({"objective": "binary:logistic", "subsample": 0.5}, good, 1)
+    with pytest.raises(ValueError, match="max_depth == 0, must be >= 1"):
+        ppboost.train({"max_depth": 0}, good, 1)
+    with pytest.raises(DataValidationError, match=r"\[0, 1\]|0 and 1|binary"):
+        ppboost.train({"objective": "binary:logistic"}, ppboost.VerticalSplit(
+            {"a": (X[:, :2], y + 1), "b": X[:, 2:]}), 1)
+    with pytest.raises(DataValidationError, match="class"):
+        ppboost.train({"objective": "multi:softprob", "num_class": 2}, ppboost.VerticalSplit(
+            {"a": (X[:, :2], y * 3), "b": X[:, 2:]}), 1)
+    with pytest.raises(ValueError, match="num_boost_round"):
+        ppboost.train({}, good, 0)
+    with pytest.raises(TypeError, match="HorizontalSplit"):
+        ppboost.train({}, (X, y), 1)
+    with pytest.raises(ValueError, match="lambda \\+ min_child_weight"):
+        ppboost.train({"lambda": 0, "min_child_weight": 0, "objective": "binary:logistic"},
+                      good, 1)
+    # the split constructors reject the rest before anything exists to share
+    with pytest.raises(DataValidationError, match="NaN|finite"):
+        ppboost.VerticalSplit({"a": (X[:, :2], np.where(y > 0, np.nan, 0.0)), "b": X[:, 2:]})
+    with pytest.raises(DataValidationError, match="row"):
+        ppboost.VerticalSplit({"a": (X[:, :2], y), "b": X[:20, 2:]})
+    with pytest.raises(DataValidationError, match="column|feature"):
+        ppboost.HorizontalSplit({"a": (X[:15], y[:15]), "b": (X[15:, :3], y[15:])})
+    with pytest.raises(DataValidationError, match="label"):
+        ppboost.VerticalSplit({"a": (X[:, :2], y), "b": (X[:, 2:], y)})
+    with pytest.raises(DataValidationError, match="empty|no rows|0 rows"):
+        ppboost.HorizontalSplit({"a": (X, y), "b": (X[:0], y[:0])})
+    with pytest.raises(DataValidationError, match="dtype|numeric"):
+        ppboost.VerticalSplit({"a": (X[:, :2], y),
+                               "b": pd.DataFrame({"s": ["x"] * 30})})
+
+
+def test_tls_one_process_per_party():
+    rng = np.random.default_rng(9)
+    X = rng.integers(0, 4, size=(50, 3)).astype(np.float32)
+    y = _labels(rng, X, "reg:squarederror")
+    data = ppboost.VerticalSplit({"a": (X[:, :2], y), "b": X[:, 2:]})
+    params = _params("reg:squarederror")
+    model = ppboost.train(params, data, 1, verbose=False, transport="tls", timeout=120)
+    assert model.stats["transport"] == "tls"
+    pooled = data.pooled()
+    diff = np.abs(_margins(model.reveal(), pooled)
+                  - _margins(_reference(params, pooled, 1), pooled)).max()
+    assert diff <= TOL
+    # same protocol, same transcript shape as in-process
+    inproc = ppboost.train(params, data, 1, verbose=False)
+    assert model.stats["parties"]["a"]["transcript"] == inproc.stats["parties"]["a"]["transcript"]
