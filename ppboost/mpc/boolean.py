@@ -490,7 +490,7 @@ def prefix_carries(party, g: np.ndarray, p: np.ndarray) -> np.ndarray:
 def prefix_or(party, x: np.ndarray, from_top: bool = True) -> np.ndarray:
     """Prefix OR over planes: plane ``i`` of the result = OR of planes ``i..k-1`` (``from_top``).
 
-    Uses ``a | b = a ^ b ^ (a & b)``; Kogge-Stone/Sklansky-free doubling as in
+    Uses ``a | b = a ^ b ^ (a & b)`` with the distance-doubling (Kogge-Stone) scan of
     :func:`prefix_carries`.  Cost: ``ceil(log2 k)`` rounds, ``< k`` plane ANDs per round.
     """
     z = np.ascontiguousarray(x).copy()
