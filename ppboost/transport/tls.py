@@ -63,8 +63,8 @@ import numpy as np
 
 from .base import (Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, _array_header,
                    decode, encode)
-from .identity import identity_from_peercert
 from .config import FederationConfig
+from .identity import identity_from_peercert
 
 __all__ = ["TLSEndpoint", "HandshakeError", "connect_tls"]
 
