@@ -159,11 +159,16 @@ def test_opened_values_look_uniform():
     data = ppboost.VerticalSplit({"a": (X[:, :2], y), "b": X[:, 2:]})
     model = ppboost.train(_params("reg:squarederror"), data, 1, verbose=False, keep_opened=True)
     for name, st in model.stats["parties"].items():
-        vals = np.concatenate([np.asarray(o, np.uint64).ravel() for o in st["opened"]])
+        ring = [np.asarray(o) for o in st["opened"] if np.asarray(o).dtype == np.uint64]
+        bits = [np.asarray(o) for o in st["opened"] if np.asarray(o).dtype == np.uint8]
+        vals = np.concatenate([o.ravel() for o in ring])
         assert vals.size > 10_000
+        # every opened ring element is masked by a uniform one: top bit mean 1/2
         top = (vals >> np.uint64(63)).mean()
-        # top bit of uniform ring elements: mean 1/2 (+- 5 sigma)
-        assert abs(top - 0.5) < 5 * 0.5 / np.sqrt(vals.size) + 0.01, (name, top)
+        assert abs(top - 0.5) < 5 * 0.5 / np.sqrt(vals.size), (name, top)
+        # opened (daBit-masked) bits: uniform too
+        b = np.concatenate([o.ravel() for o in bits]).astype(np.float64)
+        assert abs(b.mean() - 0.5) < 5 * 0.5 / np.sqrt(b.size), (name, b.mean())
 
 
 def test_stats_progress_bar_and_saved_model(tmp_path, capsys):

@@ -534,7 +534,7 @@ class SecureBackend(TreeBackend):
             self._y, self._ybar = Y, fr
             return
         y_all = np.zeros(n, np.uint64)
-        ybar = np.zeros((), np.uint64)
+        ybar = np.zeros(1, np.uint64)
         bits = LABEL_BITS if self.reg else 16
         for bi, (owner, rows) in enumerate(self.plan.label_blocks):
             vals = mean = None
@@ -546,7 +546,7 @@ class SecureBackend(TreeBackend):
                 vals = _enc(y, bits)
                 mean = _enc(np.array([y.sum() / n]), LABEL_BITS)
             y_all[rows] = ops.share_from(owner, vals, (rows.shape[0],))
-            ybar = ybar + ops.share_from(owner, mean, (1,))[0]
+            ybar = ybar + ops.share_from(owner, mean, (1,))
         self._y, self._ybar = y_all, ybar
         if self.reg:
             self._label_scale()
@@ -575,7 +575,7 @@ class SecureBackend(TreeBackend):
         shift = LABEL_BITS + hi - _REG_BITS
         self._y = ops.trunc(ops.mul(self._y, np.full(self._y.shape, S, np.uint64)),
                             shift, 62)
-        self._ybar_s = ops.trunc(ops.mul(self._ybar.reshape(1), np.array([S])), shift, 62)[0]
+        self._ybar_s = ops.trunc(ops.mul(self._ybar, np.array([S])), shift, 62)[0]
         self._unscale = lin([1 << (k - lo) for k in ks])             # 2^(k+6)
         Fl = self.prec["fgg"] + self.prec["fw"]
         g = self.params.gamma
@@ -873,7 +873,7 @@ class SecureBackend(TreeBackend):
             return self._base_margin, 16
         if p.base_score is not None:
             return self.ops.const(_enc([p.base_score], LABEL_BITS)), LABEL_BITS
-        return np.asarray(self._ybar).reshape(1), LABEL_BITS
+        return self._ybar.copy(), LABEL_BITS
 
 
 # ----------------------------------------------------------------------------- analyst side
