@@ -122,3 +122,31 @@ def test_permute_bad_input():
         return True
 
     assert run_parties(2, f)[0] == [True, True]
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_what_the_owner_and_others_see_is_masked(n):
+    """On an all-zero input the owner's opened X + a is uniform (every bit position
+    about half ones), and the published tau does not depend on sigma: for the
+    identity sigma it is a uniformly random permutation, not the identity."""
+    N = 20000
+
+    def f(p):
+        x = p.zeros((N,))
+        sigma = np.arange(N) if p.id == 0 else None
+        from_owner = []
+        if p.id != 0:  # record what this non-owner receives from the owner: tau
+            recv = p.ep.recv
+            p.ep.recv = lambda frm: from_owner.append(recv(frm)) or from_owner[-1]
+        y = permute(x, sigma, 0)
+        return p.reveal(y), (p.opened[0] if p.id == 0 else from_owner)
+
+    res, _, eps = run_parties(n, f, keep_opened=True)
+    assert not res[0][0].any()
+    for pid in range(1, n):
+        (tau,) = [m for m in res[pid][1] if m.shape == (1, N)]
+        assert np.array_equal(np.sort(tau[0]), np.arange(N))
+        assert np.count_nonzero(tau[0] == np.arange(N)) < 20  # a random permutation: ~1 fixed point
+    seen = res[0][1]
+    bits = np.unpackbits(seen.view(np.uint8), bitorder="little").reshape(N, 64)
+    assert np.all(np.abs(bits.mean(axis=0) - 0.5) < 5 * 0.5 / np.sqrt(N))

@@ -97,3 +97,25 @@ def test_bound_over_budget_and_bad_f():
 
     assert MAX_BOUND_BITS == 62
     assert run_parties(2, f)[0] == [True, True]
+
+
+def _bit_frequencies_ok(values):
+    bits = np.unpackbits(np.ascontiguousarray(values).view(np.uint8), bitorder="little")
+    freq = bits.reshape(-1, 64).mean(axis=0)
+    return np.all(np.abs(freq - 0.5) < 5 * 0.5 / np.sqrt(values.size)), freq
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_opened_value_is_uniform_on_zero_input(n):
+    N = 20000
+
+    def f(p):
+        x = _inp(p, np.zeros(N, np.uint64), 0)
+        y = p.reveal(truncate(x, 16))
+        return y, p.opened[0]
+
+    res, _, _ = run_parties(n, f, keep_opened=True)
+    y, c = res[0]
+    assert set(np.unique(y.view(np.int64))) <= {0, 1}
+    ok, freq = _bit_frequencies_ok(c)
+    assert ok, freq

@@ -38,7 +38,8 @@ so a dealer process knows them all.
 Built-in kinds: ``beaver`` (elementwise triples), ``matmul`` (matrix
 triples), ``trunc`` (truncation material), ``dabit`` (a random bit shared
 both additively and by XOR), ``zero`` (shares of zero, used to input
-values), ``perm`` (owner-known permutation correlations, DESIGN.md).
+values), ``perm`` (owner-known permutation correlations, DESIGN.md) and
+``perm_select`` (the same, when only some rows of the result are kept).
 """
 from __future__ import annotations
 
