@@ -22,6 +22,7 @@ def main(argv=None):
     ap.add_argument("--n-patients", type=int, default=600)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-depth", type=int, default=3)
     args = ap.parse_args(argv)
 
     ms = make_ms_hospitals(n_hospitals=3, n_patients=args.n_patients, n_test=300, seed=args.seed)
@@ -30,7 +31,7 @@ def main(argv=None):
           f"insurer: {ms.insurer.shape[1]} column ({', '.join(ms.insurer.columns)})")
     # ms.vertical == ppboost.VerticalSplit({"hospitals": (X_hospital, y), "insurer": X_insurer})
     data = ms.vertical
-    params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "max_bin": 64,
+    params = {"objective": "binary:logistic", "max_depth": args.max_depth, "eta": 0.3, "max_bin": 64,
               "base_score": 0.1, "max_cat_to_onehot": 5}
     model = ppboost.train(params, data, num_boost_round=args.rounds, verbose=True)
     booster = model.reveal()

@@ -45,19 +45,19 @@ def test_every_example_is_covered():
 
 @needs_training
 def test_horizontal_hospitals():
-    out = _run("01_horizontal_hospitals.py", "--n-patients", "300", "--rounds", "2")
+    out = _run("01_horizontal_hospitals.py", "--n-patients", "300", "--rounds", "2", "--max-depth", "2")
     assert "secure model AUC" in out and "plain xgboost AUC" in out
 
 
 @needs_training
 def test_vertical_insurer():
-    out = _run("02_vertical_insurer.py", "--n-patients", "300", "--rounds", "2")
+    out = _run("02_vertical_insurer.py", "--n-patients", "300", "--rounds", "2", "--max-depth", "2")
     assert "with the insurer's column (secure)" in out
 
 
 @needs_training
 def test_reveal_export(tmp_path):
-    out = _run("03_reveal_export.py", "--n-patients", "300", "--rounds", "2",
+    out = _run("03_reveal_export.py", "--n-patients", "300", "--rounds", "2", "--max-depth", "2",
                "--out", str(tmp_path / "m.json"))
     assert "predicts the same" in out and (tmp_path / "m.json").exists()
 
