@@ -119,6 +119,29 @@ def test_prefetch_gives_same_material_and_checks_order(n):
 
 
 @pytest.mark.parametrize("n", PARTIES)
+def test_prefetch_many_is_one_request_message(n):
+    def f(p):
+        sent = p.ep.stats.messages_sent
+        p.dealer.prefetch_many([("beaver", {"shape": (4,)}), ("dabit", {"shape": (9,)}),
+                                ("beaver", {"shape": (2, 2)})])
+        msgs = p.ep.stats.messages_sent - sent
+        t1 = p.dealer.get("beaver", shape=(4,))
+        bits = p.dealer.get("dabit", shape=(9,))
+        t2 = p.dealer.get("beaver", shape=(2, 2))
+        return msgs, t1, bits, t2
+
+    res, stats, _ = run_parties(n, f)
+    assert res[0][0] == 1 and all(r[0] == 0 for r in res[1:])
+    for i in (1, 3):
+        a, b, c = (sum(r[i][k] for r in res) for k in range(3))
+        assert np.array_equal(c, a * b)
+    arith_bits = sum(r[2][0] for r in res)
+    assert np.array_equal(arith_bits, np.bitwise_xor.reduce([r[2][1] for r in res]).astype(np.uint64))
+    assert stats["requests"] == 3 and stats["by_kind"] == {"beaver": 2, "dabit": 1}
+    assert set(stats["seconds_by_kind"]) == {"beaver", "dabit"}
+
+
+@pytest.mark.parametrize("n", PARTIES)
 def test_parties_disagreeing_on_a_shape_fail_clearly(n):
     def f(p):
         return p.dealer.get("beaver", shape=(4,) if p.id == 0 else (5,))

@@ -19,9 +19,10 @@ elements thus costs N elements of traffic instead of 3nN.
 values, so its size depends only on public shapes).  Every party calls
 :meth:`DealerClient.get` with the same arguments in the same order; a party
 that passes other shapes gets a clear error when a correction's shape does
-not match.  :meth:`DealerClient.prefetch` lets the parties fetch material
-ahead of time (the offline phase) so the online phase never waits on the
-dealer.
+not match.  :meth:`DealerClient.prefetch` (one correlation) and
+:meth:`DealerClient.prefetch_many` (a batch in one request message) let the
+parties fetch material ahead of time (the offline phase), so the online
+phase never waits on the dealer.
 
 **Kinds are a registry.**  A kind is a class decorated with
 ``@correlation("name")`` with two methods that consume the PRGs in the same
@@ -65,6 +66,7 @@ KIND_MODULES = ["ppboost.mpc.boolean", "ppboost.mpc.compare", "ppboost.mpc.argma
                 "ppboost.mpc.nonlinear"]
 
 _STOP = "__stop__"
+_BATCH = "__batch__"
 
 
 class DealerError(RuntimeError):
@@ -85,7 +87,7 @@ class Correlation:
 
 def correlation(name: str):
     """Class decorator registering a correlation kind under ``name``."""
-    if not isinstance(name, str) or not name or name == _STOP:
+    if not isinstance(name, str) or not name or name in (_STOP, _BATCH):
         raise ValueError(f"invalid correlation name {name!r}")
 
     def deco(cls):
@@ -187,9 +189,9 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
     disconnected party still stops it at once (``PeerFailed``).  ``seeds``
     (a list of 16-byte seeds, tests only) replaces fresh random seeds.
 
-    Returns ``{"offline_seconds", "requests", "by_kind", "elements_sent",
-    "bytes_sent", "messages"}`` where ``offline_seconds`` is the time spent
-    generating material (waiting time excluded).
+    Returns ``{"offline_seconds", "requests", "by_kind", "seconds_by_kind",
+    "elements_sent", "bytes_sent", "messages"}`` where ``offline_seconds`` is
+    the time spent generating material (waiting time excluded).
     """
     if not endpoint.is_dealer:
         raise ValueError(f"run_dealer needs the dealer's endpoint (id {endpoint.n_parties}), "
@@ -202,7 +204,7 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
     for p in range(n):
         endpoint.send(p, bytes(seeds[p]))
     session = DealerSession(endpoint, [PRG(s) for s in seeds])
-    stats = {"offline_seconds": 0.0, "requests": 0, "by_kind": {}}
+    stats = {"offline_seconds": 0.0, "requests": 0, "by_kind": {}, "seconds_by_kind": {}}
     while True:
         req = _wait_request(endpoint, idle_timeout)
         t0 = time.perf_counter()
@@ -212,12 +214,16 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
             raise DealerError(f"dealer: malformed request from party 0: {exc}") from None
         if kind == _STOP:
             break
-        if kind not in _KINDS:
-            _load_kind_modules(kind)
-        _KINDS[kind].deal(session, **params)
+        for kind, params in (params if kind == _BATCH else [(kind, params)]):
+            if kind not in _KINDS:
+                _load_kind_modules(kind)
+            t1 = time.perf_counter()
+            _KINDS[kind].deal(session, **params)
+            stats["seconds_by_kind"][kind] = (stats["seconds_by_kind"].get(kind, 0.0)
+                                              + time.perf_counter() - t1)
+            stats["requests"] += 1
+            stats["by_kind"][kind] = stats["by_kind"].get(kind, 0) + 1
         stats["offline_seconds"] += time.perf_counter() - t0
-        stats["requests"] += 1
-        stats["by_kind"][kind] = stats["by_kind"].get(kind, 0) + 1
     stats["elements_sent"] = session.elements_sent
     stats.update({"bytes_sent": endpoint.stats.total_sent,
                   "messages": endpoint.stats.messages_sent})
@@ -296,6 +302,24 @@ class DealerClient:
         key = self._key(kind, params)
         self._ahead.append((key, self._fetch(kind, key, params)))
 
+    def prefetch_many(self, requests) -> None:
+        """:meth:`prefetch` several correlations with one request message.
+
+        ``requests`` is a list of ``(kind, params_dict)``; the material is
+        queued in that order.  This is the offline phase in one go: the
+        dealer generates everything while the parties expand their shares.
+        """
+        requests = [(kind, dict(params)) for kind, params in requests]
+        keys = [self._key(kind, params) for kind, params in requests]
+        if self._closed:
+            raise DealerError(f"party {self.me}: the dealer connection is closed")
+        if self.me == 0:
+            batch = [json.loads(k.decode()) for k in keys]
+            self.ep.send(self.ep.dealer_id, json.dumps([_BATCH, batch],
+                                                       separators=(",", ":")).encode())
+        for (kind, _), key in zip(requests, keys):
+            self._ahead.append((key, self._expand(kind, key)))
+
     def close(self) -> None:
         """Tell the dealer to stop (party 0 sends it; a no-op elsewhere)."""
         if not self._closed:
@@ -314,6 +338,9 @@ class DealerClient:
             raise DealerError(f"party {self.me}: the dealer connection is closed")
         if self.me == 0:
             self.ep.send(self.ep.dealer_id, key)
+        return self._expand(kind, key)
+
+    def _expand(self, kind, key):
         t0 = time.perf_counter()
         material = _KINDS[kind].expand(self, **json.loads(key.decode())[1])
         self.expand_seconds += time.perf_counter() - t0
