@@ -53,3 +53,34 @@ def test_empty_query_and_concurrent_first_predict():
     assert not errs
     ref = b.predict(xgb.DMatrix(X[:8]))
     assert all(np.abs(o - ref).max() <= 1e-6 for o in outs)
+
+
+@pytest.mark.parametrize("budget,max_entries", [(1, 8192), (16, 8192), (256, 8192), (4096, 300)])
+def test_sum_tables_equal_the_plain_product(budget, max_entries):
+    import xgboost as xgb
+    from gmpy2 import mpz
+    from sklearn.datasets import load_wine
+    from ppboost.crypto.paillier import decrypt_mod_p
+    from ppboost.inference import Client, Proxy
+    from ppboost.inference.core import _SumTables
+    X, y = load_wine(return_X_y=True)
+    b = xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 2},
+                  xgb.DMatrix(X, label=y), 6)
+    enr = Proxy(b, key_bits=1024).enroll("u")
+    m, k = enr.model, enr.keys
+    n2 = k.n * k.n
+    leaves = m.leaf_indices(Client(k).encrypt(X[:25]))
+    L = [mpz(c) for c in m.leaf_ct]
+    tables = _SumTables(m, L, n2, budget=budget, max_entries=max_entries)
+    got = tables.sums(leaves)
+    assert len(got) == 25 * 3
+    for r in range(25):
+        for g in range(3):
+            want = 0
+            for t in np.flatnonzero(m.groups == g):
+                want += decrypt_mod_p(L[leaves[r, t]], k.p, k.q, k.n)
+            assert decrypt_mod_p(got[r * 3 + g], k.p, k.q, k.n) == want
+    if budget == 1:
+        assert all(len(c) == 6 for c in tables.chunks)
+    if budget == 256 and max_entries == 8192:
+        assert all(len(c) < 6 for c in tables.chunks)

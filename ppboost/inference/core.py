@@ -324,8 +324,8 @@ class EncryptedModel:
         self.slot_bits = slot_bits
         self.key_fingerprint = pl.key_fingerprint(self.n)
         self._width = 2 * ((self.n.bit_length() + 7) // 8)
-        self._leaf_mpz = None
         self._rand = None
+        self._tables = None
         self._init_lock = threading.Lock()
 
     @property
@@ -474,22 +474,19 @@ class EncryptedModel:
         with gmpy2.context(allow_release_gil=True):   # big-int work may overlap across threads
             return self._predict(leaves, pack)
 
-    def _predict(self, leaves, pack):
+    def _prepare(self):
+        """One-time server state (thread-safe): leaf mpz, sum tables, randomiser table."""
         if self._rand is None:
-            with self._init_lock:       # thread-safe one-time set-up (leaf mpz, window table)
+            with self._init_lock:
                 if self._rand is None:
-                    self._leaf_mpz = [mpz(c) for c in self.leaf_ct]
+                    L = [mpz(c) for c in self.leaf_ct]
+                    self._tables = _SumTables(self, L, self.n * self.n)
                     self._rand = pl.PublicRandomiser(self.n, self.h_s, window=6)
+
+    def _predict(self, leaves, pack):
+        self._prepare()
         n2 = self._rand.n2
-        L = self._leaf_mpz
-        by_group = [np.flatnonzero(self.groups == g) for g in range(self.n_outputs)]
-        sums = []
-        for r in range(leaves.shape[0]):
-            for g in range(self.n_outputs):
-                acc = mpz(1)
-                for li in leaves[r, by_group[g]].tolist():
-                    acc = acc * L[li] % n2
-                sums.append(acc)
+        sums = self._tables.sums(leaves)
         w = self.slot_bits
         slots = _slots_per_ct(self.n.bit_length(), w) if pack else 1
         if slots > 1 and len(sums) > 1:
@@ -510,6 +507,86 @@ class EncryptedModel:
         cts = [int(self._rand.rerandomise(c)) for c in sums]
         return EncryptedResult(cts, self.key_fingerprint, leaves.shape[0], self.n_outputs,
                                slots, self._width, w)
+
+
+class _SumTables:
+    """Precomputed products of leaf ciphertexts over chunks of consecutive trees.
+
+    Trees of one output group are cut greedily into chunks whose number of
+    leaf combinations is at most ``budget``; for a chunk (t_1..t_k) the table
+    holds prod_i c_leaf(t_i) mod n^2 for every combination, so a row's sum
+    over the chunk is one lookup (D(table[idx]) = sum_i leaf(t_i)).  A row
+    then costs (#chunks - 1) products instead of (#trees - 1).  Only public
+    ciphertexts are combined; at most ``max_entries`` new residues are
+    stored (a single-tree chunk reuses the leaf ciphertexts).
+    """
+
+    def __init__(self, model, L, n2, budget=256, max_entries=8192):
+        left, leafidx = model.left, model.leafidx
+        self.tree_leaves = []
+        for root in model.roots.tolist():
+            found, stack = set(), [root]
+            while stack:
+                i = stack.pop()
+                if left[i] < 0:
+                    found.add(int(leafidx[i]))
+                else:
+                    stack.append(int(model.right[i]))
+                    stack.append(int(left[i]))
+            self.tree_leaves.append(np.asarray(sorted(found), np.int64))
+        self.n_outputs = model.n_outputs
+        self.chunks = [[] for _ in range(model.n_outputs)]   # per group: (trees, strides, table)
+        entries = 0
+        for g in range(model.n_outputs):
+            trees = np.flatnonzero(model.groups == g).tolist()
+            i = 0
+            while i < len(trees):
+                ch = [trees[i]]
+                size = len(self.tree_leaves[trees[i]])
+                while (i + len(ch) < len(trees)
+                       and size * len(self.tree_leaves[trees[i + len(ch)]]) <= budget
+                       and entries + size * len(self.tree_leaves[trees[i + len(ch)]])
+                       <= max_entries):
+                    size *= len(self.tree_leaves[trees[i + len(ch)]])
+                    ch.append(trees[i + len(ch)])
+                table = [L[j] for j in self.tree_leaves[ch[0]].tolist()]
+                for t in ch[1:]:           # index = sum_i local_i * stride_i, first tree slowest
+                    lv = [L[j] for j in self.tree_leaves[t].tolist()]
+                    table = [x * y % n2 for x in table for y in lv]
+                if len(ch) > 1:
+                    entries += len(table)
+                strides = np.ones(len(ch), np.int64)
+                for k in range(len(ch) - 2, -1, -1):
+                    strides[k] = strides[k + 1] * len(self.tree_leaves[ch[k + 1]])
+                self.chunks[g].append((np.asarray(ch, np.int64), strides, table))
+                i += len(ch)
+        self.n2 = n2
+
+    def sums(self, leaves):
+        """Per row and group, the product of the reached leaves' ciphertexts."""
+        n_rows = leaves.shape[0]
+        local = np.empty(leaves.shape, np.int64)
+        for t, tl in enumerate(self.tree_leaves):
+            local[:, t] = np.searchsorted(tl, leaves[:, t])
+        idx = [[(local[:, trees] @ strides).tolist(), table]
+               for g in range(self.n_outputs) for trees, strides, table in self.chunks[g]]
+        per_group = [len(c) for c in self.chunks]
+        n2 = self.n2
+        out = []
+        for r in range(n_rows):
+            k = 0
+            for g in range(self.n_outputs):
+                if per_group[g] == 0:          # no tree in this group: E(0) = 1
+                    out.append(mpz(1))
+                    continue
+                ix, table = idx[k]
+                acc = table[ix[r]]
+                for k in range(k + 1, k + per_group[g]):
+                    ix, table = idx[k]
+                    acc = acc * table[ix[r]] % n2
+                k += 1
+                out.append(acc)
+        return out
 
 
 # --------------------------------------------------------------------------- client
