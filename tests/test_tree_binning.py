@@ -80,10 +80,13 @@ def test_categorical_bins_and_errors():
     X = np.array([[0.0], [4.0], [2.0], [4.0], [np.nan]], np.float32)
     m = fit_bins(X, 256, categorical=[True])
     fc = m.features[0]
-    assert fc.categorical and list(fc.cuts) == [0.0, 2.0, 4.0]
-    np.testing.assert_array_equal(m.transform(X)[:, 0], [0, 2, 1, 2, 3])
-    with pytest.raises(ValueError, match="category 3.0 was not seen"):
-        m.transform(np.array([[3.0]], np.float32))
+    # as xgboost: categories 0 .. max seen, absent ones included
+    ptr, ref = xgb.QuantileDMatrix(X, feature_types=["c"], enable_categorical=True) \
+        .get_quantile_cut()
+    assert fc.categorical and list(fc.cuts) == [0.0, 1.0, 2.0, 3.0, 4.0] == list(ref)
+    np.testing.assert_array_equal(m.transform(X)[:, 0], [0, 4, 2, 4, 5])
+    with pytest.raises(ValueError, match="category 7.0 is not a code in 0 .. 4"):
+        m.transform(np.array([[7.0]], np.float32))
     with pytest.raises(ValueError, match="non-negative integer codes"):
         fit_bins(np.array([[0.5], [1.0]]), 256, categorical=[True])
 

@@ -21,9 +21,10 @@ def test_histograms_per_node_and_bin():
     g, h = be.gradients(be.init_margins())[0]
     np.testing.assert_array_equal(g, -Y.astype(np.float32))      # margin 0, g = m - y
     hist = be.histograms(be.root_nodes(), (g, h))
-    # feature 0: bins for 1, 2, 3 then missing; feature 1: categories 0, 5, then missing
-    np.testing.assert_array_equal(hist["G"][0], [-1, -2, -13, -9, -14, -11, 0])
-    np.testing.assert_array_equal(hist["H"][0], [2, 1, 2, 1, 3, 3, 0])
+    # feature 0: bins for 1, 2, 3 then missing; feature 1: categories 0 .. 5
+    # (1 .. 4 absent, as in xgboost), then missing
+    np.testing.assert_array_equal(hist["G"][0], [-1, -2, -13, -9, -14, 0, 0, 0, 0, -11, 0])
+    np.testing.assert_array_equal(hist["H"][0], [2, 1, 2, 1, 3, 0, 0, 0, 0, 3, 0])
     assert hist["G_node"][0] == -25 and hist["H_node"][0] == 6
 
 
@@ -67,7 +68,7 @@ def test_prepare_plain_errors():
         prepare_plain({}, np.where(X == 5, np.inf, X), Y)
     with pytest.raises(ValueError, match="0 rows"):
         prepare_plain({}, X[:0], Y[:0])
-    with pytest.raises(ValueError, match="max_cat_to_onehot must be > 2"):
+    with pytest.raises(ValueError, match="6 categories and max_cat_to_onehot == 2.*must be > 6"):
         prepare_plain({"max_cat_to_onehot": 2}, X, Y, categorical=[False, True])
     pd = pytest.importorskip("pandas")
     with pytest.raises(ValueError, match="column 's' has dtype .*must be numeric or pandas 'category'"):

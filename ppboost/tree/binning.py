@@ -15,8 +15,9 @@ xgboost's cut values, reproduced here (checked against xgboost 3.2 models):
   :func:`cuts_from_summary`) reproduces xgboost's ``WQSummary::SetPrune``
   rule, so it is identical while xgboost's sketch is exact (up to a few
   thousand rows at 256 bins) and a close approximation beyond.
-* Categorical features: one bin per category value present (codes must be
-  non-negative integers), the cut value of a bin is the category itself.
+* Categorical features: codes must be non-negative integers; as in xgboost
+  there is one bin per category 0 .. max code seen (absent codes included),
+  the cut value of a bin is the category itself.
 * NaN is missing: it gets a dedicated bin, index ``n_bins[j]`` (after the
   regular bins).
 
@@ -170,7 +171,9 @@ def cuts_from_summary(summary: FeatureSummary, max_bin: int = 256) -> FeatureCut
     if summary.categorical:
         if vals.shape[0] == 0:
             return FeatureCuts(np.zeros(0, np.float32), 0.0, True)
-        return FeatureCuts(vals.astype(np.float32), float(vals[0]), True)
+        # xgboost: one bin per category 0 .. max category seen, present or not
+        # (an absent category's one-hot candidate separates the missing rows)
+        return FeatureCuts(np.arange(int(vals[-1]) + 1, dtype=np.float32), 0.0, True)
     if vals.shape[0] == 0:                  # all missing: one empty bin, like xgboost
         return FeatureCuts(np.array([1e-5], np.float32), float(np.float32(-1e-5)), False)
     # as xgboost 3.2 (checked bit for bit against QuantileDMatrix cuts): the
@@ -221,11 +224,14 @@ class BinMapper:
             miss = np.isnan(col)
             if fc.categorical:
                 b = np.searchsorted(fc.cuts, col)
-                b = np.minimum(b, max(fc.n_bins - 1, 0))
-                bad = ~miss & ((fc.n_bins == 0) | (fc.cuts[b] != col))
+                if fc.n_bins == 0:
+                    bad = ~miss
+                else:
+                    b = np.minimum(b, fc.n_bins - 1)
+                    bad = ~miss & (fc.cuts[b] != col)
                 if np.any(bad):
-                    raise ValueError(f"feature {j}: category {col[bad][0]} was not seen "
-                                     f"when the bins were built")
+                    raise ValueError(f"feature {j}: category {col[bad][0]} is not a code in "
+                                     f"0 .. {fc.n_bins - 1} seen when the bins were built")
             else:
                 b = np.searchsorted(fc.cuts, col, side="right")
                 b = np.minimum(b, fc.n_bins - 1)   # above the last cut: last bin (as xgboost)
