@@ -1,0 +1,130 @@
+"""tree/secure.py pieces: precision plan, tolerant argmax, binning agreement, opening trees,
+and the secure backend against the plain backend call by call (2 and 3 parties)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ppboost.mpc.simulate import run_parties
+from ppboost.tree import TreeParams
+from ppboost.tree.backend import TreeLayout
+from ppboost.tree.binning import fit_bins
+from ppboost.tree.secure import (Cell, SecurePlan, SharedTree, _argmax_tol, agree_bins,
+                                 open_tree, precision_plan)
+
+
+def test_precision_plan_budgets():
+    for obj in ("reg:squarederror", "binary:logistic", "multi:softprob"):
+        extra = {"num_class": 3} if obj == "multi:softprob" else {}
+        for n in (100, 25_000):
+            p = TreeParams.from_dict({"objective": obj, **extra})
+            pl = precision_plan(p, n)
+            # gain = G_t * w stays below 2^61 ring units for the declared bounds
+            assert np.log2(pl["Gmax"] * pl["Wmax"]) + pl["fgg"] + pl["fw"] <= 61
+            # w before truncation: |w| 2^(fgg + fr + s) < 2^62
+            assert np.log2(pl["Wmax"]) + pl["fgg"] + pl["fr"] + pl["s"] <= 61
+            assert pl["fr"] >= 12 and pl["fw"] >= 10 and 2 ** pl["s"] >= pl["hi"]
+
+
+def test_precision_plan_rejects_unbounded_reciprocal():
+    p = TreeParams.from_dict({"objective": "binary:logistic", "lambda": 0,
+                              "min_child_weight": 0})
+    with pytest.raises(ValueError, match="lambda \\+ min_child_weight == 0.0, must be >= 2\\*\\*-8"):
+        precision_plan(p, 100)
+
+
+def _share(party, x):
+    """Party 0 holds the public x, the others 0 (a trivial sharing)."""
+    x = np.asarray(x, dtype=np.int64).view(np.uint64)
+    return x.copy() if party.id == 0 else np.zeros_like(x)
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_argmax_with_tolerance_prefers_first_of_near_ties(n_parties):
+    vals = np.array([[5, 9, 12, 11, 3],        # 12 vs 11 within eps=2: first (index 2)
+                     [1, 20, 30, 31, 29],      # 30/31/29 within eps: index 2
+                     [7, 7, 7, 7, 7],          # all tied: index 0
+                     [-4, -2, -9, 100, 95]])   # clear winner 100 (index 3)
+    expect = [2, 2, 0, 3]
+
+    def fn(party):
+        return _argmax_tol(party, _share(party, vals), 2)
+
+    res, _, _ = run_parties(n_parties, fn)
+    oh = sum(r for r in res)
+    assert np.array_equal(np.argmax(oh, axis=1), expect)
+    assert np.all(oh.sum(axis=1) == 1) and set(np.unique(oh)) <= {0, 1}
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_agree_bins_horizontal_equals_pooled_cuts(n_parties):
+    rng = np.random.default_rng(0)
+    X = np.round(rng.normal(size=(90, 3)), 1).astype(np.float32)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    rows = np.array_split(np.arange(90), n_parties)
+    plan = SecurePlan(90, 3, np.zeros(3, bool),
+                      [Cell(i, r, np.arange(3)) for i, r in enumerate(rows)], [])
+
+    def fn(party):
+        binned, cuts = agree_bins(party, plan, {party.id: X[rows[party.id]]}, 8)
+        return binned, cuts, plan.n_bins
+
+    res, _, _ = run_parties(n_parties, fn)
+    ref = fit_bins(X, 8)
+    expected = ref.transform(X)
+    for pid, (binned, cuts, nb) in enumerate(res):
+        assert np.array_equal(nb, ref.n_bins)
+        assert np.array_equal(binned[pid], expected[rows[pid]])
+    assert set(res[0][1]) == {0, 1, 2}          # party 0 owns the first cell: cut owner
+    for j in range(3):
+        np.testing.assert_array_equal(res[0][1][j].cuts, ref.features[j].cuts)
+
+
+def test_agree_bins_vertical_keeps_cuts_with_owner():
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 7, size=(40, 4)).astype(np.float32)
+    plan = SecurePlan(40, 4, np.zeros(4, bool),
+                      [Cell(0, np.arange(40), np.array([0, 1])),
+                       Cell(1, np.arange(40), np.array([2, 3]))], [])
+
+    def fn(party):
+        feats = [0, 1] if party.id == 0 else [2, 3]
+        return agree_bins(party, plan, {party.id: X[:, feats]}, 16)[1], plan.n_bins
+
+    res, _, _ = run_parties(2, fn)
+    assert set(res[0][0]) == {0, 1} and set(res[1][0]) == {2, 3}   # cuts stay private
+    assert np.array_equal(res[0][1], fit_bins(X, 16).n_bins)
+    assert np.array_equal(res[0][1], res[1][1])
+
+
+def test_open_tree_sums_shares_and_rejects_inconsistent_ones():
+    layout = TreeLayout(np.array([3, 2]), np.array([False, False]))
+    C = layout.n_candidates
+    oh0 = np.zeros((1, C + 1), np.uint64)
+    oh0[0, 1] = 1                                      # feature 0, forward t=1
+    oh1 = np.zeros((2, C + 1), np.uint64)
+    oh1[0, C] = 1                                      # dummy
+    oh1[1, 0] = 1
+    cond = [np.array([np.float32(2.5).view(np.uint32)], np.uint64),
+            np.array([0, np.float32(1.5).view(np.uint32)], np.uint64)]
+    enc = lambda v: (np.asarray(v) * 2 ** 20).round().astype(np.int64).view(np.uint64)  # noqa
+    rng = np.random.default_rng(0)
+    full = SharedTree(0, [oh0, oh1], cond, [enc([0.5]), enc([-1.0, 2.0])],
+                      enc([0.1, 0.2, -0.3, 0.4]), 20)
+    masks = [rng.integers(0, 2 ** 63, size=np.shape(a), dtype=np.uint64)
+             for a in (oh0, oh1, cond[0], cond[1], full.weight[0], full.weight[1], full.leaf)]
+
+    def split(v, m):
+        return [v - m, m]
+    a, b = (SharedTree(0, [split(oh0, masks[0])[i], split(oh1, masks[1])[i]],
+                       [split(cond[0], masks[2])[i], split(cond[1], masks[3])[i]],
+                       [split(full.weight[0], masks[4])[i], split(full.weight[1], masks[5])[i]],
+                       split(full.leaf, masks[6])[i], 20) for i in range(2))
+    t = open_tree([a, b], layout)
+    assert t.is_split[0].tolist() == [True] and t.is_split[1].tolist() == [False, True]
+    assert t.feature[0][0] == 0 and t.split_bin[0][0] == 1
+    assert t.split_condition[0][0] == np.float32(2.5)
+    np.testing.assert_allclose(t.leaf_weight, [0.1, 0.2, -0.3, 0.4], atol=1e-6)
+    bad = SharedTree(0, [a.onehot[0] + np.uint64(1), a.onehot[1]], a.cond, a.weight, a.leaf, 20)
+    with pytest.raises(ValueError, match="not one-hot"):
+        open_tree([bad, b], layout)
