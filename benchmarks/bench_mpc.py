@@ -32,7 +32,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from ppboost.mpc.arith import mul_fixed  # noqa: E402
+from ppboost.mpc.b2a import b2a  # noqa: E402
 from ppboost.mpc.permutation import permute  # noqa: E402
+from ppboost.mpc.truncation import truncate  # noqa: E402
 from ppboost.mpc.simulate import run_parties  # noqa: E402
 
 
@@ -133,8 +136,60 @@ def bench_owner_permutation(n: int, n_parties: int, reps: int) -> dict:
     return {"name": "owner_permutation", **out}
 
 
+def bench_truncation(n: int, n_parties: int, reps: int) -> dict:
+    """Fixed-point truncation by 16 bits of n shared values vs numpy's arithmetic shift."""
+    rng = np.random.default_rng(2)
+    X = rng.integers(-2 ** 62, 2 ** 62, n, dtype=np.int64)
+
+    def setup(p):
+        x = p.share(X if p.id == 0 else None, owner=0, shape=(n,))
+        p.dealer.prefetch("trunc", shape=(n,), f=16)
+        return x
+
+    def online(p, x):
+        p._out = truncate(x, 16)
+
+    out = _compare(_best_run(n_parties, setup, online, reps), lambda: X >> 16, reps, n)
+    return {"name": "truncation", **out}
+
+
+def bench_mul_fixed(n: int, n_parties: int, reps: int) -> dict:
+    """Fixed-point product (Beaver + truncation) vs numpy float64 multiply."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.uniform(-100, 100, n), rng.uniform(-100, 100, n)
+
+    def setup(p):
+        x = p.share_float(X if p.id == 0 else None, owner=0, shape=(n,))
+        y = p.share_float(Y if p.id == 1 else None, owner=1, shape=(n,))
+        p.dealer.prefetch_many([("beaver", {"shape": (n,)}), ("trunc", {"shape": (n,), "f": 16})])
+        return x, y
+
+    def online(p, state):
+        p._out = mul_fixed(*state)
+
+    out = _compare(_best_run(n_parties, setup, online, reps), lambda: X * Y, reps, n)
+    return {"name": "mul_fixed", **out}
+
+
+def bench_b2a(n: int, n_parties: int, reps: int) -> dict:
+    """Bit-to-arithmetic conversion of n XOR-shared bits vs numpy's uint8 -> uint64 cast."""
+    rng = np.random.default_rng(4)
+    B = rng.integers(0, 2, n, dtype=np.uint8)
+
+    def setup(p):
+        p.dealer.prefetch("dabit", shape=(n,))
+        return B if p.id == 0 else np.zeros(n, np.uint8)
+
+    def online(p, bits):
+        p._out = b2a(p, bits)
+
+    out = _compare(_best_run(n_parties, setup, online, reps), lambda: B.astype(np.uint64), reps, n)
+    return {"name": "b2a", **out}
+
+
 #: Benchmarks run by ``main``; colleagues append theirs (same signature).
-BENCHMARKS = [bench_beaver_mul, bench_owner_permutation]
+BENCHMARKS = [bench_beaver_mul, bench_owner_permutation, bench_truncation, bench_mul_fixed,
+              bench_b2a]
 
 
 def machine() -> dict:
