@@ -80,11 +80,16 @@ def test_stalled_party_gives_timeout_naming_it():
 
 
 def test_stalled_dealer_is_named():
+    gave_up = threading.Event()
+
     def party(ep):
-        return ep.recv(ep.dealer_id)
+        try:
+            return ep.recv(ep.dealer_id)
+        finally:
+            gave_up.set()
 
     def dealer(ep):
-        time.sleep(1.0)
+        gave_up.wait(10)
 
     with pytest.raises(TransportTimeout, match="from dealer, which sent nothing"):
         run_inprocess(2, party, dealer, timeout=0.3)
