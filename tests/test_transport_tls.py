@@ -7,6 +7,7 @@ are the real ones.
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -422,3 +423,25 @@ def test_config_file_ports_and_late_listener(tmp_path):
     assert errs == {}
     assert out[0] == [b"hi from 1", b"hi from 2"]
     assert cfg.participant(0).port == ports[0]
+
+
+def test_no_threads_or_sockets_left_behind(federation):
+    def fds():
+        return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+    before = fds()
+    cfg, keys, socks = federation(3)
+    seen = []
+
+    def fn(ep):
+        seen.extend(t for t in threading.enumerate() if t.name.startswith("ppboost-"))
+        _exchange(ep)
+
+    _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 4)
+    assert errs == [None] * 4
+    assert seen and all(t.daemon for t in seen)          # transport threads never block exit
+    end = time.monotonic() + 5
+    while time.monotonic() < end and (any(t.is_alive() for t in seen) or fds() > before):
+        time.sleep(0.05)
+    assert not any(t.is_alive() for t in seen)
+    assert fds() <= before
