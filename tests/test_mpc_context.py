@@ -89,8 +89,10 @@ def test_bad_inputs_give_clear_errors():
         if p.id == 0:
             with pytest.raises(TypeError, match="share\\(\\) takes integers, got dtype float64"):
                 p.share(np.ones(3), owner=0)
-            with pytest.raises(ValueError, match="exceeds the declared bound 2\\*\\*10"):
+            with pytest.raises(ValueError, match="magnitude 1024 exceeds the declared bound 2\\*\\*10"):
                 p.share(np.array([2 ** 10]), owner=0, bound_bits=10)
+            with pytest.raises(ValueError, match="exceeds the declared bound 2\\*\\*60"):
+                p.share(np.array([-2 ** 60]), owner=0, bound_bits=60)
             with pytest.raises(ValueError, match="is the owner: pass the values"):
                 p.share(None, owner=0, shape=(3,))
         else:
@@ -111,3 +113,15 @@ def test_party_on_dealer_endpoint_is_refused():
     hub = Hub(2, timeout=1)
     with pytest.raises(ValueError, match="is the dealer, not a data party"):
         Party(hub.endpoint(2))
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_share_within_declared_bound(n):
+    V = np.array([2 ** 60 - 1, -(2 ** 60 - 1), 0], dtype=np.int64)
+
+    def f(p):
+        x = p.share(V if p.id == 0 else None, owner=0, shape=(3,), bound_bits=60)
+        return p.reveal(x)
+
+    res, _, _ = run_parties(n, f)
+    assert np.array_equal(res[0].view(np.int64), V)

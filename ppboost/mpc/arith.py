@@ -52,9 +52,15 @@ def share(party: Party, values=None, owner: int = 0, shape=None,
         if bound_bits is not None:
             if not 1 <= bound_bits <= 63:
                 raise ValueError(f"bound_bits == {bound_bits}, must be in 1..63")
-            mag = np.abs(v.view(np.int64).astype(np.float64)) if v.size else np.zeros(1)
-            if mag.max() >= 2.0 ** bound_bits:
-                raise ValueError(f"a value of magnitude {mag.max():.6g} exceeds the declared "
+            sv = v.view(np.int64)
+            if bound_bits == 63:
+                bad = sv == np.iinfo(np.int64).min
+            else:
+                lim = np.int64(1 << bound_bits)
+                bad = (sv >= lim) | (sv <= -lim)
+            if np.any(bad):
+                worst = int(sv[bad].ravel()[0])
+                raise ValueError(f"a value of magnitude {abs(worst)} exceeds the declared "
                                  f"bound 2**{bound_bits}")
         shape = v.shape
     else:
