@@ -92,6 +92,16 @@ def test_unknown_kind_is_a_clear_error():
         run_parties(2, lambda p: p.dealer.get("nope", shape=(1,)))
 
 
+def test_bad_parameters_are_a_clear_error():
+    def f(p):
+        if p.id == 0:
+            p.ep.send(p.ep.dealer_id, dealer_mod._encode_request("beaver", {"shap": [3]}))
+        p.ep.recv(p.ep.dealer_id)  # waits; the dealer fails first
+
+    with pytest.raises(DealerError, match=r"bad parameters \{'shap': \[3\]\} for kind 'beaver'"):
+        run_parties(2, f, timeout=5)
+
+
 def test_request_is_data_independent_and_public_only():
     r1 = dealer_mod._encode_request("beaver", {"shape": (3, np.int64(4))})
     r2 = dealer_mod._encode_request("beaver", {"shape": [3, 4]})

@@ -218,7 +218,11 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
             if kind not in _KINDS:
                 _load_kind_modules(kind)
             t1 = time.perf_counter()
-            _KINDS[kind].deal(session, **params)
+            try:
+                _KINDS[kind].deal(session, **params)
+            except TypeError as exc:
+                raise DealerError(f"dealer: bad parameters {params} for kind {kind!r}: "
+                                  f"{exc}") from exc
             stats["seconds_by_kind"][kind] = (stats["seconds_by_kind"].get(kind, 0.0)
                                               + time.perf_counter() - t1)
             stats["requests"] += 1
