@@ -1,9 +1,28 @@
 """L2: secret-shared computation over Z_2^64.
 
-Entry points: :class:`Party` and :class:`AShare` (``context``), the dealer
-(``dealer``: :func:`run_dealer`, the ``@correlation`` registry), protocols in
-``arith``, ``truncation``, ``b2a``, ``prefix``, ``permutation``, and
-:func:`run_parties` (``simulate``) to run parties in-process.
+Every participant holds a :class:`Party` (endpoint, id, fixed-point config,
+PRGs, ``party.dealer``); additive shares are :class:`AShare` objects with
+operators (``+ - * @``; ``*`` and ``@`` between shares are Beaver products).
+The dealer is participant ``n_parties`` running :func:`run_dealer`;
+:func:`run_parties` / :func:`run_parties_tls` run a protocol function on
+in-process threads or on OS processes over mutual TLS.
+
+=========================================  =======  ==============================
+protocol                                   rounds   elements sent per party (N)
+=========================================  =======  ==============================
+``arith.share`` (owner input)              0        0 (dealer: N to the owner)
+``arith.reveal`` to all / to one           1        (n-1) N / N to ``to``
+``x * y`` (``arith.mul``, Beaver)          1        2N to each other party
+``x @ y`` (``arith.matmul``)               1        mk + kn to each other party
+``truncation.truncate``                    1        N to each other party
+``arith.mul_fixed``                        2        3N to each other party
+``b2a.b2a`` (daBits)                       1        N/8 bytes to each other party
+``prefix.prefix_sum`` / ``suffix_sum``     0        0
+``permutation.permute(_many)``, inverse    1        non-owner: N; owner: n indices
+=========================================  =======  ==============================
+
+Correlated randomness always comes from ``party.dealer.get(kind, ...)``;
+kinds are registered with ``@correlation("name")`` (see ``dealer``).
 """
 from .context import AShare, Party
 from .dealer import DealerClient, correlation, run_dealer
