@@ -196,7 +196,7 @@ def machine() -> dict:
     import numba
     return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__,
+            "numba": numba.__version__, "load_average_1_5_15min": list(os.getloadavg()),
             "note": "shared machine (other engineers' jobs run concurrently): timings are noisy"}
 
 
