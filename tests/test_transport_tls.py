@@ -445,3 +445,34 @@ def test_no_threads_or_sockets_left_behind(federation):
         time.sleep(0.05)
     assert not any(t.is_alive() for t in seen)
     assert fds() <= before
+
+
+def test_send_to_a_peer_that_stopped_reading_times_out(federation):
+    # party 1's reader thread is frozen (as in a stopped process) by holding its TLS lock,
+    # so the socket buffers fill up and party 0's send can make no progress
+    frozen = threading.Event()
+    release = threading.Event()
+    took = {}
+
+    def fn(ep):
+        if ep.me == 1:
+            lock = ep._ch[0].ssl_lock
+            with lock:
+                frozen.set()
+                release.wait(20)
+            return None
+        if ep.me == 0:
+            frozen.wait(10)
+            t = time.monotonic()
+            try:
+                ep.send(1, np.zeros(64 << 20, dtype=np.uint8))
+            finally:
+                took[0] = time.monotonic() - t
+                release.set()
+        return None
+
+    cfg, keys, socks = federation(2, timeout=0.5)
+    _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)
+    assert isinstance(errs[0], TransportTimeout)
+    assert "party 0 could not send to party 1 for 0.5s: party 1 is not reading (stalled)" in str(errs[0])
+    assert 0.5 <= took[0] < 5
