@@ -35,12 +35,14 @@ def test_argmax_onehot_matches_numpy_lowest_index_on_ties(n_parties, k, n):
 
     def fn(P):
         oh, mx = argmax(P, AShare(P, xs[P.id]), return_max=True)
-        return oh.reveal(), mx.reveal()
+        oh2 = argmax(P, AShare(P, xs[P.id]), bound_bits=24)    # |differences| < 2**23 ring units
+        return oh.reveal(), mx.reveal(), oh2.reveal()
 
     res, _, _ = run_parties(n_parties, fn)
-    oh, mx = res[0]
+    oh, mx, oh2 = res[0]
     xi = x.view(np.int64)
     np.testing.assert_array_equal(oh, _onehot(xi))
+    np.testing.assert_array_equal(oh2, _onehot(xi))
     np.testing.assert_array_equal(mx.view(np.int64), xi.max(axis=1))
 
 
@@ -67,7 +69,9 @@ def test_argmax_prefetch_and_transcript():
 
         def fn(P, xs=xs):
             prefetch_argmax(P, shape)
+            prefetch_argmax(P, shape, bound_bits=42)
             oh = argmax(P, AShare(P, xs[P.id]))
+            assert argmax(P, AShare(P, xs[P.id]), bound_bits=42).reveal().sum() == shape[0]
             assert not P.dealer._ahead
             return oh.reveal()
 

@@ -54,26 +54,30 @@ def test_planes_to_bits_matches_unpack():
 
 
 @pytest.mark.nojit
-def test_level1_kernel_matches_and_layer():
+@pytest.mark.parametrize("kb", [1, 2, 31, 32, 63])
+def test_level1_kernel_matches_and_layer(kb):
     """The local first layer equals the AND-based (g, p) combination on random bit patterns
     (one share holding everything: first=True and r given in clear)."""
     from ppboost.mpc.compare import _level1_kernel
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(kb)
     c = rng.integers(0, 2**64, size=(64, 3), dtype=np.uint64)
     r = rng.integers(0, 2**64, size=(64, 3), dtype=np.uint64)
     c[:, 0] = 0
     r[:, 0] = ~np.uint64(0)
-    rr = r[1:62:2] & r[0:62:2]
-    G = np.empty((32, 3), np.uint64)
+    pairs = kb // 2
+    rr = r[1:2 * pairs:2] & r[0:2 * pairs:2]
+    ng = (kb + 1) // 2
+    G = np.empty((ng, 3), np.uint64)
     P = np.empty_like(G)
-    _level1_kernel(c, r, rr, True, G, P)
+    _level1_kernel(c, r, rr, kb, True, G, P)
     g = c & ~r
     p = c ^ ~r
     g[0] ^= p[0]                                   # carry-in 1 folded into position 0
-    np.testing.assert_array_equal(G[:31], g[1:62:2] ^ (p[1:62:2] & g[0:62:2]))
-    np.testing.assert_array_equal(P[1:31], p[3:62:2] & p[2:62:2])
-    np.testing.assert_array_equal(G[31], g[62])
-    np.testing.assert_array_equal(P[31], p[62])
+    np.testing.assert_array_equal(G[:pairs], g[1:2 * pairs:2] ^ (p[1:2 * pairs:2] & g[0:2 * pairs:2]))
+    np.testing.assert_array_equal(P[1:pairs], p[3:2 * pairs:2] & p[2:2 * pairs:2])
+    if kb % 2:
+        np.testing.assert_array_equal(G[pairs], g[kb - 1])
+        np.testing.assert_array_equal(P[pairs], p[kb - 1])
 
 
 @pytest.mark.nojit
@@ -133,6 +137,52 @@ def test_less_than_thresholds_one_mask_many_comparisons(n_parties):
     diff = x[None, :].astype(object) - ts[:, None].astype(object)
     ok = (np.abs(diff) < 2**63).astype(bool)                # exact within the signed range
     np.testing.assert_array_equal(out[ok], (x[None, :] < ts[:, None])[ok].astype(np.uint64))
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+@pytest.mark.parametrize("bound_bits", [2, 3, 4, 17, 32, 33, 63, 64])
+def test_ltz_with_declared_bound_exact_on_the_whole_range(n_parties, bound_bits):
+    """With -2**(l-1) <= x < 2**(l-1) the shorter circuit is exact, edges included."""
+    rng = np.random.default_rng(bound_bits * 10 + n_parties)
+    lo, hi = -(2 ** (bound_bits - 1)), 2 ** (bound_bits - 1)
+    edges = np.array([lo, lo + 1, -1, 0, 1, hi - 1], dtype=np.int64)
+    x = np.concatenate([edges, rng.integers(lo, hi, size=300, dtype=np.int64)])
+    xs = _split(rng, x.view(np.uint64), n_parties)
+    t = np.array([0, 1], np.int64).view(np.uint64)
+
+    def fn(P):
+        a = AShare(P, xs[P.id])
+        return (ltz(P, a, bound_bits=bound_bits).reveal(),
+                less_than_thresholds(a, t, bound_bits=bound_bits).reveal())
+
+    res, _, _ = run_parties(n_parties, fn)
+    np.testing.assert_array_equal(res[0][0], (x < 0).astype(np.uint64))
+    # x < 1 is the sign of x - 1, inside the declared range except for x = lo
+    ok = x.astype(object) - 1 >= lo
+    ok = ok.astype(bool)
+    np.testing.assert_array_equal(res[0][1][0], (x < 0).astype(np.uint64))
+    np.testing.assert_array_equal(res[0][1][1][ok], (x < 1)[ok].astype(np.uint64))
+
+
+def test_declared_bound_transcript_uniform_and_cheaper():
+    """bound_bits = 32: same transcript for different inputs, c still uniform on 64 bits,
+    and fewer bytes and rounds than the full 64-bit circuit."""
+    n = 2048
+    rng = np.random.default_rng(8)
+    sent = {}
+    for l in (32, 64):
+        runs = []
+        for x in (np.zeros(n, np.int64), rng.integers(-2**31, 2**31, size=n, dtype=np.int64)):
+            xs = _split(rng, x.view(np.uint64), 2)
+            res, _, eps = run_parties(2, lambda P: (ltz(P, AShare(P, xs[P.id]), bound_bits=l), P.opened)[1],
+                                      keep_opened=True)
+            runs.append([(e.stats.transcript, e.stats.rounds) for e in eps])
+        assert runs[0] == runs[1]
+        sent[l] = (eps[0].stats.total_sent, eps[0].stats.rounds)
+        c = res[0][0]                       # the first opening: c = x + 2**(l-1) + r
+        per_pos = np.array([((c >> np.uint64(j)) & np.uint64(1)).mean() for j in range(64)])
+        assert np.all(np.abs(per_pos - 0.5) < 6 * np.sqrt(0.25 / n)), per_pos
+    assert sent[32][0] < 0.8 * sent[64][0] and sent[32][1] < sent[64][1]
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -229,6 +279,10 @@ def test_compare_bad_input():
             bit_decompose(P, a, 0)
         with pytest.raises(TypeError, match="thresholds must be a non-empty 1-D uint64"):
             less_than_thresholds(a, np.array([0.5]))
+        with pytest.raises(ValueError, match="bound_bits == 1, must be an int in 2..64"):
+            ltz(P, a, bound_bits=1)
+        with pytest.raises(ValueError, match="bound_bits == 65"):
+            less_than(P, a, a, bound_bits=65)
         return True
 
     res, _, _ = run_parties(2, fn)

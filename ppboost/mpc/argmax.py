@@ -39,13 +39,13 @@ def _levels(n: int) -> list:
     return out
 
 
-def prefetch_argmax(party, shape) -> None:
+def prefetch_argmax(party, shape, bound_bits: int = 64) -> None:
     """Fetch all dealer material of one :func:`argmax` on ``shape`` ahead of time (offline phase)."""
     shape = tuple(shape) if not isinstance(shape, int) else (shape,)
     k = 1 if len(shape) == 1 else shape[0]
     levels = _levels(shape[-1])
     for L in levels:
-        prefetch_ltz(party, k * (L // 2))
+        prefetch_ltz(party, k * (L // 2), bound_bits)
         party.dealer.prefetch("beaver", shape=(k, L // 2))
     for L in reversed(levels):
         party.dealer.prefetch("beaver", shape=(k, L // 2))
@@ -60,7 +60,7 @@ def _check(x, who):
     return xv
 
 
-def _forward(party, cur):
+def _forward(party, cur, bound_bits=64):
     """Tournament on raw ``(k, L)`` shares: returns the ``(k, 1)`` winners and the level bits."""
     k = cur.shape[0]
     levels = []
@@ -69,7 +69,7 @@ def _forward(party, cur):
         h = L // 2
         left = cur[:, 0:2 * h:2]
         right = cur[:, 1:2 * h:2]
-        s = ltz_raw(party, (left - right).reshape(-1)).reshape(k, h)   # [left < right]
+        s = ltz_raw(party, (left - right).reshape(-1), bound_bits).reshape(k, h)   # [left < right]
         win = left + mul_raw(party, s, right - left)                   # left + s (right - left)
         if L % 2:
             win = np.concatenate([win, cur[:, L - 1:]], axis=1)        # the odd one out: a bye
@@ -78,7 +78,7 @@ def _forward(party, cur):
     return cur, levels
 
 
-def rowmax(party, x):
+def rowmax(party, x, bound_bits: int = 64):
     """Row maxima of an AShare ``(n,)`` or ``(k, n)``: the forward half of :func:`argmax`.
 
     Identity: ``out[i] = max_j x[i, j]``.  Opened: comparison and Beaver masks only.
@@ -86,15 +86,18 @@ def rowmax(party, x):
     """
     xv = _check(x, "rowmax")
     k = 1 if xv.ndim == 1 else xv.shape[0]
-    cur, _ = _forward(party, xv.reshape(k, xv.shape[-1]))
+    cur, _ = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits)
     return _wrap(party, cur[:, 0].reshape(()) if xv.ndim == 1 else cur[:, 0])
 
 
-def argmax(party, x, return_max: bool = False):
+def argmax(party, x, return_max: bool = False, bound_bits: int = 64):
     """Row-wise secret argmax of an AShare of shape ``(n,)`` or ``(k, n)``.
 
     Inputs: ``x`` (ring elements read as signed integers, e.g. fixed point);
-    differences of two entries must stay below ``2**63`` ring units.
+    differences of two entries must satisfy ``-2**(l-1) <= d < 2**(l-1)`` ring
+    units, ``l = bound_bits`` (default 64: any ring values whose differences
+    do not wrap; a smaller declared bound makes every comparison cheaper,
+    see :func:`ppboost.mpc.compare.ltz`).
     Opened: only what :func:`~ppboost.mpc.compare.ltz` and Beaver products
     open (uniformly masked values).
     Identity: ``onehot[i, j] = 1`` iff ``j`` is the lowest index with
@@ -106,7 +109,7 @@ def argmax(party, x, return_max: bool = False):
     xv = _check(x, "argmax")
     vec = xv.ndim == 1
     k = 1 if vec else xv.shape[0]
-    cur, levels = _forward(party, xv.reshape(k, xv.shape[-1]))
+    cur, levels = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits)
     onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
     for s, L in reversed(levels):
         h = L // 2

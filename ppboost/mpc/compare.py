@@ -69,13 +69,14 @@ class EdaBit(Correlation):
 # kernels
 
 @njit(cache=True, nogil=True)
-def _level1_kernel(cpl, r, rr, first, G, P):
-    """First layer of the borrow circuit of ``c + ~r + 1`` on 63 bits, with no AND gate.
+def _level1_kernel(cpl, r, rr, kb, first, G, P):
+    """First layer of the borrow circuit of ``c + ~r + 1`` on the low ``kb`` bits, with no AND gate.
 
     ``cpl``: public planes of ``c``; ``r``: XOR shares of the planes of ``r``;
     ``rr[i]``: XOR shares of ``r_{2i+1} & r_{2i}`` (from the dealer).  Writes
     the (generate, propagate) pairs of the 2-bit groups ``(2i+1, 2i)``,
-    ``i < 31``, and of bit 62 alone into ``G``, ``P`` (32 planes).
+    ``i < kb // 2``, and of the top bit alone if ``kb`` is odd, into ``G``, ``P``
+    (``ceil(kb / 2)`` planes).
     With ``n = ~r`` and ``q = n_h & n_l = 1 ^ r_h ^ r_l ^ (r_h & r_l)``
     (linear in the shares once ``r_h & r_l`` is shared), for public ``c``:
 
@@ -86,11 +87,12 @@ def _level1_kernel(cpl, r, rr, first, G, P):
 
     Every term is a public mask AND a share, or a public constant (party 0
     only), so the layer is local.  This halves the AND gates of
-    :func:`ltz` (118 -> 57 per value) and saves a round.
+    :func:`ltz` (118 -> 57 per value for 63 bits) and saves a round.
     """
     W = r.shape[1]
+    pairs = kb // 2
     for w in range(W):
-        for i in range(31):
+        for i in range(pairs):
             lo = 2 * i
             hi = lo + 1
             cl = cpl[lo, w]
@@ -113,10 +115,16 @@ def _level1_kernel(cpl, r, rr, first, G, P):
                 if first:
                     pp ^= ch & cl
                 P[i, w] = pp
-        c62 = cpl[62, w]
-        n62 = ~r[62, w] if first else r[62, w]
-        G[31, w] = c62 & n62
-        P[31, w] = (c62 ^ n62) if first else n62
+        if kb % 2:
+            top = kb - 1
+            ct = cpl[top, w]
+            nt = ~r[top, w] if first else r[top, w]
+            pt = (ct ^ nt) if first else nt
+            gt = ct & nt
+            if top == 0:
+                gt ^= pt                               # bit 0 alone: carry-in folded
+            G[pairs, w] = gt
+            P[pairs, w] = pt
 
 
 @njit(cache=True, nogil=True)
@@ -190,48 +198,68 @@ def _edabit_open(party, x: np.ndarray, nbits: int, pairs: int = 0):
     return c, pack_bits(c, nbits), r_planes
 
 
-def ltz_planes(party, x: np.ndarray, thresholds=None):
+def _check_bound(bound_bits) -> int:
+    if isinstance(bound_bits, bool) or not isinstance(bound_bits, (int, np.integer)) \
+            or not 2 <= bound_bits <= 64:
+        raise ValueError(f"bound_bits == {bound_bits!r}, must be an int in 2..64 "
+                         f"(compared values satisfy -2**(bound_bits-1) <= x < 2**(bound_bits-1))")
+    return int(bound_bits)
+
+
+def ltz_planes(party, x: np.ndarray, thresholds=None, bound_bits: int = 64):
     """Shared sign bits of ``x - t`` (flattened ``x``) as XOR-shared planes ``(J, W)``.
 
-    ``msb(y) = c_63 ^ r_63 ^ borrow``, ``borrow = [c mod 2^63 < r mod 2^63]``
-    = NOT carry-out of ``c' + ~r' + 1`` on the low 63 bits, for ``c = y + r``.
-    The first layer of the carry tree is local thanks to dealer-shared pair
-    products (:func:`_level1_kernel`); the other 5 layers use :func:`carry_out`.
+    With ``l = bound_bits`` and the declared ``-2**(l-1) <= y < 2**(l-1)``,
+    ``y' = y + 2**(l-1)`` lies in ``[0, 2**l)`` and ``y < 0`` iff bit ``l-1`` of
+    ``y'`` is 0.  For ``c = y' + r`` (mod 2**64, ``r`` uniform: ``c`` is
+    uniform), bit ``l-1`` of ``y' = c - r`` is ``c_{l-1} ^ r_{l-1} ^ borrow``
+    with ``borrow = [c mod 2^(l-1) < r mod 2^(l-1)]`` = NOT the carry out of
+    ``c + ~r + 1`` on the low ``l-1`` bits; the wrap mod 2**64 never reaches
+    bit ``l-1``.  So ``[y < 0] = c_{l-1} ^ r_{l-1} ^ carry``.  For ``l = 64``
+    this is the plain sign bit (no bound).  The first layer of the carry
+    tree is local thanks to dealer-shared pair products
+    (:func:`_level1_kernel`); the rest is :func:`carry_out`.
     With public ``thresholds`` ``t_1..t_J`` one edaBit serves all of them:
     ``c`` is opened once and ``c - t_j`` is public, so only the circuits are
     repeated (all J in the same rounds).  Without thresholds ``J = 1, t = 0``.
-    Cost: 1 + 5 rounds; 1 word + ``57 J`` ANDs (``114 J`` opened bits) per value per peer.
+    Cost: ``1 + ceil(log2 ceil((l-1)/2))`` rounds; 1 word + ``J (ceil((l-1)/2) - 1) * 2 - 1``
+    ANDs per value per peer (57 ANDs, 6 rounds for ``l = 64``; 29 ANDs, 5 rounds for ``l = 32``).
     """
+    l = _check_bound(bound_bits)
+    kb = l - 1
     ts = np.zeros(1, np.uint64) if thresholds is None else np.asarray(thresholds, dtype=np.uint64).reshape(-1)
     J = ts.size
-    c, _, rp = _edabit_open(party, x, 64, pairs=31)
+    offset = np.uint64(1 << kb)
+    x = x.reshape(-1) + offset if party.id == 0 else x.reshape(-1)
+    c, _, rp = _edabit_open(party, x, l, pairs=kb // 2)
     first = party.id == 0
     W = rp.shape[1]
     # J circuits side by side along the word axis: public planes of c - t_j, r tiled J times
-    cpl = np.concatenate([pack_bits(c - t, 64) for t in ts], axis=1) if J > 1 else pack_bits(c, 64)
+    cpl = np.concatenate([pack_bits(c - t, l) for t in ts], axis=1) if J > 1 else pack_bits(c, l)
     rp = np.tile(rp, (1, J)) if J > 1 else rp
-    r, rr = rp[:64], rp[64:]
-    g = np.empty((32, J * W), dtype=np.uint64)
+    r, rr = rp[:l], rp[l:]
+    ng = (kb + 1) // 2
+    g = np.empty((ng, J * W), dtype=np.uint64)
     p = np.empty_like(g)
-    _level1_kernel(cpl, r, rr, first, g, p)
+    _level1_kernel(cpl, r, rr, kb, first, g, p)
     carry = carry_out(party, g, p)
-    sign = carry ^ r[63]
+    sign = carry ^ r[kb]
     if first:
-        sign ^= cpl[63] ^ _ALL     # c_63 ^ NOT carry (the borrow)
+        sign ^= cpl[kb]            # [y < 0] = c_{l-1} ^ r_{l-1} ^ carry
     return sign.reshape(J, W)
 
 
-def ltz_raw(party, x: np.ndarray) -> np.ndarray:
+def ltz_raw(party, x: np.ndarray, bound_bits: int = 64) -> np.ndarray:
     """:func:`ltz` on a raw share array: additive shares of ``[x < 0]``, same shape."""
-    sign = ltz_planes(party, x.reshape(-1))
+    sign = ltz_planes(party, x.reshape(-1), bound_bits=bound_bits)
     return b2a_planes(party, sign, x.size).reshape(x.shape)
 
 
-def less_than_thresholds(x, thresholds) -> AShare:
+def less_than_thresholds(x, thresholds, bound_bits: int = 64) -> AShare:
     """``[x < t_j]`` for one AShare ``x`` and public ring thresholds ``t_1..t_J``: shape ``(J,) + x.shape``.
 
     One edaBit and one opening serve all J comparisons (see :func:`ltz_planes`);
-    exact while ``|x - t_j| < 2**63`` ring units.
+    exact while ``-2**(l-1) <= x - t_j < 2**(l-1)`` ring units, ``l = bound_bits``.
     Opened: ``c = x + r`` once (uniform), AND masks, daBit masks (uniform).
     Cost: 7 rounds; per element and peer 8 bytes + ``J`` x (114 + 1) bits.
     """
@@ -242,64 +270,71 @@ def less_than_thresholds(x, thresholds) -> AShare:
                         f"ring elements (encode floats with ppboost.crypto.fixed.encode), got "
                         f"{ts.dtype} of shape {ts.shape}")
     party = x.party
-    sign = ltz_planes(party, xv.reshape(-1), ts)
+    sign = ltz_planes(party, xv.reshape(-1), ts, bound_bits)
     return _wrap(party, b2a_planes(party, sign, xv.size).reshape(ts.shape + xv.shape))
 
 
-def prefetch_ltz(party, count: int) -> None:
+def prefetch_ltz(party, count: int, bound_bits: int = 64) -> None:
     """Fetch from the dealer, ahead of time, all material of one ``ltz`` on ``count`` values.
 
     The offline phase (DESIGN.md): the next :func:`ltz` / :func:`ltz_raw` on
     ``count`` values then never waits for the dealer.  Same order as the
     protocol's requests (the dealer client checks it).
     """
+    l = _check_bound(bound_bits)
     d = party.dealer
-    d.prefetch("edabit", count=count, nbits=64, pairs=31)
-    for words in carry_out_plan(32, n_words(count)):
+    d.prefetch("edabit", count=count, nbits=l, pairs=(l - 1) // 2)
+    for words in carry_out_plan(l // 2, n_words(count)):
         d.prefetch("and_triple", words=words)
     d.prefetch("dabit", shape=(1, count))
 
 
-def ltz(party, x):
+def ltz(party, x, bound_bits: int = 64):
     """Less-than-zero: additive shares of ``[x < 0]`` (integer 0/1), elementwise.
 
     Inputs: ``x`` an :class:`AShare` (any shape) of ring elements read as
-    signed 64-bit integers (fixed-point values included).
-    Randomness: one 64-bit edaBit (with its 31 pair products) and one daBit
-    per element, plus 57 boolean AND triples per element (bit-sliced).
-    Opened: ``c = x + r`` (uniform in Z_2^64), Beaver-masked AND inputs, and
-    ``e = msb(x) ^ s`` for a uniform daBit ``s``: all uniform.
-    Identity: ``x = c - r``, ``msb(x) = c_63 ^ r_63 ^ [c mod 2^63 < r mod 2^63]``
+    signed 64-bit integers (fixed-point values included); optionally a
+    declared bound ``l = bound_bits``: ``-2**(l-1) <= x < 2**(l-1)`` ring
+    units, which shortens the circuit (values outside it give a wrong bit;
+    the default 64 is exact for every ring element).
+    Randomness: one edaBit (its low ``l`` bits and ``(l-1)//2`` pair products
+    XOR-shared) and one daBit per element, plus ``2 ceil((l-1)/2) - 3``
+    boolean AND triples per element (bit-sliced): 57 for ``l = 64``.
+    Opened: ``c = x + 2**(l-1) + r`` (``r`` uniform in Z_2^64, so ``c`` is
+    uniform whatever ``l``), Beaver-masked AND inputs, and ``e = b ^ s`` for
+    a uniform daBit ``s``: all uniform.
+    Identity: ``[x < 0] = c_{l-1} ^ r_{l-1} ^ carry``, ``carry = NOT [c mod 2^(l-1) < r mod 2^(l-1)]``
     [Escudero et al. CRYPTO 2020, section 5; borrow circuit: log-depth
     carry-out, see :func:`ppboost.mpc.boolean.carry_out`; its first layer
-    is local, :func:`_level1_kernel`].
-    Cost: 7 rounds (1 open, 5 AND layers, 1 bit-to-arithmetic); per element
-    and per peer: 8 bytes (c) + 114 bits (AND openings) + 1 bit (b2a)
-    ~ 22.4 bytes sent.  Offline: 95 + 57 bits + 1 word + 1 bit from the dealer
-    to the last party.
+    is local, :func:`_level1_kernel`; see :func:`ltz_planes`].
+    Cost (``l = 64``): 7 rounds (1 open, 5 AND layers, 1 bit-to-arithmetic);
+    per element and per peer: 8 bytes (c) + 114 bits (AND openings) + 1 bit
+    (b2a) ~ 22.4 bytes sent.  Offline: 95 + 57 bits + 1 word + 1 bit from the
+    dealer to the last party.  ``l = 32``: 6 rounds, 58 AND bits, ~15.4 bytes.
     """
-    return _wrap(party, ltz_raw(party, _raw(x)))
+    return _wrap(party, ltz_raw(party, _raw(x), bound_bits))
 
 
-def less_than(party, x, y):
-    """``[x < y]`` for AShares of one shape: ``ltz(x - y)``; exact while ``|x - y| < 2**63`` ring units."""
+def less_than(party, x, y, bound_bits: int = 64):
+    """``[x < y]`` for AShares of one shape: ``ltz(x - y)``; exact while
+    ``-2**(l-1) <= x - y < 2**(l-1)`` ring units (``l = bound_bits``, default 64)."""
     if _raw(x).shape != _raw(y, "y").shape:
         raise ValueError(f"less_than: shapes {_raw(x).shape} and {_raw(y).shape} differ, must be equal")
-    return ltz(party, x - y)
+    return ltz(party, x - y, bound_bits)
 
 
-def greater_than(party, x, y):
+def greater_than(party, x, y, bound_bits: int = 64):
     """``[x > y]`` = ``[y < x]`` (so ties give 0)."""
-    return less_than(party, y, x)
+    return less_than(party, y, x, bound_bits)
 
 
-def less_than_public(party, x, t):
+def less_than_public(party, x, t, bound_bits: int = 64):
     """``[x < t]`` for a public ring array/scalar ``t`` (uint64 ring elements, e.g. fixed-point encoded)."""
     t = np.asarray(t)
     if t.dtype != _U64:
         raise TypeError(f"less_than_public: threshold dtype == {t.dtype}, must be uint64 ring elements "
                         f"(encode floats with ppboost.crypto.fixed.encode)")
-    return ltz(party, x - t)
+    return ltz(party, x - t, bound_bits)
 
 
 def a2b(x, nbits: int = 64) -> BShare:
