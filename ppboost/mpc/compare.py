@@ -222,8 +222,9 @@ def ltz_planes(party, x: np.ndarray, thresholds=None, bound_bits: int = 64):
     With public ``thresholds`` ``t_1..t_J`` one edaBit serves all of them:
     ``c`` is opened once and ``c - t_j`` is public, so only the circuits are
     repeated (all J in the same rounds).  Without thresholds ``J = 1, t = 0``.
-    Cost: ``1 + ceil(log2 ceil((l-1)/2))`` rounds; 1 word + ``J (ceil((l-1)/2) - 1) * 2 - 1``
-    ANDs per value per peer (57 ANDs, 6 rounds for ``l = 64``; 29 ANDs, 5 rounds for ``l = 32``).
+    Cost: ``1 + ceil(log2(l/2))`` rounds; per value and peer 1 word plus
+    ``J * sum(carry_out_plan(l // 2, 1))`` ANDs (2 opened bits each): 57 ANDs
+    and 6 rounds for ``l = 64``, 26 ANDs and 5 rounds for ``l = 32``.
     """
     l = _check_bound(bound_bits)
     kb = l - 1
@@ -298,8 +299,8 @@ def ltz(party, x, bound_bits: int = 64):
     units, which shortens the circuit (values outside it give a wrong bit;
     the default 64 is exact for every ring element).
     Randomness: one edaBit (its low ``l`` bits and ``(l-1)//2`` pair products
-    XOR-shared) and one daBit per element, plus ``2 ceil((l-1)/2) - 3``
-    boolean AND triples per element (bit-sliced): 57 for ``l = 64``.
+    XOR-shared) and one daBit per element, plus the boolean AND triples of
+    the carry tree (bit-sliced): 57 per element for ``l = 64``, 26 for ``l = 32``.
     Opened: ``c = x + 2**(l-1) + r`` (``r`` uniform in Z_2^64, so ``c`` is
     uniform whatever ``l``), Beaver-masked AND inputs, and ``e = b ^ s`` for
     a uniform daBit ``s``: all uniform.
@@ -310,7 +311,7 @@ def ltz(party, x, bound_bits: int = 64):
     Cost (``l = 64``): 7 rounds (1 open, 5 AND layers, 1 bit-to-arithmetic);
     per element and per peer: 8 bytes (c) + 114 bits (AND openings) + 1 bit
     (b2a) ~ 22.4 bytes sent.  Offline: 95 + 57 bits + 1 word + 1 bit from the
-    dealer to the last party.  ``l = 32``: 6 rounds, 58 AND bits, ~15.4 bytes.
+    dealer to the last party.  ``l = 32``: 6 rounds, 52 AND bits, ~14.6 bytes.
     """
     return _wrap(party, ltz_raw(party, _raw(x), bound_bits))
 
