@@ -244,3 +244,27 @@ def test_slot_width_follows_the_margin_bound():
         got = c.decrypt(enr.model.predict(c.encrypt(X[:40])))
         ref = b.predict(xgb.DMatrix(X[:40]))
         assert np.all(np.abs(got - ref) <= 1e-5 * np.maximum(1, np.abs(ref)))
+
+
+def test_thresholds_encrypted_once_per_distinct_value(setup, monkeypatch):
+    booster, X, proxy, a, b = setup
+    from ppboost.crypto import ope as ope_mod
+    calls = []
+    orig = ope_mod.OPE.encrypt_float32
+
+    def counting(self, features, x):
+        calls.append(len(np.asarray(x).reshape(-1)))
+        return orig(self, features, x)
+    monkeypatch.setattr(ope_mod.OPE, "encrypt_float32", counting)
+    enr = proxy.enroll("carol")
+    inner = enr.model.left >= 0
+    pairs = set(zip(proxy._feat[inner].tolist(), proxy._thr[inner].tolist()))
+    assert calls == [len(pairs)]                 # one batch, each distinct pair once
+    # equal (feature, threshold) pairs share one ciphertext; order within a feature holds
+    thr = enr.model.thr[inner]
+    for f in set(proxy._feat[inner].tolist()):
+        sel = proxy._feat[inner] == f
+        t32, c = proxy._thr[inner][sel], thr[sel]
+        o = np.argsort(t32, kind="stable")
+        assert np.all(np.diff(c[o].astype(np.int64)) >= 0)
+        assert np.array_equal(t32[o][1:] == t32[o][:-1], c[o][1:] == c[o][:-1])
