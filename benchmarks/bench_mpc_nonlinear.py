@@ -101,6 +101,19 @@ def bench_comparison(n: int, n_parties: int, reps: int) -> dict:
                     lambda: xf < 0, n)
 
 
+def bench_comparison_bound32(n: int, n_parties: int, reps: int) -> dict:
+    """[x < 0] with the declared bound |x| < 2**31 ring units (a 31-bit borrow circuit)."""
+    rng = np.random.default_rng(0)
+    xf = rng.normal(0, 100, n)
+    X = fixed.encode(xf)
+
+    def online(p, x):
+        p._out = ltz(p, x, bound_bits=32)
+
+    return _measure("comparison_ltz_bound32", n_parties, reps, _sharer(X), online,
+                    lambda: xf < 0, n)
+
+
 def bench_argmax_38400(n: int, n_parties: int, reps: int, rows: int = 1) -> dict:
     """Secret one-hot argmax over 38,400 candidates (300 features x 128 bins) per row."""
     c = 38_400 if n >= 38_400 else max(2, n)
@@ -163,7 +176,7 @@ def bench_exp(n: int, n_parties: int, reps: int) -> dict:
 
 
 #: Benchmarks run by ``main`` (same signature as bench_mpc.BENCHMARKS).
-BENCHMARKS = [bench_comparison, bench_argmax_38400, bench_argmax_8x38400, bench_reciprocal,
+BENCHMARKS = [bench_comparison, bench_comparison_bound32, bench_argmax_38400, bench_argmax_8x38400, bench_reciprocal,
               bench_sigmoid, bench_exp]
 
 
