@@ -77,6 +77,22 @@ def test_mul_fixed_against_float(n):
     assert np.all(np.abs(res[0] - X * Y) <= tol)
 
 
+@pytest.mark.parametrize("n", PARTIES)
+def test_scalar_shares_and_inner_products(n):
+    A = np.arange(5, dtype=np.uint64)
+    B = np.arange(5, dtype=np.uint64) + np.uint64(3)
+
+    def f(p):
+        a, b = _inp(p, A, 0), _inp(p, B, n - 1)
+        d = a @ b                      # 1-D @ 1-D: a 0-d share
+        s = a.sum()
+        return d.shape, p.reveal(d), p.reveal(s * s, to=n - 1), p.reveal(d + 1, to=0)
+
+    res, _, _ = run_parties(n, f)
+    assert res[0][0] == ()
+    assert res[0][1] == A @ B and res[n - 1][2] == A.sum() ** 2 and res[0][3] == A @ B + 1
+
+
 def test_product_errors():
     def f(p):
         x = _inp(p, np.zeros(3, np.uint64), 0)

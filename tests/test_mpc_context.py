@@ -48,7 +48,7 @@ def test_local_operators(n):
         outs = [x + y, x - y, -x, x + 7, 7 + x, x - 3, 3 - x, x * 5, 5 * x, x * K, K + x,
                 x << 3, y @ np.eye(5, dtype=np.uint64)[:, :2], P @ x,
                 AShare.concatenate([x, y]), AShare.stack([x, y], axis=1), x[1:3], x.reshape(5, 1).T,
-                x.sum(), p.public(K) + x, p.zeros((2,)) + 1]
+                x.sum(), x.reshape(5, 1).sum(axis=0), p.public(K) + x, p.zeros((2,)) + 1]
         return [p.reveal(o) for o in outs]
 
     res, _, _ = run_parties(n, f)
@@ -56,7 +56,7 @@ def test_local_operators(n):
     s = np.uint64
     want = [X + Y, X - Y, s(0) - X, X + s(7), X + s(7), X - s(3), s(3) - X, X * s(5), X * s(5),
             X * Ku, X + Ku, X << s(3), Y[:2], ((P.astype(object) @ X.astype(object)) % M).astype(np.uint64),
-            np.concatenate([X, Y]), np.stack([X, Y], axis=1), X[1:3], X.reshape(1, 5), X.sum(dtype=np.uint64),
+            np.concatenate([X, Y]), np.stack([X, Y], axis=1), X[1:3], X.reshape(1, 5), X.sum(dtype=np.uint64), X.sum(dtype=np.uint64).reshape(1),
             X + Ku, np.ones(2, np.uint64)]
     for got, w in zip(res[0], want):
         assert np.array_equal(got, w)

@@ -156,7 +156,7 @@ def test_parties_disagreeing_on_a_shape_fail_clearly(n):
     def f(p):
         return p.dealer.get("beaver", shape=(4,) if p.id == 0 else (5,))
 
-    with pytest.raises(DealerError, match=r"dealer sent shape \(4,\) but this party expected \(5,\)"):
+    with pytest.raises(DealerError, match=r"dealer sent 4 elements but this party expected shape \(5,\)"):
         run_parties(n, f, timeout=5)
 
 

@@ -146,16 +146,19 @@ def reveal(x: AShare, to: int | None = None):
         return open_values(party, [x.value])[0]
     to = _check_owner(party, to, "to")
     if party.id != to:
-        party.ep.send(to, np.ascontiguousarray(x.value))
+        party.ep.send(to, x.value.reshape(-1))  # flat: 0-d travels alike on every transport
         return None
-    total = x.value.copy()
+    total = x.value.reshape(-1).copy()
     for q in range(party.n_parties):
         if q != to:
             other = party.ep.recv(q)
-            if not isinstance(other, np.ndarray) or other.shape != total.shape:
+            if not isinstance(other, np.ndarray) or other.shape != total.shape \
+                    or other.dtype != np.uint64:
                 raise ValueError(f"party {to}: party {q} sent shape "
-                                 f"{getattr(other, 'shape', None)}, expected {total.shape}")
+                                 f"{getattr(other, 'shape', None)}, expected {total.shape} "
+                                 f"uint64: the parties disagree on a shape")
             total += other
+    total = total.reshape(x.shape)
     if party.opened is not None:
         party.opened.append(total)
     return total

@@ -120,6 +120,18 @@ class Party:
             self.close()
 
 
+def _wraps(method):
+    """Ring arithmetic wraps mod 2**64: silence numpy's overflow warnings, which
+    numpy raises for 0-d (scalar) operands only."""
+    import functools
+
+    @functools.wraps(method)
+    def inner(*args, **kwargs):
+        with np.errstate(over="ignore"):
+            return method(*args, **kwargs)
+    return inner
+
+
 class AShare:
     """This party's additive share over Z_2^64 of an array of any shape.
 
@@ -175,6 +187,7 @@ class AShare:
     def copy(self):
         return AShare(self.party, self.value.copy())
 
+    @_wraps
     def sum(self, axis=None):
         """Sum of entries (local; wraps mod 2**64)."""
         return AShare(self.party, np.asarray(self.value.sum(axis=axis, dtype=np.uint64)))
@@ -202,10 +215,12 @@ class AShare:
             raise ValueError(f"shape mismatch: {self.shape} {op} {other.shape}; "
                              f"share operands must have equal shapes")
 
+    @_wraps
     def _add_share(self, other: "AShare") -> "AShare":
         self._check_share(other, "+")
         return AShare(self.party, self.value + other.value)
 
+    @_wraps
     def _add_public(self, k) -> "AShare":
         k = ring.as_ring(k, "public operand")
         if self.party.id == 0:
@@ -213,6 +228,7 @@ class AShare:
         shape = np.broadcast_shapes(self.shape, np.shape(k))
         return AShare(self.party, np.array(np.broadcast_to(self.value, shape)))
 
+    @_wraps
     def _mul_public(self, k) -> "AShare":
         k = ring.as_ring(k, "public factor")
         return AShare(self.party, np.asarray(self.value * k))
@@ -229,6 +245,7 @@ class AShare:
         with np.errstate(over="ignore"):
             return AShare(self.party, np.asarray(np.uint64(0) - self.value))
 
+    @_wraps
     def __sub__(self, other):
         if isinstance(other, AShare):
             self._check_share(other, "-")
@@ -257,6 +274,7 @@ class AShare:
     def __rmatmul__(self, other):
         return AShare(self.party, ring.matmul(ring.as_ring(other, "public matrix"), self.value))
 
+    @_wraps
     def __lshift__(self, k: int):
         """Multiply by 2**k (local)."""
         return AShare(self.party, self.value << np.uint64(k))

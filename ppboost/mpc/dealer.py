@@ -175,7 +175,9 @@ class DealerSession:
         self.send(to, np.packbits(corr.reshape(-1), bitorder="little"))
 
     def send(self, to: int, array) -> None:
-        arr = np.ascontiguousarray(array)
+        """Send an explicit message (flattened: the receiver restores the shape it
+        expects, so 0-d values travel the same way on every transport)."""
+        arr = np.asarray(array).reshape(-1)
         self.elements_sent += arr.size
         self.ep.send(to, arr)
 
@@ -219,7 +221,8 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
                 _load_kind_modules(kind)
             t1 = time.perf_counter()
             try:
-                _KINDS[kind].deal(session, **params)
+                with np.errstate(over="ignore"):  # ring arithmetic wraps (0-d values warn)
+                    _KINDS[kind].deal(session, **params)
             except TypeError as exc:
                 raise DealerError(f"dealer: bad parameters {params} for kind {kind!r}: "
                                   f"{exc}") from exc
@@ -346,7 +349,8 @@ class DealerClient:
 
     def _expand(self, kind, key):
         t0 = time.perf_counter()
-        material = _KINDS[kind].expand(self, **json.loads(key.decode())[1])
+        with np.errstate(over="ignore"):
+            material = _KINDS[kind].expand(self, **json.loads(key.decode())[1])
         self.expand_seconds += time.perf_counter() - t0
         self.requests += 1
         return material
@@ -375,14 +379,18 @@ class DealerClient:
         return np.unpackbits(packed, bitorder="little", count=count).reshape(shape)
 
     def recv(self, shape=None, dtype=None) -> np.ndarray:
-        """An explicit message from the dealer, checked against the expected shape."""
+        """An explicit message from the dealer, checked against (and reshaped to) the
+        expected shape."""
         arr = self.ep.recv(self.ep.dealer_id)
         if not isinstance(arr, np.ndarray):
             raise DealerError(f"party {self.me}: expected an array from the dealer")
-        if shape is not None and arr.shape != _shape(shape):
-            raise DealerError(f"party {self.me}: the dealer sent shape {arr.shape} but this "
-                              f"party expected {_shape(shape)}: the parties disagree on a "
-                              f"shape (party 0's request decides)")
+        if shape is not None:
+            shape = _shape(shape)
+            if arr.size != int(np.prod(shape, dtype=np.int64)):
+                raise DealerError(f"party {self.me}: the dealer sent {arr.size} elements but "
+                                  f"this party expected shape {shape}: the parties disagree "
+                                  f"on a shape (party 0's request decides)")
+            arr = arr.reshape(shape)
         if dtype is not None and arr.dtype != np.dtype(dtype):
             raise DealerError(f"party {self.me}: dealer sent dtype {arr.dtype}, expected "
                               f"{np.dtype(dtype)}")
