@@ -34,20 +34,20 @@ are independent (thresholds of different features cannot be compared).  One
 AES key object serves all features, so a batch encrypts every feature with
 one AES call per tree level (49 levels at most for a 48-bit range).
 
-Exactness and bounded time.  The hypergeometric sampler (:func:`_hgd`) is
-HRUA ratio-of-uniforms (Stadlober 1989/1990, as in numpy's hypergeometric
-generator) with log-factorial *differences* computed from a
-Stirling series in a cancellation-free form, so it stays accurate for
-populations up to 2**53 (ours are <= 2**48, exact in float64).  Samples of
-fewer than 10 items (ranges under 20) use exact sequential draws.  The result is clamped to the exact
+Exactness and bounded time. The hypergeometric sampler (:func:`_hgd`) is HRUA
+ratio-of-uniforms (Stadlober 1989/1990, as in numpy's hypergeometric
+generator) with log-factorial *differences* computed from a Stirling series in
+a cancellation-free form, so it stays accurate for populations up to 2**53
+(ours are <= 2**48, exact in float64). Samples of fewer than 10 items (ranges
+under 20) use exact sequential draws. The result is clamped to the exact
 support, so the map is order-preserving and injective whatever the floating
-point does.  Each node gets at most ``_RETRY_BLOCKS * 2`` 64-bit coins
+point does. Each node gets at most ``_RETRY_BLOCKS * 2`` 64-bit coins
 (``_RETRY_BLOCKS`` rejection rounds); if they are exhausted (a round is
-accepted with probability >= 0.45 on every parameter set we measured, so
-this happens with probability below 0.55**128 < 2**-110 per node) the node
-deterministically takes the distribution's mode.  Hence every encryption does
-at most ``range_bits + 1`` levels and a bounded number of sampler iterations per
-level, for every key.
+accepted with probability >= 0.45 on every parameter set we measured, so this
+happens with probability below 0.55**128 < 2**-110 per node) the node
+deterministically takes the distribution's mode. Hence every encryption does
+at most ``range_bits + 1`` levels and a bounded number of sampler iterations
+per level, for every key.
 """
 from __future__ import annotations
 
