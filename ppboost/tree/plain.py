@@ -17,8 +17,7 @@ import functools
 import numpy as np
 
 from . import losses
-from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_LEFT, KIND_CAT_MISSING_RIGHT,
-                      KIND_FORWARD, RevealedTree, TreeBackend, TreeLayout)
+from .backend import KIND_BACKWARD, KIND_FORWARD, RevealedTree, TreeBackend, TreeLayout
 from .binning import BinMapper, fit_bins
 from .params import TreeParams
 
