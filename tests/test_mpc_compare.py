@@ -9,8 +9,8 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from ppboost.crypto import fixed
 from ppboost.mpc.boolean import unpack_bits, _open_xor
 from ppboost.mpc.compare import (
-    _gp_kernel, a2b, planes_to_bits, less_than_thresholds, bit_decompose, greater_than, less_than, less_than_public, ltz,
-    prefetch_ltz,
+    _ks_level1_kernel, _level1_kernel, a2b, bit_decompose, greater_than, less_than,
+    less_than_public, less_than_thresholds, ltz, planes_to_bits, prefetch_ltz,
 )
 from ppboost.mpc.context import AShare
 from ppboost.mpc.simulate import run_parties
@@ -31,17 +31,22 @@ def _split(rng, x, n_parties):
 
 
 @pytest.mark.nojit
-def test_gp_kernel_small():
-    """Plaintext check of the generate/propagate kernel with one party holding r."""
-    rng = np.random.default_rng(0)
-    c = rng.integers(0, 2**64, size=(5, 2), dtype=np.uint64)
-    r = rng.integers(0, 2**64, size=(5, 2), dtype=np.uint64)
-    g = np.empty_like(r)
-    p = np.empty_like(r)
-    _gp_kernel(c, r, True, g, p)
-    np.testing.assert_array_equal(p, c ^ ~r)
-    np.testing.assert_array_equal(g[1:], c[1:] & ~r[1:])
-    np.testing.assert_array_equal(g[0], (c[0] & ~r[0]) ^ (c[0] ^ ~r[0]))
+@pytest.mark.parametrize("k", [1, 2, 3, 26])
+def test_ks_level1_kernel_matches_and_layer(k):
+    """The local d=1 Kogge-Stone layer equals the AND-based one (one share holds everything)."""
+    rng = np.random.default_rng(k)
+    c = rng.integers(0, 2**64, size=(k, 3), dtype=np.uint64)
+    r = rng.integers(0, 2**64, size=(k, 3), dtype=np.uint64)
+    rq = r[1:] & r[:-1]
+    G, P, praw = (np.empty((k, 3), np.uint64) for _ in range(3))
+    _ks_level1_kernel(c, r, rq, True, G, P, praw)
+    g = c & ~r
+    p = c ^ ~r
+    g[0] ^= p[0]                                   # carry-in 1 folded into position 0
+    np.testing.assert_array_equal(praw, p)
+    np.testing.assert_array_equal(G[0], g[0])
+    np.testing.assert_array_equal(G[1:], g[1:] ^ (p[1:] & g[:-1]))
+    np.testing.assert_array_equal(P[2:], p[2:] & p[1:-1])
 
 
 def test_planes_to_bits_matches_unpack():
@@ -58,7 +63,6 @@ def test_planes_to_bits_matches_unpack():
 def test_level1_kernel_matches_and_layer(kb):
     """The local first layer equals the AND-based (g, p) combination on random bit patterns
     (one share holding everything: first=True and r given in clear)."""
-    from ppboost.mpc.compare import _level1_kernel
     rng = np.random.default_rng(kb)
     c = rng.integers(0, 2**64, size=(64, 3), dtype=np.uint64)
     r = rng.integers(0, 2**64, size=(64, 3), dtype=np.uint64)

@@ -459,21 +459,22 @@ def carry_out(party, g: np.ndarray, p: np.ndarray) -> np.ndarray:
     return g[0]
 
 
-def prefix_carries(party, g: np.ndarray, p: np.ndarray) -> np.ndarray:
+def prefix_carries(party, g: np.ndarray, p: np.ndarray, start: int = 1) -> np.ndarray:
     """All prefix generates ``G[i:0]`` (the carry out of each position), Kogge-Stone.
 
-    Inputs as :func:`carry_out`.  At distance ``d = 1, 2, 4, ...``:
+    Inputs as :func:`carry_out`.  At distance ``d = start, 2 start, ...``:
     ``G_i ^= P_i & G_{i-d}``, ``P_i &= P_{i-d}`` for ``i >= d``
-    [Kogge & Stone 1973].  Returns ``(k, W)`` shares, plane ``i`` = carry out
-    of position ``i`` (= carry into position ``i + 1``).
-    Cost: ``ceil(log2 k)`` rounds, at most ``2 k`` plane ANDs per round.
+    [Kogge & Stone 1973].  ``start = 2`` when the caller already did the
+    ``d = 1`` layer (``(g, p)`` then cover 2-bit spans).  Returns ``(k, W)``
+    shares, plane ``i`` = carry out of position ``i`` (= carry into ``i + 1``).
+    Cost: ``ceil(log2 k) - log2 start`` rounds, at most ``2 k`` plane ANDs per round.
     """
     g = np.ascontiguousarray(g).copy()
     p = np.ascontiguousarray(p).copy()
     if g.shape != p.shape or g.ndim != 2:
         raise ValueError(f"prefix_carries: g {g.shape} and p {p.shape} must be equal 2-D shapes")
     k = g.shape[0]
-    d = 1
+    d = start
     while d < k:
         # P is only needed where a later level still reads it (i >= 2d)
         need_p = k - 2 * d

@@ -48,21 +48,26 @@ _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 class EdaBit(Correlation):
     """``count`` edaBits [Escudero et al. 2020]: a uniform ``r`` in Z_2^64 as additive
     shares (every party's PRG; ``r`` is their sum) and the low ``nbits`` bits of ``r`` as
-    bit-sliced XOR shares, ``(nbits, ceil(count/64))`` words.  With ``pairs = q > 0`` the
-    dealer also XOR-shares the products ``r_{2i+1} & r_{2i}`` for ``i < q``
-    (``(q, ceil(count/64))`` words), which makes the first layer of the comparison
-    circuit local (see :func:`_level1_kernel`).
-    Traffic: ``(nbits + pairs) * ceil(count/64)`` words to the last party (the correction)."""
+    bit-sliced XOR shares, ``(nbits, ceil(count/64))`` words.  The dealer may also
+    XOR-share products of bits of ``r`` that make the first layer of a carry circuit
+    local: with ``pairs = q > 0`` the products ``r_{2i+1} & r_{2i}`` for ``i < q``
+    (see :func:`_level1_kernel`), with ``adjacent = 1`` the products ``r_i & r_{i-1}``
+    for ``0 < i < nbits`` (see :func:`_ks_level1_kernel`); appended after the bit planes.
+    Traffic: one word per plane and 64 values to the last party (the correction)."""
 
-    def deal(self, d, count, nbits, pairs=0):
+    def deal(self, d, count, nbits, pairs=0, adjacent=0):
         r = sum(d.random(count))
         planes = pack_bits(r, nbits)
+        extra = [planes]
         if pairs:
-            planes = np.concatenate([planes, planes[1:2 * pairs:2] & planes[0:2 * pairs:2]])
-        xor_share_words(d, planes)
+            extra.append(planes[1:2 * pairs:2] & planes[0:2 * pairs:2])
+        if adjacent:
+            extra.append(planes[1:] & planes[:-1])
+        xor_share_words(d, np.concatenate(extra) if len(extra) > 1 else planes)
 
-    def expand(self, c, count, nbits, pairs=0):
-        return c.random(count), xor_share_words_expand(c, (nbits + pairs, n_words(count)))
+    def expand(self, c, count, nbits, pairs=0, adjacent=0):
+        rows = nbits + pairs + (nbits - 1 if adjacent else 0)
+        return c.random(count), xor_share_words_expand(c, (rows, n_words(count)))
 
 
 # --------------------------------------------------------------------------
@@ -128,25 +133,50 @@ def _level1_kernel(cpl, r, rr, kb, first, G, P):
 
 
 @njit(cache=True, nogil=True)
-def _gp_kernel(cpl, r, first, g, p):
-    """Generate / propagate of ``c + ~r (+1)`` for public planes ``cpl`` and shared planes ``r``.
+def _ks_level1_kernel(cpl, r, rq, first, G, P, praw):
+    """The ``d = 1`` layer of the Kogge-Stone carry circuit of ``c + ~r + 1``, with no AND gate.
 
-    ``g_i = c_i & ~r_i``, ``p_i = c_i ^ ~r_i`` (party 0 applies the public
-    parts; ``~r`` flips only in party 0's share).  The carry-in 1 of the
-    subtraction ``c - r = c + ~r + 1`` is folded into position 0:
-    ``G_0 = g_0 | p_0 = g_0 ^ p_0`` (g and p are never both 1).
+    ``rq[i-1]``: XOR shares of ``r_i & r_{i-1}`` (from the dealer).  With
+    ``n = ~r`` and ``q_i = n_i & n_{i-1} = 1 ^ r_i ^ r_{i-1} ^ (r_i & r_{i-1})``,
+    for public ``c`` (same identities as :func:`_level1_kernel`):
+
+    * ``G'_i = g_i ^ c_{i-1} & ((c_i & n_{i-1}) ^ q_i)``, ``i >= 2``
+    * ``P'_i = (c_i & c_{i-1}) ^ (c_i & n_{i-1}) ^ (c_{i-1} & n_i) ^ q_i``, ``i >= 2``
+    * ``G'_1 = g_1 ^ (c_1 & c_0) ^ (c_1 & ~c_0 & n_0) ^ (c_0 & n_1) ^ (~c_0 & q_1)``
+      (``G_0 = c_0 | n_0`` holds the carry-in), ``G'_0 = G_0``.
+
+    Also writes ``praw`` = the raw propagate ``c ^ n`` (for the sum bits).
     """
     k = r.shape[0]
     W = r.shape[1]
-    for j in range(k):
-        for w in range(W):
-            cj = cpl[j, w]
-            rj = r[j, w]
-            nr = ~rj if first else rj            # share of ~r
-            g[j, w] = cj & nr                    # AND with a public word is local
-            p[j, w] = (cj ^ nr) if first else nr  # c ^ ~r: c added by party 0 only
     for w in range(W):
-        g[0, w] ^= p[0, w]
+        for i in range(k):
+            ci = cpl[i, w]
+            ni = ~r[i, w] if first else r[i, w]
+            pi = (ci ^ ni) if first else ni
+            praw[i, w] = pi
+            gi = ci & ni
+            if i == 0:
+                G[0, w] = gi ^ pi                      # carry-in 1 folded: c_0 | n_0
+                P[0, w] = 0
+                continue
+            cl = cpl[i - 1, w]
+            nl = ~r[i - 1, w] if first else r[i - 1, w]
+            q = rq[i - 1, w] ^ r[i, w] ^ r[i - 1, w]
+            if first:
+                q = ~q                                 # share of n_i & n_{i-1}
+            if i == 1:
+                t = (ci & ~cl & nl) ^ (cl & ni) ^ (~cl & q)
+                if first:
+                    t ^= ci & cl
+                G[1, w] = gi ^ t
+                P[1, w] = 0                            # span reaches bit 0: never read
+            else:
+                G[i, w] = gi ^ (cl & ((ci & nl) ^ q))
+                pp = (ci & nl) ^ (cl & ni) ^ q
+                if first:
+                    pp ^= ci & cl
+                P[i, w] = pp
 
 
 # --------------------------------------------------------------------------
@@ -189,11 +219,14 @@ def b2a_planes(party, bits: np.ndarray, n: int) -> np.ndarray:
     return b2a(party, planes_to_bits(bits, n)).value
 
 
-def _edabit_open(party, x: np.ndarray, nbits: int, pairs: int = 0):
+def _edabit_open(party, x: np.ndarray, nbits: int, pairs: int = 0, adjacent: int = 0):
     """Open ``c = x + r`` for an edaBit ``r``; return (public c, its planes, shared planes of r
-    followed by the ``pairs`` shared pair products)."""
+    followed by the shared products the dealer was asked for)."""
     m = x.size
-    r_arith, r_planes = party.dealer.get("edabit", count=m, nbits=nbits, pairs=pairs)
+    if adjacent:
+        r_arith, r_planes = party.dealer.get("edabit", count=m, nbits=nbits, adjacent=1)
+    else:
+        r_arith, r_planes = party.dealer.get("edabit", count=m, nbits=nbits, pairs=pairs)
     (c,) = open_values(party, [x.reshape(-1) + r_arith])   # uniform: r is uniform in Z_2^64
     return c, pack_bits(c, nbits), r_planes
 
@@ -352,23 +385,23 @@ def bit_decompose(party, x, nbits: int) -> np.ndarray:
     Inputs: ``x`` AShare; ``nbits`` in 1..64.  Opened: ``c = x + r`` (uniform).
     Identity: ``x mod 2^k = (c + ~r + 1) mod 2^k``; sum bit ``i`` is
     ``c_i ^ ~r_i ^ carry_{i-1}`` with the carries from a Kogge-Stone prefix
-    circuit [Kogge-Stone 1973; Escudero et al. 2020].
-    Cost: 1 + ceil(log2 nbits) rounds; per element and peer 8 bytes plus
-    about ``2 nbits log2(nbits)`` AND bits.
+    circuit [Kogge-Stone 1973; Escudero et al. 2020] whose first layer is
+    local (dealer-shared adjacent products, :func:`_ks_level1_kernel`).
+    Cost: ``1 + ceil(log2 nbits) - 1`` rounds; per element and peer 8 bytes
+    plus about ``2 nbits (log2(nbits) - 1)`` AND bits.
     """
     if not 1 <= nbits <= 64:
         raise ValueError(f"bit_decompose: nbits == {nbits}, must be in 1..64")
     xv = _raw(x).reshape(-1)
-    c, cpl, r = _edabit_open(party, xv, nbits)
+    c, cpl, rp = _edabit_open(party, xv, nbits, adjacent=1)
     first = party.id == 0
+    r, rq = rp[:nbits], rp[nbits:]
     g = np.empty_like(r)
     p = np.empty_like(r)
-    _gp_kernel(cpl, r, first, g, p)
-    p0 = p[0].copy()
-    p[0] = 0  # G_0 already holds the carry-in; the raw propagate of bit 0 is kept in p0
-    carries = prefix_carries(party, g, p) if nbits > 1 else g
-    bits = p.copy()
-    bits[0] = p0
+    praw = np.empty_like(r)
+    _ks_level1_kernel(cpl, r, rq, first, g, p, praw)
+    carries = prefix_carries(party, g, p, start=2)
+    bits = praw
     if first:
         bits[0] ^= _ALL            # sum bit 0 = p_0 ^ carry-in 1
     bits[1:] ^= carries[:-1]
