@@ -82,12 +82,13 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3) -> AShare:
     of the encoded ``x`` the result is within 1 ulp (``2**-f``, the final
     truncation) plus ``2**-(F-2) / x`` (the normalised ``x~`` carries ``F``
     bits); tests assert this bound, measured max below 1 ulp.
-    Cost: rounds ``1 + ceil(log2 m)`` (bits) ``+ ceil(log2 m')`` (prefix-OR)
-    ``+ 1`` (b2a of ``nb = bitlen(m' - 1)`` bits) ``+ ceil(log2 nb)`` (S)
-    ``+ 2`` (normalise) ``+ 1`` (initial guess) ``+ 4 * iterations + 2``, with
-    ``m = bits of hi 2**f``, ``m' = m - t_min``; about
-    ``2 m log2 m + m' log2 m'`` AND bits, ``nb`` daBits and ``nb - 1 + 2 + 2 iterations``
-    ring elements per value and peer.
+    Cost: rounds ``ceil(log2 m)`` (open + bit decomposition) ``+ ceil(log2 m')``
+    (prefix-OR) ``+ 1`` (b2a of ``nb = bitlen(m' - 1)`` bits) ``+ ceil(log2 nb)``
+    (S) ``+ 2`` (normalise) ``+ 1`` (initial guess) ``+ 4 * iterations + 2``
+    (30 for ``[0.01, 1000]`` and f = 16), with ``m = bits of hi 2**f``,
+    ``m' = m - t_min``; per value and peer about ``2 m (log2 m - 1) + m' log2 m'``
+    AND bits, ``nb`` daBit bits and ``2 nb + 6 + 6 iterations`` ring elements
+    (about 310 bytes for ``[0.01, 1000]``).
     """
     _check_share(x)
     party = x.party
