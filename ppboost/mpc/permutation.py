@@ -30,7 +30,8 @@ D_j = pi_j^-1(delta_j) comes precomputed from the dealer (``pi_j[tau_j] =
 sigma_j``): one sequential pass and one gather online.
 
 This is the XORBoost-style permutation correlation (Deforth, Desgroseilliers,
-Gama, Kilian, Lhéritier, "XORBoost", PoPETs 2022) in the form of DESIGN.md.
+Gama, Georgieva, Jetchev, Vuille, "XORBoost: tree boosting in the multiparty
+computation setting", PoPETs 2022) in the form of DESIGN.md.
 """
 from __future__ import annotations
 

@@ -18,10 +18,12 @@ the shared bit r_msb (c is public): the wrap is cancelled exactly, never
 guessed.  Then floor(x'/2**f) = (c >> f) - r_hi + w * 2**(64-f) - borrow,
 where borrow = [c mod 2**f < r mod 2**f] is the only error left:
 y = floor(x / 2**f) + borrow, so |y - x / 2**f| <= 1 ulp, and never more.
-This is the one-bit-gap truncation of Escudero, Ghosh, Keller, Rachuri,
+This is truncation in Z_2^k with a one-bit gap, where the wrap is read off
+the top bits of r and c, in the style of Escudero, Ghosh, Keller, Rachuri,
 Scholl, "Improved primitives for MPC over mixed arithmetic-binary circuits",
-CRYPTO 2020 (and Dalskov, Escudero, Keller, PETS 2020), with the probabilistic
-(SecureML-style) low-bit borrow.
+CRYPTO 2020 (probabilistic truncation) and Dalskov, Escudero, Keller, "Secure
+evaluation of quantized neural networks", PETS 2020; the low-bit borrow is
+left as in SecureML (Mohassel, Zhang, S&P 2017).
 
 **Magnitude budget.**  |x| < 2**62 ring units, i.e. a fixed-point value
 with F fractional bits must satisfy |value| < 2**(62 - F).  For the product
