@@ -207,3 +207,76 @@ def test_random_small_problems_same_model_as_xgboost(seed):
     d = xgb.DMatrix(X, feature_types=ft, enable_categorical=True)
     diff = np.abs(ours.predict(d, output_margin=True) - ref.predict(d, output_margin=True))
     assert diff.max() < 1e-5, (seed, params)
+
+
+class _Opaque:
+    """A stand-in for a secret value: any attempt to look inside raises."""
+
+    def __init__(self, tag):
+        object.__setattr__(self, "tag", tag)
+
+    def _refuse(self, *a, **k):
+        raise AssertionError(f"the grower inspected a backend value ({self.tag})")
+
+    __bool__ = __len__ = __iter__ = __getitem__ = __array__ = __float__ = __int__ = _refuse
+    __add__ = __radd__ = __sub__ = __mul__ = __truediv__ = __neg__ = _refuse
+    __lt__ = __le__ = __gt__ = __ge__ = __index__ = __hash__ = _refuse
+
+    def __eq__(self, other):
+        self._refuse()
+
+    def __getattr__(self, name):
+        self._refuse()
+
+
+def test_grower_never_looks_inside_backend_values():
+    """Every data-dependent object is opaque to the grower: it can only pass
+    them back to the backend, so it cannot branch on them."""
+    from ppboost.tree.backend import TreeBackend
+
+    calls = []
+
+    class OpaqueBackend(TreeBackend):
+        params = TreeParams.from_dict({"objective": "multi:softprob", "num_class": 2,
+                                       "max_depth": 3})
+        n_rows = 10
+
+        def _ret(self, name, *args):
+            for a in args:
+                assert isinstance(a, _Opaque) or (isinstance(a, list)
+                                                  and all(isinstance(x, _Opaque) for x in a))
+            calls.append(name)
+            return _Opaque(name)
+
+        def init_margins(self):
+            return self._ret("init_margins")
+
+        def gradients(self, margins):
+            self._ret("gradients", margins)
+            return [_Opaque("gh0"), _Opaque("gh1")]
+
+        def root_nodes(self):
+            return self._ret("root_nodes")
+
+        def histograms(self, nodes, gh):
+            return self._ret("histograms", nodes, gh)
+
+        def choose_splits(self, hist):
+            return self._ret("choose_splits", hist)
+
+        def route(self, nodes, splits):
+            return self._ret("route", nodes, splits)
+
+        def leaf_values(self, nodes, gh):
+            return self._ret("leaf_values", nodes, gh)
+
+        def update_margins(self, margins, nodes, leaves, group):
+            return self._ret("update_margins", margins, nodes, leaves)
+
+        def reveal_tree(self, splits, leaves, group):
+            self._ret("reveal_tree", splits, leaves)
+            return group                       # only the analyst's output is plaintext
+
+    trees = boost(OpaqueBackend(), 2)
+    assert trees == [0, 1, 0, 1]
+    assert calls.count("histograms") == 2 * 2 * 3 and calls.count("reveal_tree") == 4
