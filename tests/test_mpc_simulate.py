@@ -35,6 +35,7 @@ def _pipeline(X, Y, bits, sigma):
     return f
 
 
+@pytest.mark.nojit  # small: also runs every kernel of the pipeline as plain Python
 @pytest.mark.parametrize("n", PARTIES)
 def test_transcript_shape_is_data_independent(n):
     """Two different inputs of the same shape: every participant (dealer included)
