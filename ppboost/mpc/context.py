@@ -24,6 +24,18 @@ multiply to ``2f`` fractional bits: truncate the product with
 ``ppboost.mpc.truncation.truncate`` (or use ``arith.mul_fixed``).
 Public operands must be integers (or uint64 ring elements); floats raise
 ``TypeError`` because their encoding must be explicit.
+
+Example (every party runs ``fn``; see ``ppboost.mpc.simulate``)::
+
+    from ppboost.mpc import run_parties
+    from ppboost.mpc.arith import mul_fixed
+
+    def fn(party):
+        x = party.share_float(X if party.id == 0 else None, owner=0, shape=X.shape)
+        y = party.share_float(Y if party.id == 1 else None, owner=1, shape=Y.shape)
+        return party.reveal_float(mul_fixed(x, y) + party.encode(1.0), to=0)
+
+    results, dealer_stats, endpoints = run_parties(2, fn)   # results[0] ~ X * Y + 1
 """
 from __future__ import annotations
 
