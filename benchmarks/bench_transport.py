@@ -75,6 +75,7 @@ def main():
     fn = functools.partial(party, size_mb=args.size_mb, rounds=args.rounds)
     out = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version(),
+                       "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
                        "note": "shared 2-core machine, other jobs running: timings are noisy"},
            "array_MB": args.size_mb, "rounds": args.rounds}
     t = time.perf_counter()
