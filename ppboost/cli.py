@@ -286,6 +286,9 @@ def cmd_serve(args) -> int:
         ModelStore(config.db_path).close()
     except ValueError as e:
         raise CliError(str(e))
+    print(f"ppboost serve: http://{args.host}:{args.port} (db {config.db_path}, "
+          f"{args.workers} worker(s), max_batch {config.max_batch}, max_body_bytes "
+          f"{config.max_body_bytes}; OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
     serve(config, host=args.host, port=args.port, workers=args.workers,
           log_level=args.log_level, access_log=args.access_log)
     return 0
