@@ -94,7 +94,8 @@ class _SecureXGBBase:
         if not hasattr(self, "booster_"):
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(split)")
         Xe = self._encode(X)
-        return xgboost.DMatrix(Xe, feature_names=list(self.booster_.feature_names),
+        names = self.booster_.feature_names
+        return xgboost.DMatrix(Xe, feature_names=None if names is None else list(names),
                                feature_types=self.booster_.feature_types,
                                enable_categorical=True)
 

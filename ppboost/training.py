@@ -92,7 +92,7 @@ def _party_main(job: _PartyJob, ep):
     """One data party: bins, shares, grows every tree; returns its shares and stats."""
     from .mpc.context import Party
     from .tree.grower import boost
-    from .tree.secure import SecureBackend, SecurePlan, agree_bins
+    from .tree.secure import SecureBackend, SecurePlan, SharedTree, agree_bins
     t_start = time.perf_counter()
     party = Party(ep, frac_bits=16, keep_opened=job.keep_opened)
     plan = SecurePlan(job.n_rows, job.n_features, job.categorical, job.cells, job.label_blocks)
@@ -123,7 +123,7 @@ def _party_main(job: _PartyJob, ep):
             bar.set_postfix_str(f"level {level + 1}/{job.params.max_depth}, "
                                 f"{time.perf_counter() - mark['t']:.1f}s", refresh=True)
 
-    def on_tree(rnd, group, tree):
+    def on_tree(rnd, group, *_):
         now = time.perf_counter()
         rec = {"round": rnd, "group": group, "seconds": now - mark["t"],
                "bytes_sent": ep.stats.total_sent - mark["b"],
@@ -136,10 +136,14 @@ def _party_main(job: _PartyJob, ep):
             bar.update(1)
 
     try:
-        shared = boost(backend, job.num_boost_round, on_tree=on_tree, on_level=on_level)
+        grown = boost(backend, job.num_boost_round, on_tree=on_tree, on_level=on_level)
     finally:
         if bar is not None:
             bar.close()
+    # the analyst's material: this party's shares of each tree (split choices,
+    # conditions, unscaled weights); nothing is opened here
+    shared = [t if isinstance(t, SharedTree) else backend.reveal_tree(t.splits, t.leaves, t.group)
+              for t in grown]
     base = backend.base_score_share()
     party.close()
     st = ep.stats
@@ -221,10 +225,10 @@ class SecretSharedModel:
         base = fixed.decode(tot, bits).astype(np.float32)
         booster = to_booster(trees, self.params, base, n_features=len(self.n_bins),
                              categorical=self.categorical)
-        if self.feature_names:
-            booster.feature_names = list(self.feature_names)
-            ft = ["c" if c else "q" for c in self.categorical]
-            booster.feature_types = ft
+        default = [f"f{j}" for j in range(len(self.n_bins))]
+        if self.feature_names and list(self.feature_names) != default:
+            booster.feature_names = list(self.feature_names)   # DataFrame column names
+            booster.feature_types = ["c" if c else "q" for c in self.categorical]
         return booster
 
 
