@@ -20,7 +20,7 @@ import time
 import numpy as np
 import xgboost as xgb
 
-from ppboost.tree import boost, prepare_plain, to_booster
+from ppboost.tree import boost, prepare_plain, reveal, to_booster
 from ppboost.tree.losses import base_score_repr
 
 
@@ -33,7 +33,7 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0):
     backend = prepare_plain(params, X, y)
     t_bin = time.perf_counter() - t0
     t0 = time.perf_counter()
-    revealed = boost(backend, trees)
+    revealed = reveal(backend, boost(backend, trees))
     t_grow = time.perf_counter() - t0
     ours = to_booster(revealed, backend.params, base_score_repr(backend.y, backend.params),
                       n_features=m)

@@ -4,6 +4,7 @@ import pytest
 import xgboost as xgb
 
 from ppboost.tree import PlainBackend, TreeParams, boost, fit_bins, fit_plain
+from ppboost.tree.grower import reveal
 
 FT = ["q", "q", "q", "c", "q"]
 CAT = [f == "c" for f in FT]
@@ -108,7 +109,7 @@ def _trace(seed, objective):
     p = TreeParams.from_dict({"objective": objective, "max_depth": 3} | more)
     mapper = fit_bins(X, p.max_bin, CAT)
     backend = PlainBackend(mapper.transform(X), y, p, mapper, trace=True)
-    trees = boost(backend, 2)
+    trees = reveal(backend, boost(backend, 2))
     return backend.trace, trees, mapper
 
 
@@ -122,10 +123,11 @@ def test_call_sequence_does_not_depend_on_the_data(objective):
     # ... but the backend sees the same calls with the same shapes
     assert t1 == t2
     K = 3 if objective == "multi:softprob" else 1
-    per_tree = 1 + 3 * 3 + 1 + 1 + 1          # root, 3 x (hist, choose, route), leaves, update, reveal
-    assert len(t1) == 1 + 2 * (1 + K * per_tree)
+    per_tree = 1 + 3 * 3 + 1 + 1              # root, 3 x (hist, choose, route), leaves, update
+    assert len(t1) == 1 + 2 * (1 + K * per_tree) + 2 * K      # + one reveal per tree at the end
     names = [c[0] for c in t1]
     assert names[:3] == ["init_margins", "gradients", "root_nodes"]
+    assert names[-2 * K:] == ["reveal_tree"] * (2 * K) and names.count("reveal_tree") == 2 * K
 
 
 @pytest.mark.parametrize("name", ["breast_cancer", "diabetes", "wine"])
@@ -277,6 +279,7 @@ def test_grower_never_looks_inside_backend_values():
             self._ret("reveal_tree", splits, leaves)
             return group                       # only the analyst's output is plaintext
 
-    trees = boost(OpaqueBackend(), 2)
-    assert trees == [0, 1, 0, 1]
-    assert calls.count("histograms") == 2 * 2 * 3 and calls.count("reveal_tree") == 4
+    backend = OpaqueBackend()
+    grown = boost(backend, 2)
+    assert calls.count("histograms") == 2 * 2 * 3 and calls.count("reveal_tree") == 0
+    assert reveal(backend, grown) == [0, 1, 0, 1]

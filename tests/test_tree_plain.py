@@ -79,21 +79,23 @@ def test_backward_mask_is_redundant_when_sums_are_exact(monkeypatch):
     """backend.py claims a secure (exact ring) backend may drop the mask that
     restricts backward-scan candidates to nodes with missing rows. With
     integer gradients (exact float sums) the trees are identical without it."""
-    from ppboost.tree import boost
-    from ppboost.tree import plain
+    from ppboost.tree import boost, plain
+    from ppboost.tree.grower import reveal
     rng = np.random.default_rng(3)
     Xi = rng.integers(0, 5, (400, 4)).astype(np.float32)
     Xi[rng.random(Xi.shape) < 0.1] = np.nan
     yi = rng.integers(-5, 6, 400).astype(float)
     p = {"max_depth": 4, "base_score": 0.0, "eta": 1.0, "lambda": 0.0, "min_child_weight": 0}
-    with_mask = boost(prepare_plain(p, Xi, yi), 1)[0]
+    be = prepare_plain(p, Xi, yi)
+    with_mask = reveal(be, boost(be, 1))[0]
     orig = plain.PlainBackend._candidate_sums
 
     def no_mask(self, hist):
         GL, HL, GR, HR, elig = orig(self, hist)
         return GL, HL, GR, HR, np.ones_like(elig)
     monkeypatch.setattr(plain.PlainBackend, "_candidate_sums", no_mask)
-    without = boost(prepare_plain(p, Xi, yi), 1)[0]
+    be = prepare_plain(p, Xi, yi)
+    without = reveal(be, boost(be, 1))[0]
     assert sum(s.sum() for s in with_mask.is_split) >= 5
     for a, b in [(with_mask.is_split, without.is_split), (with_mask.feature, without.feature),
                  (with_mask.split_bin, without.split_bin),

@@ -11,12 +11,12 @@ from .binning import (BinMapper, FeatureCuts, FeatureSummary, align_summaries,
                       cuts_from_summary, fit_bins, fit_bins_from_summaries, merge_summaries,
                       summarize_column)
 from .export import model_to_json, prune_tree, to_booster
-from .grower import boost, grow_tree
+from .grower import GrownTree, boost, grow_tree, reveal
 from .params import TreeParams
 from .plain import PlainBackend, fit_plain, prepare_plain
 
 __all__ = ["RevealedTree", "TreeBackend", "TreeLayout", "BinMapper", "FeatureCuts",
            "FeatureSummary", "align_summaries", "cuts_from_summary", "fit_bins",
            "fit_bins_from_summaries", "merge_summaries", "summarize_column", "model_to_json",
-           "prune_tree", "to_booster", "boost", "grow_tree", "TreeParams", "PlainBackend",
-           "fit_plain", "prepare_plain"]
+           "prune_tree", "to_booster", "GrownTree", "boost", "grow_tree", "reveal",
+           "TreeParams", "PlainBackend", "fit_plain", "prepare_plain"]

@@ -4,21 +4,36 @@ There is no data-dependent control flow here: the loops run over
 ``num_boost_round``, the output groups and the levels ``0 .. max_depth-1``,
 and every value that depends on the data is an opaque object handed back to
 the backend. The secure backend therefore produces the same transcript for
-any two datasets of the same shape (tests/test_tree_grower.py checks the
-plain backend's call trace for that).
+any two datasets of the same shape (tests/test_tree_grower.py runs the grower
+on values that refuse any inspection, and compares the plain backend's call
+traces on two datasets).
+
+Training and revealing are separate steps: :func:`boost` returns
+:class:`GrownTree` handles whose contents stay with the backend (secret
+shares in the secure backend); only :func:`reveal` opens them, to the analyst.
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from .backend import RevealedTree, TreeBackend
 
-__all__ = ["grow_tree", "boost"]
+__all__ = ["GrownTree", "grow_tree", "boost", "reveal"]
+
+
+@dataclass
+class GrownTree:
+    """One finished tree, still in the backend's hands (opaque to the grower)."""
+
+    splits: list            # one backend ``Splits`` object per level
+    leaves: Any             # backend ``Leaves`` of the last level
+    group: int              # output group (class); public
 
 
 def grow_tree(backend: TreeBackend, gh, group: int,
               on_level: Callable[[int], None] | None = None):
-    """Grow one complete tree of depth ``max_depth``; returns (nodes, leaves, splits)."""
+    """Grow one complete tree of depth ``max_depth``; returns (nodes, GrownTree)."""
     nodes = backend.root_nodes()
     splits = []
     for level in range(backend.params.max_depth):
@@ -29,28 +44,33 @@ def grow_tree(backend: TreeBackend, gh, group: int,
         if on_level is not None:
             on_level(level)
     leaves = backend.leaf_values(nodes, gh)
-    return nodes, leaves, splits
+    return nodes, GrownTree(splits, leaves, group)
 
 
 def boost(backend: TreeBackend, num_boost_round: int,
-          on_tree: Callable[[int, int, RevealedTree], None] | None = None,
-          on_level: Callable[[int], None] | None = None) -> list[RevealedTree]:
+          on_tree: Callable[[int, int], None] | None = None,
+          on_level: Callable[[int], None] | None = None) -> list[GrownTree]:
     """Gradient boosting with ``num_boost_round`` rounds of ``n_groups`` trees.
 
-    Returns the revealed trees in xgboost's order (round-major, then group).
+    Returns the trees in xgboost's order (round-major, then group), unrevealed.
+    ``on_tree(round, group)`` and ``on_level(level)`` are progress hooks.
     """
     if isinstance(num_boost_round, bool) or int(num_boost_round) != num_boost_round \
             or num_boost_round < 0:
         raise ValueError(f"num_boost_round == {num_boost_round!r}, must be an integer >= 0")
     margins = backend.init_margins()
-    trees: list[RevealedTree] = []
+    trees: list[GrownTree] = []
     for rnd in range(int(num_boost_round)):
         ghs = backend.gradients(margins)          # all groups at this round's margins
         for group in range(backend.params.n_groups):
-            nodes, leaves, splits = grow_tree(backend, ghs[group], group, on_level)
-            margins = backend.update_margins(margins, nodes, leaves, group)
-            tree = backend.reveal_tree(splits, leaves, group)
+            nodes, tree = grow_tree(backend, ghs[group], group, on_level)
+            margins = backend.update_margins(margins, nodes, tree.leaves, group)
             trees.append(tree)
             if on_tree is not None:
-                on_tree(rnd, group, tree)
+                on_tree(rnd, group)
     return trees
+
+
+def reveal(backend: TreeBackend, trees: list[GrownTree]) -> list[RevealedTree]:
+    """Open the grown trees to the analyst (the only plaintext output)."""
+    return [backend.reveal_tree(t.splits, t.leaves, t.group) for t in trees]

@@ -333,9 +333,9 @@ def fit_plain(params, X, y, num_boost_round: int = 10, categorical=None):
     ``ppboost.train`` calls the secure backend the same way.
     """
     from .export import to_booster
-    from .grower import boost
+    from .grower import boost, reveal
     backend = prepare_plain(params, X, y, categorical)
-    trees = boost(backend, num_boost_round)
+    trees = reveal(backend, boost(backend, num_boost_round))
     names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
     return to_booster(trees, backend.params, losses.base_score_repr(backend.y, backend.params),
                       n_features=backend.layout.n_features,
