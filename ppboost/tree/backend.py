@@ -27,7 +27,9 @@ For feature j with b_j regular bins and a missing bin:
   left = {bins <= t} + missing. Only eligible in a node that holds at least
   one row with feature j missing (xgboost runs the backward scan only then);
 * categorical (one-vs-rest), per category c: right = {c} with missing left,
-  then right = {c} + missing.
+  then right = {c} + missing. As in xgboost a categorical feature has one bin
+  per code 0 .. max code (absent codes too); an absent code's second
+  candidate is the split "missing vs the rest".
 
 Split rule (xgboost ``hist``, depthwise): loss_chg =
 G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda) (Chen & Guestrin
