@@ -35,6 +35,12 @@ offset K = sum_j 2**(slot_bits - 1) 2**(slot_bits j) (making each slot
 non-negative), so one decryption serves up to 23 results for a 3072-bit key
 (64-bit slots) at the cost of slot_bits squarings mod n^2 per result.
 
+Server cost: leaves' ciphertexts are combined through precomputed products
+over chunks of consecutive trees (:class:`_SumTables`, at most 8192 extra
+residues per model, built on first use), and each returned ciphertext is
+re-randomised by a short-exponent n-th residue h_s^a (DJN 2010, see
+:mod:`ppboost.crypto.paillier`).  The client decrypts mod p only.
+
 What leaks to the server (OPE's known leakage): each query's path through
 every tree (comparison results) and which features are missing.  Feature
 indices are replaced by positions in a keyed-PRF pseudonym order, and
