@@ -154,3 +154,14 @@ def test_aligned_summaries_sum_to_the_merge():
     m = merge_summaries([a, b])
     summed = FeatureSummary(values, W.sum(axis=0))
     np.testing.assert_array_equal(cuts_from_summary(summed).cuts, cuts_from_summary(m).cuts)
+
+
+def test_vertical_owners_bin_locally_and_concatenate():
+    from ppboost.tree.binning import BinMapper
+    X = _low_card(4)
+    X[:, 4] = np.where(np.isnan(X[:, 4]), np.nan, np.arange(X.shape[0]) % 5)
+    whole = fit_bins(X, 256, categorical=[False, False, False, False, True])
+    parts = BinMapper.concat([fit_bins(X[:, :2], 256),
+                              fit_bins(X[:, 2:], 256, categorical=[False, False, True])])
+    assert parts.n_features == 5 and list(parts.categorical) == [0, 0, 0, 0, 1]
+    np.testing.assert_array_equal(parts.transform(X), whole.transform(X))

@@ -203,6 +203,12 @@ class BinMapper:
     def n_features(self) -> int:
         return len(self.features)
 
+    @classmethod
+    def concat(cls, mappers: list["BinMapper"]) -> "BinMapper":
+        """Column blocks side by side (vertical split: each owner bins its own
+        columns with :func:`fit_bins`; the public layout is the concatenation)."""
+        return cls(tuple(f for m in mappers for f in m.features))
+
     @property
     def n_bins(self) -> np.ndarray:
         """Regular bins per feature (the missing bin is index ``n_bins[j]``)."""
