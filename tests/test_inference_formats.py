@@ -268,3 +268,17 @@ def test_thresholds_encrypted_once_per_distinct_value(setup, monkeypatch):
         o = np.argsort(t32, kind="stable")
         assert np.all(np.diff(c[o].astype(np.int64)) >= 0)
         assert np.array_equal(t32[o][1:] == t32[o][:-1], c[o][1:] == c[o][:-1])
+
+
+def test_users_get_independent_keys_pseudonyms_and_ciphertexts(setup):
+    booster, X, proxy, a, b = setup
+    ka, kb = a.keys, b.keys
+    assert ka.ope_key != kb.ope_key and ka.pseudo_key != kb.pseudo_key and ka.n != kb.n
+    ca, cb = Client(ka), Client(kb)
+    assert not np.array_equal(ca._order, cb._order)       # 30! orders: equal w.p. ~4e-33
+    assert sorted(ca._order.tolist()) == list(range(30))
+    assert not np.array_equal(a.model.thr, b.model.thr)
+    assert not set(a.model.leaf_ct) & set(b.model.leaf_ct)
+    # the model's split slots are the pseudonym positions of xgboost's split features
+    inner = a.model.left >= 0
+    assert np.array_equal(ca._order[a.model.slot[inner]], proxy._feat[inner])
