@@ -100,6 +100,18 @@ def test_sigmoid_and_exp_match_numpy(n_parties):
     assert s[6] == 1.0 and s[7] == 0.0 and e[3] == 0.0
 
 
+def test_sigmoid_and_exp_with_declared_bound():
+    """bound_bits = 32 (|x| < 32768 at f = 16): same accuracy, cheaper comparisons."""
+    rng = np.random.default_rng(5)
+    xs = _q(np.concatenate([[0.0, 16.0, -16.0, 32767.0, -32767.0], rng.uniform(-40, 40, 300)]))
+    res, _, _ = _share_run(2, lambda P, a, b: (P.reveal_float(sigmoid(a, bound_bits=32)),
+                                               P.reveal_float(exp_neg(b, bound_bits=32))),
+                           xs, -np.abs(xs))
+    s, e = res[0]
+    assert np.max(np.abs(s - 0.5 * (1 + np.tanh(xs / 2)))) <= ULP + 1e-6 + 1e-7
+    assert np.max(np.abs(e - np.exp(-np.abs(xs)))) <= ULP + 2e-6 + 1e-7
+
+
 def test_nonlinear_transcripts_identical_for_different_inputs():
     rng = np.random.default_rng(3)
     runs = []
@@ -145,6 +157,10 @@ def test_nonlinear_bad_input():
             divide(a, P.zeros(5), 1.0, 2.0, 10.0)
         with pytest.raises(TypeError, match="AShare"):
             sigmoid(np.zeros(4, np.uint64))
+        with pytest.raises(ValueError, match="bound_bits == 20, must be an int in 22..64"):
+            sigmoid(a, bound_bits=20)
+        with pytest.raises(ValueError, match="bound_bits == 65"):
+            exp_neg(a, bound_bits=65)
         return True
 
     assert run_parties(2, fn)[0] == [True, True]

@@ -55,6 +55,16 @@ def _enc(v, bits: int) -> np.ndarray:
     return np.asarray(np.rint(np.asarray(v, dtype=np.float64) * 2.0 ** bits)).astype(np.int64).view(np.uint64)
 
 
+def _check_bound(party, bound_bits) -> None:
+    """Declared input bound of sigmoid / exp: |x| < 2**(bound_bits - 1) ring units."""
+    f = party.frac_bits
+    if isinstance(bound_bits, bool) or not isinstance(bound_bits, (int, np.integer)) \
+            or not f + 6 <= bound_bits <= 64:
+        raise ValueError(f"bound_bits == {bound_bits!r}, must be an int in {f + 6}..64 with "
+                         f"frac_bits == {f} (|x| < 2**(bound_bits-1) ring units; the segment "
+                         f"thresholds up to 16 must fit)")
+
+
 def _check_share(x, name="x") -> None:
     if not isinstance(x, AShare):
         raise TypeError(f"{name} must be an AShare, got {type(x).__name__}")
@@ -196,7 +206,7 @@ _SIG_COEFS = _fit(lambda t: 1.0 / (1.0 + np.exp(-t)))
 _EXPNEG_COEFS = _fit(lambda t: np.exp(-t))
 
 
-def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float) -> AShare:
+def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float, bound_bits: int = 64) -> AShare:
     """Evaluate the octave-wise polynomial at ``t >= 0`` (f bits); result at ``F`` bits.
 
     One batched comparison ``[t < 2**j]`` for every octave boundary gives the
@@ -209,7 +219,7 @@ def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float) -> AShare:
     shape = t.shape
     bounds = [b for _, b in _OCTAVES]                    # 1, 2, 4, 8, 16
     # below[j] = [t < bounds[j]]: one edaBit serves the 5 thresholds
-    below = less_than_thresholds(t, _enc(bounds, f)).value   # (5, ...) integer bits
+    below = less_than_thresholds(t, _enc(bounds, f), bound_bits).value   # (5, ...) integer bits
     nseg = len(_OCTAVES) + 1
     ind = np.empty((nseg,) + shape, np.uint64)
     ind[0] = below[0]
@@ -239,13 +249,16 @@ def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float) -> AShare:
     return y
 
 
-def sigmoid(x: AShare) -> AShare:
+def sigmoid(x: AShare, bound_bits: int = 64) -> AShare:
     """``[1 / (1 + exp(-x))]`` for any shared fixed-point ``x`` (no range restriction).
 
     Method: ``s = [x < 0]``, ``|x| = x - 2 s x``, octave-wise degree-6
     polynomial on ``|x| < 16`` (Chebyshev fit, approximation error < 1e-6),
     exact saturation to 1 for ``|x| >= 16`` (true error < 1.2e-7), then
-    ``sigmoid(x) = p + s (1 - 2p)``.
+    ``sigmoid(x) = p + s (1 - 2p)``.  An optional declared bound
+    ``|x| < 2**(bound_bits - 1)`` ring units (``bound_bits >= f + 6``; e.g. 32
+    for ``|x| < 32768`` at f = 16) shortens every comparison circuit (see
+    :func:`ppboost.mpc.compare.ltz`); inputs beyond it give wrong results.
     Opened: comparison and Beaver/truncation masks only (uniform).
     Accuracy: absolute error below ``2**-f + 1.1e-6`` against the sigmoid of
     the encoded input (final truncation 1 ulp, fit < 1e-6, F-bit Horner
@@ -259,21 +272,23 @@ def sigmoid(x: AShare) -> AShare:
     party = x.party
     f = party.frac_bits
     F = INTERNAL_BITS
-    s = AShare(party, ltz_raw(party, x.value))
+    _check_bound(party, bound_bits)
+    s = AShare(party, ltz_raw(party, x.value, bound_bits))
     absx = x - AShare(party, mul_raw(party, s.value, x.value)) * 2
-    p = _octave_poly(absx, _SIG_COEFS, 1.0)               # F bits
+    p = _octave_poly(absx, _SIG_COEFS, 1.0, bound_bits)   # F bits
     one = _enc(1.0, F)
     res = p + AShare(party, mul_raw(party, s.value, ((-p) * 2 + one).value))
     return truncate(res, F - f, bound_bits=F + 2)
 
 
-def exp_neg(x: AShare) -> AShare:
+def exp_neg(x: AShare, bound_bits: int = 64) -> AShare:
     """``[exp(x)]`` for a shared fixed-point ``x <= 0`` (e.g. softmax after subtracting the max).
 
     Method: ``t = -x >= 0``, octave-wise degree-6 polynomial of ``exp(-t)``
     on ``t < 16`` (approximation error < 2e-6), saturation to 0 for
     ``t >= 16`` (true value < 1.2e-7).  Inputs ``x > 0`` are outside the
     declared range and give meaningless results (not checked: that would leak).
+    ``bound_bits`` as in :func:`sigmoid` (``|x| < 2**(bound_bits - 1)`` ring units).
     Accuracy: absolute error below ``2**-f + 2.1e-6`` (asserted in tests on [-20, 0]).
     Cost: 7 + 2 + 12 + 1 = 22 rounds; 5 comparisons (one edaBit) + 7 products
     + 8 truncations per element.
@@ -281,7 +296,8 @@ def exp_neg(x: AShare) -> AShare:
     _check_share(x)
     party = x.party
     f = party.frac_bits
-    p = _octave_poly(-x, _EXPNEG_COEFS, 0.0)
+    _check_bound(party, bound_bits)
+    p = _octave_poly(-x, _EXPNEG_COEFS, 0.0, bound_bits)
     return truncate(p, INTERNAL_BITS - f, bound_bits=INTERNAL_BITS + 2)
 
 
