@@ -275,10 +275,11 @@ def test_certificate_of_another_federation_is_rejected(federation, tmp_path):
 
 def test_peer_not_listening(tmp_path):
     # reserve a port, then close it: nobody listens there
-    s = socket.create_server(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    cfg, keys = make_federation(tmp_path, 2, ports=[port, 0, 0], connect_timeout=1.0)
+    free = _listeners(2)
+    ports = [s.getsockname()[1] for s in free]
+    for s in free:
+        s.close()
+    cfg, keys = make_federation(tmp_path, 2, ports=ports + [0], connect_timeout=1.0)
     t = time.monotonic()
     with pytest.raises(HandshakeError, match=r"dealer could not connect to party 0 at 127\.0\.0\.1:\d+ "
                                              r"within 1\.0s: .*is party 0 running and listening"):
@@ -476,3 +477,11 @@ def test_send_to_a_peer_that_stopped_reading_times_out(federation):
     assert isinstance(errs[0], TransportTimeout)
     assert "party 0 could not send to party 1 for 0.5s: party 1 is not reading (stalled)" in str(errs[0])
     assert 0.5 <= took[0] < 5
+
+
+def test_port_zero_needs_a_listen_socket(tmp_path):
+    cfg, keys = make_federation(tmp_path, 2)              # all ports 0
+    with pytest.raises(ValueError, match="party 0's port is 0 in the config, but party 0 must listen"):
+        connect_tls(cfg, 0, keys[0])
+    with pytest.raises(ValueError, match="port 0 in the config for party 0, party 1: dealer cannot connect"):
+        connect_tls(cfg, 2, keys[2])

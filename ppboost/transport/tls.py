@@ -379,6 +379,13 @@ def connect_tls(config: FederationConfig | str, me: int, key: str, *, cert: str 
     if not higher:
         all_in.set()
 
+    if higher and listen_sock is None and config.participant(me).port == 0:
+        raise ValueError(f"{name(me)}'s port is 0 in the config, but {name(me)} must listen on a "
+                         "known port: set it, or pass listen_sock (run_processes does that)")
+    zero = [name(p) for p in range(me) if config.participant(p).port == 0]
+    if zero:
+        raise ValueError(f"port 0 in the config for {', '.join(zero)}: {name(me)} cannot connect there; "
+                         "write the real ports into the config (run_processes does that)")
     listener = None
     if higher:
         listener = listen_sock if listen_sock is not None else _bind_listener(config, me)
