@@ -1,8 +1,10 @@
-"""ppboost.inference.server: the per-user model cache and first-call serialisation."""
+"""ppboost.inference.server in-process: the model cache, first-call serialisation, the
+multi-worker listening socket."""
+import socket
 import threading
 import time
 
-from ppboost.inference.server import ModelCache, ServedModel
+from ppboost.inference.server import ModelCache, ServedModel, _TcpConfig
 from ppboost.inference.store import ModelStore
 
 
@@ -70,3 +72,18 @@ def test_first_predict_is_serialised():
     for t in threads:
         t.join()
     assert errs == [] and out == [4] * 8 and served.model.calls == 8
+
+
+def test_multiworker_socket_is_tcp_so_connections_get_nodelay():
+    cfg = _TcpConfig("ppboost.inference.server:app_from_env", factory=True, host="127.0.0.1",
+                     port=0, workers=2)
+    sock = cfg.bind_socket()
+    try:
+        assert sock.proto == socket.IPPROTO_TCP and sock.get_inheritable()
+        sock.listen()
+        with socket.create_connection(sock.getsockname()) as c:
+            conn, _ = sock.accept()
+            with conn:   # what asyncio checks before setting TCP_NODELAY on a connection
+                assert conn.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
