@@ -169,12 +169,13 @@ def precision_plan(params: TreeParams, n: int) -> dict:
     # |G| / (H + lambda) <= max|g| when h = 1; else <= |G| / lo
     Wmax = gmax if params.objective == "reg:squarederror" else gmax * n / lo
     budget = 60 - int(math.ceil(math.log2(max(Gmax * Wmax, 2.0))))
-    fgg = min(fg, budget // 2)
+    # balance the two noise terms of gain = G_t * w: |G| 2^-fw and |w| 2^-fgg
+    fgg = min(fg, max(8, (budget - int(round(math.log2(max(Gmax / Wmax, 1.0))))) // 2))
     # reciprocal of (H + lambda) / 2^s in [lo/2^s, 1] at fr bits (relative error ~2^-27);
     # w = G_t * r' has fgg + fr + s bits and |w| <= Wmax
     s = int(math.ceil(math.log2(hi)))
     fr = min(28, 60 - fgg - s - _bits_for(Wmax), 60 - s + int(math.floor(math.log2(lo))))
-    fw = min(budget - fgg, 30)
+    fw = min(budget - fgg, fgg + fr + s, 40)
     if fr < 12 or fw < 10 or fgg < 8 or lo * 2.0 ** (fr - s) < 1:
         raise ValueError(
             f"secure training: n == {n} rows with lambda == {lam} and min_child_weight == "
@@ -183,7 +184,8 @@ def precision_plan(params: TreeParams, n: int) -> dict:
     # tolerance of the split argmax: candidates closer than eps (ring units of the
     # loss, fgg + fw bits) count as ties (lowest index wins, as xgboost's first best);
     # it covers the truncation noise |G| 2^-fw + |w| 2^-fgg of each gain term
-    eps = 4 * (int(Gmax) * 2 ** fgg + int(math.ceil(Wmax)) * 2 ** fw) + 1
+    # (the second term only when G is truncated, fgg < fg)
+    eps = 4 * (int(Gmax) * 2 ** fgg + (int(math.ceil(Wmax)) * 2 ** fw if fgg < fg else 0)) + 1
     return {"fg": fg, "fh": fh, "fr": fr, "fw": fw, "fgg": fgg, "lo": lo, "hi": hi, "s": s,
             "eps": eps,
             "h_thr": h_thr, "Wmax": Wmax, "Gmax": Gmax}

@@ -1,0 +1,112 @@
+"""Secure training benchmark: the XORBoost configuration and a rows x features scaling table.
+
+XORBoost (PoPETs 2022): 2 parties, 25,000 rows x 300 features, 10 regression
+trees of depth 4, 128 bins, < 90 s per tree.  Run here on synthetic data with
+2 parties in-process (vertical split, 150 columns each), next to plain
+``xgboost.train`` with the same parameters in the same run.
+
+Prints one JSON document: machine (cpu count, platform), per configuration:
+seconds per tree (online = the parties' wall time minus their dealer-material
+expansion, offline = the dealer's generation time + the parties' expansion),
+bytes sent per party per tree, rounds per tree, the secure/plain time ratio
+and the largest prediction difference between the two models.
+
+Usage::
+
+    python benchmarks/bench_training.py                 # everything (long)
+    python benchmarks/bench_training.py --quick         # small scaling cells only
+    python benchmarks/bench_training.py --rows 1000 --features 10 --trees 2
+
+The machine is shared with other engineers: timings are noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+
+def synthetic(n, m, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, m)).astype(np.float32)
+    w = rng.normal(size=min(m, 10))
+    y = (X[:, :w.shape[0]] @ w + 0.5 * np.sin(3 * X[:, 0]) + 0.1 * rng.normal(size=n))
+    return X, y.astype(np.float32)
+
+
+def run(n, m, trees, depth=4, max_bin=128, seed=0):
+    import xgboost as xgb
+
+    import ppboost
+    X, y = synthetic(n, m, seed)
+    h = m // 2
+    data = ppboost.VerticalSplit({"a": (X[:, :h], y), "b": X[:, h:]})
+    params = {"objective": "reg:squarederror", "max_depth": depth, "max_bin": max_bin,
+              "eta": 0.3}
+    t0 = time.perf_counter()
+    model = ppboost.train(params, data, trees, verbose=False, timeout=3600)
+    wall = time.perf_counter() - t0
+    booster = model.reveal()
+    dtrain = xgb.DMatrix(X, label=y)
+    t1 = time.perf_counter()
+    ref = xgb.train({**params, "tree_method": "hist", "nthread": os.cpu_count()}, dtrain, trees)
+    plain = time.perf_counter() - t1
+    diff = float(np.abs(booster.predict(dtrain) - ref.predict(dtrain)).max())
+    st = model.stats
+    parties = st["parties"]
+    dealer = st["dealer"]
+    online = max(p["online_seconds"] for p in parties.values())
+    setup = max(p["setup_seconds"] for p in parties.values())
+    expand = max(p["dealer_expand_seconds"] for p in parties.values())
+    offline = dealer["offline_seconds"] + expand
+    out = {
+        "rows": n, "features": m, "trees": trees, "depth": depth, "max_bin": max_bin,
+        "wall_seconds_total": wall,
+        "seconds_per_tree_total": wall / trees,
+        "seconds_per_tree_online": online / trees,
+        "seconds_per_tree_offline": offline / trees,
+        "setup_seconds (binning, label sharing, scale)": setup,
+        "bytes_sent_per_party_per_tree": {k: v["bytes_sent"] / trees for k, v in parties.items()},
+        "rounds_per_tree": {k: v["rounds"] / trees for k, v in parties.items()},
+        "per_tree_seconds_party_a": [round(t["seconds"], 3) for t in parties["a"]["per_tree"]],
+        "dealer_bytes_sent_per_tree": dealer["bytes_sent"] / trees,
+        "plain_xgboost_seconds_per_tree": plain / trees,
+        "secure_over_plain": (wall / trees) / max(plain / trees, 1e-9),
+        "max_prediction_difference": diff,
+    }
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rows", type=int)
+    ap.add_argument("--features", type=int)
+    ap.add_argument("--trees", type=int, default=1)
+    ap.add_argument("--skip-xorboost", action="store_true")
+    args = ap.parse_args()
+    doc = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                       "python": platform.python_version(),
+                       "note": "2-core machine shared with other engineers: timings are noisy"}}
+    if args.rows:
+        doc["runs"] = [run(args.rows, args.features or 10, args.trees)]
+        print(json.dumps(doc, indent=1))
+        return
+    cells = [(1000, 10, 2), (1000, 100, 1), (10000, 10, 1)] if args.quick else \
+        [(1000, 10, 2), (1000, 100, 1), (1000, 300, 1), (10000, 10, 1), (10000, 100, 1),
+         (10000, 300, 1), (100000, 10, 1)]
+    doc["scaling"] = []
+    for n, m, t in cells:
+        doc["scaling"].append(run(n, m, t))
+        print(json.dumps(doc["scaling"][-1]), flush=True)
+    if not args.quick and not args.skip_xorboost:
+        doc["xorboost_config"] = run(25000, 300, args.trees)
+    print(json.dumps(doc, indent=1))
+
+
+if __name__ == "__main__":
+    main()
