@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .boolean import (BShare, _open_xor, carry_out, carry_out_plan, n_words, pack_bits,
-                      prefix_carries, unpack_bits, xor_share_words, xor_share_words_expand)
+from .boolean import (BShare, carry_out, carry_out_plan, n_words, pack_bits, prefix_carries,
+                      xor_share_words, xor_share_words_expand)
 from .arith import mul, open_values
 from .b2a import b2a
 from .context import AShare

@@ -32,7 +32,6 @@ import math
 
 import numpy as np
 from numpy.polynomial import chebyshev as _cheb
-from numpy.polynomial import polynomial as _poly
 
 from .argmax import rowmax
 from .arith import mul
