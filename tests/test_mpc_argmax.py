@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from ppboost.crypto import fixed
-from ppboost.mpc.argmax import argmax, prefetch_argmax
+from ppboost.mpc.argmax import argmax, prefetch_argmax, rowmax
 from ppboost.mpc.context import AShare
 from ppboost.mpc.simulate import run_parties
 
@@ -36,13 +36,14 @@ def test_argmax_onehot_matches_numpy_lowest_index_on_ties(n_parties, k, n):
     def fn(P):
         oh, mx = argmax(P, AShare(P, xs[P.id]), return_max=True)
         oh2 = argmax(P, AShare(P, xs[P.id]), bound_bits=24)    # |differences| < 2**23 ring units
-        return oh.reveal(), mx.reveal(), oh2.reveal()
+        return oh.reveal(), mx.reveal(), oh2.reveal(), rowmax(P, AShare(P, xs[P.id])).reveal()
 
     res, _, _ = run_parties(n_parties, fn)
-    oh, mx, oh2 = res[0]
+    oh, mx, oh2, rm = res[0]
     xi = x.view(np.int64)
     np.testing.assert_array_equal(oh, _onehot(xi))
     np.testing.assert_array_equal(oh2, _onehot(xi))
+    np.testing.assert_array_equal(rm.view(np.int64), xi.max(axis=1))
     np.testing.assert_array_equal(mx.view(np.int64), xi.max(axis=1))
 
 
