@@ -199,6 +199,18 @@ def _step_train(cfg: DemoConfig, ms, say: _Report) -> dict:
     say(f"  plain xgboost on the pooled data: {t_plain:.3f} s (best of 3), test AUC "
         f"{res['m_plain']['auc']:.4f}")
 
+    # what each hospital could do alone (its own rows, no insurer column): why collaborate
+    alone = []
+    X_test_h = ms.horizontal.encode(ms.X_test_hospitals)
+    hp = ms.horizontal.pooled()
+    for name, view in ms.horizontal.parties.items():
+        d = xgboost.DMatrix(view.X, label=view.y, feature_names=hp.feature_names,
+                            feature_types=hp.feature_types, enable_categorical=True)
+        b = xgboost.train(params | {"tree_method": "hist"}, d, cfg.num_boost_round)
+        alone.append(f"{name} {_metrics(ms.y_test, b.predict(_dmatrix(X_test_h, hp)))['auc']:.4f}")
+    say(f"  each hospital alone (plain xgboost, own patients, no insurer column), test AUC: "
+        f"{', '.join(alone)}")
+
     train = _require("ppboost.training", "train", "secure training (step 2)")
     say(f"  secure training: {len(ms.mixed.parties)} parties "
         f"({', '.join(ms.mixed.party_names)}) + the dealer, in-process threads ...")

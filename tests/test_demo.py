@@ -39,6 +39,7 @@ def test_demo_stops_clearly_without_secure_training(monkeypatch, tmp_path):
     assert rc == 1
     assert "[1/5] Data" in text and "hospital_3" in text
     assert "plain xgboost on the pooled data" in text and "test AUC" in text
+    assert "each hospital alone" in text
     assert "DEMO STOPPED: secure training (step 2) needs ppboost.training.train" in text
     assert "[3/5]" not in text
 
