@@ -180,3 +180,14 @@ def test_softmax_matches_numpy(n_parties):
     ref = z / z.sum(axis=1, keepdims=True)
     assert np.max(np.abs(p - ref)) <= 3 * ULP + 2e-6
     assert np.max(np.abs(p0 - ref[0])) <= 3 * ULP + 2e-6     # the vector form (c,)
+
+
+@pytest.mark.nojit
+def test_select_kernel_small():
+    """Public constants picked by one-hot rows (wrapping uint64 arithmetic)."""
+    consts = np.array([[1, 2, 2**63], [5, 6, 7]], np.uint64)
+    ind = np.array([[1, 0, 0, 0], [0, 1, 0, 1], [0, 0, 1, 0]], np.uint64)
+    out = np.empty((2, 4), np.uint64)
+    with np.errstate(over="ignore"):
+        nonlinear._select_kernel(consts, ind, out)
+    np.testing.assert_array_equal(out, np.array([[1, 2, 2**63, 2], [5, 6, 7, 6]], np.uint64))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 from numpy.polynomial import chebyshev as _cheb
 
 from .argmax import rowmax
@@ -205,6 +206,20 @@ _SIG_COEFS = _fit(lambda t: 1.0 / (1.0 + np.exp(-t)))
 _EXPNEG_COEFS = _fit(lambda t: np.exp(-t))
 
 
+@njit(cache=True, nogil=True)
+def _select_kernel(consts, ind, out):
+    """out[r, i] = sum_j consts[r, j] * ind[j, i] mod 2**64: public constants picked by
+    one-hot (integer 0/1) shares; local and exact since exactly one ind[j, i] is 1."""
+    R, J = consts.shape
+    n = ind.shape[1]
+    for i in range(n):
+        for r in range(R):
+            acc = np.uint64(0)
+            for j in range(J):
+                acc += consts[r, j] * ind[j, i]
+            out[r, i] = acc
+
+
 def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float, bound_bits: int = 64) -> AShare:
     """Evaluate the octave-wise polynomial at ``t >= 0`` (f bits); result at ``F`` bits.
 
@@ -230,21 +245,22 @@ def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float, bound_bits
     invw = [2.0 / (b - a) for a, b in _OCTAVES] + [0.0]
     table = np.vstack([coefs, np.eye(1, coefs.shape[1]) * saturate_value])   # (nseg, d+1)
 
-    def select(values, bits):
-        consts = _enc(values, bits)
-        acc = np.zeros(shape, np.uint64)
-        for j in range(nseg):
-            acc += ind[j] * consts[j]
-        return AShare(party, acc)
-
-    c_sel = select(centres, f)
-    w_sel = select(invw, F)
+    # every per-segment constant selected at once: sel = consts^T @ ind (local: the
+    # one-hot shares times public constants), one ring matrix product
+    consts = np.vstack([_enc(centres, f), _enc(invw, F), _enc(table.T, F)])   # (2 + d + 1, nseg)
+    flat = np.ascontiguousarray(ind.reshape(nseg, -1))
+    sel = np.empty((consts.shape[0], flat.shape[1]), np.uint64)
+    _select_kernel(consts, flat, sel)
+    sel = sel.reshape((consts.shape[0],) + shape)
+    c_sel = AShare(party, sel[0])
+    w_sel = AShare(party, sel[1])
+    coef = sel[2:]                                       # coefficient k of the segment's polynomial
     # u = (t - centre) / half-width in [-1, 1], at F bits: product has f + F bits
     u = truncate(mul(t - c_sel, w_sel), f, bound_bits=f + F + 2)
     # Horner [each step: Beaver product + truncation], partial sums stay below 4
-    y = select(table[:, -1], F)
-    for k in range(table.shape[1] - 2, -1, -1):
-        y = truncate(mul(y, u), F, bound_bits=2 * F + 3) + select(table[:, k], F)
+    y = AShare(party, coef[-1])
+    for k in range(coef.shape[0] - 2, -1, -1):
+        y = truncate(mul(y, u), F, bound_bits=2 * F + 3) + AShare(party, coef[k])
     return y
 
 
