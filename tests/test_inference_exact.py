@@ -98,7 +98,8 @@ def test_exact_predictions_with_nans_and_thresholds(dataset, objective, rounds, 
     rng = np.random.default_rng(1)
     Xq = X[rng.permutation(len(X))[:300]].copy()
     Xq[rng.random(Xq.shape) < 0.1] = np.nan
-    Xq = np.vstack([Xq, _threshold_rows(booster, X)])
+    all_missing = np.full((1, X.shape[1]), np.nan)
+    Xq = np.vstack([Xq, all_missing, _threshold_rows(booster, X)])
     _check(booster, Xq)
 
 
@@ -124,3 +125,15 @@ def test_model_from_json_path(tmp_path):
     c = Client(enr.keys)
     got = c.decrypt(enr.model.predict(c.encrypt(X[:50])))
     assert np.abs(got - booster.predict(xgb.DMatrix(X[:50]))).max() <= 1e-6
+
+
+def test_model_trained_by_ppboost_plain_backend():
+    # the shared model format: ppboost's own trainer -> Proxy -> same scores
+    from ppboost.tree import fit_plain
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X[:200, :8]
+    y = y[:200]
+    Xq = X.copy()
+    Xq[::5, 2] = np.nan
+    booster = fit_plain({"objective": "binary:logistic", "max_depth": 3}, X, y, 5)
+    _check(booster, Xq)
