@@ -72,3 +72,23 @@ def test_tree_count_must_match_groups():
     p = TreeParams.from_dict({"objective": "multi:softprob", "num_class": 3})
     with pytest.raises(ValueError, match="not a multiple of n_groups == 3"):
         model_to_json([_tree()], p, [0, 0, 0], n_features=2)
+
+
+def test_leaf_values_bit_identical_to_xgboost():
+    """Leaf value = float32(float32(w) * float32(eta)), as xgboost stores it."""
+    checked = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        X = rng.integers(0, 4, (200, 2)).astype(np.float32)
+        y = rng.normal(size=200)
+        params = {"max_depth": 2, "eta": 0.37}
+        ours = json.loads(fit_plain(params, X, y, 1).save_raw("json"))
+        ref = json.loads(xgb.train(params, xgb.DMatrix(X, label=y), 1).save_raw("json"))
+        a = ours["learner"]["gradient_booster"]["model"]["trees"][0]
+        b = ref["learner"]["gradient_booster"]["model"]["trees"][0]
+        assert a["left_children"] == b["left_children"]
+        assert a["split_indices"] == b["split_indices"]
+        for i, child in enumerate(b["left_children"]):
+            assert np.float32(a["split_conditions"][i]) == np.float32(b["split_conditions"][i])
+            checked += child == -1
+    assert checked >= 20

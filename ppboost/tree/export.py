@@ -52,7 +52,7 @@ def prune_tree(tree: RevealedTree, eta: float) -> list[dict]:
                 nxt.append((level + 1, 2 * i + 1, nid))
             else:
                 w = tree.leaf_weight[i] if level == d else tree.node_weight[level][i]
-                value = float(np.float32(w * eta))
+                value = float(np.float32(np.float32(w) * np.float32(eta)))   # as xgboost
                 out.append({"parent": parent, "leaf": True, "value": value,
                             "base_weight": value})
         # children ids: assigned in BFS order, so fill them in after the level

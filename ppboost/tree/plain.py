@@ -221,7 +221,9 @@ class PlainBackend(TreeBackend):
         G = np.bincount(nid, weights=g.astype(np.float64), minlength=L)
         H = np.bincount(nid, weights=h.astype(np.float64), minlength=L)
         w = self._weight(G, H)
-        return {"weight": w, "value": (w * self.params.eta).astype(np.float32)}
+        # xgboost: float(weight) * float(learning_rate), in float32
+        value = (w.astype(np.float32) * np.float32(self.params.eta)).astype(np.float32)
+        return {"weight": w, "value": value}
 
     @_traced
     def update_margins(self, margins, nodes, leaves, group):
