@@ -85,7 +85,7 @@ from ..mpc.permutation import permute, permute_many, unpermute
 from ..mpc.truncation import truncate
 from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_LEFT, KIND_CAT_MISSING_RIGHT,
                       KIND_FORWARD, TreeBackend, TreeLayout)
-from .binning import (BinMapper, FeatureCuts, FeatureSummary, cuts_from_summary,
+from .binning import (BinMapper, FeatureSummary, cuts_from_summary, fit_bins,
                       merge_summaries, summarize_column)
 from .params import TreeParams
 
@@ -308,7 +308,9 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
             continue
         X = my_X[ci]
         for t, j in enumerate(cell.features.tolist()):
-            summaries[(ci, j)] = summarize_column(X[:, t], max_bin, bool(plan.categorical[j]))
+            if len(cells_of[j]) > 1:
+                summaries[(ci, j)] = summarize_column(X[:, t], max_bin,
+                                                      bool(plan.categorical[j]))
     shared_feats = [j for j in range(m) if len(cells_of[j]) > 1]
     if shared_feats:
         owners = sorted({plan.cells[ci].owner for j in shared_feats for ci in cells_of[j]})
@@ -342,15 +344,27 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
                     k = wts[r] > 0
                     summaries[(ci, j)] = FeatureSummary(vals[r][k], wts[r][k],
                                                         bool(plan.categorical[j]), True)
-    # --- cuts for the features this party can bin
+    # --- cuts for the features this party can bin: a feature of one cell with
+    # xgboost's own sketch on the owner's column (fit_bins: the cuts of
+    # xgboost.train(tree_method="hist") for any n); a feature split across
+    # row blocks from the merged exact summaries (equal to xgboost's cuts
+    # while its sketch is exact)
     cuts: dict = {}
+    for ci, cell in enumerate(plan.cells):
+        if cell.owner != me:
+            continue
+        single = [t for t, j in enumerate(cell.features.tolist()) if len(cells_of[j]) == 1]
+        if single:
+            mapper = fit_bins(my_X[ci][:, single], max_bin,
+                              plan.categorical[cell.features[single]])
+            for t, fc in zip(single, mapper.features):
+                cuts[int(cell.features[t])] = fc
     for j in range(m):
         cis = cells_of[j]
         if not cis:
             raise ValueError(f"feature {j} is held by no party")
-        if all((ci, j) in summaries for ci in cis):
-            merged = merge_summaries([summaries[(ci, j)] for ci in cis]) if len(cis) > 1 \
-                else summaries[(cis[0], j)]
+        if len(cis) > 1 and all((ci, j) in summaries for ci in cis):
+            merged = merge_summaries([summaries[(ci, j)] for ci in cis])
             cuts[j] = cuts_from_summary(merged, max_bin)
     # --- public bin counts (from each feature's cut owner = owner of its first cell)
     counts = np.full(m, -1, np.int64)
