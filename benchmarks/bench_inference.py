@@ -174,7 +174,7 @@ def enrolment(booster, key_bits, reps=3) -> tuple:
     t4 = time.perf_counter()
     m2 = EncryptedModel.from_bytes(raw)
     t5 = time.perf_counter()
-    m2._prepare()                        # server: sum tables + randomiser table, once per load
+    m2.prepare()                         # server: sum tables + randomiser table, once per load
     t6 = time.perf_counter()
     r = lambda v: round(float(v), 3)  # noqa: E731
     return proxy, enr, {"leaves": enr.model.n_leaves, "trees": enr.model.n_trees, "reps": reps,

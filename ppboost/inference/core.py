@@ -480,17 +480,23 @@ class EncryptedModel:
         with gmpy2.context(allow_release_gil=True):   # big-int work may overlap across threads
             return self._predict(leaves, pack)
 
-    def _prepare(self):
-        """One-time server state (thread-safe): leaf mpz, sum tables, randomiser table."""
+    def prepare(self) -> "EncryptedModel":
+        """Build the one-time server state (thread-safe, idempotent; else done by the first predict).
+
+        Leaf residues, the sum tables (<= 8192 extra residues) and the
+        re-randomiser's window table (43 x 64 residues mod n^2): up to ~9 MB and
+        a few hundred ms for a 3072-bit key.  Returns self.
+        """
         if self._rand is None:
             with self._init_lock:
                 if self._rand is None:
                     L = [mpz(c) for c in self.leaf_ct]
                     self._tables = _SumTables(self, L, self.n * self.n)
                     self._rand = pl.PublicRandomiser(self.n, self.h_s, window=6)
+        return self
 
     def _predict(self, leaves, pack):
-        self._prepare()
+        self.prepare()
         n2 = self._rand.n2
         sums = self._tables.sums(leaves)
         w = self.slot_bits
