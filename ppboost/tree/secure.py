@@ -70,21 +70,21 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..crypto import fixed
 from ..mpc import ring
-from ..mpc.argmax import argmax, rowmax
+from ..mpc.argmax import rowmax
 from ..mpc.arith import matmul as _matmul_share
 from ..mpc.compare import const_raw, ltz_raw, mul_raw
 from ..mpc.context import AShare, Party
 from ..mpc.nonlinear import exp_neg, reciprocal, sigmoid, softmax
 from ..mpc.permutation import permute, permute_many, unpermute
 from ..mpc.truncation import truncate
-from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_LEFT, KIND_CAT_MISSING_RIGHT,
-                      KIND_FORWARD, TreeBackend, TreeLayout)
+from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_RIGHT, KIND_FORWARD, TreeBackend,
+                      TreeLayout)
 from .binning import (BinMapper, FeatureSummary, cuts_from_summary, fit_bins,
                       merge_summaries, summarize_column)
 from .params import TreeParams
@@ -607,6 +607,15 @@ class SecureBackend(TreeBackend):
 
     # ------------------------------------------------------------------ margins
     def init_margins(self):
+        """Intercept margins (n, K), as xgboost's fitted base_score.
+
+        reg: mean(y) (label holders' local sums / public n, shared), scaled by
+        the secret 2^-e.  logistic: logit(mean y) = log p - log(1 - p) and
+        softprob: log f_k - mean_k log f_k, with :meth:`_secure_log`.
+        Opened: only masks inside the protocols.  Cost: reg 0 rounds;
+        logistic / softprob about (ln 2n + 5) Newton iterations of ~60 rounds
+        on 2 (K) elements.  An explicit base_score is public: local.
+        """
         p, ops, n = self.params, self.ops, self.n_rows
         if self.reg:
             b = self._base_scaled if p.base_score is not None else self._ybar_s
@@ -652,6 +661,12 @@ class SecureBackend(TreeBackend):
         return b
 
     def gradients(self, margins):
+        """[(g, h)] per group.  reg: g = m - y_s, h = 1 (None), local.
+        logistic: p = sigmoid(m) (33 rounds), g = p - y, h = p (1 - p)
+        (1 product + 1 truncation).  softprob: P = softmax(M), g = P - onehot(y),
+        h = 2 P (1 - P).  Opened: Beaver / comparison / truncation masks only.
+        Elements: O(n K) per round.  [Chen & Guestrin 2016, sec. 2.2]
+        """
         p, ops, party = self.params, self.ops, self.party
         if self.reg:
             return [(margins[:, 0] - self._y, None)]
@@ -673,6 +688,18 @@ class SecureBackend(TreeBackend):
 
     # ------------------------------------------------------------------ histograms
     def histograms(self, nodes, gh):
+        """Cumulative (node, bin) sums of [g, h, 1] (module docstring, steps 1-4).
+
+        Inputs: N (n, L) shares, g, h shares.  Left children only (columns
+        0, 2, ...), right = parent - left from the previous level.
+        Opened: the Beaver masks of g*N, h*N; to each cell owner X + a
+        (uniform) and to everyone the uniformly random tau of the owner
+        permutations.  Identity: cum[o_j + k, :, l] = sum over rows of node l
+        with bin_j <= k (missing bin last).
+        Cost: 1 + 2 rounds per cell; per non-owner (n_c + B)(m_c + 1) cols
+        elements, per owner m_c (n_c + B) int32 indices to each other party;
+        offline (dealer -> owner) 2 m_c (n_c + B) cols elements.
+        """
         g, h = gh
         ops = self.ops
         n, L = nodes.shape
@@ -748,6 +775,18 @@ class SecureBackend(TreeBackend):
         return w, Gt
 
     def choose_splits(self, hist):
+        """Secret one-hot split choice over C + 1 outcomes and node weights.
+
+        Inputs: cumulative histograms.  Candidate sums (G_L, H_L, G_R, H_R,
+        missing count) are public linear maps of them (local).  Gains
+        G^2 / (H + lambda) via :meth:`_weights` [Chen & Guestrin 2016, eq. 7;
+        Catrina & Saxena FC 2010 reciprocal]; validity bits by comparisons
+        (edaBits, Escudero et al. CRYPTO 2020); invalid -> -2^61; the
+        "do not split" entry holds max(gamma, 1e-6) (+ eps); tolerant
+        tournament argmax (:func:`_argmax_tol`).  Opened: masks only.
+        Cost: reciprocal (~25 rounds) + 3 products + 1 comparison batch
+        + ceil(log2(C + 1)) tournament levels, on L (2C + 1) elements.
+        """
         pr, ops, party = self.prec, self.ops, self.party
         lay = self.layout
         cum, tot = hist["cum"], hist["tot"]
@@ -800,6 +839,18 @@ class SecureBackend(TreeBackend):
 
     # ------------------------------------------------------------------ routing
     def route(self, nodes, splits):
+        """Children indicators (n, 2L): N_left = N * left, N_right = N - N_left.
+
+        Inputs: N and the one-hot choices.  Per feature the one-hot maps
+        (public matrix D_j, local) to differenced "goes left" values per bin,
+        written on the dummy rows; stacked sort (owner permutation), prefix
+        sum, stacked unsort give each row its bin's value; summed over
+        features, plus the "do not split" share (every row left).
+        Opened: X + a to the owner, tau to everyone, Beaver masks.
+        Identity: left[i, l] = [row i goes left under node l's choice].
+        Cost: 2 rounds per cell + 1 Beaver round; per non-owner
+        2 m_c (n_c + B) L elements per cell, n L for the product.
+        """
         party, ops = self.party, self.ops
         lay = self.layout
         n, L = nodes.shape
@@ -832,6 +883,11 @@ class SecureBackend(TreeBackend):
 
     # ------------------------------------------------------------------ leaves, margins
     def leaf_values(self, nodes, gh):
+        """Leaf weights w = -G / (H + lambda) (0 if H < max(mcw, ulp)) and
+        eta * w.  Sums by a matrix Beaver product [g; h]^T N (1 round,
+        (2n + nL) elements); then the reciprocal, one comparison, one product
+        and one truncation on L elements.  Opened: masks only.
+        """
         g, h = gh
         ops, pr = self.ops, self.prec
         cnt = nodes.sum(axis=0, dtype=np.uint64)
@@ -848,6 +904,8 @@ class SecureBackend(TreeBackend):
         return {"weight": wl, "value": value}
 
     def update_margins(self, margins, nodes, leaves, group):
+        """margins[:, group] += N @ (eta w): one matrix Beaver product (exact:
+        N is 0/1), 1 round, n L + L elements.  Opened: Beaver masks."""
         d = _matmul_share(AShare(self.party, np.ascontiguousarray(nodes)),
                           AShare(self.party, leaves["value"])).value
         out = margins.copy()
