@@ -27,19 +27,21 @@ def test_hgd_stays_in_exact_support_for_extreme_parameters():
             assert lo <= k <= hi, (pop, good, sample, k)
 
 
-def test_hgd_matches_exact_pmf_on_small_population():
-    # chi-square against the exact pmf (math.comb), HRUA branch (sample >= 10)
-    pop, good, sample = 60, 25, 30
+@pytest.mark.parametrize("pop,good,sample", [(60, 25, 30), (60, 40, 30), (15, 6, 7),
+                                              (16, 11, 8)])
+def test_hgd_matches_exact_pmf_on_small_population(pop, good, sample):
+    # chi-square against the exact pmf (math.comb): HRUA branch (min(sample, pop - sample)
+    # >= 10) and exact sequential draws (< 10), good below and above pop / 2
     rng = np.random.default_rng(2)
     n = 4000
     draws = np.array([hypergeometric(pop, good, sample, _coins(rng)) for _ in range(n)])
-    pmf = np.array([math.comb(good, k) * math.comb(pop - good, sample - k)
+    pmf = np.array([math.comb(good, k) * math.comb(pop - good, sample - k) if k <= sample else 0
                     for k in range(good + 1)], float) / math.comb(pop, sample)
     obs = np.bincount(draws, minlength=good + 1)
     keep = pmf * n >= 5
     exp = pmf[keep] * n
     chi2 = float((((obs[keep] - exp) ** 2) / exp).sum())
-    # dof ~ keep.sum()-1 (about 12); the 0.999 quantile of chi2(12) is 32.9
+    # dof = keep.sum() - 1 <= 12; the 0.999 quantile of chi2(12) is 32.9
     assert chi2 < 32.9, chi2
     assert obs[~keep].sum() <= max(10, 3 * pmf[~keep].sum() * n)
 
