@@ -401,6 +401,28 @@ def cli_inprocess(capsys, *args):
     return rc, out.out, out.err
 
 
+def test_concurrent_clients_get_their_own_correct_results(world):
+    """4 threads, alice and bob interleaved: every answer decrypts to that user's prediction."""
+    import concurrent.futures as cf
+    jobs = []
+    for user, X, booster in (("alice", world["qa"], world["bc"]), ("bob", world["qb"], world["wine"])):
+        c = client_for(world, user)
+        for k in range(4):
+            rows = X[k::4][:MAX_BATCH]
+            jobs.append((user, c, keysdoc(world, user)["token"], c.encrypt(rows).to_bytes(),
+                         booster.predict(xgb.DMatrix(rows))))
+
+    def run(job):
+        user, c, tok, q, want = job
+        r = httpx.post(f"{world['server'].url}/v1/users/{user}/predict", content=q, timeout=60,
+                       headers={**OCTET, "Authorization": f"Bearer {tok}"})
+        assert r.status_code == 200, r.text
+        return np.max(np.abs(c.decrypt(r.content) - want))
+    with cf.ThreadPoolExecutor(4) as ex:
+        errs = list(ex.map(run, jobs))
+    assert len(errs) == 8 and max(errs) <= 1e-6
+
+
 def test_replace_rotate_and_delete(world, capsys):
     d, url = world["dir"], world["server"].url
     common = ["--server", url, "--admin-token-file", d / "admin.tok", "--key-bits", KEY_BITS,
