@@ -188,7 +188,12 @@ class SecretSharedModel:
     shares (and ``base_shares[p]`` its share of the intercept); none of them
     alone says anything about the model.  ``stats`` is per party
     (``stats["parties"][name]``: bytes_sent, bytes_recv, rounds, messages,
-    online_seconds, per_tree) plus ``stats["dealer"]`` (offline_seconds, ...).
+    online_seconds, setup_seconds, dealer_expand_seconds, per_tree,
+    transcript) plus ``stats["dealer"]`` (offline_seconds: time the dealer
+    spent generating material; bytes_sent, requests, transcript, ...).
+    ``online_seconds`` is a party's wall time minus its own expansion of
+    dealer material; since nothing is prefetched yet it still includes the
+    time spent waiting for the dealer, so it is an upper bound.
     """
 
     params: TreeParams
