@@ -68,3 +68,12 @@ def test_fingerprint_and_validation():
 def test_best_window_grows_with_uses():
     ws = [pl.best_window(n) for n in (1, 100, 1000, 100000)]
     assert ws == sorted(ws) and 2 <= ws[0] and ws[-1] <= 10
+
+
+def test_generated_keys_have_exact_size_and_prime_factors():
+    for bits in (512, 1024):
+        pub, priv = pl.generate_keypair(bits)
+        assert pub.n.bit_length() == bits and priv.p * priv.q == pub.n and priv.p != priv.q
+        assert gmpy2.is_prime(priv.p) and gmpy2.is_prime(priv.q)
+        assert priv.p.bit_length() == priv.q.bit_length() == bits // 2
+        assert priv.decrypt(pub.encrypt(-12.5)) == -12.5      # a working phe key pair

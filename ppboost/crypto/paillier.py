@@ -44,11 +44,32 @@ __all__ = [
 SHORT_EXPONENT_BITS = 256
 
 
+def _random_prime(bits: int) -> int:
+    """A random prime of exactly ``bits`` bits whose two top bits are set (gmpy2.next_prime)."""
+    while True:
+        r = secrets.randbits(bits) | (3 << (bits - 2)) | 1
+        p = gmpy2.next_prime(r)
+        if p.bit_length() == bits:
+            return int(p)
+
+
 def generate_keypair(n_bits: int = 3072):
-    """A fresh (phe.PaillierPublicKey, phe.PaillierPrivateKey) with an n of n_bits bits."""
+    """A fresh (phe.PaillierPublicKey, phe.PaillierPrivateKey) with an n of exactly n_bits bits.
+
+    Like ``phe.generate_paillier_keypair`` (random primes from the OS CSPRNG
+    and gmpy2.next_prime), but the two top bits of p and q are set, so
+    p * q always has n_bits bits and no prime search is thrown away (phe
+    retries until the product has the right length: ~3.3 prime searches on
+    average instead of 2).
+    """
     if not isinstance(n_bits, int) or n_bits < 512 or n_bits % 8:
         raise ValueError(f"n_bits == {n_bits!r}, must be an int >= 512 and a multiple of 8")
-    return paillier.generate_paillier_keypair(n_length=n_bits)
+    while True:
+        p, q = _random_prime(n_bits // 2), _random_prime(n_bits // 2)
+        if p != q and (p * q).bit_length() == n_bits:
+            break
+    pub = paillier.PaillierPublicKey(p * q)
+    return pub, paillier.PaillierPrivateKey(pub, p, q)
 
 
 def key_fingerprint(n: int) -> str:
