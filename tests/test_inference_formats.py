@@ -208,7 +208,12 @@ def test_unsupported_models_are_refused_with_a_reason():
     Y2 = np.stack([y, 1 - y], axis=1)
     cases.append(({"objective": "reg:squarederror", "multi_strategy": "multi_output_tree",
                    "tree_method": "hist"}, xgb.DMatrix(X, label=Y2), "multi-target"))
+    cases.append(({"objective": "binary:logistic"}, dm, None))   # 0 boosting rounds
     for params, d, msg in cases:
+        if msg is None:
+            with pytest.raises(ValueError, match="model has 0 trees, must have >= 1"):
+                Proxy(xgb.train(params, d, 0), key_bits=1024)
+            continue
         booster = xgb.train(params, d, 3)
         with pytest.raises(ValueError, match=msg):
             Proxy(booster, key_bits=1024)

@@ -699,6 +699,8 @@ class Proxy:
         self.plain: PlainModel = load_xgboost(model)
         self.key_bits = key_bits
         pm = self.plain
+        if not pm.trees:
+            raise ValueError("model has 0 trees, must have >= 1")
         self._left = np.concatenate([t.left + (t.left >= 0) * off for t, off in
                                      zip(pm.trees, self._offsets())]).astype(np.int32)
         self._right = np.concatenate([t.right + (t.right >= 0) * off for t, off in
