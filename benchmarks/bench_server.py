@@ -232,6 +232,7 @@ def main(argv=None):
     out = {
         "benchmark": "bench_server",
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "loadavg_at_start": list(os.getloadavg()),
                     "python": platform.python_version(), "processor": platform.processor(),
                     "note": "2-core machine shared with other engineers: timings are noisy; "
                             "the benchmark clients share the cores with the server"},
@@ -260,12 +261,14 @@ def main(argv=None):
                     svc.predict_bytes("bench", batches[0][0])
             run["latency_single_query"] = bench_latency(url, token, "bench", client, X,
                                                         a.latency_n, bc)
+            run["loadavg_before_throughput"] = list(os.getloadavg())
             run["throughput"] = [bench_throughput(url, token, "bench", batches, c, a.seconds)
                                  for c in [int(c) for c in a.clients.split(",")]]
             out["servers"].append(run)
         finally:
             stop_server(proc)
             log.close()
+    out["machine"]["loadavg_at_end"] = list(os.getloadavg())
     text = json.dumps(out, indent=1)
     print(text)
     if a.out:
