@@ -113,7 +113,7 @@ def query_latency(inf, srv, out: Path) -> list:
                 p99.append(e["p99"])
     if not labels:
         return []
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 2.2))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 2.6))
     y = list(range(len(labels)))
     h = 0.38
     ax.barh([v - h / 2 for v in y], p50, height=h, label="p50", color=COLORS[0])
@@ -135,7 +135,8 @@ def query_latency(inf, srv, out: Path) -> list:
                  f"{'/'.join(str(b) for b in sorted(bits, key=str))}-bit Paillier"
                  f"{f', {trees} trees' if trees else ''}; {_subtitle(src)}", fontsize=10)
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlim(right=max(max(p99), 63) * 3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)
     return [_save(fig, out / "query_latency.png")]
 
 
@@ -171,19 +172,23 @@ def throughput(srv, out: Path) -> list:
 
 def mpc_slowdown(mpc, nl, out: Path) -> list:
     rows = []
-    for doc in (mpc, nl):
+    for k, doc in enumerate((mpc, nl)):
         if doc is not None:
             for r in doc.get("results", []):
                 if r.get("slowdown_vs_numpy"):
-                    rows.append((r["name"], r["slowdown_vs_numpy"], r.get("elements")))
+                    rows.append((r["name"], r["slowdown_vs_numpy"], r.get("elements"), k))
     if not rows:
         return []
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 2.0))
     y = list(range(len(rows)))
-    ax.barh(y, [r[1] for r in rows], color=COLORS[0])
+    for k, label in ((0, "core (bench_mpc)"), (1, "comparison family (bench_mpc_nonlinear)")):
+        sel = [(v, r) for v, r in zip(y, rows) if r[3] == k]
+        if sel:
+            ax.barh([v for v, _ in sel], [r[1] for _, r in sel], color=COLORS[k], label=label)
     for v, r in zip(y, rows):
-        ax.text(r[1], v, f" {r[1]:.3g}x", va="center", fontsize=7)
+        ax.text(r[1], v, f" {r[1]:.3g}x" if r[1] < 100 else f" {r[1]:,.0f}x", va="center", fontsize=7)
     ax.axvline(15, color="green", ls="--", label="target for Beaver product and permutation: 15x")
+    ax.set_xlim(left=min(1.0, min(r[1] for r in rows) / 2), right=max(r[1] for r in rows) * 4)
     ax.set_yticks(y)
     ax.set_yticklabels([f"{r[0]} ({r[2]:,} el.)" for r in rows], fontsize=8)
     ax.invert_yaxis()
@@ -193,7 +198,7 @@ def mpc_slowdown(mpc, nl, out: Path) -> list:
     ax.set_title(f"MPC protocols: slowdown vs plain numpy, {src.get('n_parties', 2)} parties in process\n"
                  f"{_subtitle(src)}", fontsize=10)
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return [_save(fig, out / "mpc_slowdown_vs_numpy.png")]
 
 
