@@ -8,17 +8,22 @@ Z_2^64 and as XOR shares of its bits (bit-sliced, see
 :mod:`ppboost.mpc.boolean`).  The parties open ``c = x + r`` -- uniform in
 Z_2^64 whatever ``x`` is -- and then work on ``x = c - r`` bit by bit with a
 log-depth circuit between the public bits of ``c`` and the shared bits of
-``r``.  The resulting XOR-shared bit is turned into an additive share with a
-daBit (bit-to-arithmetic).
+``r``.  The dealer also XOR-shares a few products of bits of ``r``, which
+makes the first layer of that circuit local (no AND gate, no round).  The
+resulting XOR-shared bit is turned into an additive share with a daBit
+(bit-to-arithmetic, :func:`ppboost.mpc.b2a.b2a`).
 
 All results are *integer* bits: additive shares of 0 or 1 (not fixed-point
 encoded; multiply by ``2**frac_bits`` locally for fixed-point 1.0).  A bit
 times a fixed-point share needs no truncation.
 
 Correctness range: ``ltz(x)`` returns the sign bit of ``x`` read as a signed
-64-bit integer, so ``x < y`` is exact whenever ``|x - y| < 2**63`` in ring
-units (``2**(63 - f)`` for ``f`` fractional bits).  There is no probabilistic
-error: nothing depends on a statistical security parameter.
+64-bit integer, so ``x < y`` is exact whenever ``-2**63 <= x - y < 2**63`` in
+ring units (``2**(63 - f)`` in value for ``f`` fractional bits).  A caller
+may declare a smaller bound ``bound_bits = l`` (``-2**(l-1) <= x < 2**(l-1)``)
+for a shorter circuit; the opened value stays uniform on all 64 bits.
+There is no probabilistic error: nothing depends on a statistical
+security parameter.
 """
 from __future__ import annotations
 
