@@ -78,7 +78,8 @@ def training_scaling(doc, out: Path) -> list:
         ax.set_xlabel(x_label + " (log scale)")
         ax.set_ylabel("seconds per tree (log scale)")
         d = pts[0]
-        ax.set_title(f"Secure vs plain training time against {x_key}\n"
+        ax.set_title(f"Secure vs plain training time against {x_key}"
+                     f"{' (PARTIAL: benchmark timed out)' if doc.get('partial') else ''}\n"
                      f"depth {d.get('depth')}, {d.get('max_bin')} bins, 2 parties in process; "
                      f"{_subtitle(doc)}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
@@ -206,8 +207,15 @@ def make_all(results: dict, out: Path) -> list:
     out = Path(out)
     get = lambda k: results.get(k) if _ok(results.get(k)) else None  # noqa: E731
     written = []
+    tr = results.get("training")
     if get("training"):
         written += training_scaling(get("training"), out)
+    elif isinstance(tr, dict) and tr.get("run_all", {}).get("status") == "timeout" and \
+            any("seconds_per_tree_total" in r for r in tr.get("partial_lines", [])):
+        # the cells finished before the time limit (printed one JSON line each), marked partial
+        part = {"runs": [r for r in tr["partial_lines"] if "seconds_per_tree_total" in r],
+                "run_all": {**tr["run_all"], "quick": tr["run_all"].get("quick")}, "partial": True}
+        written += training_scaling(part, out)
     if get("inference") or get("server"):
         written += query_latency(get("inference"), get("server"), out)
     if get("server"):

@@ -196,13 +196,15 @@ def run_benchmark(b: Bench, quick: bool, timeout: float | None = None, log_dir: 
     only the metadata (status ``missing`` / ``failed`` / ``timeout`` / ``no_json``)."""
     limit = timeout if timeout is not None else (b.quick_timeout if quick else b.timeout)
     cmd = command_for(b, quick)
-    meta = {"benchmark": b.name, "what": b.what, "script": f"benchmarks/{b.script}",
+    path = HERE / b.script
+    shown = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+    meta = {"benchmark": b.name, "what": b.what, "script": shown,
             "quick": quick, "command": cmd[1:] if b.entry is None else ["-c", "<bench_mpc.main>",
                                                                            *(b.quick_args if quick else b.full_args)],
             "time_limit_s": limit, "started_utc": _now(),
             "load_average_before": [round(x, 2) for x in os.getloadavg()]}
-    if not (HERE / b.script).exists():
-        meta.update(status="missing", error=f"benchmarks/{b.script} does not exist", seconds=0.0)
+    if not path.exists():
+        meta.update(status="missing", error=f"{shown} does not exist", seconds=0.0)
         return {"run_all": meta}
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -390,6 +392,13 @@ def headline(results: dict) -> list:
                          f"{_fmt(r.get('plain_xgboost_seconds_per_tree'))} s/tree "
                          f"(x{_fmt(r.get('secure_over_plain'))}), max prediction difference "
                          f"{_fmt(r.get('max_prediction_difference'))}")
+    elif isinstance(tr, dict) and _get(tr, "run_all", "status") == "timeout":
+        for r in tr.get("partial_lines", []):
+            if "seconds_per_tree_total" in r:
+                lines.append(f"secure training {r['rows']} x {r['features']} (finished before the "
+                             f"time-out): {_fmt(r['seconds_per_tree_total'])} s/tree total, "
+                             f"{_fmt(r.get('seconds_per_tree_online'))} s online, plain xgboost "
+                             f"{_fmt(r.get('plain_xgboost_seconds_per_tree'))} s/tree")
     tp = results.get("tree_plain")
     if _ok(tp) and _get(tp, "xorboost_config"):
         c = tp["xorboost_config"]

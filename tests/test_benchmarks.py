@@ -66,26 +66,31 @@ def test_failed_timed_out_and_missing_benchmarks_are_reported(tmp_path, monkeypa
     fail = tmp_path / "fail.py"
     fail.write_text("import sys\nprint('boom: no such dataset', file=sys.stderr)\nsys.exit(3)\n")
     slow = tmp_path / "slow.py"
-    slow.write_text("import json, time\nprint(json.dumps({'rows': 1}), flush=True)\ntime.sleep(60)\n")
-    benches = {"training": run_all.Bench("training", str(tmp_path / "absent.py")),
+    cell = {"rows": 1000, "features": 10, "trees": 1, "depth": 4, "max_bin": 128,
+            "seconds_per_tree_total": 4.0, "seconds_per_tree_online": 2.0,
+            "plain_xgboost_seconds_per_tree": 0.1}
+    slow.write_text(f"import json, time\nprint(json.dumps({cell!r}), flush=True)\ntime.sleep(60)\n")
+    benches = {"server": run_all.Bench("server", str(tmp_path / "absent.py")),
                "mpc": run_all.Bench("mpc", str(fail)),
-               "server": run_all.Bench("server", str(slow), quick_timeout=3.0)}
+               "training": run_all.Bench("training", str(slow), quick_timeout=3.0)}
     monkeypatch.setattr(run_all, "BENCHMARKS", benches)
     out = tmp_path / "out"
     rc = run_all.main(["--quick", "--out", str(out), "--timeout", "3"])
     assert rc == 1
     docs = {n: json.loads((out / f"{n}.json").read_text()) for n in benches}
-    assert docs["training"]["run_all"]["status"] == "missing"
+    assert docs["server"]["run_all"]["status"] == "missing"
     assert docs["mpc"]["run_all"]["status"] == "failed"
     assert "boom: no such dataset" in docs["mpc"]["run_all"]["stderr_tail"]
-    assert docs["server"]["run_all"]["status"] == "timeout"
-    assert docs["server"]["partial_lines"] == [{"rows": 1}]
+    assert docs["training"]["run_all"]["status"] == "timeout"
+    assert docs["training"]["partial_lines"] == [cell]
     # nothing but the metadata (and partial lines) is written for them: no invented numbers
-    assert set(docs["mpc"]) == {"run_all"} and set(docs["training"]) == {"run_all"}
+    assert set(docs["mpc"]) == {"run_all"} and set(docs["server"]) == {"run_all"}
     summary = (out / "SUMMARY.md").read_text()
-    assert "**Not run or failed:** training, mpc, server" in summary
+    assert "**Not run or failed:** server, mpc, training" in summary
+    assert "secure training 1000 x 10 (finished before the time-out): 4.00 s/tree total" in summary
+    assert (out / "training_time_vs_rows.png").read_bytes()[:8] == PNG   # partial, marked so
     index = json.loads((out / "run_all.json").read_text())
-    assert index["benchmarks"] == {"training": "missing", "mpc": "failed", "server": "timeout"}
+    assert index["benchmarks"] == {"server": "missing", "mpc": "failed", "training": "timeout"}
     assert {r["status"] for r in index["targets"]} == {"not measured"}
 
 
