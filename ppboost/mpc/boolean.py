@@ -237,7 +237,7 @@ def _xor_into(acc, other):
         acc[i] ^= other[i]
 
 
-def band_planes(party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def band_planes(party, x: np.ndarray, y: np.ndarray, triple=None) -> np.ndarray:
     """AND of XOR-shared bit-planes: this party's share of ``x & y``.
 
     Inputs: this party's XOR shares ``x``, ``y`` (uint64 arrays of equal
@@ -247,6 +247,9 @@ def band_planes(party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     ``d``, ``e`` are uniform whatever ``x``, ``y`` are.
     Identity: ``XOR_p z_p = (XOR_p x_p) & (XOR_p y_p)``.
     Cost: 1 round; every party sends ``2 * x.size`` words to each other party.
+    ``triple`` (optional): this party's ``(a, b, c)`` of ``x.size`` words
+    already obtained from the dealer (e.g. in a bundle); by default it is
+    requested now.
     """
     x = np.asarray(x)
     y = np.asarray(y)
@@ -256,7 +259,11 @@ def band_planes(party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise ValueError(f"band: shapes {x.shape} and {y.shape} differ, must be equal")
     shape = x.shape
     m = x.size
-    a, b, c = party.dealer.get("and_triple", words=m)
+    if triple is None:
+        triple = party.dealer.get("and_triple", words=m)
+    a, b, c = triple
+    if a.shape != (m,):
+        raise ValueError(f"band: triple of {a.shape} words for {m} words of shares")
     xf = np.ascontiguousarray(x).reshape(-1)
     yf = np.ascontiguousarray(y).reshape(-1)
     mine = np.empty(2 * m, dtype=np.uint64)
@@ -422,7 +429,7 @@ def carry_out_plan(k: int, W: int) -> list:
     return plan
 
 
-def carry_out(party, g: np.ndarray, p: np.ndarray) -> np.ndarray:
+def carry_out(party, g: np.ndarray, p: np.ndarray, triples=None) -> np.ndarray:
     """Carry out of the top of a ``k``-bit addition, from XOR-shared generate/propagate planes.
 
     Inputs: ``g``, ``p``: ``(k, W)`` uint64 shares, bit-plane ``i`` = position
@@ -434,11 +441,13 @@ def carry_out(party, g: np.ndarray, p: np.ndarray) -> np.ndarray:
     Opened: only Beaver-masked values inside the ANDs.
     Identity: returns a share of ``G[k-1:0]`` (one plane, ``(W,)``).
     Cost: ``ceil(log2 k)`` rounds, ``2 (k - 1)`` plane ANDs (at most) in all.
+    ``triples`` (optional): one ``(a, b, c)`` per layer, sized by :func:`carry_out_plan`.
     """
     g = np.ascontiguousarray(g)
     p = np.ascontiguousarray(p)
     if g.shape != p.shape or g.ndim != 2:
         raise ValueError(f"carry_out: g {g.shape} and p {p.shape} must be equal 2-D shapes")
+    level = 0
     while g.shape[0] > 1:
         k = g.shape[0]
         h = k // 2
@@ -447,7 +456,9 @@ def carry_out(party, g: np.ndarray, p: np.ndarray) -> np.ndarray:
         hi_g = g[1:2 * h:2]
         hi_p = p[1:2 * h:2]
         # the lowest group's P is never needed (nothing below it), so skip that AND
-        prod = band_planes(party, np.concatenate([hi_p, hi_p[1:]]), np.concatenate([lo_g, lo_p[1:]]))
+        prod = band_planes(party, np.concatenate([hi_p, hi_p[1:]]), np.concatenate([lo_g, lo_p[1:]]),
+                           None if triples is None else triples[level])
+        level += 1
         ng = hi_g ^ prod[:h]
         np_ = np.empty_like(ng)
         np_[0] = 0  # unused: the lowest group never propagates into anything

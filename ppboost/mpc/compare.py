@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .boolean import (BShare, carry_out, carry_out_plan, n_words, pack_bits, prefix_carries,
-                      xor_share_words, xor_share_words_expand)
+from .boolean import (AndTriple, BShare, carry_out, carry_out_plan, n_words, pack_bits,
+                      prefix_carries, xor_share_words, xor_share_words_expand)
 from .arith import mul, open_values
 from .b2a import b2a
 from .context import AShare
@@ -73,6 +73,30 @@ class EdaBit(Correlation):
     def expand(self, c, count, nbits, pairs=0, adjacent=0):
         rows = nbits + pairs + (nbits - 1 if adjacent else 0)
         return c.random(count), xor_share_words_expand(c, (rows, n_words(count)))
+
+
+@correlation("ltz_bundle")
+class LtzBundle(Correlation):
+    """All boolean material of one comparison batch in a single dealer request: the
+    edaBit (``count`` values, low ``l = bound_bits`` bits and ``(l-1)//2`` pair products)
+    followed by one AND-triple batch per layer of the carry tree for ``copies``
+    circuits side by side (:func:`ppboost.mpc.boolean.carry_out_plan`).  Same traffic
+    as the separate kinds, but one dealer round trip instead of ``1 + ceil(log2(l/2))``."""
+
+    def deal(self, d, count, bound_bits, copies=1):
+        l = int(bound_bits)
+        _EDABIT.deal(d, count, l, pairs=(l - 1) // 2)
+        for words in carry_out_plan(l // 2, copies * n_words(count)):
+            _AND.deal(d, words)
+
+    def expand(self, c, count, bound_bits, copies=1):
+        l = int(bound_bits)
+        eda = _EDABIT.expand(c, count, l, pairs=(l - 1) // 2)
+        return eda, [_AND.expand(c, words) for words in carry_out_plan(l // 2, copies * n_words(count))]
+
+
+_EDABIT = EdaBit()
+_AND = AndTriple()
 
 
 # --------------------------------------------------------------------------
@@ -270,7 +294,8 @@ def ltz_planes(party, x: np.ndarray, thresholds=None, bound_bits: int = 64):
     J = ts.size
     offset = np.uint64(1 << kb)
     x = x.reshape(-1) + offset if party.id == 0 else x.reshape(-1)
-    c, _, rp = _edabit_open(party, x, l, pairs=kb // 2)
+    (r_arith, rp), triples = party.dealer.get("ltz_bundle", count=x.size, bound_bits=l, copies=J)
+    (c,) = open_values(party, [x + r_arith])       # uniform: r is uniform in Z_2^64
     first = party.id == 0
     W = rp.shape[1]
     # J circuits side by side along the word axis: public planes of c - t_j, r tiled J times
@@ -281,7 +306,7 @@ def ltz_planes(party, x: np.ndarray, thresholds=None, bound_bits: int = 64):
     g = np.empty((ng, J * W), dtype=np.uint64)
     p = np.empty_like(g)
     _level1_kernel(cpl, r, rr, kb, first, g, p)
-    carry = carry_out(party, g, p)
+    carry = carry_out(party, g, p, triples)
     sign = carry ^ r[kb]
     if first:
         sign ^= cpl[kb]            # [y < 0] = c_{l-1} ^ r_{l-1} ^ carry
@@ -322,9 +347,7 @@ def prefetch_ltz(party, count: int, bound_bits: int = 64) -> None:
     """
     l = _check_bound(bound_bits)
     d = party.dealer
-    d.prefetch("edabit", count=count, nbits=l, pairs=(l - 1) // 2)
-    for words in carry_out_plan(l // 2, n_words(count)):
-        d.prefetch("and_triple", words=words)
+    d.prefetch("ltz_bundle", count=count, bound_bits=l, copies=1)
     d.prefetch("dabit", shape=(1, count))
 
 
