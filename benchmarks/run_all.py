@@ -429,21 +429,27 @@ def headline(results: dict) -> list:
     return lines
 
 
-def write_summary(results: dict, out: Path, run_meta: dict, plots: list) -> Path:
+def write_summary(results: dict, out: Path, run_meta: dict, plots: list, files: dict | None = None) -> Path:
     rows = evaluate_targets(results)
     L = ["# ppboost benchmark summary", ""]
-    L.append(f"Written by `benchmarks/run_all.py` on {run_meta.get('date_utc')}"
-             f"{' (--quick: tiny sizes, figures not comparable with the targets)' if run_meta.get('quick') else ''}.")
     g = run_meta.get("git", {})
     m = run_meta.get("machine", {})
-    L.append(f"Commit `{(g.get('commit') or '?')[:12]}`"
-             f"{' (with uncommitted changes in the working tree)' if g.get('uncommitted_changes_to_tracked_files') else ''}; "
-             f"{m.get('cpu_model')}, {m.get('cpu_count')} cores, {m.get('memory_GiB')} GiB; "
-             f"Python {m.get('python')}, numpy {m.get('numpy')}, numba {m.get('numba')}, "
-             f"xgboost {m.get('xgboost')}. Load average at start "
-             f"{run_meta.get('load_average_start')}, at end {run_meta.get('load_average_end')}.")
-    if run_meta.get("note"):
-        L.append(run_meta["note"])
+    if run_meta.get("summarized_from"):
+        # the figures come from saved files: describe those, not the machine summarising them
+        L.append(f"Summary written by `benchmarks/run_all.py --summarize` on {run_meta.get('date_utc')} "
+                 f"from the JSON saved in `{run_meta['summarized_from']}` (nothing re-run). Each "
+                 "benchmark's date, commit and load average are in the table below where its "
+                 "file has a `run_all` block; files written by a benchmark's author have none.")
+    else:
+        L.append(f"Written by `benchmarks/run_all.py` on {run_meta.get('date_utc')}"
+                 f"{' (--quick: tiny sizes, figures not comparable with the targets)' if run_meta.get('quick') else ''}"
+                 f" in {_fmt(run_meta.get('total_seconds'))} s.")
+        L.append(f"Commit `{(g.get('commit') or '?')[:12]}`"
+                 f"{' (with uncommitted changes in the working tree)' if g.get('uncommitted_changes_to_tracked_files') else ''}; "
+                 f"{m.get('cpu_model')}, {m.get('cpu_count')} cores, {m.get('memory_GiB')} GiB; "
+                 f"Python {m.get('python')}, numpy {m.get('numpy')}, numba {m.get('numba')}, "
+                 f"xgboost {m.get('xgboost')}. Load average (1, 5, 15 min) at start "
+                 f"{run_meta.get('load_average_start')}, at end {run_meta.get('load_average_end')}.")
     L += ["", "## Targets", "",
           "| area | measured | value | target | status | published reference | note |",
           "|---|---|---|---|---|---|---|"]
@@ -454,14 +460,17 @@ def write_summary(results: dict, out: Path, run_meta: dict, plots: list) -> Path
     counts = {s: sum(r["status"] == s for r in rows) for s in ("met", "NOT met", "not comparable", "not measured")}
     L += ["", "Status counts: " + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ".",
           "Statuses are computed from the JSON by `evaluate_targets` in run_all.py.", ""]
-    L += ["## Benchmarks run", "", "| benchmark | status | wall s | load avg before -> after | file |",
-          "|---|---|---|---|---|"]
+    L += ["## Benchmarks run", "",
+          "| benchmark | status | date (UTC) | commit | wall s | load avg before -> after | file |",
+          "|---|---|---|---|---|---|---|"]
     for name, doc in results.items():
         ra = doc.get("run_all", {}) if isinstance(doc, dict) else {}
         st = ra.get("status", "(saved JSON, not run by run_all)")
         err = f": {ra['error']}" if ra.get("error") else ""
-        L.append(f"| {name} | {st}{err} | {_fmt(ra.get('seconds'))} | "
-                 f"{ra.get('load_average_before', '-')} -> {ra.get('load_average_after', '-')} | {name}.json |")
+        L.append(f"| {name} | {st}{err} | {(ra.get('date_utc') or '-')[:16]} | "
+                 f"{((ra.get('git') or {}).get('commit') or '-')[:8]} | {_fmt(ra.get('seconds'))} | "
+                 f"{ra.get('load_average_before', '-')} -> {ra.get('load_average_after', '-')} | "
+                 f"{(files or {}).get(name, name + '.json')} |")
     not_run = [n for n, d in results.items() if not _ok(d)]
     if not_run:
         L += ["", "**Not run or failed:** " + ", ".join(not_run) +
@@ -469,7 +478,8 @@ def write_summary(results: dict, out: Path, run_meta: dict, plots: list) -> Path
               "for the error."]
     skipped = [n for n in BENCHMARKS if n not in results]
     if skipped:
-        L += ["", "Not selected in this run: " + ", ".join(skipped) + "."]
+        L += ["", ("No saved result for: " if run_meta.get("summarized_from") else
+                   "Not selected in this run: ") + ", ".join(skipped) + "."]
     hl = headline(results)
     if hl:
         L += ["", "## Other measured figures", ""] + [f"- {h}" for h in hl]
@@ -483,16 +493,17 @@ def write_summary(results: dict, out: Path, run_meta: dict, plots: list) -> Path
 
 # --------------------------------------------------------------------------- main
 
-def load_results(folder: Path) -> dict:
+def load_results(folder: Path) -> tuple:
     """Saved benchmark documents ``<folder>/<name>.json`` (name in BENCHMARKS; also accepts
-    the benchmark authors' own ``bench_<name>.json``)."""
-    res = {}
+    the benchmark authors' own ``bench_<name>.json``): ({name: document}, {name: file name})."""
+    res, files = {}, {}
     for name, b in BENCHMARKS.items():
         for cand in (folder / f"{name}.json", folder / f"{Path(b.script).stem}.json"):
             if cand.exists():
                 res[name] = json.loads(cand.read_text())
+                files[name] = cand.name
                 break
-    return res
+    return res, files
 
 
 def main(argv=None) -> int:
@@ -525,12 +536,11 @@ def main(argv=None) -> int:
                 "load_average_start": [round(x, 2) for x in os.getloadavg()],
                 "argv": sys.argv[1:] if argv is None else list(argv)}
     if a.summarize:
-        results = load_results(a.summarize)
+        results, files = load_results(a.summarize)
         results = {n: results[n] for n in names if n in results}
-        run_meta["note"] = (f"Summary of JSON saved in `{a.summarize}` (not re-run); each file's own "
-                            "`run_all` block, where present, gives its date and commit.")
+        run_meta["summarized_from"] = str(a.summarize)
     else:
-        results = {}
+        results, files = {}, None
         logs = out / "logs"
         logs.mkdir(exist_ok=True)
         t_all = time.perf_counter()
@@ -553,7 +563,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(HERE))
         import plots as _plots
         plots = _plots.make_all(results, out)
-    summary = write_summary(results, out, run_meta, plots)
+    summary = write_summary(results, out, run_meta, plots, files)
     index = {**run_meta, "benchmarks": {n: d.get("run_all", {}).get("status", "saved") for n, d in results.items()},
              "targets": evaluate_targets(results), "plots": [p.name for p in plots]}
     (out / "run_all.json").write_text(json.dumps(index, indent=1) + "\n")
