@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -199,8 +199,7 @@ def run_benchmark(b: Bench, quick: bool, timeout: float | None = None, log_dir: 
     path = HERE / b.script
     shown = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
     meta = {"benchmark": b.name, "what": b.what, "script": shown,
-            "quick": quick, "command": cmd[1:] if b.entry is None else ["-c", "<bench_mpc.main>",
-                                                                           *(b.quick_args if quick else b.full_args)],
+            "quick": quick, "command": ["python", *cmd[1:]],
             "time_limit_s": limit, "started_utc": _now(),
             "load_average_before": [round(x, 2) for x in os.getloadavg()]}
     if not path.exists():
