@@ -47,8 +47,9 @@ give every row its go-left bit; N_left = N * left (1 Beaver round).
 
 Fixed point and the magnitude budget (every bound below is public):
 
-* binary:logistic / multi:softprob: margins, g and h at 16 fractional bits
-  (sigmoid / softmax in MPC); |g| <= 1, h <= 1/2.
+* binary:logistic / multi:softprob: margins, g and h at fg fractional bits,
+  16 <= fg <= 24 chosen from n (sigmoid / softmax in MPC at fg bits);
+  |g| <= 1, h <= 1/2.
 * reg:squarederror: labels are normalised by a **secret** power of two
   2^-e with max|y| <= 2^e (secure max + comparisons with public powers of
   two, never opened): y_s = y 2^-e, margins and g = m - y at 30 fractional
@@ -100,6 +101,7 @@ LABEL_BITS = 36
 SCALE_RANGE = (-6, 24)
 _REG_BITS = 30          # margins and gradients of reg:squarederror (scaled units)
 _LOG_BITS = 24          # fractional bits inside the secure log (intercepts)
+_CLS_BITS = 24          # at most this many bits for logistic / softprob margins and gradients
 
 
 # ----------------------------------------------------------------------------- public plan
@@ -157,7 +159,11 @@ def precision_plan(params: TreeParams, n: int) -> dict:
         h_thr = max(int(math.ceil(mcw - 1e-12)), 1)
         lo = lam + h_thr
     else:
-        fg, fh = 16, 16
+        # gradients at fg bits, 16 <= fg <= 24, as many as keep G untruncated in
+        # the gain (fgg = fg) with >= 22 bits left for w
+        lo0 = lam + max(mcw, 2.0 ** -16)
+        fg = int(min(_CLS_BITS, max(16, 60 - math.ceil(math.log2(max(n * n / lo0, 2.0))) - 22)))
+        fh = fg
         gmax, hmax = 1.0, 0.5
         h_thr = max(int(math.ceil(mcw * 2.0 ** fh - 1e-9)), 1)
         lo = lam + h_thr * 2.0 ** -fh
@@ -171,6 +177,8 @@ def precision_plan(params: TreeParams, n: int) -> dict:
     budget = 60 - int(math.ceil(math.log2(max(Gmax * Wmax, 2.0))))
     # balance the two noise terms of gain = G_t * w: |G| 2^-fw and |w| 2^-fgg
     fgg = min(fg, max(8, (budget - int(round(math.log2(max(Gmax / Wmax, 1.0))))) // 2))
+    if budget - fg >= 22:
+        fgg = fg                                   # G exact in the gain
     # reciprocal of (H + lambda) / 2^s in [lo/2^s, 1] at fr bits (relative error ~2^-27);
     # w = G_t * r' has fgg + fr + s bits and |w| <= Wmax
     s = int(math.ceil(math.log2(hi)))
@@ -543,7 +551,7 @@ class SecureBackend(TreeBackend):
                 if owner == me:
                     y = np.asarray(labels[bi]).astype(np.int64)
                     oh = (y[:, None] == np.arange(K)[None, :]).astype(np.float64)
-                    vals = _enc(oh, 16)
+                    vals = _enc(oh, self.fm)
                     mean = _enc(oh.sum(axis=0) / n, LABEL_BITS)
                 Y[rows] = ops.share_from(owner, vals, (rows.shape[0], K))
                 fr = fr + ops.share_from(owner, mean, (K,))
@@ -551,7 +559,7 @@ class SecureBackend(TreeBackend):
             return
         y_all = np.zeros(n, np.uint64)
         ybar = np.zeros(1, np.uint64)
-        bits = LABEL_BITS if self.reg else 16
+        bits = LABEL_BITS if self.reg else self.fm
         for bi, (owner, rows) in enumerate(self.plan.label_blocks):
             vals = mean = None
             if owner == me:
@@ -623,23 +631,24 @@ class SecureBackend(TreeBackend):
                 if False else np.full((n, 1), 0, np.uint64) + b
         if p.objective == "binary:logistic":
             if p.base_score is not None:
-                b = self.ops.const(_enc(np.log(p.base_score / (1 - p.base_score)), 16))
+                b = self.ops.const(_enc(np.log(p.base_score / (1 - p.base_score)), self.fm))
                 return np.tile(b.reshape(1, 1), (n, 1))
             pbar = ops.trunc(self._ybar.reshape(1), LABEL_BITS - _LOG_BITS, 62)
             one = ops.const(_enc([1.0], _LOG_BITS))
             lg = self._secure_log(np.concatenate([pbar, one - pbar]), 1.0 / (2 * n))
             b = lg[0:1] - lg[1:2]                                  # logit, 24 bits
-            b = ops.trunc(b, _LOG_BITS - 16, 40)
+            b = ops.trunc(b, _LOG_BITS - self.fm, 40)
             return np.tile(b.reshape(1, 1), (n, 1))
         K = p.n_groups
         if p.base_score is not None:
-            b = ops.const(_enc(np.full(K, p.base_score), 16))
+            b = ops.const(_enc(np.full(K, p.base_score), self.fm))
             return np.tile(b.reshape(1, K), (n, 1))
         fr = ops.trunc(self._ybar, LABEL_BITS - _LOG_BITS, 62)
         lg = self._secure_log(fr, 1.0 / (2 * n))
-        lg16 = ops.trunc(lg, _LOG_BITS - 16, 40)
-        mean = ops.trunc(lg16.sum(dtype=np.uint64).reshape(1) * _enc([1.0 / K], 24), 24, 50)
-        b = lg16 - mean
+        lgc = ops.trunc(lg, _LOG_BITS - self.fm, 40)
+        mean = ops.trunc(lgc.sum(dtype=np.uint64).reshape(1) * _enc([1.0 / K], 24), 24,
+                         self.fm + 30)
+        b = lgc - mean
         self._base_margin = b
         return np.tile(b.reshape(1, K), (n, 1))
 
@@ -687,15 +696,18 @@ class SecureBackend(TreeBackend):
         p, ops, party = self.params, self.ops, self.party
         if self.reg:
             return [(margins[:, 0] - self._y, None)]
+        F = self.fm
+        one = ops.const(_enc(np.ones(margins.shape), F))
         if p.objective == "binary:logistic":
-            pr = sigmoid(AShare(party, np.ascontiguousarray(margins[:, 0]))).value
+            with _frac_bits(party, F):
+                pr = sigmoid(AShare(party, np.ascontiguousarray(margins[:, 0]))).value
             g = pr - self._y
-            h = ops.trunc(ops.mul(pr, ops.const(_enc(np.ones(pr.shape), 16)) - pr), 16, 36)
+            h = ops.trunc(ops.mul(pr, one[:, 0] - pr), F, 2 * F + 2)
             return [(g, h)]
-        P = softmax(AShare(party, np.ascontiguousarray(margins))).value
+        with _frac_bits(party, F):
+            P = softmax(AShare(party, np.ascontiguousarray(margins))).value
         G = P - self._y
-        H = ops.trunc(ops.mul(P, ops.const(_enc(np.ones(P.shape), 16)) - P), 16, 36) \
-            * np.uint64(2)
+        H = ops.trunc(ops.mul(P, one - P), F, 2 * F + 2) * np.uint64(2)
         return [(np.ascontiguousarray(G[:, k]), np.ascontiguousarray(H[:, k]))
                 for k in range(P.shape[1])]
 
@@ -960,8 +972,9 @@ class SecureBackend(TreeBackend):
         p = self.params
         if p.objective == "multi:softprob":
             if p.base_score is not None:
-                return self.ops.const(_enc(np.full(p.n_groups, p.base_score), 16)), 16
-            return self._base_margin, 16
+                return self.ops.const(_enc(np.full(p.n_groups, p.base_score), self.fm)), \
+                    self.fm
+            return self._base_margin, self.fm
         if p.base_score is not None:
             return self.ops.const(_enc([p.base_score], LABEL_BITS)), LABEL_BITS
         return self._ybar.copy(), LABEL_BITS
