@@ -104,6 +104,8 @@ def test_argmax_bad_input():
             argmax(P, P.zeros((2, 0)))
         with pytest.raises(TypeError, match="AShare"):
             argmax(P, np.zeros(3, np.uint64))
+        with pytest.raises(ValueError, match="bound_bits == 1"):
+            argmax(P, P.zeros((2, 1)), bound_bits=1)
         return True
 
     assert run_parties(2, fn)[0] == [True, True]

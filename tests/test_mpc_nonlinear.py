@@ -161,6 +161,8 @@ def test_nonlinear_bad_input():
             sigmoid(a, bound_bits=20)
         with pytest.raises(ValueError, match="bound_bits == 65"):
             exp_neg(a, bound_bits=65)
+        with pytest.raises(ValueError, match="softmax: x.shape == \\(2, 2, 2\\)"):
+            nonlinear.softmax(P.zeros((2, 2, 2)))
         return True
 
     assert run_parties(2, fn)[0] == [True, True]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import const_raw, ltz_raw, mul_raw, prefetch_ltz, _raw, _wrap
+from .compare import _check_bound, _raw, _wrap, const_raw, ltz_raw, mul_raw, prefetch_ltz
 
 __all__ = ["argmax", "rowmax", "prefetch_argmax"]
 
@@ -62,6 +62,7 @@ def _check(x, who):
 
 def _forward(party, cur, bound_bits=64):
     """Tournament on raw ``(k, L)`` shares: returns the ``(k, 1)`` winners and the level bits."""
+    _check_bound(bound_bits)
     k = cur.shape[0]
     levels = []
     while cur.shape[1] > 1:
