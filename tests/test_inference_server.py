@@ -323,6 +323,8 @@ BAD_INPUTS = [
     ("query_not_a_string", _pred(b'{"query": 5}', JSON), 422, "query", "must be a base64 string"),
     ("body_not_json", _pred(b'{"query": ', JSON), 400, "body", "not valid JSON"),
     ("body_json_list", _pred(b'[1, 2]', JSON), 422, "body", "must be an object"),
+    ("body_json_nested_deeply", _pred(b"[" * 100000 + b"]" * 100000, JSON), 400, "body",
+     "nested too deeply"),
     ("empty_body", _pred(b""), 400, "query", "empty body"),
     ("query_out_of_range", _pred(_out_of_range), 422, "query", "out of range"),
     ("query_wrong_features", _pred(lambda w: client_for(w, "bob").encrypt(w["qb"][:2])

@@ -309,6 +309,9 @@ def _blob_from_body(body: bytes, media_type: str, field: str) -> bytes:
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(400, f"body is not valid JSON ({e}); expected "
                        f"{{\"{field}\": \"<base64>\"}}", "body")
+    except RecursionError:
+        raise ApiError(400, f"body is JSON nested too deeply; expected "
+                       f"{{\"{field}\": \"<base64>\"}}", "body")
     if not isinstance(obj, dict):
         raise ApiError(422, f"body is a JSON {type(obj).__name__}, must be an object "
                        f"{{\"{field}\": \"<base64>\"}}", "body")
