@@ -201,10 +201,6 @@ def test_unsupported_models_are_refused_with_a_reason():
         ({"objective": "reg:absoluteerror"}, dm, "unsupported objective 'reg:absoluteerror'"),
         ({"objective": "multi:softmax", "num_class": 2}, dm, "unsupported objective"),
     ]
-    df = pd.DataFrame({"c": pd.Categorical(rng.integers(0, 5, 200)), "x": X[:, 1]})
-    cases.append(({"objective": "binary:logistic", "tree_method": "hist", "max_cat_to_onehot": 1},
-                  xgb.DMatrix(df, label=(df["c"].cat.codes > 2).astype(float),
-                              enable_categorical=True), "categorical"))
     Y2 = np.stack([y, 1 - y], axis=1)
     cases.append(({"objective": "reg:squarederror", "multi_strategy": "multi_output_tree",
                    "tree_method": "hist"}, xgb.DMatrix(X, label=Y2), "multi-target"))
@@ -217,6 +213,38 @@ def test_unsupported_models_are_refused_with_a_reason():
         booster = xgb.train(params, d, 3)
         with pytest.raises(ValueError, match=msg):
             Proxy(booster, key_bits=1024)
+
+
+def test_malformed_categorical_splits_are_refused_with_a_reason():
+    import json
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"c": pd.Categorical(rng.integers(0, 5, 200)), "x": rng.random(200)})
+    b = xgb.train({"objective": "binary:logistic", "tree_method": "hist", "max_depth": 2},
+                  xgb.DMatrix(df, label=(df["c"].cat.codes > 2).astype(float),
+                              enable_categorical=True), 2)
+    good = json.loads(b.save_raw("json"))
+    Proxy(good, key_bits=1024)                       # categorical splits load
+    t0 = good["learner"]["gradient_booster"]["model"]["trees"][0]
+    assert t0["split_type"][0] == 1 and t0["categories_nodes"][0] == 0
+
+    def mutated(**fields):
+        j = json.loads(json.dumps(good))
+        j["learner"]["gradient_booster"]["model"]["trees"][0].update(fields)
+        return j
+    cases = [
+        (mutated(categories=[-1] + t0["categories"][1:]), "category -1, must be an integer in"),
+        (mutated(categories=[2.5] + t0["categories"][1:]), "category 2.5"),
+        (mutated(categories=[1 << 24] + t0["categories"][1:]), "must be an integer in \\[0, 16777215\\)"),
+        (mutated(split_type=[2] + t0["split_type"][1:]), "split_type == 2 at node 0, must be 0"),
+        (mutated(categories_nodes=[], categories_segments=[], categories_sizes=[]),
+         "categorical node 0 has no categories entry"),
+        (mutated(categories_sizes=[len(t0["categories"]) + 1] + t0["categories_sizes"][1:]),
+         "out of range"),
+        (mutated(categories_segments=t0["categories_segments"][:-1]), "same length"),
+    ]
+    for j, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            Proxy(j, key_bits=1024)
 
 
 def test_bad_arguments(setup, tmp_path):

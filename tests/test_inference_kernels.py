@@ -8,6 +8,11 @@ from ppboost.crypto.ope import MISSING_CT
 from ppboost.inference.core import _walk
 
 
+def _no_cats(n_nodes):
+    return (np.zeros(n_nodes, np.uint8), np.zeros(n_nodes + 1, np.int32),
+            np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+
+
 @pytest.mark.nojit
 def test_walk_follows_xgboost_rule_on_ciphertexts():
     # tree 0: node0 (slot 1, thr 100, default right) -> node1 leaf 0, node2 (slot 0, thr 50,
@@ -22,9 +27,33 @@ def test_walk_follows_xgboost_rule_on_ciphertexts():
     M = MISSING_CT
     q = np.array([[0, 99], [0, 100], [49, 100], [50, 101], [M, 200], [7, M], [M, M]], np.uint64)
     out = np.empty((len(q), 2), np.int32)
-    _walk(q, left, right, slot, thr, dleft, leafidx, roots, out)
+    _walk(q, left, right, slot, thr, dleft, leafidx, roots, *_no_cats(len(left)), out)
     assert out[:, 0].tolist() == [0, 1, 1, 2, 1, 1, 1]
     assert out[:, 1].tolist() == [3] * 7
+
+
+@pytest.mark.nojit
+def test_walk_categorical_nodes_send_members_right():
+    # node0: categorical on slot 0, intervals [10, 20) and [30, 31), default left ->
+    #   node1 leaf 0 (left: not a member / missing), node2: categorical on slot 1, one
+    #   interval [5, 6), default right -> node3 leaf 1, node4 leaf 2
+    left = np.array([1, -1, 3, -1, -1], np.int32)
+    right = np.array([2, -1, 4, -1, -1], np.int32)
+    slot = np.array([0, -1, 1, -1, -1], np.int32)
+    thr = np.zeros(5, np.uint64)                     # unused at categorical nodes
+    dleft = np.array([1, 0, 0, 0, 0], np.uint8)
+    leafidx = np.array([-1, 0, -1, 1, 2], np.int32)
+    roots = np.array([0], np.int32)
+    kind = np.array([1, 0, 1, 0, 0], np.uint8)
+    cat_ptr = np.array([0, 2, 2, 3, 3, 3], np.int32)
+    cat_lo = np.array([10, 30, 5], np.uint64)
+    cat_hi = np.array([20, 31, 6], np.uint64)
+    M = MISSING_CT
+    q = np.array([[9, 5], [10, 5], [19, 5], [20, 5], [29, 5], [30, 5], [31, 5],
+                  [M, 5], [10, 4], [10, 6], [30, M], [0, 0]], np.uint64)
+    out = np.empty((len(q), 1), np.int32)
+    _walk(q, left, right, slot, thr, dleft, leafidx, roots, kind, cat_ptr, cat_lo, cat_hi, out)
+    assert out[:, 0].tolist() == [0, 2, 2, 0, 0, 2, 0, 0, 1, 1, 2, 0]
 
 
 def test_empty_query_and_concurrent_first_predict():

@@ -38,6 +38,19 @@ def pack(magic: bytes, version: int, meta: dict, arrays: dict) -> bytes:
     return _PRE.pack(magic, version, len(header)) + header + b"".join(chunks)
 
 
+def peek_version(what: str, magic: bytes, data) -> int:
+    """The format version in ``data``'s preamble (ValueError "malformed {what}: ..." if none)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueError(f"malformed {what}: expected bytes, got {type(data).__name__}")
+    if len(data) < _PRE.size:
+        raise ValueError(f"malformed {what}: {len(data)} bytes, shorter than the "
+                         f"{_PRE.size}-byte preamble")
+    mg, ver, _ = _PRE.unpack_from(bytes(data[:_PRE.size]), 0)
+    if mg != magic:
+        raise ValueError(f"malformed {what}: magic {mg!r}, expected {magic!r}")
+    return int(ver)
+
+
 def unpack(what: str, magic: bytes, version: int, data, schema: dict):
     """Parse ``data``; ``schema`` maps array name -> (dtype str, ndim).
 

@@ -41,10 +41,26 @@ residues per model, built on first use), and each returned ciphertext is
 re-randomised by a short-exponent n-th residue h_s^a (DJN 2010, see
 :mod:`ppboost.crypto.paillier`).  The client decrypts mod p only.
 
+Categorical splits (xgboost ``split_type`` 1, see
+:mod:`ppboost.inference.xgbmodel`): a node's category set S is stored as
+OPE ciphertexts of the half-open float32 intervals [a, b + 1) of its runs of
+consecutive categories, encrypted under that feature's OPE function at
+enrolment (each distinct (feature, value) once, together with the numeric
+thresholds).  The server sends x right iff E(a) <= E(x) < E(b + 1) for one
+interval (<=> a <= x < b + 1 <=> int(x) in S for x >= 0; a negative or
+huge x is in no interval and goes left, as in xgboost), a missing x to the
+default side.  One-vs-rest (|S| = 1) is one interval, an xgboost partition
+split one interval per run.
+
 What leaks to the server (OPE's known leakage): each query's path through
-every tree (comparison results) and which features are missing.  Feature
-indices are replaced by positions in a keyed-PRF pseudonym order, and
-thresholds of different features use independent OPE functions.
+every tree (comparison results) and which features are missing.  At a
+categorical node that is whether x is one of the node's categories (which
+the branch taken reveals anyway), and, as for any OPE ciphertext, the order
+of x relative to the interval ends (for a one-vs-rest node: x < c, x in
+category c, or x >= c + 1); the model itself shows which nodes are
+categorical and how many intervals each has.  Feature indices are replaced
+by positions in a keyed-PRF pseudonym order, and thresholds of different
+features use independent OPE functions.
 """
 from __future__ import annotations
 
@@ -72,7 +88,8 @@ FRAC_BITS = 32
 SLOT_CHOICES = (64, 128)
 OPE_RANGE_BITS = 48
 _MODEL_MAGIC, _QUERY_MAGIC, _RESULT_MAGIC = b"PPEM", b"PPEQ", b"PPER"
-_VERSION = 1
+_VERSION = 1          # queries, results, keys files
+_MODEL_VERSION = 2    # 2: categorical splits (arrays kind, cat_ptr, cat_lo, cat_hi); 1 still loads
 _KEYS_FORMAT = "ppboost-userkeys"
 
 
@@ -177,11 +194,15 @@ class UserKeys:
 
 # --------------------------------------------------------------------------- kernels
 @njit(cache=True)
-def _walk(q, left, right, slot, thr, dleft, leafidx, roots, out):
+def _walk(q, left, right, slot, thr, dleft, leafidx, roots, kind, cat_ptr, cat_lo, cat_hi,
+          out):
     """out[r, t] = leaf reached by row r in tree t.
 
     xgboost's rule (cpu_predictor GetNextNode) on OPE ciphertexts: missing ->
-    default_left side, else left iff E(x) < E(t) (<=> x < t in float32).
+    default_left side; a numerical node (kind 0): left iff E(x) < E(t) (<=>
+    x < t in float32); a categorical node (kind 1): right iff E(lo) <= E(x) <
+    E(hi) for one of its intervals cat_ptr[i] <= k < cat_ptr[i + 1] (<=>
+    int(x) is one of its categories), else left.
     """
     missing = np.uint64(0xFFFFFFFFFFFFFFFF)
     for r in range(q.shape[0]):
@@ -191,8 +212,14 @@ def _walk(q, left, right, slot, thr, dleft, leafidx, roots, out):
                 v = q[r, slot[i]]
                 if v == missing:
                     go = dleft[i] != 0
-                else:
+                elif kind[i] == 0:
                     go = v < thr[i]
+                else:
+                    go = True
+                    for k in range(cat_ptr[i], cat_ptr[i + 1]):
+                        if cat_lo[k] <= v and v < cat_hi[k]:
+                            go = False
+                            break
                 i = left[i] if go else right[i]
             out[r, t] = leafidx[i]
 
@@ -289,9 +316,11 @@ class EncryptedResult:
 
 
 # --------------------------------------------------------------------------- model
-_MODEL_SCHEMA = {"left": ("<i4", 1), "right": ("<i4", 1), "slot": ("<i4", 1),
-                 "thr": ("<u8", 1), "dleft": ("|u1", 1), "leafidx": ("<i4", 1),
-                 "roots": ("<i4", 1), "groups": ("<i4", 1), "leaf_ct": ("|u1", 2)}
+_MODEL_SCHEMA_V1 = {"left": ("<i4", 1), "right": ("<i4", 1), "slot": ("<i4", 1),
+                    "thr": ("<u8", 1), "dleft": ("|u1", 1), "leafidx": ("<i4", 1),
+                    "roots": ("<i4", 1), "groups": ("<i4", 1), "leaf_ct": ("|u1", 2)}
+_MODEL_SCHEMA = dict(_MODEL_SCHEMA_V1, kind=("|u1", 1), cat_ptr=("<i4", 1), cat_lo=("<u8", 1),
+                     cat_hi=("<u8", 1))
 
 
 class EncryptedModel:
@@ -303,9 +332,14 @@ class EncryptedModel:
     arrays in preorder (children > parent): ``left``/``right`` (-1 at
     leaves), ``slot`` (pseudonymised query column), ``thr`` (OPE
     ciphertexts), ``dleft``, ``leafidx`` (row of ``leaf_ct`` at leaves),
-    ``roots`` and ``groups`` per tree.
+    ``roots`` and ``groups`` per tree; categorical splits: ``kind`` (per
+    node, 0 numerical, 1 categorical), ``cat_ptr`` (n_nodes + 1: node i's
+    intervals are ``cat_lo``/``cat_hi[cat_ptr[i]:cat_ptr[i + 1]]``, OPE
+    ciphertexts of [lo, hi) in float32; empty for numerical nodes).
 
-    Bytes (``to_bytes``/``from_bytes``): magic ``PPEM``, version 1, meta
+    Bytes (``to_bytes``/``from_bytes``): magic ``PPEM``, version 2 (version
+    1, written before categorical splits, has no ``kind``/``cat_*`` arrays
+    and still loads as an all-numerical model), meta
     ``{user_id, n_features, n_outputs, key_fingerprint, n, h_s, ope_range_bits,
     slot_bits}``
     (n and h_s as hex strings) and the arrays above (``leaf_ct`` uint8
@@ -314,7 +348,8 @@ class EncryptedModel:
     """
 
     def __init__(self, user_id, n_features, n_outputs, n, h_s, left, right, slot, thr, dleft,
-                 leafidx, roots, groups, leaf_ct, ope_range_bits=OPE_RANGE_BITS, slot_bits=64):
+                 leafidx, roots, groups, leaf_ct, ope_range_bits=OPE_RANGE_BITS, slot_bits=64,
+                 kind=None, cat_ptr=None, cat_lo=None, cat_hi=None):
         self.user_id = user_id
         self.n_features = int(n_features)
         self.n_outputs = int(n_outputs)
@@ -323,6 +358,11 @@ class EncryptedModel:
         self.left, self.right, self.slot = left, right, slot
         self.thr, self.dleft, self.leafidx = thr, dleft, leafidx
         self.roots, self.groups = roots, groups
+        nn = int(np.asarray(left).shape[0])
+        self.kind = np.zeros(nn, np.uint8) if kind is None else kind
+        self.cat_ptr = np.zeros(nn + 1, np.int32) if cat_ptr is None else cat_ptr
+        self.cat_lo = np.zeros(0, np.uint64) if cat_lo is None else cat_lo
+        self.cat_hi = np.zeros(0, np.uint64) if cat_hi is None else cat_hi
         self.leaf_ct = list(leaf_ct)
         self.ope_range_bits = ope_range_bits
         if slot_bits not in SLOT_CHOICES:
@@ -353,8 +393,9 @@ class EncryptedModel:
                 "slot_bits": self.slot_bits}
         arrays = {"left": self.left, "right": self.right, "slot": self.slot, "thr": self.thr,
                   "dleft": self.dleft, "leafidx": self.leafidx, "roots": self.roots,
-                  "groups": self.groups, "leaf_ct": leaf}
-        return fmt.pack(_MODEL_MAGIC, _VERSION, meta,
+                  "groups": self.groups, "leaf_ct": leaf, "kind": self.kind,
+                  "cat_ptr": self.cat_ptr, "cat_lo": self.cat_lo, "cat_hi": self.cat_hi}
+        return fmt.pack(_MODEL_MAGIC, _MODEL_VERSION, meta,
                         {k: np.asarray(v).astype(_MODEL_SCHEMA[k][0]) for k, v in arrays.items()})
 
     @classmethod
@@ -364,7 +405,11 @@ class EncryptedModel:
         def bad(msg):
             return ValueError(f"malformed model: {msg}")
 
-        meta, a = fmt.unpack(what, _MODEL_MAGIC, _VERSION, b, _MODEL_SCHEMA)
+        version = fmt.peek_version(what, _MODEL_MAGIC, b)
+        if version == 1:
+            meta, a = fmt.unpack(what, _MODEL_MAGIC, 1, b, _MODEL_SCHEMA_V1)
+        else:
+            meta, a = fmt.unpack(what, _MODEL_MAGIC, _MODEL_VERSION, b, _MODEL_SCHEMA)
         user_id = fmt.get(meta, what, "user_id", str)
         nf = fmt.get(meta, what, "n_features", int, 1, 1 << 24)
         no = fmt.get(meta, what, "n_outputs", int, 1, 1 << 16)
@@ -406,6 +451,30 @@ class EncryptedModel:
             raise bad(f"slot out of range [0, {nf})")
         if np.any(inner & (a["thr"] >= np.uint64(1 << rb))):
             raise bad("threshold ciphertext out of the OPE range")
+        if version == 1:
+            kind, cat_ptr = np.zeros(nn, np.uint8), np.zeros(nn + 1, np.int32)
+            cat_lo, cat_hi = np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+        else:
+            kind, cat_ptr, cat_lo, cat_hi = (a[k].copy() for k in ("kind", "cat_ptr", "cat_lo",
+                                                                   "cat_hi"))
+            if kind.shape[0] != nn:
+                raise bad(f"array 'kind' has {kind.shape[0]} entries, expected {nn} (nodes)")
+            if np.any(kind > 1) or np.any(isleaf & (kind != 0)):
+                raise bad("kind must be 0 (numerical) or 1 (categorical, inner nodes only)")
+            if cat_ptr.shape[0] != nn + 1:
+                raise bad(f"array 'cat_ptr' has {cat_ptr.shape[0]} entries, expected {nn + 1} "
+                          "(nodes + 1)")
+            ni = cat_lo.shape[0]
+            if cat_hi.shape[0] != ni:
+                raise bad(f"arrays 'cat_lo' and 'cat_hi' differ in length ({ni} != "
+                          f"{cat_hi.shape[0]})")
+            if cat_ptr[0] != 0 or cat_ptr[-1] != ni or np.any(np.diff(cat_ptr) < 0):
+                raise bad(f"cat_ptr must rise from 0 to {ni} (the number of intervals)")
+            if np.any((kind == 0) & (np.diff(cat_ptr) != 0)):
+                raise bad("a numerical node must have no category intervals")
+            if np.any(cat_hi >= np.uint64(1 << rb)) or np.any(cat_lo >= cat_hi):
+                raise bad("category interval ciphertexts must satisfy lo < hi < "
+                          f"2**{rb}")
         nl = a["leaf_ct"].shape[0]
         li = a["leafidx"]
         if np.any(isleaf & ((li < 0) | (li >= nl))):
@@ -424,7 +493,7 @@ class EncryptedModel:
                 raise bad(f"leaf ciphertext {i} out of range (0, n^2)")
         return cls(user_id, nf, no, n, h_s, left.copy(), right.copy(), slot.copy(),
                    a["thr"].copy(), a["dleft"].copy(), li.copy(), a["roots"].copy(),
-                   a["groups"].copy(), leaf_ct, rb, sb)
+                   a["groups"].copy(), leaf_ct, rb, sb, kind, cat_ptr, cat_lo, cat_hi)
 
     # -- serving -------------------------------------------------------------
     def validate_query(self, query) -> "EncryptedQuery":
@@ -454,7 +523,8 @@ class EncryptedModel:
         q = self.validate_query(query)
         out = np.empty((q.n_rows, self.n_trees), np.int32)
         _walk(np.ascontiguousarray(q.ct, dtype=np.uint64), self.left, self.right, self.slot,
-              self.thr, self.dleft, self.leafidx, self.roots, out)
+              self.thr, self.dleft, self.leafidx, self.roots, self.kind, self.cat_ptr,
+              self.cat_lo, self.cat_hi, out)
         return out
 
     def predict(self, query, pack: bool = True) -> EncryptedResult:
@@ -463,7 +533,8 @@ class EncryptedModel:
         Inputs: the query (OPE ciphertexts in pseudonym order).  Validates
         first (ValueError naming the problem: fingerprint, feature count,
         ciphertext range, malformed bytes), walks every tree on OPE
-        ciphertexts (what the server learns: each row's path and missing
+        ciphertexts (order tests at numerical nodes, interval tests at
+        categorical ones; what the server learns: each row's path and missing
         pattern), multiplies the reached leaves' ciphertexts per output group
         and re-randomises each returned ciphertext.  Nothing is opened.
 
@@ -708,6 +779,16 @@ class Proxy:
         self._feat = np.concatenate([t.feature for t in pm.trees]).astype(np.int64)
         self._thr = np.concatenate([t.threshold for t in pm.trees]).astype(np.float32)
         self._dleft = np.concatenate([t.default_left for t in pm.trees]).astype(np.uint8)
+        self._kind = np.concatenate([t.is_cat for t in pm.trees]).astype(np.uint8)
+        ptrs, base = [np.zeros(1, np.int64)], 0
+        for t in pm.trees:
+            ptrs.append(t.cat_ptr[1:].astype(np.int64) + base)
+            base += len(t.cat_lo)
+        self._cat_ptr = np.concatenate(ptrs).astype(np.int32)
+        self._cat_lo = np.concatenate([t.cat_lo for t in pm.trees]).astype(np.float32)
+        self._cat_hi = np.concatenate([t.cat_hi for t in pm.trees]).astype(np.float32)
+        # the feature of each interval
+        self._cat_feat = np.repeat(self._feat, np.diff(self._cat_ptr))
         leafval = np.concatenate([t.leaf_value for t in pm.trees])
         isleaf = self._left < 0
         self._leafidx = np.where(isleaf, np.cumsum(isleaf) - 1, -1).astype(np.int32)
@@ -730,12 +811,16 @@ class Proxy:
                              f"{bound / (1 << FRAC_BITS):.3g}, must be < 2**{w - 2 - FRAC_BITS}")
         self.slot_bits = fits[0]
         self.max_abs_margin = bound / float(1 << FRAC_BITS)
-        inner = ~isleaf
-        self._uthr = {}   # feature -> (unique thresholds, inverse) : the per-enrolment cache key
-        for f in np.unique(self._feat[inner]).tolist():
-            sel = np.flatnonzero(inner & (self._feat == f))
-            u, inv = np.unique(self._thr[sel], return_inverse=True)
-            self._uthr[f] = (sel, u, inv)
+        numeric = ~isleaf & (self._kind == 0)
+        # feature -> (numerical nodes, intervals, distinct values, inverse): every distinct
+        # (feature, value) among thresholds and interval ends is encrypted once per enrolment
+        self._uthr = {}
+        for f in np.unique(self._feat[~isleaf]).tolist():
+            sel = np.flatnonzero(numeric & (self._feat == f))
+            isel = np.flatnonzero(self._cat_feat == f)
+            vals = np.concatenate([self._thr[sel], self._cat_lo[isel], self._cat_hi[isel]])
+            u, inv = np.unique(vals, return_inverse=True)
+            self._uthr[f] = (sel, isel, u, inv)
 
     def _offsets(self):
         offs, o = [], 0
@@ -762,16 +847,21 @@ class Proxy:
         # thresholds: each distinct (feature, threshold) encrypted once (the enrolment cache)
         ope = OPE(derive_key(ope_key, b"ope"), 32, OPE_RANGE_BITS)
         thr_ct = np.zeros(len(self._left), np.uint64)
+        lo_ct = np.zeros(len(self._cat_lo), np.uint64)
+        hi_ct = np.zeros(len(self._cat_hi), np.uint64)
         feats, vals, spans, start = [], [], [], 0
-        for f, (sel, u, inv) in self._uthr.items():
-            spans.append((sel, inv, start))
+        for f, (sel, isel, u, inv) in self._uthr.items():
+            spans.append((sel, isel, inv, start))
             start += len(u)
             feats.append(np.full(len(u), f, np.int64))
             vals.append(u)
         if vals:
             enc = ope.encrypt_float32(np.concatenate(feats), np.concatenate(vals))
-            for (sel, inv, start) in spans:
-                thr_ct[sel] = enc[start + inv]
+            for (sel, isel, inv, start) in spans:
+                ns, ni = len(sel), len(isel)
+                thr_ct[sel] = enc[start + inv[:ns]]
+                lo_ct[isel] = enc[start + inv[ns:ns + ni]]
+                hi_ct[isel] = enc[start + inv[ns + ni:]]
         slot = np.where(self._left >= 0, slot_of[np.maximum(self._feat, 0)], -1).astype(np.int32)
         h_s = pl.make_h_s(pub, priv)
         encr = pl.CrtEncryptor(pub, priv, h_s, window=pl.best_window(len(self._leafint)))
@@ -779,5 +869,6 @@ class Proxy:
         model = EncryptedModel(user_id, pm.n_features, pm.n_outputs, int(pub.n), h_s,
                                self._left.copy(), self._right.copy(), slot, thr_ct,
                                self._dleft.copy(), self._leafidx.copy(), self._roots.copy(),
-                               self._groups.copy(), leaf_ct, OPE_RANGE_BITS, self.slot_bits)
+                               self._groups.copy(), leaf_ct, OPE_RANGE_BITS, self.slot_bits,
+                               self._kind.copy(), self._cat_ptr.copy(), lo_ct, hi_ct)
         return Enrollment(keys, model)
