@@ -384,12 +384,13 @@ def headline(results: dict) -> list:
     lines = []
     tr = results.get("training")
     if _ok(tr):
-        for r in (_get(tr, "scaling") or []) + (_get(tr, "runs") or []):
+        cfg = [tr["xorboost_config"]] if _get(tr, "xorboost_config") else []
+        for r in (_get(tr, "scaling") or []) + (_get(tr, "runs") or []) + cfg:
             lines.append(f"secure training {r['rows']} x {r['features']}: "
                          f"{_fmt(r.get('seconds_per_tree_total'))} s/tree total, "
                          f"{_fmt(r.get('seconds_per_tree_online'))} s online, plain xgboost "
                          f"{_fmt(r.get('plain_xgboost_seconds_per_tree'))} s/tree "
-                         f"(x{_fmt(r.get('secure_over_plain'))}), max prediction difference "
+                         f"({_fmt(r.get('secure_over_plain'))}x), max prediction difference vs xgboost "
                          f"{_fmt(r.get('max_prediction_difference'))}")
     elif isinstance(tr, dict) and _get(tr, "run_all", "status") == "timeout":
         for r in tr.get("partial_lines", []):
