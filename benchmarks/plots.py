@@ -29,6 +29,8 @@ def _subtitle(doc) -> str:
         bits.append(ra["date_utc"][:16].replace("T", " ") + " UTC")
     if ra.get("git", {}).get("commit"):
         bits.append(ra["git"]["commit"][:8])
+    if ra.get("load_average_before"):
+        bits.append(f"load avg {ra['load_average_before'][0]:g} at start")
     if ra.get("quick"):
         bits.append("--quick sizes")
     return ", ".join(bits)
@@ -61,7 +63,7 @@ def training_scaling(doc, out: Path) -> list:
     for x_key, g_key, x_label, g_label, fname in (
             ("rows", "features", "rows (samples)", "features", "training_time_vs_rows.png"),
             ("features", "rows", "features", "rows", "training_time_vs_features.png")):
-        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        fig, ax = plt.subplots(figsize=(10, 5.2))
         groups = sorted({p[g_key] for p in pts})
         for i, g in enumerate(groups):
             sel = sorted((p for p in pts if p[g_key] == g), key=lambda p: p[x_key])
@@ -73,6 +75,13 @@ def training_scaling(doc, out: Path) -> list:
                     label=f"secure, online ({g} {g_label})")
             ax.plot(xs, [p["plain_xgboost_seconds_per_tree"] for p in sel], "^:", color=c, alpha=0.8,
                     label=f"plain xgboost hist ({g} {g_label})")
+        ref_x = 25000 if x_key == "rows" else 300
+        ax.plot([ref_x], [90], marker="X", ms=11, color="red", ls="none",
+                label="XORBoost published: 90 s/tree (25,000 x 300)")
+        ax.plot([ref_x], [10], marker="*", ms=14, color="green", ls="none",
+                label="target: 10 s/tree total (25,000 x 300)")
+        ax.plot([ref_x], [3], marker="*", ms=11, color="limegreen", ls="none",
+                label="target: 3 s/tree online (25,000 x 300)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(x_label + " (log scale)")
@@ -83,7 +92,7 @@ def training_scaling(doc, out: Path) -> list:
                      f"depth {d.get('depth')}, {d.get('max_bin')} bins, 2 parties in process; "
                      f"{_subtitle(doc)}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, ncol=2 if len(groups) > 2 else 1, loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         written.append(_save(fig, out / fname))
     return written
 
