@@ -42,21 +42,30 @@ def test_gradients_and_hessians_match_xgboost_leaf_values(obj):
     """
     y, extra = LABELS[obj]
     X = np.zeros((N, 1), np.float32)
-    params = {"objective": obj, "eta": 0.4, "lambda": 0.7, "max_depth": 2} | extra
+    # an explicit base_score away from the optimum keeps G far from 0 (no
+    # cancellation), so the leaves can be compared bit for bit
+    base = {"binary:logistic": 0.2, "reg:squarederror": -1.0, "multi:softprob": 0.5}[obj]
+    params = {"objective": obj, "eta": 0.4, "lambda": 0.7, "max_depth": 2,
+              "base_score": base} | extra
     ref = xgb.train(params | {"tree_method": "hist"}, xgb.DMatrix(X, label=y), 3)
     trees = json.loads(ref.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
     p = TreeParams.from_dict(params)
     K = p.n_groups
     margin = np.tile(base_margin(y, p), (N, 1))
+    exact = 0
     for r in range(3):
         g, h = gradients(margin, y, p)
         for k in range(K):
-            leaf = np.float32(-0.4 * g[:, k].astype(np.float64).sum()
-                              / (h[:, k].astype(np.float64).sum() + 0.7))
+            w = np.float32(-g[:, k].astype(np.float64).sum()
+                           / (h[:, k].astype(np.float64).sum() + np.float32(0.7)))
+            leaf = np.float32(w * np.float32(0.4))
             t = trees[r * K + k]
             assert t["left_children"] == [-1]
-            assert abs(t["split_conditions"][0] - leaf) <= 1e-6 * max(1.0, abs(leaf))
+            got = np.float32(t["split_conditions"][0])
+            assert abs(got - leaf) <= 1e-6 * max(1.0, abs(leaf))
+            exact += int(got == leaf)      # same float32 gradients and weight arithmetic
             margin[:, k] += leaf
+    assert exact == 3 * K, exact
     # and the whole pipeline agrees
     ours = fit_plain(params, X, y, 3).predict(xgb.DMatrix(X), output_margin=True)
     np.testing.assert_allclose(ours, ref.predict(xgb.DMatrix(X), output_margin=True),

@@ -85,33 +85,55 @@ def base_score_repr(y: np.ndarray, params: TreeParams) -> np.ndarray:
     return m
 
 
+def _expf(x: np.ndarray) -> np.ndarray:
+    """float32 exp rounded from float64 (like a correctly rounded ``expf``;
+    numpy's float32 SIMD exp may be one ulp off)."""
+    with np.errstate(over="ignore"):
+        return np.exp(np.asarray(x, dtype=np.float32).astype(np.float64)).astype(np.float32)
+
+
+def _softmax(m: np.ndarray) -> np.ndarray:
+    """xgboost's multiclass softmax: wmax = max(max_k m_k, FLT_MIN), expf in
+    float32, the sum of the exps in double, p_k = e_k / float(sum)."""
+    wmax = np.maximum(m.max(axis=1, keepdims=True), np.finfo(np.float32).tiny)
+    e = _expf((m - wmax).astype(np.float32))
+    wsum = np.zeros(m.shape[0], dtype=np.float64)
+    for k in range(m.shape[1]):                   # sequential, as the C++ loop
+        wsum += e[:, k].astype(np.float64)
+    return (e / wsum.astype(np.float32)[:, None]).astype(np.float32)
+
+
 def transform_margin(margin: np.ndarray, params: TreeParams) -> np.ndarray:
     """Margin (n, K) float32 -> predictions (sigmoid / softmax / identity)."""
     m = np.asarray(margin, dtype=np.float32)
     if params.objective == "binary:logistic":
-        return (np.float32(1) / (np.float32(1) + np.exp(-m))).astype(np.float32)
+        # xgboost common::Sigmoid: 1 / (expf(-x) + 1 + 1e-16), float32
+        return (np.float32(1) / (_expf(-m) + np.float32(1))).astype(np.float32)
     if params.objective == "multi:softprob":
-        z = m - m.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        return _softmax(m)
     return m
 
 
 def gradients(margin: np.ndarray, y: np.ndarray, params: TreeParams):
-    """float32 (g, h), each of shape (n, n_groups), at the given margins."""
+    """float32 (g, h), each of shape (n, n_groups), at the given margins.
+
+    Written with xgboost's float32 operation order (regression_loss.h,
+    multiclass_obj.cu) so that the gradients are bit-identical.
+    """
     m = np.asarray(margin, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
     obj = params.objective
+    one = np.float32(1)
     if obj == "reg:squarederror":
         g = m[:, 0] - y
         return g[:, None].astype(np.float32), np.ones_like(m, dtype=np.float32)
     if obj == "binary:logistic":
         p = transform_margin(m, params)[:, 0]
         g = p - y
-        h = np.maximum(p * (np.float32(1) - p), _EPS)
+        h = np.maximum(p * (one - p), _EPS)
         return g[:, None].astype(np.float32), h[:, None].astype(np.float32)
-    p = transform_margin(m, params)
+    p = _softmax(m)
     onehot = (y.astype(np.int64)[:, None] == np.arange(m.shape[1])[None, :])
-    g = p - onehot.astype(np.float32)
-    h = np.maximum(np.float32(2) * p * (np.float32(1) - p), _EPS)
+    h = np.maximum((np.float32(2) * p) * (one - p), _EPS)
+    g = np.where(onehot, p - one, p)
     return g.astype(np.float32), h.astype(np.float32)

@@ -1,9 +1,10 @@
 """The plaintext (numpy) backend: the reference the secure backend is tested against.
 
 It follows xgboost ``hist`` arithmetic closely enough to give the same trees:
-float32 gradients and margins, float64 histogram sums, float32 loss_chg
-(``static_cast<float>(CalcSplitGain(...) - root_gain)`` with a float32
-root_gain), first-best tie-breaking in the public candidate order. Its
+float32 gradients and margins, float64 histogram sums, float32 gains
+(each child's G^2/(H+lambda) rounded to float32, their float32 sum minus the
+float32 root gain, as xgboost's ``CalcSplitGain``), first-best tie-breaking in
+the public candidate order. Its
 "secret" objects are plain numpy arrays; nothing here is private.
 
 Known difference: xgboost sums histograms per thread and derives one child's
@@ -127,9 +128,11 @@ class PlainBackend(TreeBackend):
         return {"G": cat(Gs), "H": cat(Hs), "count": cat(Cs), "G_node": Gt, "H_node": Ht}
 
     def _gain(self, G, H):
+        """float32 G^2/(H+lambda) (0 where H <= 0), as xgboost's
+        ``CalcGainGivenWeight``: double arithmetic, returned as float."""
         lam = self.params.reg_lambda
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(H > 0, G * G / (H + lam), 0.0)
+            return np.where(H > 0, G * G / (H + lam), 0.0).astype(np.float32)
 
     def _weight(self, G, H):
         p = self.params
@@ -175,8 +178,9 @@ class PlainBackend(TreeBackend):
         p = self.params
         GL, HL, GR, HR, elig = self._candidate_sums(hist)
         PG, PH = hist["G_node"], hist["H_node"]
-        root_gain = self._gain(PG, PH).astype(np.float32).astype(np.float64)
-        loss = (self._gain(GL, HL) + self._gain(GR, HR) - root_gain[:, None]).astype(np.float32)
+        # xgboost: loss_chg = float(float(gain_L + gain_R) - root_gain), all float32
+        root_gain = self._gain(PG, PH)
+        loss = (self._gain(GL, HL) + self._gain(GR, HR)) - root_gain[:, None]
         valid = elig & (HL >= p.min_child_weight) & (HR >= p.min_child_weight) \
             & np.isfinite(loss)
         L, C = GL.shape
