@@ -50,10 +50,9 @@ class DemoConfig:
     n_hospitals: int = 3
     n_patients: int = 3000
     n_test: int = 1000
-    # NOTE: ppboost.inference does not support categorical splits yet (it refuses such a
-    # model with a clear error, and the demo then stops at step 4).  With this seed and
-    # these sizes plain xgboost does not split on 'region'; other seeds may.
-    seed: int = 2025
+    # with this seed the model splits on the categorical column 'region', so step 4 also
+    # serves categorical splits
+    seed: int = 2021
     num_boost_round: int = 10
     max_depth: int = 3
     eta: float = 0.3
