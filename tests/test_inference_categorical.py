@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 import xgboost as xgb
 
 from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy
@@ -244,3 +245,34 @@ def test_model_revealed_by_ppboost_train_splits_on_region():
     edge = X[rng.integers(len(X), size=len(EDGE))].copy()
     edge[:, region] = EDGE
     _check(booster, np.vstack([X, edge]))
+
+
+_FUZZ = {}
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_fuzzed_categorical_model_bytes_only_raise_value_error(data):
+    if not _FUZZ:
+        df, score = _frame(400, seed=6)
+        b = xgb.train({"objective": "binary:logistic", "max_depth": 3, "tree_method": "hist"},
+                      xgb.DMatrix(df, label=(score > 0).astype(float), enable_categorical=True),
+                      3)
+        enr = Proxy(b, key_bits=1024).enroll("u")
+        assert enr.model.kind.sum() > 0
+        _FUZZ.update(raw=enr.model.to_bytes(),
+                     q=Client(enr.keys).encrypt(np.vstack([_codes(df)[:3], [EDGE[:4]]])))
+    raw = bytearray(_FUZZ["raw"])
+    # flips biased towards the tail, where the categorical arrays are stored
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(max(0, len(raw) - 2000), len(raw) - 1)
+                      if data.draw(st.booleans()) else st.integers(0, len(raw) - 1))
+        raw[i] = data.draw(st.integers(0, 255))
+    try:
+        m = EncryptedModel.from_bytes(bytes(raw))
+    except ValueError:
+        return
+    try:
+        m.predict(_FUZZ["q"])
+    except ValueError:
+        pass
