@@ -690,7 +690,10 @@ class Client:
     def encrypt(self, X) -> EncryptedQuery:
         """X: 2-D float array (n_rows, n_features), NaN = missing (also 1-D for one row).
 
-        Values are rounded to float32 as xgboost's DMatrix does.
+        Values are rounded to float32 as xgboost's DMatrix does.  A categorical
+        column holds the category codes xgboost sees (e.g. ``Series.cat.codes``
+        with -1 replaced by NaN); nothing here depends on which columns are
+        categorical.
         """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
