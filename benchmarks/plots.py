@@ -89,8 +89,8 @@ def training_scaling(doc, out: Path) -> list:
         d = pts[0]
         ax.set_title(f"Secure vs plain training time against {x_key}"
                      f"{' (PARTIAL: benchmark timed out)' if doc.get('partial') else ''}\n"
-                     f"depth {d.get('depth')}, {d.get('max_bin')} bins, 2 parties in process; "
-                     f"{_subtitle(doc)}", fontsize=10)
+                     f"depth {d.get('depth')}, {d.get('max_bin')} bins, 2 parties in process\n"
+                     f"{_subtitle(doc)}", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         written.append(_save(fig, out / fname))
@@ -143,7 +143,7 @@ def query_latency(inf, srv, out: Path) -> list:
     trees = (srv or {}).get("model", {}).get("trees")
     ax.set_title("Encrypted prediction: query latency percentiles\n"
                  f"{'/'.join(str(b) for b in sorted(bits, key=str))}-bit Paillier"
-                 f"{f', {trees} trees' if trees else ''}; {_subtitle(src)}", fontsize=10)
+                 f"{f', {trees} trees' if trees else ''}\n{_subtitle(src)}", fontsize=9)
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.set_xlim(right=max(max(p99), 63) * 3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)
@@ -174,7 +174,7 @@ def throughput(srv, out: Path) -> list:
     ax.set_ylabel("encrypted rows (queries) per second (log scale)")
     ax.set_title(f"Encrypted prediction service: throughput, batches of {srv.get('batch')} rows\n"
                  f"{srv.get('key_bits')}-bit Paillier, {srv.get('model', {}).get('trees')} trees; "
-                 f"clients share the cores with the server; {_subtitle(srv)}", fontsize=9)
+                 f"clients share the cores with the server\n{_subtitle(srv)}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     return [_save(fig, out / "throughput_vs_clients.png")]
@@ -206,7 +206,7 @@ def mpc_slowdown(mpc, nl, out: Path) -> list:
     ax.set_xlabel("online wall time / numpy wall time on the same data (log scale)")
     src = mpc if mpc is not None else nl
     ax.set_title(f"MPC protocols: slowdown vs plain numpy, {src.get('n_parties', 2)} parties in process\n"
-                 f"{_subtitle(src)}", fontsize=10)
+                 f"{_subtitle(src)}", fontsize=9)
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return [_save(fig, out / "mpc_slowdown_vs_numpy.png")]

@@ -351,6 +351,10 @@ def evaluate_targets(results: dict) -> list:
         rows.append(_row("MPC", f"{label}: online time / numpy time ({_get(mpc, 'n_parties') or 2} parties)",
                          _get(r, "slowdown_vs_numpy"), "x", 15, "<=", None, n_ok,
                          "" if r is None or n_ok else f"{r.get('elements')} elements (< 10^6)"))
+        rows.append(_row("MPC", f"{label}: the same in thread CPU time (slowest party / numpy)",
+                         _get(r, "cpu_slowdown_vs_numpy"), "x", 15, "<=", None, n_ok,
+                         "less sensitive to a loaded machine" if r is None or n_ok
+                         else f"{r.get('elements')} elements (< 10^6)"))
     nl = results.get("mpc_nonlinear") if _ok(results.get("mpc_nonlinear")) else None
     nl_by = {r.get("name"): r for r in (_get(nl, "results") or [])}
     for key, label in (("comparison_ltz", "comparison [x < 0], 64-bit, dealer material prefetched"),
