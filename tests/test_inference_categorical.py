@@ -276,3 +276,24 @@ def test_fuzzed_categorical_model_bytes_only_raise_value_error(data):
         m.predict(_FUZZ["q"])
     except ValueError:
         pass
+
+
+def test_largest_valid_category_matches_xgboost():
+    # xgboost treats x >= 2**24 - 1 as an invalid category (left); the largest valid one is
+    # 2**24 - 2, whose interval [2**24 - 2, 2**24 - 1) is still exact in float32
+    rng = np.random.default_rng(0)
+    c = rng.integers(0, 4, 300)
+    df = pd.DataFrame({"c": pd.Categorical(c, categories=range(4)), "x": rng.random(300)})
+    b = xgb.train({"max_depth": 1, "max_cat_to_onehot": 10},
+                  xgb.DMatrix(df, (c == 2) * 1.0, enable_categorical=True), 1)
+    j = json.loads(b.save_raw("json"))
+    t = j["learner"]["gradient_booster"]["model"]["trees"][0]
+    assert t["split_type"][0] == 1 and t["categories"] == [2]
+    t["categories"] = [(1 << 24) - 2]
+    b2 = xgb.Booster()
+    b2.load_model(bytearray(json.dumps(j).encode()))
+    v = np.array([16777213, 16777214, 16777214.5, 16777215, 16777216, 2, np.nan], np.float64)
+    X = np.column_stack([v, np.zeros(len(v))])
+    proxy, _ = _check(b2, X)
+    leaves = b2.predict(_dmatrix(X, b2), pred_leaf=True).ravel()
+    assert leaves.tolist() == [1, 2, 2, 1, 1, 1, 1]     # only 2**24 - 2 (16777214.5 rounds to it)
