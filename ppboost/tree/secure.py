@@ -192,8 +192,13 @@ def precision_plan(params: TreeParams, n: int) -> dict:
     # tolerance of the split argmax: candidates closer than eps (ring units of the
     # loss, fgg + fw bits) count as ties (lowest index wins, as xgboost's first best);
     # it covers the truncation noise |G| 2^-fw + |w| 2^-fgg of each gain term
-    # (the second term only when G is truncated, fgg < fg)
-    eps = 4 * (int(Gmax) * 2 ** fgg + (int(math.ceil(Wmax)) * 2 ** fw if fgg < fg else 0)) + 1
+    # (the second term only when G is truncated, fgg < fg); for two candidates with
+    # equal true sums each term differs by at most 1 ulp of truncation, on both
+    # children: 2 (|G| 2^-fw + |w| 2^-fgg) with the true bounds |G| <= Gtrue,
+    # |w| <= Wtrue (reg: |g| <= 2 after scaling; Gmax / Wmax above add a safety
+    # factor 2 for the ring budget only)
+    Gtrue, Wtrue = (Gmax / 2, Wmax / 2) if params.objective == "reg:squarederror" else (Gmax, Wmax)
+    eps = 2 * (int(Gtrue) * 2 ** fgg + (int(math.ceil(Wtrue)) * 2 ** fw if fgg < fg else 0)) + 1
     return {"fg": fg, "fh": fh, "fr": fr, "fw": fw, "fgg": fgg, "lo": lo, "hi": hi, "s": s,
             "eps": eps,
             "h_thr": h_thr, "Wmax": Wmax, "Gmax": Gmax}
