@@ -121,7 +121,7 @@ def test_targets_are_computed_from_measured_numbers():
         {"workers": 2, "latency_single_query": {"end_to_end_ms": {"p50": 9.0}},
          "throughput": [{"clients": 4, "rows_per_s": 301.0}]}]}
     mpc = {"n_parties": 2, "results": [
-        {"name": "beaver_mul", "elements": 10 ** 6, "slowdown_vs_numpy": 14.0},
+        {"name": "beaver_mul", "elements": 10 ** 6, "slowdown_vs_numpy": 14.0, "cpu_slowdown_vs_numpy": 16.0},
         {"name": "owner_permutation", "elements": 1000, "slowdown_vs_numpy": 3.0}]}
     nl = {"results": [{"name": "comparison_ltz", "elements": 10 ** 6, "elements_per_second": 9e5}]}
     rows = run_all.evaluate_targets({"training": training, "inference": inference, "server": server,
@@ -138,8 +138,9 @@ def test_targets_are_computed_from_measured_numbers():
     assert _status(rows, "one query end to end over HTTP, p50 (2") == ("met", 9.0)
     assert _status(rows, "queries/s, 4 concurrent clients x batches of 64 (1") == ("NOT met", 299.0)
     assert _status(rows, "queries/s, 4 concurrent clients x batches of 64 (2") == ("met", 301.0)
-    assert _status(rows, "Beaver") == ("met", 14.0)
-    assert _status(rows, "owner-known") == ("not comparable", 3.0)     # 1,000 elements < 10^6
+    assert _status(rows, "Beaver multiplication: online") == ("met", 14.0)
+    assert _status(rows, "Beaver multiplication: the same in thread CPU") == ("NOT met", 16.0)
+    assert _status(rows, "owner-known permutation: online") == ("not comparable", 3.0)  # 1,000 < 10^6
     assert _status(rows, "comparison [x < 0], 64-bit") == ("NOT met", 9e5)
     # the XORBoost rows need the XORBoost size; 1024-bit keys are not comparable
     small = {**training["xorboost_config"], "rows": 2500}
