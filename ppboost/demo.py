@@ -255,8 +255,8 @@ def _step_reveal(cfg: DemoConfig, ms, res: dict, outdir: Path, say: _Report) -> 
         say("  every tree has the same splits as plain xgboost's (leaf values differ only by "
             "fixed-point rounding)")
     else:
-        same = f"trees 1-{first} have the same splits as plain xgboost's; " if first else ""
-        say(f"  {same}tree {first + 1} picks "
+        matched = f"trees 1-{first} have the same splits as plain xgboost's; " if first else ""
+        say(f"  {matched}tree {first + 1} picks "
             "a different split (e.g. two candidates with almost equal gain, ordered differently "
             "by fixed-point arithmetic), and later trees follow from it")
     res["same_reload"] = same
