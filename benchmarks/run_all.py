@@ -215,7 +215,14 @@ def run_benchmark(b: Bench, quick: bool, timeout: float | None = None, log_dir: 
         try:
             rc = proc.wait(timeout=limit)
             timed_out = False
-        except subprocess.TimeoutExpired:
+        except BaseException as e:            # time-out, or run_all itself interrupted
+            if not isinstance(e, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)   # leave no benchmark (or server) behind
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+                raise
             timed_out = True
             try:
                 os.killpg(proc.pid, signal.SIGTERM)   # the benchmark and any server it started
@@ -577,5 +584,10 @@ def main(argv=None) -> int:
     return 0 if all(_ok(d) for d in results.values()) else 1
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)      # unwinds run_benchmark, which kills the running benchmark
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     raise SystemExit(main())
