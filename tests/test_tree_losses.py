@@ -111,3 +111,21 @@ def test_bad_labels(obj, y, msg):
     extra = {"num_class": 3} if obj == "multi:softprob" else {}
     with pytest.raises(ValueError, match=msg):
         check_labels(np.array(y), TreeParams.from_dict({"objective": obj} | extra))
+
+
+@pytest.mark.parametrize("obj", sorted(LABELS))
+def test_initial_margin_and_transform_bit_identical_to_xgboost(obj):
+    """eta = 1e-30 makes the single tree's leaves vanish next to the
+    intercept, so xgboost's margin is its initial margin, bit for bit."""
+    from ppboost.tree.losses import transform_margin
+    y, extra = LABELS[obj]
+    for labels in (y, np.zeros(N), np.ones(N)) if obj == "binary:logistic" else (y,):
+        params = {"objective": obj, "eta": 1e-30} | extra
+        X = np.zeros((N, 1), np.float32)
+        ref = xgb.train(params, xgb.DMatrix(X, label=labels), 1)
+        d = xgb.DMatrix(X[:1])
+        p = TreeParams.from_dict(params)
+        m = base_margin(labels, p)
+        np.testing.assert_array_equal(m, ref.predict(d, output_margin=True).reshape(-1))
+        np.testing.assert_array_equal(transform_margin(m[None, :], p).reshape(-1),
+                                      ref.predict(d).reshape(-1))

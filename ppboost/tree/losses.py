@@ -53,21 +53,29 @@ def check_labels(y, params: TreeParams) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def _prob_to_margin(p: np.float32) -> np.float32:
+    """xgboost's logistic ``ProbToMargin``: -logf(1.0f / p - 1.0f), float32."""
+    with np.errstate(divide="ignore"):
+        inner = np.float32(np.float32(1) / p) - np.float32(1)
+        return np.float32(-np.float32(np.log(np.float64(inner))))
+
+
 def base_margin(y: np.ndarray, params: TreeParams) -> np.ndarray:
     """Initial margin per output group, float32 of shape (n_groups,)."""
     obj, K = params.objective, params.n_groups
     if params.base_score is not None:
         b = params.base_score
         if obj == "binary:logistic":
-            b = np.log(b / (1.0 - b))
+            return np.array([_prob_to_margin(np.float32(b))], dtype=np.float32)
         return np.full(K, b, dtype=np.float32)
     y = np.asarray(y, dtype=np.float64)
     if obj == "reg:squarederror":
         return np.array([np.float32(y.mean())], dtype=np.float32)
     if obj == "binary:logistic":
-        p = np.float32(y.mean())
-        p = np.clip(p, np.float32(1e-7), np.float32(1 - 1e-7))
-        return np.array([np.log(p / (np.float32(1) - p))], dtype=np.float32)
+        # xgboost keeps the fitted probability inside [1e-6, 1 - 1e-6]
+        # (checked with all-0 and all-1 labels)
+        prob = np.clip(np.float32(y.mean()), np.float32(1e-6), np.float32(1) - np.float32(1e-6))
+        return np.array([_prob_to_margin(prob)], dtype=np.float32)
     # float32 throughout, with xgboost's +1e-6 inside the log (bit-exact vs 3.2)
     counts = np.bincount(y.astype(np.int64), minlength=K).astype(np.float32)
     freq = counts / np.float32(y.shape[0])
