@@ -4,14 +4,15 @@ It follows xgboost ``hist`` arithmetic closely enough to give the same trees:
 float32 gradients and margins, float64 histogram sums, float32 gains
 (each child's G^2/(H+lambda) rounded to float32, their float32 sum minus the
 float32 root gain, as xgboost's ``CalcSplitGain``), first-best tie-breaking in
-the public candidate order. Its
-"secret" objects are plain numpy arrays; nothing here is private.
+the public candidate order. Its "secret" objects are plain numpy arrays;
+nothing here is private.
 
-Known difference: xgboost sums histograms per thread and derives one child's
-histogram by subtraction from its parent's, so its float64 sums can differ
-from these in the last bits. That matters only where a split's loss_chg is
-itself rounding noise: with ``lambda = 0`` a pure node has mathematically zero
-gain, and xgboost sometimes splits it on a one-ulp float32 residue. In a
+Known difference: where a split's loss_chg is itself rounding noise the two
+can disagree. With ``lambda = 0`` a pure node has mathematically zero gain,
+and xgboost sometimes splits it on a one-ulp float32 residue that this
+backend does not reproduce (cause not pinned down; xgboost builds histograms
+per thread and by parent-minus-sibling subtraction, which may change last
+bits). In a
 randomised sweep against xgboost 3.2 with the final code (500 low-cardinality
 configurations with NaNs and categorical columns: no mismatch; 270 continuous
 ones: 3 mismatches, all such multi:softprob / lambda = 0 cases) nothing else
