@@ -109,3 +109,53 @@ def test_argmax_bad_input():
         return True
 
     assert run_parties(2, fn)[0] == [True, True]
+
+
+def _public_share(party, x):
+    """Party 0 holds the public x, the others 0 (a trivial sharing)."""
+    x = np.asarray(x, dtype=np.int64).view(np.uint64)
+    return AShare(party, x.copy() if party.id == 0 else np.zeros_like(x))
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_argmax_with_tolerance_prefers_first_of_near_ties(n_parties):
+    """tol=eps: the right candidate wins a match only by more than eps (moved
+    here from the tree backend's former private copy, same cases)."""
+    vals = np.array([[5, 9, 12, 11, 3],        # 12 vs 11 within eps=2: first (index 2)
+                     [1, 20, 30, 31, 29],      # 30/31/29 within eps: index 2
+                     [7, 7, 7, 7, 7],          # all tied: index 0
+                     [-4, -2, -9, 100, 95],    # clear winner 100 (index 3)
+                     [0, 3, 0, 0, 0]])         # 3 beats 0 by more than eps: index 1
+    expect = [2, 2, 0, 3, 1]
+
+    def fn(party):
+        x = _public_share(party, vals)
+        before = party.ep.stats.snapshot()
+        oh, mx = argmax(party, x, return_max=True, tol=2)
+        mid = party.ep.stats.snapshot()
+        oh0 = argmax(party, x)
+        after = party.ep.stats.snapshot()
+        return (oh.reveal(), mx.reveal(), oh0.reveal(), rowmax(party, x, tol=2).reveal(),
+                (mid["sent"] - before["sent"], mid["rounds"] - before["rounds"]),
+                (after["sent"] - mid["sent"], after["rounds"] - mid["rounds"]))
+
+    res, _, _ = run_parties(n_parties, fn)
+    oh, mx, oh0, rm = res[0][:4]
+    assert np.array_equal(np.argmax(oh, axis=1), expect)
+    assert np.all(oh.sum(axis=1) == 1) and set(np.unique(oh)) <= {0, 1}
+    np.testing.assert_array_equal(mx.view(np.int64), vals[np.arange(5), expect])
+    np.testing.assert_array_equal(rm.view(np.int64), vals[np.arange(5), expect])
+    np.testing.assert_array_equal(oh0, _onehot(vals))          # tol=None: exact argmax
+    for r in res:                                               # same cost as without tol
+        assert r[4] == r[5]
+
+
+@pytest.mark.parametrize("tol", [-1, 1.5, True, 2 ** 62])
+def test_argmax_rejects_bad_tol(tol):
+    def fn(party):
+        with pytest.raises(ValueError, match="tol == .*must be None or an int"):
+            argmax(party, _public_share(party, np.zeros((1, 3), np.int64)), tol=tol)
+        return True
+
+    res, _, _ = run_parties(2, fn)
+    assert all(res)

@@ -9,7 +9,7 @@ from ppboost.mpc.simulate import run_parties
 from ppboost.tree import TreeParams
 from ppboost.tree.backend import TreeLayout
 from ppboost.tree.binning import fit_bins
-from ppboost.tree.secure import (Cell, SecurePlan, SharedTree, _argmax_tol, agree_bins,
+from ppboost.tree.secure import (Cell, SecurePlan, SharedTree, agree_bins,
                                  open_tree, precision_plan)
 
 
@@ -31,29 +31,6 @@ def test_precision_plan_rejects_unbounded_reciprocal():
                               "min_child_weight": 0})
     with pytest.raises(ValueError, match="lambda \\+ min_child_weight == 0.0, must be >= 2\\*\\*-8"):
         precision_plan(p, 100)
-
-
-def _share(party, x):
-    """Party 0 holds the public x, the others 0 (a trivial sharing)."""
-    x = np.asarray(x, dtype=np.int64).view(np.uint64)
-    return x.copy() if party.id == 0 else np.zeros_like(x)
-
-
-@pytest.mark.parametrize("n_parties", [2, 3])
-def test_argmax_with_tolerance_prefers_first_of_near_ties(n_parties):
-    vals = np.array([[5, 9, 12, 11, 3],        # 12 vs 11 within eps=2: first (index 2)
-                     [1, 20, 30, 31, 29],      # 30/31/29 within eps: index 2
-                     [7, 7, 7, 7, 7],          # all tied: index 0
-                     [-4, -2, -9, 100, 95]])   # clear winner 100 (index 3)
-    expect = [2, 2, 0, 3]
-
-    def fn(party):
-        return _argmax_tol(party, _share(party, vals), 2)
-
-    res, _, _ = run_parties(n_parties, fn)
-    oh = sum(r for r in res)
-    assert np.array_equal(np.argmax(oh, axis=1), expect)
-    assert np.all(oh.sum(axis=1) == 1) and set(np.unique(oh)) <= {0, 1}
 
 
 @pytest.mark.parametrize("n_parties", [2, 3])

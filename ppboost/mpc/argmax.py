@@ -15,6 +15,17 @@ Ties: ``s = [left < right]`` is 0 when ``left == right``, so the left
 the overall winner is the *lowest* index among the maxima, as numpy's
 ``argmax`` and xgboost's split search (which keeps the first best split).
 
+Tolerance (``tol=eps``, a public number of ring units): every match uses
+``s = [left + eps < right]``, so the right (higher-index) candidate wins
+only by more than ``eps``; candidates within ``eps`` of each other count as
+ties and the lower index wins.  This keeps the lowest-index rule for values
+that are equal in truth but carry fixed-point noise below ``eps`` (which
+would otherwise break exact ties at random).  It is a per-match rule: the
+winner is within ``eps * ceil(log2 n)`` of the true maximum, and it is the
+lowest index among the maxima whenever the distinct true values are more
+than ``eps`` apart (plus noise).  Party 0 adds ``eps`` to its share (local),
+so the cost and the transcript are those of ``tol=None``.
+
 Cost for a ``(k, n)`` batch: ``ceil(log2 n)`` levels of (7 comparison
 rounds + 1 product round) forward and ``ceil(log2 n)`` product rounds
 backward; ``k (n - 1)`` comparisons and ``2 k (n - 1)`` Beaver products in
@@ -39,6 +50,14 @@ def _levels(n: int) -> list:
     return out
 
 
+def _check_tol(tol):
+    if tol is None:
+        return None
+    if isinstance(tol, bool) or not isinstance(tol, (int, np.integer)) or not 0 <= tol < 2 ** 62:
+        raise ValueError(f"tol == {tol!r}, must be None or an int in 0..2**62-1 (ring units)")
+    return np.uint64(tol)
+
+
 def prefetch_argmax(party, shape, bound_bits: int = 64) -> None:
     """Fetch all dealer material of one :func:`argmax` on ``shape`` ahead of time (offline phase)."""
     shape = tuple(shape) if not isinstance(shape, int) else (shape,)
@@ -60,17 +79,25 @@ def _check(x, who):
     return xv
 
 
-def _forward(party, cur, bound_bits=64):
-    """Tournament on raw ``(k, L)`` shares: returns the ``(k, 1)`` winners and the level bits."""
+def _forward(party, cur, bound_bits=64, tol=None):
+    """Tournament on raw ``(k, L)`` shares: returns the ``(k, 1)`` winners and the level bits.
+
+    ``tol`` (uint64 ring units or None): the right candidate wins a match only
+    by more than ``tol`` (party 0 adds it to its share of ``left - right``).
+    """
     _check_bound(bound_bits)
     k = cur.shape[0]
+    e = np.uint64(0) if tol is None or party.id != 0 else np.uint64(tol)
     levels = []
     while cur.shape[1] > 1:
         L = cur.shape[1]
         h = L // 2
         left = cur[:, 0:2 * h:2]
         right = cur[:, 1:2 * h:2]
-        s = ltz_raw(party, (left - right).reshape(-1), bound_bits).reshape(k, h)   # [left < right]
+        d = left - right
+        if e:
+            d += e                                                     # [left + tol < right]
+        s = ltz_raw(party, d.reshape(-1), bound_bits).reshape(k, h)   # [left < right]
         win = left + mul_raw(party, s, right - left)                   # left + s (right - left)
         if L % 2:
             win = np.concatenate([win, cur[:, L - 1:]], axis=1)        # the odd one out: a bye
@@ -79,19 +106,22 @@ def _forward(party, cur, bound_bits=64):
     return cur, levels
 
 
-def rowmax(party, x, bound_bits: int = 64):
+def rowmax(party, x, bound_bits: int = 64, tol: int | None = None):
     """Row maxima of an AShare ``(n,)`` or ``(k, n)``: the forward half of :func:`argmax`.
 
-    Identity: ``out[i] = max_j x[i, j]``.  Opened: comparison and Beaver masks only.
+    Identity: ``out[i] = max_j x[i, j]`` (with ``tol``: the value of the
+    candidate :func:`argmax` with the same ``tol`` selects).  Opened:
+    comparison and Beaver masks only.
     Cost: ``ceil(log2 n)`` levels of 8 rounds; ``k (n - 1)`` comparisons and products.
     """
     xv = _check(x, "rowmax")
+    tol = _check_tol(tol)
     k = 1 if xv.ndim == 1 else xv.shape[0]
-    cur, _ = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits)
+    cur, _ = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
     return _wrap(party, cur[:, 0].reshape(()) if xv.ndim == 1 else cur[:, 0])
 
 
-def argmax(party, x, return_max: bool = False, bound_bits: int = 64):
+def argmax(party, x, return_max: bool = False, bound_bits: int = 64, tol: int | None = None):
     """Row-wise secret argmax of an AShare of shape ``(n,)`` or ``(k, n)``.
 
     Inputs: ``x`` (ring elements read as signed integers, e.g. fixed point);
@@ -103,14 +133,19 @@ def argmax(party, x, return_max: bool = False, bound_bits: int = 64):
     open (uniformly masked values).
     Identity: ``onehot[i, j] = 1`` iff ``j`` is the lowest index with
     ``x[i, j] == max_j x[i, :]``, else 0 (integer 0/1 shares, not fixed-point).
+    ``tol`` (public, ring units, default None = 0): candidates within ``tol``
+    of a better one count as ties and the lowest index wins (per tournament
+    match, see the module docstring "Tolerance"); ``left + tol - right`` must
+    then satisfy the same bound.
     Returns the one-hot AShare (same shape as ``x``), and with
     ``return_max=True`` also the AShare of the row maxima (shape ``(k,)`` or ``()``).
     Cost: see the module docstring.
     """
     xv = _check(x, "argmax")
+    tol = _check_tol(tol)
     vec = xv.ndim == 1
     k = 1 if vec else xv.shape[0]
-    cur, levels = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits)
+    cur, levels = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
     onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
     for s, L in reversed(levels):
         h = L // 2

@@ -77,7 +77,7 @@ import numpy as np
 
 from ..crypto import fixed
 from ..mpc import ring
-from ..mpc.argmax import rowmax
+from ..mpc.argmax import argmax, rowmax
 from ..mpc.arith import matmul as _matmul_share
 from ..mpc.compare import const_raw, ltz_raw, mul_raw
 from ..mpc.context import AShare, Party
@@ -244,9 +244,11 @@ class _Ops:
         return truncate(AShare(self.p, np.ascontiguousarray(x)), int(f),
                         bound_bits=int(min(bound, 62))).value
 
-    def ge0(self, x):
-        """Shares of [x >= 0] (integer bits)."""
-        return const_raw(self.p, np.ones(np.shape(x), np.uint64)) - ltz_raw(self.p, np.ascontiguousarray(x))
+    def ge0(self, x, bound_bits: int = 64):
+        """Shares of [x >= 0] (integer bits); ``bound_bits``: the public bound
+        -2**(bound_bits-1) <= x < 2**(bound_bits-1) (a smaller edaBit)."""
+        return const_raw(self.p, np.ones(np.shape(x), np.uint64)) \
+            - ltz_raw(self.p, np.ascontiguousarray(x), int(min(bound_bits, 64)))
 
     def const(self, v):
         return const_raw(self.p, np.asarray(v, dtype=np.uint64))
@@ -254,46 +256,6 @@ class _Ops:
     def share_from(self, owner, values, shape):
         return self.p.share(values if self.p.id == owner else None, owner=owner,
                             shape=shape).value
-
-
-def _argmax_tol(party, x, eps: int):
-    """Row-wise secret one-hot argmax of raw shares (k, n) that treats values
-    closer than the public ``eps`` as ties, won by the lower index.
-
-    The tournament of :func:`ppboost.mpc.argmax.argmax` (CrypTen / XORBoost)
-    with s = [left + eps < right]: the right candidate wins a match only by
-    more than eps.  Exact ties of the true values (which the fixed-point noise
-    below eps would otherwise break at random) go to the lowest index, as
-    xgboost's first-best rule.  Opened: comparison and Beaver masks only.
-    Cost: ceil(log2 n) levels of (comparison + 1 product) forward and one
-    product per level backward, as argmax.
-    """
-    k = x.shape[0]
-    cur = x
-    levels = []
-    e = np.uint64(eps) if party.id == 0 else np.uint64(0)
-    while cur.shape[1] > 1:
-        L = cur.shape[1]
-        h = L // 2
-        left = np.ascontiguousarray(cur[:, 0:2 * h:2])
-        right = np.ascontiguousarray(cur[:, 1:2 * h:2])
-        s = ltz_raw(party, (left + e - right).reshape(-1)).reshape(k, h)
-        win = left + mul_raw(party, s, right - left)
-        if L % 2:
-            win = np.concatenate([win, cur[:, L - 1:]], axis=1)
-        levels.append((s, L))
-        cur = win
-    onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
-    for s, L in reversed(levels):
-        h = L // 2
-        r = mul_raw(party, np.ascontiguousarray(onehot[:, :h]), s)
-        child = np.empty((k, L), dtype=np.uint64)
-        child[:, 0:2 * h:2] = onehot[:, :h] - r
-        child[:, 1:2 * h:2] = r
-        if L % 2:
-            child[:, L - 1] = onehot[:, h]
-        onehot = child
-    return onehot
 
 
 # ----------------------------------------------------------------------------- binning
@@ -426,6 +388,10 @@ class SecureBackend(TreeBackend):
         self.prec = precision_plan(params, self.n_rows)
         self.reg = params.objective == "reg:squarederror"
         self.fm = self.prec["fg"]                        # margin bits
+        # bound_bits of the H / missing-count comparisons (public): values lie in
+        # [-h_thr, hi 2^fh + n], one sign bit and one bit of slack on top
+        pr = self.prec
+        self._cmp_bits = _bits_for(pr["hi"] * 2.0 ** pr["fh"] + self.n_rows + pr["h_thr"]) + 2
         self._build_candidate_maps()
         self._prepare_cells(binned)
         self._share_conditions(cuts)
@@ -781,8 +747,12 @@ class SecureBackend(TreeBackend):
         sorted_ = permute_many(AShare(party, X), info["sigmas"] if mine else None, owner,
                                count=mc)
         stacked = np.concatenate([ring.prefix_sum(s.value, axis=0) for s in sorted_], axis=0)
-        sel = permute(AShare(party, stacked), info["select"] if mine else None, owner)
-        return sel.value[:mc * B].reshape(mc, B, cols)
+        # only the mc * B bin-end rows are kept: the owner publishes mc * B
+        # indices (not mc * npad) and non-owners expand only those rows of
+        # their output masks (perm_select)
+        sel = permute(AShare(party, stacked), info["select"] if mine else None, owner,
+                      rows=mc * B)
+        return sel.value.reshape(mc, B, cols)
 
     # ------------------------------------------------------------------ split choice
     def _weights(self, G, H):
@@ -817,7 +787,8 @@ class SecureBackend(TreeBackend):
         Catrina & Saxena FC 2010 reciprocal]; validity bits by comparisons
         (edaBits, Escudero et al. CRYPTO 2020); invalid -> -2^61; the
         "do not split" entry holds max(gamma, 1e-6) (+ eps); tolerant
-        tournament argmax (:func:`_argmax_tol`).  Opened: masks only.
+        tournament argmax (:func:`ppboost.mpc.argmax.argmax` with ``tol=eps``).
+        Opened: masks only.
         Cost: reciprocal (~25 rounds) + 3 products + 1 comparison batch
         + ceil(log2(C + 1)) tournament levels, on L (2C + 1) elements.
         """
@@ -847,7 +818,9 @@ class SecureBackend(TreeBackend):
         thr = np.uint64(pr["h_thr"])
         cmp = np.concatenate([Hall - ops.const(np.full(Hall.shape, thr)),
                               miss.T.ravel() - ops.const(np.ones(LC, np.uint64))])
-        ge = ops.ge0(cmp)
+        # declared bound of the compared values: |H| <= hi 2^fh (+ 1 ulp of h's
+        # truncation per row), h_thr, |miss - 1| <= n -> a shorter comparison circuit
+        ge = ops.ge0(cmp, self._cmp_bits)
         geL, geR, geP = ge[:LC], ge[LC:2 * LC], ge[2 * LC:2 * LC + L]
         geM = ge[2 * LC + L:]
         v1 = ops.mul(np.concatenate([geL, geP]), np.concatenate([geR, np.uint64(0) - w[2 * LC:]]))
@@ -867,7 +840,7 @@ class SecureBackend(TreeBackend):
         # tournament lets it win only by more than eps, hence + eps)
         thr_col = thr_col + ops.const(np.full(L, np.uint64(pr["eps"])))
         values = np.concatenate([masked.reshape(L, C), thr_col[:, None]], axis=1)
-        onehot = _argmax_tol(party, values, pr["eps"])
+        onehot = argmax(party, AShare(party, values), tol=pr["eps"]).value
         self._parent = (cum, tot)
         return {"onehot": onehot, "weight": wnode}
 
@@ -931,7 +904,7 @@ class SecureBackend(TreeBackend):
         G = S[0]
         H = cnt if h is None else S[1]
         w, _ = self._weights(G, H)
-        ok = ops.ge0(H - ops.const(np.full(H.shape, np.uint64(pr["h_thr"]))))
+        ok = ops.ge0(H - ops.const(np.full(H.shape, np.uint64(pr["h_thr"]))), self._cmp_bits)
         wl = ops.mul(ok, np.uint64(0) - w)
         eta = _enc([self.params.eta], self.fm)[0]
         value = ops.trunc(wl * eta, pr["fw"], pr["fw"] + self.fm + _bits_for(pr["Wmax"]) + 2)
