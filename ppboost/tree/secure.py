@@ -400,50 +400,62 @@ class SecureBackend(TreeBackend):
 
     # ------------------------------------------------------------------ public maps
     def _build_candidate_maps(self):
+        """Public maps from the cumulative histograms to every candidate's sums
+        (vectorised over candidates; pure functions of the public layout).
+
+        ``_idx``/``_coef`` (C, 4): G_L = sum_q coef[c, q] cum[idx[c, q]] (index
+        ``Btot`` is an appended zero row); ``_tot`` (C,): the node total row;
+        ``_miss`` (C, 2): missing count = cum[a] - cum[b]; ``_D[j]`` (C_j, B_j):
+        the differenced "goes left" indicator of feature j's candidates over
+        its bins (the missing bin last).
+        """
         lay = self.layout
-        offs = lay.bin_offsets
+        offs = np.asarray(lay.bin_offsets, dtype=np.int64)
+        nbins = np.asarray(lay.n_bins, dtype=np.int64)
         self.Btot = int(offs[-1])
         zero = self.Btot                       # index of the appended zero row
         C = lay.n_candidates
+        f = np.asarray(lay.cand_feature, dtype=np.int64)
+        kind = np.asarray(lay.cand_kind, dtype=np.int64)
+        t = np.asarray(lay.cand_bin, dtype=np.int64)
+        o, b = offs[f], nbins[f]
+
+        def cum(k):                            # row of C[k] (k < 0: the zero row)
+            return np.where(k >= 0, o + k, zero)
+
         idx = np.full((C, 4), zero, np.int64)
         coef = np.zeros((C, 4), np.int64)
-        tot = np.zeros(C, np.int64)
-        miss = np.zeros((C, 2), np.int64)      # count of missing = cum[a] - cum[b]
+        tot = o + b
+        miss = np.stack([o + b, cum(b - 1)], axis=1)      # count of missing = cum[a] - cum[b]
+        fw = kind == KIND_FORWARD
+        bw = kind == KIND_BACKWARD                        # GL = C[t] + M
+        cmr = kind == KIND_CAT_MISSING_RIGHT
+        cat = ~(fw | bw | cmr)
+        idx[fw, 0], coef[fw, 0] = cum(t)[fw], 1
+        idx[bw, 0], idx[bw, 1], idx[bw, 2] = cum(t)[bw], (o + b)[bw], cum(b - 1)[bw]
+        coef[bw, :3] = (1, 1, -1)
+        # categorical, right = {t}: GL = C[b] - C[t] + C[t-1]
+        idx[cat, 0], idx[cat, 1], idx[cat, 2] = (o + b)[cat], cum(t)[cat], cum(t - 1)[cat]
+        coef[cat, :3] = (1, -1, 1)
+        # right = {t} + missing: GL = -C[t] + C[t-1] + C[b-1]
+        idx[cmr, 0], idx[cmr, 1], idx[cmr, 2] = cum(t)[cmr], cum(t - 1)[cmr], cum(b - 1)[cmr]
+        coef[cmr, :3] = (-1, 1, 1)
         self.cand_start = np.zeros(lay.n_features + 1, np.int64)
-        for c in range(C):
-            j, kind, t = int(lay.cand_feature[c]), int(lay.cand_kind[c]), int(lay.cand_bin[c])
-            o, b = int(offs[j]), int(lay.n_bins[j])
-            cum = lambda k: o + k if k >= 0 else zero          # noqa: E731
-            tot[c] = o + b
-            miss[c] = (o + b, cum(b - 1))
-            if kind == KIND_FORWARD:
-                idx[c, 0], coef[c, 0] = cum(t), 1
-            elif kind == KIND_BACKWARD:                        # GL = C[t] + M
-                idx[c, :3], coef[c, :3] = (cum(t), o + b, cum(b - 1)), (1, 1, -1)
-            else:                                              # GL = T - GR
-                # right = {t}: GL = C[b] - C[t] + C[t-1]; right = {t} + missing:
-                # GL = -C[t] + C[t-1] + C[b-1]
-                terms = [(o + b, 1), (cum(t), -1), (cum(t - 1), 1)]
-                if kind == KIND_CAT_MISSING_RIGHT:
-                    terms = [(cum(t), -1), (cum(t - 1), 1), (cum(b - 1), 1)]
-                for q, (i, s) in enumerate(terms):
-                    idx[c, q], coef[c, q] = i, s
-        for j in range(lay.n_features):
-            self.cand_start[j + 1] = self.cand_start[j] + (2 * int(lay.n_bins[j]))
+        self.cand_start[1:] = np.cumsum(2 * nbins)
         self._idx, self._coef, self._tot, self._miss = idx, _signed(coef), tot, miss
-        self._bwd = lay.cand_kind == KIND_BACKWARD
+        self._bwd = kind == KIND_BACKWARD
         # per feature: D_j (B_j x C_j), differenced "goes left" indicator over bins
+        numeric = fw | bw
+        dleft = np.asarray(lay.cand_default_left, dtype=bool)
         self._D = []
         for j in range(lay.n_features):
-            b = int(lay.n_bins[j])
+            bj = int(nbins[j])
             cs, ce = int(self.cand_start[j]), int(self.cand_start[j + 1])
-            M = np.zeros((b + 1, ce - cs), np.int64)
-            for q, c in enumerate(range(cs, ce)):
-                kind, t = int(lay.cand_kind[c]), int(lay.cand_bin[c])
-                dl = bool(lay.cand_default_left[c])
-                for k in range(b):
-                    M[k, q] = (k <= t) if kind in (KIND_FORWARD, KIND_BACKWARD) else (k != t)
-                M[b, q] = dl
+            k = np.arange(bj)[:, None]
+            tq = t[cs:ce][None, :]
+            M = np.zeros((bj + 1, ce - cs), np.int64)
+            M[:bj] = np.where(numeric[cs:ce][None, :], k <= tq, k != tq)
+            M[bj] = dleft[cs:ce]
             D = M.copy()
             D[1:] -= M[:-1]
             self._D.append(np.ascontiguousarray(_signed(D.T)))     # (C_j, B_j)
