@@ -57,6 +57,40 @@ def test_agree_bins_horizontal_equals_pooled_cuts(n_parties):
         np.testing.assert_array_equal(res[0][1][j].cuts, ref.features[j].cuts)
 
 
+def test_agree_bins_mixed_shared_features_by_secure_pooling_transcript_fixed():
+    """Mixed plan: parties 0 and 1 hold rows of features 0-2 (shared, pooled by
+    tree.secure_binning), party 2 adds feature 3 for all rows.  The cuts of the
+    shared features equal those of the pooled data, and the transcript (every
+    message size, per sender and receiver) is the same for two datasets of the
+    same shape with different numbers of distinct values."""
+    rows = [np.arange(0, 25), np.arange(25, 60)]
+    plan = SecurePlan(60, 4, np.array([False, False, True, False]),
+                      [Cell(0, rows[0], np.arange(3)), Cell(1, rows[1], np.arange(3)),
+                       Cell(2, np.arange(60), np.array([3]))], [])
+    outs = []
+    for seed, scale in ((3, 1.0), (4, 50.0)):
+        rng = np.random.default_rng(seed)
+        X = np.round(rng.normal(size=(60, 4)) * scale, 1).astype(np.float32)
+        X[:, 2] = rng.integers(0, 5, 60)
+        X[rng.random(X.shape) < 0.1] = np.nan
+
+        def fn(party, X=X):
+            mine = {0: X[rows[0], :3]} if party.id == 0 else \
+                {1: X[rows[1], :3]} if party.id == 1 else {2: X[:, 3:]}
+            before = len(party.ep.stats.transcript)
+            binned, cuts = agree_bins(party, plan, mine, 16)
+            return binned, cuts, list(party.ep.stats.transcript[before:])
+
+        res, _, _ = run_parties(3, fn)
+        ref = fit_bins(X, 16, np.array([False, False, True, False]))
+        for j in range(3):                       # party 0 is the cut owner of 0-2
+            np.testing.assert_array_equal(res[0][1][j].cuts, ref.features[j].cuts)
+        np.testing.assert_array_equal(res[0][0][0], ref.transform(X)[rows[0], :3])
+        np.testing.assert_array_equal(res[1][0][1], ref.transform(X)[rows[1], :3])
+        outs.append([r[2] for r in res])
+    assert outs[0] == outs[1]
+
+
 def test_agree_bins_vertical_keeps_cuts_with_owner():
     rng = np.random.default_rng(1)
     X = rng.integers(0, 7, size=(40, 4)).astype(np.float32)

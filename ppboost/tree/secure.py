@@ -61,9 +61,12 @@ Fixed point and the magnitude budget (every bound below is public):
   fgg + fw chosen from n so that |gain| < 2^61 ring units (see
   :func:`precision_plan`).  lambda + min_child_weight must be > 0.
 
-Not done (documented gaps): the horizontal quantile sketch is exchanged in
-the clear between the row-holding parties (:func:`agree_bins`), not by secure
-aggregation; histograms run in Z_2^64 (no 32-bit ring); the dealer does not
+Binning of features split across row blocks: a pooled exact summary by
+oblivious shuffle and secure aggregation (:func:`agree_bins`,
+:mod:`ppboost.tree.secure_binning`); the pooled distinct values, their total
+counts and how many blocks hold each value are revealed to every party.
+
+Not done (documented gaps): histograms run in Z_2^64 (no 32-bit ring); the dealer does not
 stand in for non-owners in the second permutation, so the stacked
 permutations cost O(n m L) elements per level and party.
 """
@@ -86,9 +89,9 @@ from ..mpc.permutation import permute, permute_many, unpermute
 from ..mpc.truncation import truncate
 from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_RIGHT, KIND_FORWARD, TreeBackend,
                       TreeLayout)
-from .binning import (BinMapper, FeatureSummary, cuts_from_summary, fit_bins,
-                      merge_summaries, summarize_column)
+from .binning import BinMapper, cuts_from_summary, fit_bins, summarize_column
 from .params import TreeParams
+from .secure_binning import pooled_summaries
 
 __all__ = ["Cell", "SecurePlan", "SharedTree", "SecureBackend", "agree_bins",
            "precision_plan", "open_tree", "LABEL_BITS", "SCALE_RANGE"]
@@ -264,11 +267,21 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
 
     ``my_X``: {cell index: float32 (n_c, m_c)} for the cells this party owns.
     A feature held by one cell is binned by its owner alone (its cuts stay
-    private).  A feature held by several cells (rows split across parties)
-    is binned from the merged exact summaries of its owners: **the owners
-    exchange their summaries (distinct values and counts) in the clear** --
-    the secure-aggregated sketch of DESIGN.md is not implemented.  Messages
-    are padded to the cell sizes, so their sizes are public.
+    private).  A feature held by several cells (rows split across parties:
+    horizontal / mixed) is binned from the pooled exact summary computed by
+    :func:`ppboost.tree.secure_binning.pooled_summaries`: each owner
+    secret-shares its summary padded to its cell's row count, the entries are
+    obliviously shuffled (one owner permutation per party), the values are
+    opened and the secret counts are summed per value before the totals are
+    opened.  **What every party learns** about such a feature: the pooled
+    distinct values and their total row counts (the secure-aggregated
+    sketch), how many cells hold each distinct value (equal values from k
+    cells are opened k times), and hence the total number of (cell, distinct
+    value) pairs.  Not which cell holds which value, nor any cell's count.
+    The cuts are identical to those of the merged summaries
+    (:func:`ppboost.tree.binning.merge_summaries`).  Cost: P + 2 rounds for
+    all shared features, O(n) elements per shared feature; transcript sizes
+    depend only on the public cell shapes.
     Returns (binned {cell: int32 (n_c, m_c)}, cuts {feature: FeatureCuts} for
     the features this party is the cut owner of); sets ``plan.n_bins``.
     """
@@ -276,49 +289,24 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
     m = plan.n_features
     cells_of = [[ci for ci, c in enumerate(plan.cells) if j in set(c.features.tolist())]
                 for j in range(m)]
-    summaries: dict = {}
-    # --- exchange summaries for shared features (between the cells' owners)
-    for ci, cell in enumerate(plan.cells):
-        if cell.owner != me:
-            continue
-        X = my_X[ci]
-        for t, j in enumerate(cell.features.tolist()):
-            if len(cells_of[j]) > 1:
-                summaries[(ci, j)] = summarize_column(X[:, t], max_bin,
-                                                      bool(plan.categorical[j]))
+    # --- shared features (rows split across cells): pooled exact summary by
+    # secure aggregation over an oblivious shuffle (tree.secure_binning); every
+    # party takes part, every party learns the pooled summary, nobody a cell's own
     shared_feats = [j for j in range(m) if len(cells_of[j]) > 1]
+    pooled: dict = {}
     if shared_feats:
-        owners = sorted({plan.cells[ci].owner for j in shared_feats for ci in cells_of[j]})
-        if me in owners:
-            mine = [ci for ci, c in enumerate(plan.cells) if c.owner == me
-                    and any(ci in cells_of[j] for j in shared_feats)]
-            for ci in mine:
-                nc = plan.cells[ci].rows.shape[0]
-                feats = [j for j in shared_feats if ci in cells_of[j]]
-                vals = np.full((len(feats), nc), np.nan, np.float32)
-                wts = np.zeros((len(feats), nc), np.float64)
-                for r, j in enumerate(feats):
-                    s = summaries[(ci, j)]
-                    vals[r, :s.values.shape[0]] = s.values
-                    wts[r, :s.weights.shape[0]] = s.weights
-                for q in owners:
-                    if q != me:
-                        ep.send(q, vals)
-                        ep.send(q, wts)
-            for ci, cell in enumerate(plan.cells):
-                if cell.owner == me or cell.owner not in owners \
-                        or not any(ci in cells_of[j] for j in shared_feats):
-                    continue
-                feats = [j for j in shared_feats if ci in cells_of[j]]
-                vals = ep.recv(cell.owner)
-                wts = ep.recv(cell.owner)
-                if vals.shape != (len(feats), cell.rows.shape[0]):
-                    raise ValueError(f"party {me}: summary of cell {ci} has shape "
-                                     f"{vals.shape}, expected {(len(feats), cell.rows.shape[0])}")
-                for r, j in enumerate(feats):
-                    k = wts[r] > 0
-                    summaries[(ci, j)] = FeatureSummary(vals[r][k], wts[r][k],
-                                                        bool(plan.categorical[j]), True)
+        layout = [(j, [(plan.cells[ci].owner, plan.cells[ci].rows.shape[0])
+                       for ci in cells_of[j]]) for j in shared_feats]
+        mine = {}
+        for j in shared_feats:
+            for r, ci in enumerate(cells_of[j]):
+                cell = plan.cells[ci]
+                if cell.owner == me:
+                    t = int(np.flatnonzero(cell.features == j)[0])
+                    mine[(j, r)] = summarize_column(my_X[ci][:, t], max_bin,
+                                                    bool(plan.categorical[j]))
+        pooled = pooled_summaries(party, layout, mine,
+                                  {j: bool(plan.categorical[j]) for j in shared_feats})
     # --- cuts for the features this party can bin: a feature of one cell with
     # xgboost's own sketch on the owner's column (fit_bins: the cuts of
     # xgboost.train(tree_method="hist") for any n); a feature split across
@@ -338,9 +326,8 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
         cis = cells_of[j]
         if not cis:
             raise ValueError(f"feature {j} is held by no party")
-        if len(cis) > 1 and all((ci, j) in summaries for ci in cis):
-            merged = merge_summaries([summaries[(ci, j)] for ci in cis])
-            cuts[j] = cuts_from_summary(merged, max_bin)
+        if len(cis) > 1:
+            cuts[j] = cuts_from_summary(pooled[j], max_bin)
     # --- public bin counts (from each feature's cut owner = owner of its first cell)
     counts = np.full(m, -1, np.int64)
     cut_owner = np.array([plan.cells[cells_of[j][0]].owner for j in range(m)])
