@@ -19,7 +19,14 @@ protocol                                   rounds   elements sent per party (N)
 ``b2a.b2a`` (daBits)                       1        N/8 bytes to each other party
 ``prefix.prefix_sum`` / ``suffix_sum``     0        0
 ``permutation.permute(_many)``, inverse    1        non-owner: N; owner: n indices
+``shuffle.shuffle`` (oblivious)            P        N per non-owner per round
+``compare.ltz`` / ``less_than`` (edaBits)  7        N words opened + 57 bit-ANDs/elt
+``argmax.argmax`` (tournament, one-hot)    ~8 lg n  lg n comparisons + products
+``nonlinear.reciprocal`` / ``sigmoid``     ~30      see each docstring
 =========================================  =======  ==============================
+
+Each protocol's own docstring is authoritative for its cost (the comparison
+rows above are for 64-bit inputs; a declared ``bound_bits`` makes them cheaper).
 
 Correlated randomness always comes from ``party.dealer.get(kind, ...)``;
 kinds are registered with ``@correlation("name")`` (see ``dealer``).
