@@ -95,9 +95,11 @@ def main():
     args = ap.parse_args()
     doc = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version(),
+                       "loadavg_at_start": list(os.getloadavg()),
                        "note": "2-core machine shared with other engineers: timings are noisy"}}
     if args.rows:
         doc["runs"] = [run(args.rows, args.features or 10, args.trees)]
+        doc["machine"]["loadavg_at_end"] = list(os.getloadavg())
         print(json.dumps(doc, indent=1))
         return
     cells = [(1000, 10, 2), (1000, 100, 1), (10000, 10, 1)] if args.quick else \
@@ -109,6 +111,7 @@ def main():
         print(json.dumps(doc["scaling"][-1]), flush=True)
     if not args.quick and not args.skip_xorboost:
         doc["xorboost_config"] = run(25000, 300, args.trees)
+    doc["machine"]["loadavg_at_end"] = list(os.getloadavg())
     print(json.dumps(doc, indent=1))
 
 
