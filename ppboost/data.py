@@ -678,12 +678,16 @@ def _to_party_matrix(p: _Parsed, names: list, shared: dict) -> np.ndarray:
     return X
 
 
-def _check_party_count(d: Mapping, what: str) -> None:
+def _check_party_count(d: Mapping, what: str, minimum: int = 0) -> None:
     if not isinstance(d, Mapping):
         raise DataValidationError(
             f"{what} expects a dict {{party name: data}}, got a {type(d).__name__}")
     for name in d:
         _check_party_name(name)
+    if len(d) < minimum:
+        raise DataValidationError(
+            f"{what} has {len(d)} part{'y' if len(d) == 1 else 'ies'}; "
+            f"at least {minimum} parties are needed")
 
 
 def _parse_horizontal(parties: Mapping, where: str):
@@ -730,11 +734,7 @@ class HorizontalSplit(Split):
     kind = "horizontal"
 
     def __init__(self, parties: Mapping, *, categories: Mapping | None = None) -> None:
-        _check_party_count(parties, "HorizontalSplit")
-        if len(parties) < 2:
-            raise DataValidationError(
-                f"HorizontalSplit has {len(parties)} part{'y' if len(parties) == 1 else 'ies'}; "
-                "at least 2 parties are needed")
+        _check_party_count(parties, "HorizontalSplit", minimum=2)
         parsed, labels, names = _parse_horizontal(parties, "horizontal split")
         _check_feature_names(names)
         shared = _agree_categories(parsed, [names] * len(parsed), categories)
@@ -762,11 +762,7 @@ class VerticalSplit(Split):
     kind = "vertical"
 
     def __init__(self, parties: Mapping, *, categories: Mapping | None = None) -> None:
-        _check_party_count(parties, "VerticalSplit")
-        if len(parties) < 2:
-            raise DataValidationError(
-                f"VerticalSplit has {len(parties)} part{'y' if len(parties) == 1 else 'ies'}; "
-                "at least 2 parties are needed")
+        _check_party_count(parties, "VerticalSplit", minimum=2)
         parsed, ys = [], []
         for name, entry in parties.items():
             X, y = _split_entry(name, entry, labels_required=False)
