@@ -187,7 +187,9 @@ def test_enroll_two_users_through_cli(world):
     # the database holds no token in clear
     raw = b"".join(p.read_bytes() for p in world["dir"].glob("models.db*"))
     for user in ("alice", "bob"):
-        assert keysdoc(world, user)["token"].split("_")[-1].encode() not in raw
+        # ppb_<id>_<secret>: the secret (43 url-safe base64 chars) may itself contain "_"
+        secret = keysdoc(world, user)["token"].split("_", 2)[2]
+        assert len(secret) == 43 and secret.encode() not in raw
 
 
 def test_query_through_cli_matches_booster(world):
