@@ -690,6 +690,16 @@ def _check_party_count(d: Mapping, what: str, minimum: int = 0) -> None:
             f"at least {minimum} parties are needed")
 
 
+def _column_names(parsed, start: int) -> list:
+    """Per party, its column names: its DataFrame's, or f{j} by pooled position from ``start``."""
+    out = []
+    for p in parsed:
+        k = len(p.types)
+        out.append(p.names if p.names is not None else [f"f{j}" for j in range(start, start + k)])
+        start += k
+    return out
+
+
 def _parse_horizontal(parties: Mapping, where: str):
     """Parse the row-owning parties: same columns; every party holds labels."""
     parsed, labels = [], []
@@ -787,12 +797,7 @@ class VerticalSplit(Split):
                 "exactly one party must give (X, y), the others give X only")
         labels = [None if y is None else _parse_labels(p.party, y, p.n_rows)
                   for p, y in zip(parsed, ys)]
-        names_pp, start = [], 0
-        for p in parsed:
-            k = len(p.types)
-            names_pp.append(p.names if p.names is not None
-                            else [f"f{j}" for j in range(start, start + k)])
-            start += k
+        names_pp = _column_names(parsed, 0)
         names = [n for ns in names_pp for n in ns]
         _check_feature_names(names)
         shared = _agree_categories(parsed, names_pp, categories)
@@ -874,12 +879,7 @@ class MixedSplit(Split):
             vparsed.append(p)
             vrows.append(_resolve_rows(name, rows, p.n_rows, n_rows, offsets))
 
-        names_pp, start = [hnames], len(hnames)
-        for p in vparsed:
-            k = len(p.types)
-            names_pp.append(p.names if p.names is not None
-                            else [f"f{j}" for j in range(start, start + k)])
-            start += k
+        names_pp = [hnames] + _column_names(vparsed, len(hnames))
         names = [n for ns in names_pp for n in ns]
         _check_feature_names(names)
         shared = _agree_categories(hparsed + vparsed,

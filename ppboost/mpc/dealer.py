@@ -49,6 +49,7 @@ import importlib
 import json
 import os
 import time
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -73,16 +74,18 @@ class DealerError(RuntimeError):
     """A malformed or unknown request, or parties that disagree about one."""
 
 
-class Correlation:
+class Correlation(ABC):
     """Base class of a correlation kind (see the module docstring)."""
 
     name = "?"
 
-    def deal(self, d: "DealerSession", **params) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def deal(self, d: "DealerSession", **params) -> None:
+        """Dealer side: generate the material and send the corrections."""
 
-    def expand(self, c: "DealerClient", **params):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def expand(self, c: "DealerClient", **params):
+        """Party side: expand this party's share of the material (mirror of ``deal``)."""
 
 
 def correlation(name: str):
