@@ -237,6 +237,15 @@ def _check_objective(objective: str, num_class) -> int | None:
     return None
 
 
+def _check_finite_labels(y: np.ndarray, where: str) -> None:
+    bad = ~np.isfinite(y)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataValidationError(
+            f"{where}: {int(bad.sum())} label(s) are NaN or infinite (first at row {i}); "
+            "labels must be finite numbers")
+
+
 def validate_labels(y: np.ndarray, objective: str, num_class: int | None = None,
                     where: str = "labels") -> None:
     """Check that labels ``y`` are valid for ``objective`` (raises DataValidationError).
@@ -247,12 +256,7 @@ def validate_labels(y: np.ndarray, objective: str, num_class: int | None = None,
     """
     num_class = _check_objective(objective, num_class)
     y = np.asarray(y, dtype=np.float64)
-    bad = ~np.isfinite(y)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataValidationError(
-            f"{where}: {int(bad.sum())} label(s) are NaN or infinite (first at row {i}); "
-            "labels must be finite numbers")
+    _check_finite_labels(y, where)
     if objective == "binary:logistic":
         bad = (y < 0) | (y > 1)
         if bad.any():
@@ -393,12 +397,7 @@ def _parse_labels(party: str, y, n_rows: int) -> np.ndarray:
         raise DataValidationError(
             f"party {party!r}: {arr.shape[0]} labels for {n_rows} rows of X; expected one label "
             "per row")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataValidationError(
-            f"party {party!r}: {int(bad.sum())} label(s) are NaN or infinite (first at row {i}); "
-            "labels must be finite numbers")
+    _check_finite_labels(arr, f"party {party!r}")
     return arr.astype(np.float32)
 
 
