@@ -153,8 +153,68 @@ def test_argmax_with_tolerance_prefers_first_of_near_ties(n_parties):
 @pytest.mark.parametrize("tol", [-1, 1.5, True, 2 ** 62])
 def test_argmax_rejects_bad_tol(tol):
     def fn(party):
-        with pytest.raises(ValueError, match="tol == .*must be None or an int"):
+        with pytest.raises(ValueError, match="tol == .*must be None, an int"):
             argmax(party, _public_share(party, np.zeros((1, 3), np.int64)), tol=tol)
+        return True
+
+    res, _, _ = run_parties(2, fn)
+    assert all(res)
+
+
+def _tournament_reference(vals, tols):
+    """Plaintext tournament with per-candidate tolerances: the rule argmax documents."""
+    out = []
+    for v, t in zip(vals.tolist(), tols.tolist()):
+        cur = list(zip(v, t, range(len(v))))
+        while len(cur) > 1:
+            nxt = [(r if l[0] + l[1] < r[0] else l) for l, r in zip(cur[0::2], cur[1::2])]
+            if len(cur) % 2:
+                nxt.append(cur[-1])
+            cur = nxt
+        out.append(cur[0])
+    return out
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_argmax_with_secret_per_candidate_tolerance(n_parties):
+    """tol as an AShare: each match is decided by the left candidate's own tolerance, the
+    winner carries its tolerance up; checked against a plaintext tournament, with the
+    maxima and the winners' tolerances, and the rounds equal those of tol=None."""
+    rng = np.random.default_rng(11 + n_parties)
+    vals = rng.integers(-1000, 1000, size=(40, 37))
+    vals[:5] = 50                                  # exact ties: lowest index
+    vals[5, 3], vals[5, 10] = 2000, 2005           # within 10 of index 3: index 3 stays
+    tols = rng.integers(0, 30, size=vals.shape)
+    tols[5] = 10
+    ref = _tournament_reference(vals, tols)
+
+    def fn(party):
+        x = _public_share(party, vals)
+        t = _public_share(party, tols)
+        before = party.ep.stats.snapshot()
+        oh, mx, tw = argmax(party, x, return_max=True, tol=t)
+        mid = party.ep.stats.snapshot()
+        argmax(party, x)
+        after = party.ep.stats.snapshot()
+        return oh.reveal(), mx.reveal(), tw.reveal(), mid["rounds"] - before["rounds"], \
+            after["rounds"] - mid["rounds"]
+
+    res, _, _ = run_parties(n_parties, fn)
+    oh, mx, tw = res[0][:3]
+    assert np.all(oh.sum(axis=1) == 1) and set(np.unique(oh)) <= {0, 1}
+    np.testing.assert_array_equal(np.argmax(oh, axis=1), [r[2] for r in ref])
+    np.testing.assert_array_equal(mx.view(np.int64), [r[0] for r in ref])
+    np.testing.assert_array_equal(tw.view(np.int64), [r[1] for r in ref])
+    assert np.argmax(oh[5]) == 3 and np.all(np.argmax(oh[:5], axis=1) == 0)
+    for r in res:
+        assert r[3] == r[4]
+
+
+def test_argmax_rejects_tolerance_of_another_shape():
+    def fn(party):
+        x = _public_share(party, np.zeros((2, 3), np.int64))
+        with pytest.raises(ValueError, match=r"tol has shape \(2, 2\), must be x's shape"):
+            argmax(party, x, tol=_public_share(party, np.zeros((2, 2), np.int64)))
         return True
 
     res, _, _ = run_parties(2, fn)

@@ -72,6 +72,39 @@ def test_reciprocal_matches_numpy(n_parties, lo, hi):
     assert np.all(err <= tol), f"max error {err.max():.3g}, worst ratio {(err / tol).max():.3g}"
 
 
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_reciprocal_out_bits_keeps_the_significant_bits(n_parties):
+    """out_bits > f: 1/x of a large x (here x up to 25,000 at f = 20, out_bits = 43) keeps a
+    relative error of at most 2**-(F-2) + 2**-out_bits / (1/x) (the same budget as above)."""
+    f, fo = 20, 43
+    rng = np.random.default_rng(5 + n_parties)
+    x = np.concatenate([[2.0, 25001.0, 1024.0, 1025.0], rng.integers(2, 25001, 500) + 0.5])
+
+    def main(P):
+        P.frac_bits = f
+        a = P.share(fixed.encode(x, f) if P.id == 0 else None, owner=0, shape=x.shape)
+        r = reciprocal(a, 2.0, 25001.0, out_bits=fo)
+        return P.reveal(r)
+
+    res, _, _ = run_parties(n_parties, main, timeout=60)
+    got = fixed.decode(res[0], fo)
+    rel = np.abs(got * x - 1)
+    bound = 2.0 ** -(INTERNAL_BITS - 2) + 2.0 ** -fo * x
+    assert np.all(rel <= bound), f"worst ratio {(rel / bound).max():.3g}"
+    assert rel.max() < 2.0 ** -24
+
+
+def test_reciprocal_rejects_bad_out_bits():
+    def main(P):
+        a = P.share(fixed.encode(np.ones(2)) if P.id == 0 else None, owner=0, shape=(2,))
+        with pytest.raises(ValueError, match="out_bits == 70"):
+            reciprocal(a, 0.5, 4.0, out_bits=70)
+        return True
+
+    res, _, _ = run_parties(2, main, timeout=60)
+    assert all(res)
+
+
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vals=st.lists(st.floats(0.5, 3000.0), min_size=1, max_size=30),
        n_parties=st.sampled_from([2, 3]))

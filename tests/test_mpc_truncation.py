@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ppboost.mpc.simulate import run_parties
-from ppboost.mpc.truncation import MAX_BOUND_BITS, truncate
+from ppboost.mpc.truncation import MAX_BOUND_BITS, mul_trunc, truncate
 
 PARTIES = [2, 3]
 CHUNK = 2_000_000
@@ -119,3 +119,49 @@ def test_opened_value_is_uniform_on_zero_input(n):
     assert set(np.unique(y.view(np.int64))) <= {0, 1}
     ok, freq = _bit_frequencies_ok(c)
     assert ok, freq
+
+
+@pytest.mark.parametrize("n", PARTIES)
+@pytest.mark.parametrize("xb,yb,shift", [(48, 43, 52), (40, 20, 20), (55, 50, 60), (30, 30, 40)])
+def test_mul_trunc_wider_than_the_ring(n, xb, yb, shift):
+    """x * y / 2**shift for products of up to 105 bits, against Python integers: the error
+    is below k ulps (k limbs, one truncation each), and the limb split is exact."""
+    rng = np.random.default_rng(xb * 100 + yb + n)
+    N = 3000
+    X = rng.integers(-2 ** (xb - 1), 2 ** (xb - 1), N, dtype=np.int64)
+    Y = rng.integers(-2 ** (yb - 1), 2 ** (yb - 1), N, dtype=np.int64)
+    X[:4] = [2 ** (xb - 1) - 1, -2 ** (xb - 1), 0, 1]
+    Y[:4] = [2 ** (yb - 1) - 1, 2 ** (yb - 1) - 1, -5, -2 ** (yb - 1)]
+    a = 61 - yb
+    k = 1 + max(0, -(-(xb + yb - 60) // a))
+
+    def fn(p):
+        x, y = _inp(p, X.view(np.uint64), 0), _inp(p, Y.view(np.uint64), n - 1)
+        p.reveal(x[:1])                      # ends on a receive: the next send starts a round
+        before = p.ep.stats.snapshot()
+        z = mul_trunc(x, y, shift, xb, yb, xb + yb)
+        rounds = p.ep.stats.snapshot()["rounds"] - before["rounds"]
+        return p.reveal(z, to=0), rounds
+
+    res, _, _ = run_parties(n, fn, timeout=120)
+    z = res[0][0].view(np.int64)
+    exact = np.array([int(a_) * int(b_) for a_, b_ in zip(X.tolist(), Y.tolist())], dtype=object)
+    err = np.array([int(zi) * 2 ** shift - e for zi, e in zip(z.tolist(), exact)], dtype=object)
+    worst = max(abs(e) for e in err.tolist()) / 2 ** shift
+    assert worst < k, f"error {worst} ulps with {k} limbs"
+    assert res[0][1] == (2 if k == 1 else 3)
+
+
+def test_mul_trunc_rejects_bad_bounds():
+    def fn(p):
+        x = _inp(p, np.zeros(3, np.uint64), 0)
+        with pytest.raises(ValueError, match="y_bits == 60, must be an int in 0..59"):
+            mul_trunc(x, x, 10, 40, 60, 100)
+        with pytest.raises(ValueError, match="the result needs 70 bits"):
+            mul_trunc(x, x, 10, 40, 40, 80)
+        with pytest.raises(TypeError, match="two AShares"):
+            mul_trunc(x, np.zeros(3), 10, 40, 40, 80)
+        return True
+
+    res, _, _ = run_parties(2, fn)
+    assert all(res)

@@ -24,7 +24,11 @@ would otherwise break exact ties at random).  It is a per-match rule: the
 winner is within ``eps * ceil(log2 n)`` of the true maximum, and it is the
 lowest index among the maxima whenever the distinct true values are more
 than ``eps`` apart (plus noise).  Party 0 adds ``eps`` to its share (local),
-so the cost and the transcript are those of ``tol=None``.
+so the cost and the transcript are those of ``tol=None``.  A *secret*
+per-candidate tolerance (an AShare, e.g. a bound on each value's own noise
+that grows with the value) works the same way with the left candidate's
+tolerance in each match; the winner's tolerance is multiplexed with its
+value (the match's Beaver product doubles in size, the rounds stay).
 
 Cost for a ``(k, n)`` batch: ``ceil(log2 n)`` levels of (7 comparison
 rounds + 1 product round) forward and ``ceil(log2 n)`` product rounds
@@ -50,11 +54,19 @@ def _levels(n: int) -> list:
     return out
 
 
-def _check_tol(tol):
+def _check_tol(party, tol, shape):
+    """None, a public int (ring units) or an AShare of per-candidate tolerances."""
     if tol is None:
         return None
+    if hasattr(tol, "party") and hasattr(tol, "value"):            # an AShare
+        if tuple(tol.shape) != tuple(shape):
+            raise ValueError(f"tol has shape {tuple(tol.shape)}, must be x's shape {tuple(shape)}")
+        if tol.party is not party:
+            raise ValueError("tol belongs to another Party object than x")
+        return np.ascontiguousarray(tol.value).reshape(shape)
     if isinstance(tol, bool) or not isinstance(tol, (int, np.integer)) or not 0 <= tol < 2 ** 62:
-        raise ValueError(f"tol == {tol!r}, must be None or an int in 0..2**62-1 (ring units)")
+        raise ValueError(f"tol == {tol!r}, must be None, an int in 0..2**62-1 (ring units) "
+                         f"or an AShare of x's shape")
     return np.uint64(tol)
 
 
@@ -80,14 +92,20 @@ def _check(x, who):
 
 
 def _forward(party, cur, bound_bits=64, tol=None):
-    """Tournament on raw ``(k, L)`` shares: returns the ``(k, 1)`` winners and the level bits.
+    """Tournament on raw ``(k, L)`` shares: returns the ``(k, 1)`` winners, the level bits
+    and the winners' tolerances (``(k, 1)`` shares, or None unless ``tol`` is shared).
 
-    ``tol`` (uint64 ring units or None): the right candidate wins a match only
-    by more than ``tol`` (party 0 adds it to its share of ``left - right``).
+    ``tol``: None, a public uint64 (party 0 adds it to its share of
+    ``left - right``), or raw ``(k, L)`` shares of per-candidate tolerances:
+    the right candidate wins a match only by more than the left one's
+    tolerance, and the winner's tolerance moves up with it (muxed in the same
+    Beaver product as the value).
     """
     _check_bound(bound_bits)
     k = cur.shape[0]
-    e = np.uint64(0) if tol is None or party.id != 0 else np.uint64(tol)
+    shared = isinstance(tol, np.ndarray) and tol.ndim == 2
+    e = np.uint64(0) if tol is None or shared or party.id != 0 else np.uint64(tol)
+    tcur = tol if shared else None
     levels = []
     while cur.shape[1] > 1:
         L = cur.shape[1]
@@ -95,15 +113,27 @@ def _forward(party, cur, bound_bits=64, tol=None):
         left = cur[:, 0:2 * h:2]
         right = cur[:, 1:2 * h:2]
         d = left - right
-        if e:
+        if shared:
+            d += tcur[:, 0:2 * h:2]                                    # [left + tol_left < right]
+        elif e:
             d += e                                                     # [left + tol < right]
         s = ltz_raw(party, d.reshape(-1), bound_bits).reshape(k, h)   # [left < right]
-        win = left + mul_raw(party, s, right - left)                   # left + s (right - left)
+        if shared:
+            tl = tcur[:, 0:2 * h:2]
+            both = mul_raw(party, np.concatenate([s, s], axis=1),
+                           np.concatenate([right - left, tcur[:, 1:2 * h:2] - tl], axis=1))
+            win, twin = left + both[:, :h], tl + both[:, h:]
+        else:
+            win = left + mul_raw(party, s, right - left)               # left + s (right - left)
         if L % 2:
             win = np.concatenate([win, cur[:, L - 1:]], axis=1)        # the odd one out: a bye
+            if shared:
+                twin = np.concatenate([twin, tcur[:, L - 1:]], axis=1)
         levels.append((s, L))
         cur = win
-    return cur, levels
+        if shared:
+            tcur = twin
+    return cur, levels, tcur
 
 
 def rowmax(party, x, bound_bits: int = 64, tol: int | None = None):
@@ -115,9 +145,11 @@ def rowmax(party, x, bound_bits: int = 64, tol: int | None = None):
     Cost: ``ceil(log2 n)`` levels of 8 rounds; ``k (n - 1)`` comparisons and products.
     """
     xv = _check(x, "rowmax")
-    tol = _check_tol(tol)
     k = 1 if xv.ndim == 1 else xv.shape[0]
-    cur, _ = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
+    tol = _check_tol(party, tol, xv.shape)
+    if isinstance(tol, np.ndarray) and tol.ndim:
+        tol = tol.reshape(k, xv.shape[-1])
+    cur, _, _ = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
     return _wrap(party, cur[:, 0].reshape(()) if xv.ndim == 1 else cur[:, 0])
 
 
@@ -133,19 +165,25 @@ def argmax(party, x, return_max: bool = False, bound_bits: int = 64, tol: int | 
     open (uniformly masked values).
     Identity: ``onehot[i, j] = 1`` iff ``j`` is the lowest index with
     ``x[i, j] == max_j x[i, :]``, else 0 (integer 0/1 shares, not fixed-point).
-    ``tol`` (public, ring units, default None = 0): candidates within ``tol``
-    of a better one count as ties and the lowest index wins (per tournament
-    match, see the module docstring "Tolerance"); ``left + tol - right`` must
-    then satisfy the same bound.
-    Returns the one-hot AShare (same shape as ``x``), and with
-    ``return_max=True`` also the AShare of the row maxima (shape ``(k,)`` or ``()``).
+    ``tol`` (default None = 0): candidates within ``tol`` of a better one
+    count as ties and the lowest index wins (per tournament match, see the
+    module docstring "Tolerance"); either a public int (ring units) or an
+    AShare of x's shape holding each candidate's own non-negative tolerance
+    (a match is then decided by the left candidate's tolerance, and the
+    winner carries its tolerance up: one more product per match, no more
+    rounds).  ``left + tol - right`` must satisfy the same bound.
+    Returns the one-hot AShare (same shape as ``x``); with
+    ``return_max=True`` also the AShare of the row maxima (shape ``(k,)`` or
+    ``()``) and, when ``tol`` is an AShare, the winners' tolerances.
     Cost: see the module docstring.
     """
     xv = _check(x, "argmax")
-    tol = _check_tol(tol)
     vec = xv.ndim == 1
     k = 1 if vec else xv.shape[0]
-    cur, levels = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
+    tol = _check_tol(party, tol, xv.shape)
+    if isinstance(tol, np.ndarray) and tol.ndim:
+        tol = tol.reshape(k, xv.shape[-1])
+    cur, levels, twin = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
     onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
     for s, L in reversed(levels):
         h = L // 2
@@ -160,4 +198,7 @@ def argmax(party, x, return_max: bool = False, bound_bits: int = 64, tol: int | 
     if not return_max:
         return oh
     mx = cur[:, 0]
-    return oh, _wrap(party, mx.reshape(()) if vec else mx)
+    if twin is None:
+        return oh, _wrap(party, mx.reshape(()) if vec else mx)
+    tw = twin[:, 0]
+    return oh, _wrap(party, mx.reshape(()) if vec else mx), _wrap(party, tw.reshape(()) if vec else tw)

@@ -73,7 +73,8 @@ def _check_share(x, name="x") -> None:
 # --------------------------------------------------------------------------
 # reciprocal / division
 
-def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3) -> AShare:
+def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3,
+               out_bits: int | None = None) -> AShare:
     """``[1 / x]`` for a secret fixed-point ``x`` declared in ``[lo, hi]``, ``0 < lo <= hi``.
 
     Inputs: ``x`` (AShare, ``f = party.frac_bits``); the public declared
@@ -107,6 +108,7 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3) -> AShare:
         raise ValueError(f"iterations == {iterations!r}, must be an int in 1..6")
     if not (math.isfinite(lo) and math.isfinite(hi)) or not 0 < lo <= hi:
         raise ValueError(f"reciprocal: declared range [lo, hi] == [{lo}, {hi}], must satisfy 0 < lo <= hi")
+    fo = f if out_bits is None else out_bits
     L = int(math.floor(lo * 2.0 ** f))
     H = int(math.ceil(hi * 2.0 ** f))
     if L < 1:
@@ -120,6 +122,10 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3) -> AShare:
             f"reciprocal: declared range [{lo}, {hi}] is too wide for frac_bits == {f}: "
             f"the result 1/lo and the scale need {K + 2 * f - t_min} of the {MAX_BOUND_BITS} "
             f"ring bits; narrow [lo, hi] (e.g. raise lo) or lower frac_bits")
+    if isinstance(fo, bool) or not isinstance(fo, (int, np.integer)) or not 0 <= fo <= K + F \
+            or math.log2(1.0 / lo) + fo >= MAX_BOUND_BITS - 1:
+        raise ValueError(f"reciprocal: out_bits == {out_bits!r}, must be an int in 0..{K + F} "
+                         f"with 2**out_bits / lo < 2**{MAX_BOUND_BITS - 1} (lo == {lo})")
     shape = x.shape
     n = x.size
     # --- secure normalisation: one-hot of the top bit t of X (never opened)
@@ -149,9 +155,9 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3) -> AShare:
     for _ in range(iterations):
         e = truncate(mul(xt, y), F, bound_bits=2 * F + 2)
         y = truncate(mul(y, (-e) + two), F, bound_bits=2 * F + 2)
-    # --- undo the normalisation: 1/x = Y S / 2**(K + F - f)
+    # --- undo the normalisation: 1/x = Y S / 2**(K + F - out_bits)
     YS = mul(y, S)
-    return truncate(YS, K + F - f, bound_bits=F + 1 + K + f - t_min)
+    return truncate(YS, K + F - fo, bound_bits=F + 1 + K + f - t_min)
 
 
 def _product(factors: list) -> AShare:
