@@ -14,16 +14,33 @@ from ppboost.tree.secure import (Cell, SecurePlan, SharedTree, agree_bins,
 
 
 def test_precision_plan_budgets():
+    """Every product of the split search fits the ring for the declared bounds, and the
+    tie tolerance covers twice the error bound of one candidate's loss."""
+    from ppboost.tree.secure import _limbs
     for obj in ("reg:squarederror", "binary:logistic", "multi:softprob"):
         extra = {"num_class": 3} if obj == "multi:softprob" else {}
-        for n in (100, 25_000):
+        for n in (100, 25_000, 100_000):
             p = TreeParams.from_dict({"objective": obj, **extra})
             pl = precision_plan(p, n)
-            # gain = G_t * w stays below 2^61 ring units for the declared bounds
-            assert np.log2(pl["Gmax"] * pl["Wmax"]) + pl["fgg"] + pl["fw"] <= 61
-            # w before truncation: |w| 2^(fgg + fr + s) < 2^62
-            assert np.log2(pl["Wmax"]) + pl["fgg"] + pl["fr"] + pl["s"] <= 61
-            assert pl["fr"] >= 12 and pl["fw"] >= 10 and 2 ** pl["s"] >= pl["hi"]
+            for shift, xb, yb, xyb in (pl["w_mul"], pl["gain_mul"]):
+                assert xb <= 62 and yb <= 59 and xyb - shift <= 62 and shift >= 0
+                assert _limbs(xyb, yb) <= 4
+            # w = G r' / 2^s: |G| r' <= Wmax 2^s, so the declared xy bound holds
+            assert pl["w_mul"][3] >= pl["fg"] + pl["fr"] + pl["s"] + np.log2(pl["Wmax"])
+            # the gain is declared up to Qmax = Gmax Wmax, and 3 Qmax fits at Fl bits
+            assert pl["gain_mul"][3] >= pl["fg"] + pl["fw"] + np.log2(pl["Qmax"])
+            assert np.log2(3 * pl["Qmax"]) + pl["Fl"] <= 60
+            assert pl["fr"] >= 20 and pl["fw"] >= 16 and 2 ** pl["s"] >= pl["hi"]
+            # tolerance: relative part 2^-tol_shift >= 2 x the reciprocal's relative error
+            rho = 2.0 ** -(28 - 2) + 2.0 ** -pl["fr"]
+            assert 2.0 ** -pl["tol_shift"] >= 2 * rho
+            # per-row part >= 2 gmax lw ulps of w, in loss units
+            gmax = 4.0 if obj == "reg:squarederror" else 1.0
+            assert pl["tol_per_row"] * 2.0 ** -pl["tol_shift"] >= \
+                2 * gmax * pl["limbs"][0] * 2.0 ** (pl["Fl"] - pl["fw"])
+            # in real units the absolute part at the root is far below a float32 ulp of 1e3
+            root = (n * pl["tol_per_row"] / 2 ** pl["tol_shift"] + pl["tol_const"]) / 2 ** pl["Fl"]
+            assert root < 1e-3, (obj, n, root)
 
 
 def test_precision_plan_rejects_unbounded_reciprocal():

@@ -37,8 +37,19 @@ node x candidate, w = G * reciprocal(H + lambda) (ppboost.mpc.nonlinear,
 Catrina-Saxena Newton), gain = G * w, loss = gain_L + gain_R - gain_P;
 validity masks [H_L >= mcw], [H_R >= mcw] and, for the backward (missing
 goes left) scan, [node has a missing row] are secret comparison bits;
-invalid candidates get -2^61; a last "do not split" entry holds the
-threshold max(gamma, kRtEps); a tournament argmax gives the secret one-hot.
+invalid candidates get -2^61; a tournament argmax with a secret
+per-candidate tie tolerance gives the secret one-hot of the best candidate,
+taken iff its loss clears max(gamma, kRtEps) by more than its tolerance.
+
+Ties.  xgboost keeps the first of equal best losses; with fixed-point noise
+two candidates with the same true loss (e.g. two bins that split a node's
+rows the same way) differ by a few ulps, so the argmax treats candidates
+within a bound of that noise as ties and keeps the lowest index.  The bound
+is per candidate and mostly relative (2^-23 of gain_L + gain_R, about
+float32's own resolution, which is what xgboost compares in), so distinct
+losses are told apart as finely as xgboost tells them apart.  A public
+absolute bound derived from worst-case magnitudes was used before; it grew
+with n and chose a worse split at 10k rows.
 
 Routing: the one-hot is mapped (public linear map, local) to per-bin
 "goes left" values, differenced over bins and written on the dummy rows;
@@ -47,19 +58,19 @@ give every row its go-left bit; N_left = N * left (1 Beaver round).
 
 Fixed point and the magnitude budget (every bound below is public):
 
-* binary:logistic / multi:softprob: margins, g and h at fg fractional bits,
-  16 <= fg <= 24 chosen from n (sigmoid / softmax in MPC at fg bits);
-  |g| <= 1, h <= 1/2.
+* binary:logistic / multi:softprob: margins, g and h at fg = 24
+  fractional bits (sigmoid / softmax in MPC at fg bits); |g| <= 1, h <= 1/2.
 * reg:squarederror: labels are normalised by a **secret** power of two
   2^-e with max|y| <= 2^e (secure max + comparisons with public powers of
   two, never opened): y_s = y 2^-e, margins and g = m - y at 30 fractional
   bits, |g| <= 2 (about).  Split choice is invariant under this scaling once
   gamma and kRtEps are scaled by 2^-2e (secret thresholds, local); weights are
   multiplied back by 2^e (a secret factor) before the analyst opens them.
-* the reciprocal of H + lambda is computed at ``fr`` (<= 28) bits, w at
-  ``fw`` bits and the gain from G truncated to ``fgg`` bits, with
-  fgg + fw chosen from n so that |gain| < 2^61 ring units (see
-  :func:`precision_plan`).  lambda + min_child_weight must be > 0.
+* r' = 2^s / (H + lambda) comes from the reciprocal at ``fr`` (<= 28)
+  bits; w = G r' / 2^s (``fw`` bits) and gain = G w (``Fl`` bits) are limb
+  products (:func:`ppboost.mpc.truncation.mul_trunc`) so that G is never
+  truncated; :func:`precision_plan` picks the bits from n and the bounds.
+  lambda + min_child_weight must be >= 2^-8.
 
 Binning of features split across row blocks: a pooled exact summary by
 oblivious shuffle and secure aggregation (:func:`agree_bins`,
@@ -84,9 +95,9 @@ from ..mpc.argmax import argmax, rowmax
 from ..mpc.arith import matmul as _matmul_share
 from ..mpc.compare import const_raw, ltz_raw, mul_raw
 from ..mpc.context import AShare, Party
-from ..mpc.nonlinear import exp_neg, reciprocal, sigmoid, softmax
+from ..mpc.nonlinear import INTERNAL_BITS, exp_neg, reciprocal, sigmoid, softmax
 from ..mpc.permutation import permute, permute_many, unpermute
-from ..mpc.truncation import truncate
+from ..mpc.truncation import mul_trunc, truncate
 from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_RIGHT, KIND_FORWARD, TreeBackend,
                       TreeLayout)
 from .binning import BinMapper, cuts_from_summary, fit_bins, summarize_column
@@ -148,12 +159,40 @@ class SharedTree:
     weight_bits: int
 
 
-def precision_plan(params: TreeParams, n: int) -> dict:
-    """Public fixed-point plan for ``n`` rows (see the module docstring).
+def _limbs(xy_bits: int, y_bits: int) -> int:
+    """Limbs :func:`ppboost.mpc.truncation.mul_trunc` cuts x into for these bounds."""
+    return 1 + max(0, -(-(xy_bits - 60) // (61 - y_bits)))
 
-    Returns fg (gradient/margin bits), fr (reciprocal bits), fw (weight bits),
-    fgg (bits of G in the gain), lo/hi (declared range of H + lambda for the
-    reciprocal), the H threshold (ring units) and Wmax/Gmax.
+
+def _lambda_bits(lam: float, cap: int) -> int:
+    """Fewest fractional bits (<= cap) that hold lambda exactly."""
+    for f in range(cap + 1):
+        if float(lam * 2.0 ** f).is_integer():
+            return f
+    return cap
+
+
+def precision_plan(params: TreeParams, n: int) -> dict:
+    """Public fixed-point plan of the split search for ``n`` rows.
+
+    Every bound is public and worst case (module docstring).  Returns:
+
+    * ``fg``/``fh``: bits of g and h (reg: g of the scaled labels, h = 1 is
+      an integer count); ``fx``: bits of H + lambda fed to the reciprocal
+      (the fewest that hold lambda exactly for reg, ``fh`` otherwise: never
+      a truncation, so equal sums give equal inputs);
+    * ``s``, ``fr``: r' = 2^s / (H + lambda) at ``fr`` bits (2^s >= hi);
+    * ``fw``: w = G r' / 2^s; ``Fl``: gains and losses; ``fo``: the node and
+      leaf weights kept for the model;
+    * the limb products (:func:`ppboost.mpc.truncation.mul_trunc`) as
+      ``w_mul`` / ``gain_mul`` = (shift, x_bits, y_bits, xy_bits) and their
+      limb counts;
+    * the tie tolerance: a candidate's tolerance is
+      ``(S + tol_per_row * count_parent) >> tol_shift + tol_const`` ring units
+      (S = gain_L + gain_R), which bounds the difference of the fixed-point
+      errors of two candidates with equal true loss (see ``choose_splits``);
+    * ``lo``/``hi`` (range of H + lambda), ``h_thr`` (ring units), ``Gmax``,
+      ``Wmax``, ``Qmax``.
     """
     lam, mcw = params.reg_lambda, params.min_child_weight
     if params.objective == "reg:squarederror":
@@ -161,12 +200,9 @@ def precision_plan(params: TreeParams, n: int) -> dict:
         gmax, hmax = 4.0, 1.0
         h_thr = max(int(math.ceil(mcw - 1e-12)), 1)
         lo = lam + h_thr
+        fx = _lambda_bits(lam, 20)
     else:
-        # gradients at fg bits, 16 <= fg <= 24, as many as keep G untruncated in
-        # the gain (fgg = fg) with >= 22 bits left for w
-        lo0 = lam + max(mcw, 2.0 ** -16)
-        fg = int(min(_CLS_BITS, max(16, 60 - math.ceil(math.log2(max(n * n / lo0, 2.0))) - 22)))
-        fh = fg
+        fg = fh = fx = _CLS_BITS
         gmax, hmax = 1.0, 0.5
         h_thr = max(int(math.ceil(mcw * 2.0 ** fh - 1e-9)), 1)
         lo = lam + h_thr * 2.0 ** -fh
@@ -176,35 +212,46 @@ def precision_plan(params: TreeParams, n: int) -> dict:
     hi = n * hmax + lam
     Gmax = gmax * n
     # |G| / (H + lambda) <= max|g| when h = 1; else <= |G| / lo
-    Wmax = gmax if params.objective == "reg:squarederror" else gmax * n / lo
-    budget = 60 - int(math.ceil(math.log2(max(Gmax * Wmax, 2.0))))
-    # balance the two noise terms of gain = G_t * w: |G| 2^-fw and |w| 2^-fgg
-    fgg = min(fg, max(8, (budget - int(round(math.log2(max(Gmax / Wmax, 1.0))))) // 2))
-    if budget - fg >= 22:
-        fgg = fg                                   # G exact in the gain
-    # reciprocal of (H + lambda) / 2^s in [lo/2^s, 1] at fr bits (relative error ~2^-27);
-    # w = G_t * r' has fgg + fr + s bits and |w| <= Wmax
+    Wmax = gmax if params.objective == "reg:squarederror" else Gmax / lo
+    Qmax = Gmax * Wmax
     s = int(math.ceil(math.log2(hi)))
-    fr = min(28, 60 - fgg - s - _bits_for(Wmax), 60 - s + int(math.floor(math.log2(lo))))
-    fw = min(budget - fgg, fgg + fr + s, 40)
-    if fr < 12 or fw < 10 or fgg < 8 or lo * 2.0 ** (fr - s) < 1:
+    fr = int(min(28, math.floor(59 - s + math.log2(lo))))
+    g_bits = fg + _bits_for(Gmax) + 1
+    r_bits = fr + s - int(math.floor(math.log2(lo))) + 1
+    fw = w_mul = None
+    for max_limbs, cand in [(k, c) for k in (3, 4) for c in range(44, 15, -1)]:
+        # the most w bits with at most 3 limbs per product (4 if 3 cannot do)
+        wm = (fg + fr + s - cand, g_bits, r_bits, fg + fr + s + _bits_for(Wmax) + 1)
+        y_bits = cand + _bits_for(Wmax) + 1
+        if y_bits > 59 or wm[0] < 0:
+            continue
+        xy = fg + cand + _bits_for(Qmax) + 1
+        if _limbs(xy, y_bits) <= max_limbs and _limbs(wm[3], wm[2]) <= max_limbs:
+            fw, w_mul, gain_xy, gain_y = cand, wm, xy, y_bits
+            break
+    Fl = None if fw is None else min(fg + fw, 60 - _bits_for(3 * Qmax))
+    fo = None if fw is None else min(fw, 60 - fg - _bits_for(Wmax))
+    if fw is None or fr < 20 or Fl < 16 or fo < 16 or r_bits > 59 or w_mul[2] > 59:
         raise ValueError(
             f"secure training: n == {n} rows with lambda == {lam} and min_child_weight == "
-            f"{mcw} leave too few fixed-point bits (fr={fr}, fw={fw}, fgg={fgg}); raise "
-            f"lambda or min_child_weight or use fewer rows")
-    # tolerance of the split argmax: candidates closer than eps (ring units of the
-    # loss, fgg + fw bits) count as ties (lowest index wins, as xgboost's first best);
-    # it covers the truncation noise |G| 2^-fw + |w| 2^-fgg of each gain term
-    # (the second term only when G is truncated, fgg < fg); for two candidates with
-    # equal true sums each term differs by at most 1 ulp of truncation, on both
-    # children: 2 (|G| 2^-fw + |w| 2^-fgg) with the true bounds |G| <= Gtrue,
-    # |w| <= Wtrue (reg: |g| <= 2 after scaling; Gmax / Wmax above add a safety
-    # factor 2 for the ring budget only)
-    Gtrue, Wtrue = (Gmax / 2, Wmax / 2) if params.objective == "reg:squarederror" else (Gmax, Wmax)
-    eps = 2 * (int(Gtrue) * 2 ** fgg + (int(math.ceil(Wtrue)) * 2 ** fw if fgg < fg else 0)) + 1
-    return {"fg": fg, "fh": fh, "fr": fr, "fw": fw, "fgg": fgg, "lo": lo, "hi": hi, "s": s,
-            "eps": eps,
-            "h_thr": h_thr, "Wmax": Wmax, "Gmax": Gmax}
+            f"{mcw} leave too few fixed-point bits in the 64-bit ring (fr={fr}, fw={fw}, "
+            f"Fl={Fl}); raise lambda or min_child_weight or use fewer rows")
+    gain_mul = (fg + fw - Fl, g_bits, gain_y, gain_xy)
+    lw, lg = _limbs(w_mul[3], w_mul[2]), _limbs(gain_xy, gain_y)
+    # tie tolerance.  Per candidate, loss = gain_L + gain_R - gain_P with
+    # gain = G w, G exact (limb products), w = G r' / 2^s (1 + rho) + < lw ulps
+    # of 2^-fw, and the gain product adds < lg ulps of 2^-Fl; rho <= the
+    # reciprocal's relative error (mpc.nonlinear: 2^-(F-2) + 2^-fr).  So
+    # |error| < rho S + (|G_L| + |G_R|) lw 2^-fw + 2 lg 2^-Fl, with
+    # |G_L| + |G_R| <= gmax count_parent.  Two candidates: twice that.
+    rho = 2.0 ** -(INTERNAL_BITS - 2) + 2.0 ** -fr
+    tol_shift = int(math.floor(-math.log2(2 * rho))) - 1
+    tol_per_row = int(math.ceil(2 * gmax * lw * 2.0 ** (Fl - fw + tol_shift)))
+    tol_const = 4 * lg + 2
+    return {"fg": fg, "fh": fh, "fx": fx, "fr": fr, "fw": fw, "Fl": Fl, "fo": fo, "s": s,
+            "w_mul": w_mul, "gain_mul": gain_mul, "limbs": (lw, lg),
+            "tol_shift": tol_shift, "tol_per_row": tol_per_row, "tol_const": tol_const,
+            "lo": lo, "hi": hi, "h_thr": h_thr, "Gmax": Gmax, "Wmax": Wmax, "Qmax": Qmax}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -571,7 +618,7 @@ class SecureBackend(TreeBackend):
                             shift, 62)
         self._ybar_s = ops.trunc(ops.mul(self._ybar, np.array([S])), shift, 62)[0]
         self._unscale = lin([1 << (k - lo) for k in ks])             # 2^(k+6)
-        Fl = self.prec["fgg"] + self.prec["fw"]
+        Fl = self.prec["Fl"]
         g = self.params.gamma
         thr = []
         for k in ks:
@@ -759,41 +806,47 @@ class SecureBackend(TreeBackend):
 
     # ------------------------------------------------------------------ split choice
     def _weights(self, G, H):
-        """w = G / (H + lambda) at fw bits (not negated), for shared G (fg bits), H.
+        """w = G / (H + lambda) at fw bits (not negated), for shared G (fg bits), H (fh bits).
 
-        The reciprocal runs on x' = (H + lambda) / 2^s in [lo / 2^s, 1] (s public,
-        2^s >= the largest H + lambda), so r' = 2^s / (H + lambda) >= 1 carries
-        ~27 significant bits; w = G_t r' / 2^s with G_t = G at fgg bits.
-        Cost: one truncation of G, the reciprocal, one product and one truncation.
+        x = H + lambda at fx bits (H shifted, never truncated: equal sums give
+        equal inputs); r' = 2^s / (H + lambda) at fr bits by the reciprocal
+        with ``out_bits = fr + s`` (mpc.nonlinear; its normalisation keeps
+        every significant bit of a large H + lambda); w = G r' / 2^s by a limb
+        product (mpc.truncation.mul_trunc), so G is never truncated.
+        Cost: the reciprocal, then 3 rounds of the limb product.
         """
-        pr, ops, party = self.prec, self.ops, self.party
-        fr, fg, fgg, s = pr["fr"], pr["fg"], pr["fgg"], pr["s"]
-        Gt = ops.trunc(G, fg - fgg, fg + _bits_for(pr["Gmax"]) + 1)
-        lam_enc = _enc([self.params.reg_lambda * 2.0 ** -s], fr)[0]
-        shift = fr - s - pr["fh"]
-        x = H << np.uint64(shift) if shift >= 0 else \
-            ops.trunc(H, -shift, pr["fh"] + _bits_for(pr["hi"]) + 1)
-        x = x + (lam_enc if party.id == 0 else np.uint64(0))
-        with _frac_bits(party, fr):
-            r = reciprocal(AShare(party, np.ascontiguousarray(x)), pr["lo"] * 2.0 ** -s,
-                           pr["hi"] * 2.0 ** -s).value
-        wfull = ops.mul(Gt, r)
-        w = ops.trunc(wfull, fgg + fr + s - pr["fw"], fgg + fr + s + _bits_for(pr["Wmax"]) + 1)
-        return w, Gt
+        pr, party = self.prec, self.party
+        fx = pr["fx"]
+        x = H << np.uint64(fx - pr["fh"])
+        x = x + (_enc([self.params.reg_lambda], fx)[0] if party.id == 0 else np.uint64(0))
+        with _frac_bits(party, fx):
+            r = reciprocal(AShare(party, np.ascontiguousarray(x)), pr["lo"], pr["hi"],
+                           out_bits=pr["fr"] + pr["s"])
+        return mul_trunc(AShare(party, np.ascontiguousarray(G)), r, *pr["w_mul"]).value
 
     def choose_splits(self, hist):
         """Secret one-hot split choice over C + 1 outcomes and node weights.
 
         Inputs: cumulative histograms.  Candidate sums (G_L, H_L, G_R, H_R,
         missing count) are public linear maps of them (local).  Gains
-        G^2 / (H + lambda) via :meth:`_weights` [Chen & Guestrin 2016, eq. 7;
-        Catrina & Saxena FC 2010 reciprocal]; validity bits by comparisons
-        (edaBits, Escudero et al. CRYPTO 2020); invalid -> -2^61; the
-        "do not split" entry holds max(gamma, 1e-6) (+ eps); tolerant
-        tournament argmax (:func:`ppboost.mpc.argmax.argmax` with ``tol=eps``).
+        G^2 / (H + lambda) = G w with w from :meth:`_weights` and a second
+        limb product [Chen & Guestrin 2016, eq. 7; Catrina & Saxena FC 2010
+        reciprocal]; validity bits by comparisons (edaBits, Escudero et al.
+        CRYPTO 2020); invalid -> -2^61.  Ties: every candidate carries a
+        secret tolerance, a bound on the difference between the fixed-point
+        errors of two candidates with the same true loss (relative to
+        S = gain_L + gain_R, plus the ulps of w scaled by the parent's row
+        count, :func:`precision_plan`); the tournament argmax
+        (:func:`ppboost.mpc.argmax.argmax` with that ``tol``) then keeps the
+        lowest index among candidates within it, as xgboost keeps its first
+        best split.  The best candidate is taken iff its loss exceeds
+        max(gamma, 1e-6) by more than its tolerance (one comparison per
+        node), else "do not split".
         Opened: masks only.
-        Cost: reciprocal (~25 rounds) + 3 products + 1 comparison batch
-        + ceil(log2(C + 1)) tournament levels, on L (2C + 1) elements.
+        Cost: the reciprocal (~25 rounds) + 2 limb products (6 rounds) +
+        1 comparison batch + 2 products + 1 truncation + ceil(log2 C)
+        tournament levels, on L (2C + 1) elements; then 1 comparison on L and
+        1 product on L C elements.
         """
         pr, ops, party = self.prec, self.ops, self.party
         lay = self.layout
@@ -812,12 +865,13 @@ class SecureBackend(TreeBackend):
         gp, hp = tot[0], tot[hcol]
         Gall = np.concatenate([gl.ravel(), gr.ravel(), gp])
         Hall = np.concatenate([hl.ravel(), hr.ravel(), hp])
-        w, Gt = self._weights(Gall, Hall)
-        fgg = pr["fgg"]
-        gain = ops.mul(Gt, w)
+        w = self._weights(Gall, Hall)
+        gain = mul_trunc(AShare(party, Gall), AShare(party, w), *pr["gain_mul"]).value
         LC = L * C
-        loss = gain[:LC].reshape(L, C) + gain[LC:2 * LC].reshape(L, C) \
-            - gain[2 * LC:][:, None]
+        S = gain[:LC].reshape(L, C) + gain[LC:2 * LC].reshape(L, C)
+        loss = S - gain[2 * LC:][:, None]
+        # the tolerance before its final shift: S + tol_per_row * count_parent
+        Tn = S + tot[ccol][:, None] * np.uint64(pr["tol_per_row"])
         thr = np.uint64(pr["h_thr"])
         cmp = np.concatenate([Hall - ops.const(np.full(Hall.shape, thr)),
                               miss.T.ravel() - ops.const(np.ones(LC, np.uint64))])
@@ -826,25 +880,33 @@ class SecureBackend(TreeBackend):
         ge = ops.ge0(cmp, self._cmp_bits)
         geL, geR, geP = ge[:LC], ge[LC:2 * LC], ge[2 * LC:2 * LC + L]
         geM = ge[2 * LC + L:]
-        v1 = ops.mul(np.concatenate([geL, geP]), np.concatenate([geR, np.uint64(0) - w[2 * LC:]]))
+        wP = ops.trunc(w[2 * LC:], pr["fw"] - pr["fo"], pr["fw"] + _bits_for(pr["Wmax"]) + 1)
+        v1 = ops.mul(np.concatenate([geL, geP]), np.concatenate([geR, np.uint64(0) - wP]))
         valid, wnode = v1[:LC], v1[LC:]
         bwd = np.tile(self._bwd, L)
         vb = ops.mul(valid, np.where(bwd, geM, ops.const(np.ones(LC, np.uint64))))
-        masked = ops.mul(vb, loss.ravel() + ops.const(np.full(LC, _BIG))) \
-            - ops.const(np.full(LC, _BIG))
+        # invalid candidates: loss -2^61 and tolerance 0 (their S is garbage)
+        both = ops.mul(np.concatenate([vb, vb]),
+                       np.concatenate([loss.ravel() + ops.const(np.full(LC, _BIG)), Tn.ravel()]))
+        masked = both[:LC] - ops.const(np.full(LC, _BIG))
+        tol = ops.trunc(both[LC:], pr["tol_shift"], 62) \
+            + ops.const(np.full(LC, np.uint64(pr["tol_const"])))
         if self.reg:
             thr_col = np.full(L, self._thr_scaled, np.uint64)
         else:
-            Fl = fgg + pr["fw"]
-            sc = 2.0 ** Fl
+            sc = 2.0 ** pr["Fl"]
             t = max(math.ceil(self.params.gamma * sc), math.floor(_KRT_EPS * sc) + 1)
             thr_col = ops.const(np.full(L, min(t, (1 << 61) - 1), np.uint64))
-        # "do not split" wins iff every valid loss < threshold (the tolerant
-        # tournament lets it win only by more than eps, hence + eps)
-        thr_col = thr_col + ops.const(np.full(L, np.uint64(pr["eps"])))
-        values = np.concatenate([masked.reshape(L, C), thr_col[:, None]], axis=1)
-        onehot = argmax(party, AShare(party, values), tol=pr["eps"]).value
         self._parent = (cum, tot)
+        if C == 0:
+            return {"onehot": ops.const(np.ones((L, 1), np.uint64)), "weight": wnode}
+        oh, best, btol = argmax(party, AShare(party, masked.reshape(L, C)), return_max=True,
+                                tol=AShare(party, tol.reshape(L, C)))
+        # split iff the best loss exceeds the threshold by more than its tolerance
+        split = ops.ge0(best.value - btol.value - thr_col)
+        chosen = ops.mul(oh.value, np.repeat(split[:, None], C, axis=1))
+        onehot = np.concatenate([chosen, (ops.const(np.ones(L, np.uint64)) - split)[:, None]],
+                                axis=1)
         return {"onehot": onehot, "weight": wnode}
 
     # ------------------------------------------------------------------ routing
@@ -906,11 +968,12 @@ class SecureBackend(TreeBackend):
                           AShare(self.party, np.ascontiguousarray(nodes))).value
         G = S[0]
         H = cnt if h is None else S[1]
-        w, _ = self._weights(G, H)
+        w = ops.trunc(self._weights(G, H), pr["fw"] - pr["fo"],
+                      pr["fw"] + _bits_for(pr["Wmax"]) + 1)
         ok = ops.ge0(H - ops.const(np.full(H.shape, np.uint64(pr["h_thr"]))), self._cmp_bits)
         wl = ops.mul(ok, np.uint64(0) - w)
         eta = _enc([self.params.eta], self.fm)[0]
-        value = ops.trunc(wl * eta, pr["fw"], pr["fw"] + self.fm + _bits_for(pr["Wmax"]) + 2)
+        value = ops.trunc(wl * eta, pr["fo"], pr["fo"] + self.fm + _bits_for(pr["Wmax"]) + 2)
         return {"weight": wl, "value": value}
 
     def update_margins(self, margins, nodes, leaves, group):
@@ -939,14 +1002,14 @@ class SecureBackend(TreeBackend):
         if self.reg:
             lo = SCALE_RANGE[0]
             ws = ops.trunc(ops.mul(ws, np.full(ws.shape, self._unscale, np.uint64)), -lo,
-                           pr["fw"] + 2 + SCALE_RANGE[1] - lo + 1)
+                           pr["fo"] + 2 + SCALE_RANGE[1] - lo + 1)
         weights, pos = [], 0
         for s in splits:
             L = s["onehot"].shape[0]
             weights.append(ws[pos:pos + L])
             pos += L
         return SharedTree(group, [s["onehot"].copy() for s in splits], conds, weights,
-                          ws[pos:], pr["fw"])
+                          ws[pos:], pr["fo"])
 
     def base_score_share(self) -> tuple:
         """(share, frac bits) of what xgboost stores as base_score."""
