@@ -698,7 +698,9 @@ class SecureBackend(TreeBackend):
         with _frac_bits(party, F):
             for _ in range(5):
                 e = exp_neg(AShare(party, b)).value
-                r = reciprocal(AShare(party, e), 0.5, 1.0).value
+                # exp(b) >= f' >= 1/2 in truth; a converged b with f' = 1/2 can give
+                # exp(b) a few ulps below 1/2, so the declared range starts at 1/4
+                r = reciprocal(AShare(party, e), 0.25, 1.0).value
                 q = ops.trunc(ops.mul(fp, r), F, 2 * F + 2)              # f' / exp(b) <= 1
                 b = b - ops.const(one) + q
         return b - t * _enc([math.log(2.0)], F)[0]
