@@ -132,3 +132,52 @@ def test_bad_input_is_named():
 
     res, _, _ = run_parties(2, fn)
     assert all(res)
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_counts_opened_only_where_the_cuts_need_them(n_parties):
+    """max_bin given: a categorical feature and a numerical one with at most max_bin
+    distinct values get their values only (weights NaN; the totals opened for them are
+    all 0), and still the cuts of the merged plaintext summaries; a numerical feature
+    with more distinct values than max_bin gets its exact counts (quantile cuts)."""
+    rng = np.random.default_rng(40 + n_parties)
+    cols = _columns(rng, n_parties)
+    layout = [(0, [(p, cols[p].shape[0]) for p in range(n_parties)]),
+              (1, [(p, cols[p].shape[0]) for p in range(n_parties)])]
+    cat = {0: False, 1: True}
+    refs = {j: merge_summaries([summarize_column(cols[p][:, j], 256, cat[j])
+                                for p in range(n_parties)]) for j in (0, 1)}
+    n0 = refs[0].values.shape[0]
+
+    def fn(party, max_bin):
+        mine = {(j, party.id): summarize_column(cols[party.id][:, j], 256, cat[j])
+                for j in (0, 1)}
+        before = len(party.opened)
+        out = pooled_summaries(party, layout, mine, cat, max_bin)
+        return out, [o.copy() for o in party.opened[before:]]
+
+    for max_bin, numeric_counted in ((n0, False), (n0 - 1, True)):
+        res, _, _ = run_parties(n_parties, lambda p: fn(p, max_bin), keep_opened=True)
+        for out, opened in res:
+            np.testing.assert_array_equal(out[0].values, refs[0].values)
+            np.testing.assert_array_equal(out[1].values, refs[1].values)
+            assert np.isnan(out[1].weights).all()            # categorical: never counted
+            totals = opened[-1]
+            size0 = sum(c.shape[0] for c in cols)
+            assert not totals[size0:].any()                  # feature 1's slots: zeros
+            if numeric_counted:
+                np.testing.assert_array_equal(out[0].weights, refs[0].weights)
+                assert totals[:size0].any()
+            else:
+                assert np.isnan(out[0].weights).all() and not totals[:size0].any()
+            for j in (0, 1):
+                a, b = cuts_from_summary(out[j], max_bin), cuts_from_summary(refs[j], max_bin)
+                np.testing.assert_array_equal(a.cuts, b.cuts)
+                assert a.min_value == b.min_value
+
+
+def test_cuts_refuse_a_summary_without_counts_when_they_need_them():
+    s = FeatureSummary(np.arange(10, dtype=np.float32), np.full(10, np.nan))
+    with pytest.raises(ValueError, match="carries no row counts"):
+        cuts_from_summary(s, 4)
+    assert cuts_from_summary(s, 10).cuts.shape[0] == 10

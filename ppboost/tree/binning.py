@@ -49,7 +49,7 @@ class FeatureSummary:
     """
 
     values: np.ndarray      # float32, strictly increasing
-    weights: np.ndarray     # float64, > 0
+    weights: np.ndarray     # float64, > 0 (NaN: not known, see secure_binning.pooled_summaries)
     categorical: bool = False
     exact: bool = True
 
@@ -186,6 +186,9 @@ def cuts_from_summary(summary: FeatureSummary, max_bin: int = 256) -> FeatureCut
     if vals.shape[0] <= max_bin and summary.exact:
         inner = vals[1:]
     else:
+        if np.isnan(w).any():
+            raise ValueError(f"summary of {vals.shape[0]} values carries no row counts, which "
+                             f"quantile cuts need (more than max_bin == {max_bin} values)")
         kept = _xgb_prune(w, max_bin + 1)
         inner = vals[kept[1:min(kept.shape[0], max_bin)]]
         inner = inner[inner > vals[0]]

@@ -321,10 +321,11 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
     obliviously shuffled (one owner permutation per party), the values are
     opened and the secret counts are summed per value before the totals are
     opened.  **What every party learns** about such a feature: the pooled
-    distinct values and their total row counts (the secure-aggregated
-    sketch), how many cells hold each distinct value (equal values from k
-    cells are opened k times), and hence the total number of (cell, distinct
-    value) pairs.  Not which cell holds which value, nor any cell's count.
+    distinct values, how many cells hold each distinct value (equal values
+    from k cells are opened k times), and hence the total number of (cell,
+    distinct value) pairs; and, only for a numerical feature with more than
+    max_bin distinct values (whose quantile cuts depend on them), their
+    total row counts.  Not which cell holds which value, nor any cell's count.
     The cuts are identical to those of the merged summaries
     (:func:`ppboost.tree.binning.merge_summaries`).  Cost: P + 2 rounds for
     all shared features, O(n) elements per shared feature; transcript sizes
@@ -353,7 +354,7 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
                     mine[(j, r)] = summarize_column(my_X[ci][:, t], max_bin,
                                                     bool(plan.categorical[j]))
         pooled = pooled_summaries(party, layout, mine,
-                                  {j: bool(plan.categorical[j]) for j in shared_feats})
+                                  {j: bool(plan.categorical[j]) for j in shared_feats}, max_bin)
     # --- cuts for the features this party can bin: a feature of one cell with
     # xgboost's own sketch on the owner's column (fit_bins: the cuts of
     # xgboost.train(tree_method="hist") for any n); a feature split across

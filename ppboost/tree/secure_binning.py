@@ -25,13 +25,17 @@ row counts, :func:`ppboost.tree.binning.summarize_column`).  The protocol:
    count for any value.
 4. **Aggregate** (local).  Grouping by opened value is now public: the secret
    weights of equal values are summed (a public linear map).
-5. **Open the aggregated weights** (1 round): for each pooled distinct value
-   its total row count over all blocks, i.e. exactly
-   ``merge_summaries`` of the local summaries -- the "secure-aggregated
-   sketch" DESIGN.md allows to be revealed.  The opened vector has the public
-   length N_j (slots past the number of distinct values hold 0, whose
-   opening reveals nothing new), so the transcript shape depends only on the
-   public block sizes.
+5. **Open the aggregated weights** (1 round), only where the cuts need
+   them: for a numerical feature with more than ``max_bin`` pooled distinct
+   values (its quantile cuts depend on the counts), each distinct value's
+   total row count over all blocks, i.e. exactly ``merge_summaries`` of the
+   local summaries.  A categorical feature, or one with at most ``max_bin``
+   distinct values (one bin per value, as xgboost ``hist``), needs only
+   the values: its slots are set to 0 before the opening (a public linear
+   map, as the number of distinct values is public after step 3), so its
+   counts are never opened.  The opened vector always has the public
+   length N_j, so the transcript shape depends only on the public block
+   sizes.
 
 Cost: P + 2 rounds for all shared features together; each party sends
 2 N elements per shuffle round as a non-owner (N = sum_j N_j) plus N
@@ -99,7 +103,8 @@ def _encode_entries(summary: FeatureSummary, size: int, where: str) -> np.ndarra
     return out
 
 
-def pooled_summaries(party: Party, layout, mine: dict, categorical: dict | None = None) -> dict:
+def pooled_summaries(party: Party, layout, mine: dict, categorical: dict | None = None,
+                     max_bin: int | None = None) -> dict:
     """Pooled exact summaries of features split across row blocks, opened to every party.
 
     Every party calls it with the same public ``layout``: a list of
@@ -108,13 +113,16 @@ def pooled_summaries(party: Party, layout, mine: dict, categorical: dict | None 
     of distinct values).  ``mine``: ``{(feature, r): FeatureSummary}`` for the
     blocks ``r`` (index into the feature's block list) this party owns, exact
     summaries with integer counts.  ``categorical``: ``{feature: bool}`` (public).
+    ``max_bin`` (public): counts are opened only for numerical features with
+    more than ``max_bin`` pooled distinct values; None opens every count.
 
     Opened: the per-feature shuffled multiset of the blocks' distinct values
     (with their multiplicity over blocks) and the number of dummy entries;
-    then the total count of each pooled distinct value.  Nothing else (see the
-    module docstring).
-    Identity: ``out[j] == merge_summaries([local summaries of j])`` (values
-    and weights), for every j in the layout.
+    then the total count of each pooled distinct value of the features whose
+    cuts need counts (see ``max_bin``).  Nothing else (see the module
+    docstring).
+    Identity: ``out[j] == merge_summaries([local summaries of j])`` (values,
+    and weights where opened; NaN weights where not), for every j in the layout.
     Cost: P + 2 rounds; see the module docstring for elements.
     Returns ``{feature: FeatureSummary}`` (the same on every party).
     """
@@ -176,13 +184,19 @@ def pooled_summaries(party: Party, layout, mine: dict, categorical: dict | None 
         if np.any(np.isnan(vals)):
             raise ValueError(f"party {me}: feature {j}: an opened summary value is NaN")
         uniq, inv = np.unique(vals, return_inverse=True)
-        np.add.at(agg, start + inv, S[blk, 1][valid])
-        groups.append((j, uniq, start))
+        counted = max_bin is None or (not categorical.get(j) and uniq.shape[0] > max_bin)
+        if counted:                     # else the slots stay 0: the counts are not opened
+            np.add.at(agg, start + inv, S[blk, 1][valid])
+        groups.append((j, uniq, start, counted))
         start += n_j
     # --- 5. open the aggregated weights (fixed length: the public total)
     tot = party.reveal(AShare(party, agg))
     out = {}
-    for j, uniq, st in groups:
+    for j, uniq, st, counted in groups:
+        if not counted:
+            out[j] = FeatureSummary(uniq.astype(np.float32), np.full(uniq.shape[0], np.nan),
+                                    bool(categorical.get(j)), True)
+            continue
         w = tot[st:st + uniq.shape[0]].astype(np.float64)
         if np.any(w <= 0):
             raise ValueError(f"party {me}: feature {j}: a pooled value has total weight 0 "
