@@ -521,13 +521,16 @@ class SecureBackend(TreeBackend):
                 sig_stack = np.concatenate(sig_stack)
                 # selection permutation: bin ends of block t at rows t*B .. t*B + b_j,
                 # unused filler rows for k > b_j, then everything else
-                free = iter(np.flatnonzero(~used).tolist())
-                top = []
+                free = np.flatnonzero(~used)
+                top, pos = [], 0
                 for t, j in enumerate(feats.tolist()):
-                    b = int(nb[j])
-                    top += sel[t].tolist() + [next(free) for _ in range(B - b - 1)]
-                top = np.array(top, np.int64)
-                rest = np.setdiff1d(np.arange(info["mc"] * npad), top, assume_unique=False)
+                    k = B - int(nb[j]) - 1
+                    top += [sel[t], free[pos:pos + k]]
+                    pos += k
+                top = np.concatenate(top).astype(np.int64)
+                rest_mask = np.ones(info["mc"] * npad, bool)
+                rest_mask[top] = False
+                rest = np.flatnonzero(rest_mask)        # increasing, as setdiff1d gave
                 info["sigmas"] = [s - t * npad for t, s in
                                   enumerate(np.split(sig_stack, info["mc"]))]
                 info["sig_stack"] = sig_stack
