@@ -81,7 +81,7 @@ def test_multiworker_socket_is_tcp_so_connections_get_nodelay():
     try:
         assert sock.proto == socket.IPPROTO_TCP and sock.get_inheritable()
         sock.listen()
-        with socket.create_connection(sock.getsockname()) as c:
+        with socket.create_connection(sock.getsockname()):
             conn, _ = sock.accept()
             with conn:   # what asyncio checks before setting TCP_NODELAY on a connection
                 assert conn.proto == socket.IPPROTO_TCP

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from ppboost.crypto.prg import PRG
-from ppboost.mpc.context import AShare
 from ppboost.mpc.shuffle import block_permutation, shuffle
 from ppboost.mpc.simulate import run_parties
 

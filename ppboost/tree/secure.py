@@ -795,7 +795,7 @@ class SecureBackend(TreeBackend):
     def _cell_hist(self, ci, cell, info, Vc):
         """Cumulative histograms at the bin ends of one cell: (m_c, B, cols)."""
         party = self.party
-        nc, B, npad, mc = info["nc"], info["B"], info["npad"], info["mc"]
+        B, mc = info["B"], info["mc"]
         cols = Vc.shape[1]
         X = np.concatenate([Vc, np.zeros((B, cols), np.uint64)], axis=0)
         owner = cell.owner
@@ -937,7 +937,7 @@ class SecureBackend(TreeBackend):
         left = np.zeros((n, L), np.uint64)
         for ci, cell in enumerate(self.plan.cells):
             info = self._cells[ci]
-            nc, B, npad, mc = info["nc"], info["B"], info["npad"], info["mc"]
+            nc, npad, mc = info["nc"], info["npad"], info["mc"]
             U = np.zeros((mc, npad, L), np.uint64)
             for t, j in enumerate(info["feats"].tolist()):
                 cs, ce = int(self.cand_start[j]), int(self.cand_start[j + 1])
