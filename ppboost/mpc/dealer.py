@@ -488,16 +488,18 @@ class PermutationCorrelation(Correlation):
     def deal(self, d, shape, owner, count):
         shape = _shape(shape)
         n = shape[0]
-        a_sum = np.zeros(shape, np.uint64)
-        c_sums = [np.zeros(shape, np.uint64) for _ in range(count)]
-        for p in range(d.n_parties):
+        a_sum, c_sums = None, [None] * count
+        for p in range(d.n_parties):             # sums over the non-owners, in place
             if p != owner:
-                a_sum += d.prgs[p].uint64(shape)
+                a = d.prgs[p].uint64(shape)
+                a_sum = a if a_sum is None else np.add(a_sum, a, out=a_sum)
                 for j in range(count):
-                    c_sums[j] += d.prgs[p].uint64(shape)
+                    c = d.prgs[p].uint64(shape)
+                    c_sums[j] = c if c_sums[j] is None else np.add(c_sums[j], c, out=c_sums[j])
         for j in range(count):
             pi_inv = ring.inverse_permutation(d.prgs[owner].permutation(n), check=False)
-            d.send(owner, a_sum - ring.gather_rows(c_sums[j], pi_inv))
+            D = ring.gather_rows(c_sums[j], pi_inv, negate=True)      # -c_j[pi_j^-1]
+            d.send(owner, np.add(D, a_sum, out=D))
 
     def expand(self, c, shape, owner, count):
         shape = _shape(shape)
