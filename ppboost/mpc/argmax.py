@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compare import _check_bound, _raw, _wrap, const_raw, ltz_raw, mul_raw, prefetch_ltz
+from .context import AShare
 
 __all__ = ["argmax", "rowmax", "prefetch_argmax"]
 
@@ -147,8 +148,6 @@ def rowmax(party, x, bound_bits: int = 64, tol: int | None = None):
     xv = _check(x, "rowmax")
     k = 1 if xv.ndim == 1 else xv.shape[0]
     tol = _check_tol(party, tol, xv.shape)
-    if isinstance(tol, np.ndarray) and tol.ndim:
-        tol = tol.reshape(k, xv.shape[-1])
     cur, _, _ = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
     return _wrap(party, cur[:, 0].reshape(()) if xv.ndim == 1 else cur[:, 0])
 
@@ -181,8 +180,6 @@ def argmax(party, x, return_max: bool = False, bound_bits: int = 64, tol: int | 
     vec = xv.ndim == 1
     k = 1 if vec else xv.shape[0]
     tol = _check_tol(party, tol, xv.shape)
-    if isinstance(tol, np.ndarray) and tol.ndim:
-        tol = tol.reshape(k, xv.shape[-1])
     cur, levels, twin = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
     onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
     for s, L in reversed(levels):
