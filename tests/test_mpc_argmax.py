@@ -7,17 +7,7 @@ from ppboost.crypto import fixed
 from ppboost.mpc.argmax import argmax, prefetch_argmax, rowmax
 from ppboost.mpc.context import AShare
 from ppboost.mpc.simulate import run_parties
-
-
-def _bits(arr):
-    """The bits of an opened array: uint8 arrays are already 0/1 bits (opened daBit masks)."""
-    arr = np.ascontiguousarray(arr)
-    return arr.reshape(-1) if arr.dtype == np.uint8 else np.unpackbits(arr.view(np.uint8))
-
-
-def _split(rng, x, n_parties):
-    parts = [rng.integers(0, 2**64, size=x.shape, dtype=np.uint64) for _ in range(n_parties - 1)]
-    return parts + [x - sum(parts)]
+from mpc_helpers import _bits, _split
 
 
 def _onehot(xi):

@@ -14,20 +14,9 @@ from ppboost.mpc.compare import (
 )
 from ppboost.mpc.context import AShare
 from ppboost.mpc.simulate import run_parties
+from mpc_helpers import _bits, _split
 
 EDGES = np.array([0, 1, -1, 2**62, -2**62, 2**63 - 1, -2**63, 12345, -12345], dtype=np.int64)
-
-
-def _bits(arr):
-    """The bits of an opened array: uint8 arrays are already 0/1 bits (opened daBit masks)."""
-    arr = np.ascontiguousarray(arr)
-    return arr.reshape(-1) if arr.dtype == np.uint8 else np.unpackbits(arr.view(np.uint8))
-
-
-def _split(rng, x, n_parties):
-    """Test-side additive sharing of a plaintext uint64 array (protocol inputs use the dealer)."""
-    parts = [rng.integers(0, 2**64, size=x.shape, dtype=np.uint64) for _ in range(n_parties - 1)]
-    return parts + [x - sum(parts)]
 
 
 @pytest.mark.nojit

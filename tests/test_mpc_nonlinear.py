@@ -17,12 +17,8 @@ from ppboost.crypto import fixed
 from ppboost.mpc import nonlinear
 from ppboost.mpc.nonlinear import INTERNAL_BITS, divide, exp_neg, reciprocal, sigmoid
 from ppboost.mpc.simulate import run_parties
+from mpc_helpers import _bits
 
-
-def _bits(arr):
-    """The bits of an opened array: uint8 arrays are already 0/1 bits (opened daBit masks)."""
-    arr = np.ascontiguousarray(arr)
-    return arr.reshape(-1) if arr.dtype == np.uint8 else np.unpackbits(arr.view(np.uint8))
 
 ULP = 2.0 ** -16
 
