@@ -20,7 +20,7 @@ def _columns(rng, n_parties, rows=(12, 9, 15), scale=1.0):
     return out
 
 
-def _run(n_parties, cols, layout_parties=None, keep_opened=False):
+def _run(n_parties, cols, layout_parties=None, keep_opened=False, max_bin=None):
     """layout: feature 0 held by layout_parties (default all), feature 1 by all."""
     lp = list(range(n_parties)) if layout_parties is None else layout_parties
     layout = [(0, [(p, cols[p].shape[0]) for p in lp]),
@@ -34,7 +34,7 @@ def _run(n_parties, cols, layout_parties=None, keep_opened=False):
                 if o == party.id:
                     mine[(j, r)] = summarize_column(cols[o][:, j], 256, cat[j])
         before = len(party.ep.stats.transcript)
-        out = pooled_summaries(party, layout, mine, cat)
+        out = pooled_summaries(party, layout, mine, cat, max_bin)
         return (out, list(party.ep.stats.transcript[before:]),
                 None if party.opened is None else [o.copy() for o in party.opened])
 
@@ -142,28 +142,15 @@ def test_counts_opened_only_where_the_cuts_need_them(n_parties):
     with more distinct values than max_bin gets its exact counts (quantile cuts)."""
     rng = np.random.default_rng(40 + n_parties)
     cols = _columns(rng, n_parties)
-    layout = [(0, [(p, cols[p].shape[0]) for p in range(n_parties)]),
-              (1, [(p, cols[p].shape[0]) for p in range(n_parties)])]
-    cat = {0: False, 1: True}
-    refs = {j: merge_summaries([summarize_column(cols[p][:, j], 256, cat[j])
-                                for p in range(n_parties)]) for j in (0, 1)}
-    n0 = refs[0].values.shape[0]
-
-    def fn(party, max_bin):
-        mine = {(j, party.id): summarize_column(cols[party.id][:, j], 256, cat[j])
-                for j in (0, 1)}
-        before = len(party.opened)
-        out = pooled_summaries(party, layout, mine, cat, max_bin)
-        return out, [o.copy() for o in party.opened[before:]]
-
+    n0 = merge_summaries([summarize_column(c[:, 0], 256, False) for c in cols]).values.shape[0]
+    size0 = sum(c.shape[0] for c in cols)          # feature 0's slots come first
     for max_bin, numeric_counted in ((n0, False), (n0 - 1, True)):
-        res, _, _ = run_parties(n_parties, lambda p: fn(p, max_bin), keep_opened=True)
-        for out, opened in res:
+        res, refs = _run(n_parties, cols, keep_opened=True, max_bin=max_bin)
+        for out, _, opened in res:
             np.testing.assert_array_equal(out[0].values, refs[0].values)
             np.testing.assert_array_equal(out[1].values, refs[1].values)
             assert np.isnan(out[1].weights).all()            # categorical: never counted
             totals = opened[-1]
-            size0 = sum(c.shape[0] for c in cols)
             assert not totals[size0:].any()                  # feature 1's slots: zeros
             if numeric_counted:
                 np.testing.assert_array_equal(out[0].weights, refs[0].weights)
