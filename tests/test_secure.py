@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ppboost.mpc.nonlinear import INTERNAL_BITS
 from ppboost.mpc.simulate import run_parties
 from ppboost.tree import TreeParams
 from ppboost.tree.backend import TreeLayout
@@ -32,7 +33,7 @@ def test_precision_plan_budgets():
             assert np.log2(3 * pl["Qmax"]) + pl["Fl"] <= 60
             assert pl["fr"] >= 20 and pl["fw"] >= 16 and 2 ** pl["s"] >= pl["hi"]
             # tolerance: relative part 2^-tol_shift >= 2 x the reciprocal's relative error
-            rho = 2.0 ** -(28 - 2) + 2.0 ** -pl["fr"]
+            rho = 2.0 ** -(INTERNAL_BITS - 2) + 2.0 ** -pl["fr"]
             assert 2.0 ** -pl["tol_shift"] >= 2 * rho
             # per-row part >= 2 gmax lw ulps of w, in loss units
             gmax = 4.0 if obj == "reg:squarederror" else 1.0
