@@ -64,7 +64,7 @@ _KINDS: dict = {}
 
 #: Modules imported by :func:`run_dealer` so that their kinds are registered.
 KIND_MODULES = ["ppboost.mpc.boolean", "ppboost.mpc.compare", "ppboost.mpc.argmax",
-                "ppboost.mpc.nonlinear"]
+                "ppboost.mpc.nonlinear", "ppboost.mpc.ownermat"]
 
 _STOP = "__stop__"
 _BATCH = "__batch__"
@@ -150,6 +150,9 @@ class DealerSession:
         self.prgs = prgs
         self.own = PRG()  # the dealer's private randomness (e.g. the bits of daBits)
         self.elements_sent = 0
+        #: state kept across requests by kinds that refer to an earlier one
+        #: (e.g. ``omat_setup`` / ``omat_mul``, :mod:`ppboost.mpc.ownermat`)
+        self.state: dict = {}
 
     def random(self, shape) -> list:
         """Every party's next PRG words of ``shape``; the shared value is their sum."""
@@ -283,6 +286,8 @@ class DealerClient:
         if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
             raise DealerError(f"party {self.me}: expected a {SEED_BYTES}-byte seed from the dealer")
         self.prg = PRG(bytes(seed))
+        #: mirror of :attr:`DealerSession.state` (same kinds, same order)
+        self.state: dict = {}
         self.expand_seconds = 0.0
         self.requests = 0
         self._ahead = collections.deque()

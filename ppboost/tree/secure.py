@@ -51,10 +51,14 @@ losses are told apart as finely as xgboost tells them apart.  A public
 absolute bound derived from worst-case magnitudes was used before; it grew
 with n and chose a worse split at 10k rows.
 
-Routing: the one-hot is mapped (public linear map, local) to per-bin
-"goes left" values, differenced over bins and written on the dummy rows;
-the stacked sort (1 round), a prefix sum and the stacked unsort (1 round)
-give every row its go-left bit; N_left = N * left (1 Beaver round).
+Routing (:meth:`SecureBackend.route`): each cell owner sets up, once, its
+matrix of per-entry codes (bin + 1, 0 if missing) as an owner-private matrix
+(:class:`ppboost.mpc.ownermat.OwnerMatrix`); per level, every node's chosen
+feature (its one-hot summed per feature) is multiplied by it, giving each
+row its bin in the node's feature (1 round, m_c L elements per non-owner);
+three small comparisons against the node's secret threshold and two Beaver
+rounds give N_left.  Before, the route sorted and unsorted an
+m_c x (n_c + B) x L array with two owner permutations per level.
 
 Fixed point and the magnitude budget (every bound below is public):
 
@@ -77,9 +81,9 @@ oblivious shuffle and secure aggregation (:func:`agree_bins`,
 :mod:`ppboost.tree.secure_binning`); the pooled distinct values, their total
 counts and how many blocks hold each value are revealed to every party.
 
-Not done (documented gaps): histograms run in Z_2^64 (no 32-bit ring); the dealer does not
-stand in for non-owners in the second permutation, so the stacked
-permutations cost O(n m L) elements per level and party.
+Not done (documented gaps): histograms run in Z_2^64 (no 32-bit ring); the
+histogram's bin-end selection still costs O(n m L) elements per level and
+non-owner (the dealer cannot stand in for the non-owner: it knows pi).
 """
 from __future__ import annotations
 
@@ -96,7 +100,8 @@ from ..mpc.arith import matmul as _matmul_share
 from ..mpc.compare import const_raw, ltz_raw, mul_raw
 from ..mpc.context import AShare, Party
 from ..mpc.nonlinear import INTERNAL_BITS, exp_neg, reciprocal, sigmoid, softmax
-from ..mpc.permutation import permute, permute_many, unpermute
+from ..mpc.ownermat import OwnerMatrix
+from ..mpc.permutation import permute, permute_many
 from ..mpc.truncation import mul_trunc, truncate
 from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_RIGHT, KIND_FORWARD, TreeBackend,
                       TreeLayout)
@@ -427,6 +432,8 @@ class SecureBackend(TreeBackend):
         # [-h_thr, hi 2^fh + n], one sign bit and one bit of slack on top
         pr = self.prec
         self._cmp_bits = _bits_for(pr["hi"] * 2.0 ** pr["fh"] + self.n_rows + pr["h_thr"]) + 2
+        # route comparisons: |t + 1 - v| <= max bins + 2
+        self._route_bits = _bits_for(int(np.max(plan.n_bins, initial=0)) + 2) + 2
         self._build_candidate_maps()
         self._prepare_cells(binned)
         self._share_conditions(cuts)
@@ -440,9 +447,8 @@ class SecureBackend(TreeBackend):
 
         ``_idx``/``_coef`` (C, 4): G_L = sum_q coef[c, q] cum[idx[c, q]] (index
         ``Btot`` is an appended zero row); ``_tot`` (C,): the node total row;
-        ``_miss`` (C, 2): missing count = cum[a] - cum[b]; ``_D[j]`` (C_j, B_j):
-        the differenced "goes left" indicator of feature j's candidates over
-        its bins (the missing bin last).
+        ``_miss`` (C, 2): missing count = cum[a] - cum[b]; ``_route_codes``
+        (C, 4): what :meth:`route` needs of each candidate.
         """
         lay = self.layout
         offs = np.asarray(lay.bin_offsets, dtype=np.int64)
@@ -479,21 +485,11 @@ class SecureBackend(TreeBackend):
         self.cand_start[1:] = np.cumsum(2 * nbins)
         self._idx, self._coef, self._tot, self._miss = idx, _signed(coef), tot, miss
         self._bwd = kind == KIND_BACKWARD
-        # per feature: D_j (B_j x C_j), differenced "goes left" indicator over bins
-        numeric = fw | bw
-        dleft = np.asarray(lay.cand_default_left, dtype=bool)
-        self._D = []
-        for j in range(lay.n_features):
-            bj = int(nbins[j])
-            cs, ce = int(self.cand_start[j]), int(self.cand_start[j + 1])
-            k = np.arange(bj)[:, None]
-            tq = t[cs:ce][None, :]
-            M = np.zeros((bj + 1, ce - cs), np.int64)
-            M[:bj] = np.where(numeric[cs:ce][None, :], k <= tq, k != tq)
-            M[bj] = dleft[cs:ce]
-            D = M.copy()
-            D[1:] -= M[:-1]
-            self._D.append(np.ascontiguousarray(_signed(D.T)))     # (C_j, B_j)
+        # routing codes per candidate: [t, numeric - categorical, categorical, default left]
+        # (a node's secret code is its one-hot times this public matrix, :meth:`route`)
+        numeric = (fw | bw).astype(np.int64)
+        dleft = np.asarray(lay.cand_default_left, dtype=np.int64)
+        self._route_codes = _signed(np.stack([t, 2 * numeric - 1, 1 - numeric, dleft], axis=1))
 
     # ------------------------------------------------------------------ owner preparation
     def _prepare_cells(self, binned):
@@ -533,8 +529,12 @@ class SecureBackend(TreeBackend):
                 rest = np.flatnonzero(rest_mask)        # increasing, as setdiff1d gave
                 info["sigmas"] = [s - t * npad for t, s in
                                   enumerate(np.split(sig_stack, info["mc"]))]
-                info["sig_stack"] = sig_stack
                 info["select"] = np.concatenate([top, rest])
+                # routing code per entry: bin + 1, 0 if missing (the missing bin)
+                code = np.where(bins == nb[feats][None, :], 0, bins + 1)
+            else:
+                code = None
+            info["codes"] = OwnerMatrix(self.party, code, cell.owner, shape=(nc, info["mc"]))
             self._cells.append(info)
 
     def _share_conditions(self, cuts):
@@ -919,41 +919,52 @@ class SecureBackend(TreeBackend):
     def route(self, nodes, splits):
         """Children indicators (n, 2L): N_left = N * left, N_right = N - N_left.
 
-        Inputs: N and the one-hot choices.  Per feature the one-hot maps
-        (public matrix D_j, local) to differenced "goes left" values per bin,
-        written on the dummy rows; stacked sort (owner permutation), prefix
-        sum, stacked unsort give each row its bin's value; summed over
-        features, plus the "do not split" share (every row left).
-        Opened: X + a to the owner, tau to everyone, Beaver masks.
-        Identity: left[i, l] = [row i goes left under node l's choice].
-        Cost: 2 rounds per cell + 1 Beaver round; per non-owner
-        2 m_c (n_c + B) L elements per cell, n L for the product.
+        Inputs: N and the one-hot choices o (L x (C + 1), the last column "do
+        not split").  Local: each node's chosen feature e = o summed per
+        feature (L x m), and its code [t, num - cat, cat, dl] = o @ (public
+        per-candidate codes).  Per cell, the owner's code matrix A (bin + 1,
+        0 if missing; set up once, :class:`ppboost.mpc.ownermat.OwnerMatrix`)
+        gives v = A @ e^T: the row's bin + 1 in the node's chosen feature, 0 if
+        it is missing there (or the node does not split).  Three comparisons
+        give z = [v <= 0], le = [bin <= t], lt = [bin < t]; then
+        q = cat + (num - cat) le + cat lt (numerical: bin <= t; categorical:
+        bin != t) and N_left = N (dns + q + z (dl - q)).
+        Opened: E_q - R_q (uniform) to each cell owner, the comparisons' and
+        the Beaver products' masks.
+        Identity: N_left[i, l] = N[i, l] [row i goes left under node l's choice].
+        Cost: 1 round per cell with m_c L elements per non-owner (offline n_c L
+        from the dealer), one comparison batch on 3 n L elements of
+        ``_route_bits`` bits, 2 Beaver rounds on 4 n L and 2 n L elements.
         """
         party, ops = self.party, self.ops
         lay = self.layout
         n, L = nodes.shape
         onehot = splits["onehot"]
         C = lay.n_candidates
-        left = np.zeros((n, L), np.uint64)
+        oc = np.ascontiguousarray(onehot[:, :C])
+        csum = np.zeros((L, C + 1), np.uint64)
+        np.cumsum(oc, axis=1, dtype=np.uint64, out=csum[:, 1:])
+        E = csum[:, self.cand_start[1:]] - csum[:, self.cand_start[:-1]]       # (L, m)
+        t, nc_, cat, dl = ring.matmul(oc, self._route_codes).T                  # (L,) each
+        dns = onehot[:, C]
+        v = np.zeros((n, L), np.uint64)
         for ci, cell in enumerate(self.plan.cells):
             info = self._cells[ci]
-            nc, npad, mc = info["nc"], info["npad"], info["mc"]
-            U = np.zeros((mc, npad, L), np.uint64)
-            for t, j in enumerate(info["feats"].tolist()):
-                cs, ce = int(self.cand_start[j]), int(self.cand_start[j + 1])
-                bj = int(lay.n_bins[j]) + 1
-                if ce > cs:
-                    d = ring.matmul(np.ascontiguousarray(onehot[:, cs:ce]), self._D[j])
-                    U[t, nc:nc + bj] = d.T
-            U = U.reshape(mc * npad, L)
-            mine = party.id == cell.owner
-            W = permute(AShare(party, U), info["sig_stack"] if mine else None, cell.owner)
-            Wp = ring.prefix_sum(W.value.reshape(mc, npad, L), axis=1).reshape(mc * npad, L)
-            Z = unpermute(AShare(party, Wp), info["sig_stack"] if mine else None, cell.owner)
-            contrib = Z.value.reshape(mc, npad, L)[:, :nc].sum(axis=0, dtype=np.uint64)
-            left[cell.rows] += contrib
-        left += onehot[:, C][None, :]
-        nl = ops.mul(nodes, left)
+            ec = np.ascontiguousarray(E[:, info["feats"]].T)                     # (m_c, L)
+            v[cell.rows] += info["codes"].matmul(AShare(party, ec)).value
+        one = ops.const(np.ones((n, L), np.uint64))
+        cmp = np.concatenate([(np.uint64(0) - v).ravel(),          # z  = [v <= 0]
+                              (t[None, :] + one - v).ravel(),      # le = [v - 1 <= t]
+                              (t[None, :] - v).ravel()])           # lt = [v - 1 < t]
+        z, le, lt = ops.ge0(cmp, self._route_bits).reshape(3, n, L)
+        full = (n, L)
+        p = ops.mul(np.concatenate([np.broadcast_to(nc_, full), np.broadcast_to(cat, full),
+                                    nodes, nodes]),
+                    np.concatenate([le, lt, z, np.broadcast_to(dns, full)]))
+        p1, p2, nz, ndns = p[:n], p[n:2 * n], p[2 * n:3 * n], p[3 * n:]
+        q = cat[None, :] + p1 + p2
+        r = ops.mul(np.concatenate([nodes, nz]), np.concatenate([q, dl[None, :] - q]))
+        nl = ndns + r[:n] + r[n:]
         out = np.empty((n, 2 * L), np.uint64)
         out[:, 0::2] = nl
         out[:, 1::2] = nodes - nl
