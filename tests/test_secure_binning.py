@@ -1,11 +1,13 @@
-"""ppboost.tree.secure_binning: pooled exact summaries by oblivious shuffle + secure sums."""
+"""ppboost.tree.secure_binning: cuts by oblivious sort (shared_cuts); pooled exact
+summaries by oblivious shuffle + secure sums (pooled_summaries, the former protocol)."""
 import numpy as np
 import pytest
 
+from ppboost.crypto.floatbits import to_ordered_uint32
 from ppboost.mpc.simulate import run_parties
-from ppboost.tree.binning import (FeatureSummary, cuts_from_summary, merge_summaries,
-                                  summarize_column)
-from ppboost.tree.secure_binning import pooled_summaries
+from ppboost.tree.binning import (FeatureSummary, _xgb_prune, cuts_from_summary,
+                                  merge_summaries, summarize_column)
+from ppboost.tree.secure_binning import pooled_summaries, quantile_ranks, shared_cuts
 
 
 def _columns(rng, n_parties, rows=(12, 9, 15), scale=1.0):
@@ -168,3 +170,189 @@ def test_cuts_refuse_a_summary_without_counts_when_they_need_them():
     with pytest.raises(ValueError, match="carries no row counts"):
         cuts_from_summary(s, 4)
     assert cuts_from_summary(s, 10).cuts.shape[0] == 10
+
+
+# ----------------------------------------------------------------------------- shared_cuts
+def _cut_columns(rng, n_parties, rows=(30, 41, 22)):
+    """Per party four columns: 0 numerical with repeated values (values path at
+    max_bin 64, quantile path at 8), 1 categorical codes, 2 continuous (quantile
+    path), 3 integers -3..3 with party 1's block all missing.  Missing values everywhere."""
+    out = []
+    for p in range(n_parties):
+        n = rows[p]
+        x0 = np.round(rng.normal(size=n), 1).astype(np.float32)
+        x1 = rng.integers(0, 6, n).astype(np.float32)
+        x2 = rng.normal(size=n).astype(np.float32)
+        x3 = rng.integers(-3, 4, n).astype(np.float32)
+        X = np.stack([x0, x1, x2, x3], axis=1)
+        X[rng.random(X.shape) < 0.12] = np.nan
+        if p == 1:
+            X[:, 3] = np.nan
+        out.append(X)
+    return out
+
+
+_CAT = {0: False, 1: True, 2: False, 3: False}
+
+
+def _run_cuts(n_parties, cols, max_bin, keep_opened=False):
+    layout = [(j, [(p, cols[p].shape[0]) for p in range(n_parties)]) for j in range(4)]
+
+    def fn(party):
+        mine = {(j, p): cols[p][:, j] for j in range(4) for p in range(n_parties)
+                if p == party.id}
+        before = len(party.ep.stats.transcript)
+        out = shared_cuts(party, layout, mine, _CAT, max_bin)
+        return (out, list(party.ep.stats.transcript[before:]),
+                None if party.opened is None else [o.copy() for o in party.opened])
+
+    res, _, _ = run_parties(n_parties, fn, keep_opened=keep_opened)
+    refs = {j: cuts_from_summary(merge_summaries([summarize_column(c[:, j], 256, _CAT[j])
+                                                   for c in cols]), max_bin) for j in range(4)}
+    return res, refs
+
+
+def _words(values):
+    return to_ordered_uint32(np.asarray(values, np.float32)).astype(np.uint64)
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_shared_cuts_equal_the_merged_summary_cuts(n_parties):
+    """(a) few distinct values, (b) categorical, (c) continuous with quantile cuts,
+    (d) missing values, (e) a block with all values missing: the cuts and min_value
+    are exactly cuts_from_summary of the merged exact summaries, on every party,
+    at a max_bin that sends feature 2 down the quantile path and one that does not."""
+    cols = _cut_columns(np.random.default_rng(n_parties), n_parties)
+    for max_bin in (8, 64):
+        res, refs = _run_cuts(n_parties, cols, max_bin)
+        for out, _, _ in res:
+            for j in range(4):
+                np.testing.assert_array_equal(out[j].cuts, refs[j].cuts)
+                assert out[j].min_value == refs[j].min_value
+                assert out[j].categorical == refs[j].categorical
+
+
+def test_shared_cuts_all_missing_and_single_value_features():
+    rows = (5, 7)
+    cols = [np.full((n, 4), np.nan, np.float32) for n in rows]
+    cols[0][:, 0] = 2.5                                 # one distinct value
+    cols[1][:3, 1] = 0                                  # categorical, code 0 only
+    cols[1][:, 2] = -0.0                                # -0.0 and +0.0 are one value
+    cols[0][:2, 2] = 0.0
+    res, refs = _run_cuts(2, cols, 4)
+    for out, _, _ in res:
+        for j in range(4):
+            np.testing.assert_array_equal(out[j].cuts, refs[j].cuts)
+            assert out[j].min_value == refs[j].min_value
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_shared_cuts_open_only_the_cuts_and_the_named_aggregates(n_parties):
+    """At max_bin 8: features 0 and 2 take the quantile path, 1 is categorical, 3
+    (at most 7 distinct values) the values path.  The last three openings are: the
+    aggregates (m x 5: n_valid, c_min, r_max, min, max for the quantile path; the
+    max code for the categorical one; zeros for the values path), the shuffled
+    distinct flags (zeros except for the values path, with exactly D ones; the masked
+    matrix this party saw as owner in the values shuffle comes just before), and the
+    words: the distinct values (values path), the quantile values, which are all
+    cuts or the min / max (quantile path), zeros in every other slot."""
+    cols = _cut_columns(np.random.default_rng(20 + n_parties), n_parties)
+    max_bin = 8
+    res, refs = _run_cuts(n_parties, cols, max_bin, keep_opened=True)
+    sizes = [c.shape[0] for c in cols]
+    N = sum(sizes)
+    slots = min(N, max_bin + 1)
+    merged = {j: merge_summaries([summarize_column(c[:, j], 256, _CAT[j]) for c in cols])
+              for j in range(4)}
+    assert merged[3].values.shape[0] <= max_bin + 1 < merged[2].values.shape[0]
+    for out, _, opened in res:
+        # the aggregates, this party's own step of the values shuffle (masked), flags, words
+        agg, masked, dv, words = opened[-4].reshape(4, 5), opened[-3], opened[-2], opened[-1]
+        assert masked.shape == (4 * N, 2)
+        assert 0.4 < np.unpackbits(masked.view(np.uint8)).mean() < 0.6
+        assert agg.shape == (4, 5) and dv.shape == (4 * N,) and words.shape == (4 * slots,)
+        for j in range(4):
+            vals = merged[j].values
+            a, d, w = agg[j], dv[j * N:(j + 1) * N], words[j * slots:(j + 1) * slots]
+            if _CAT[j]:
+                np.testing.assert_array_equal(a, [0, 0, 0, 0, _words(vals[-1:])[0]])
+                assert not d.any() and not w.any()
+            elif vals.shape[0] <= max_bin + 1:
+                assert not a.any()
+                assert d.sum() == vals.shape[0] and set(np.unique(d)) <= {0, 1}
+                np.testing.assert_array_equal(np.sort(w[:vals.shape[0]]), _words(vals))
+                assert not w[vals.shape[0]:].any()
+            else:
+                cnt = merged[j].weights
+                np.testing.assert_array_equal(
+                    a, [cnt.sum(), cnt[0], cnt.sum() - cnt[-1], *_words(vals[[0, -1]])])
+                assert not d.any()
+                picks = w[:max_bin - 1]
+                allowed = set(_words(np.concatenate([refs[j].cuts[:-1], vals[[0, -1]]])).tolist())
+                assert set(picks.tolist()) <= allowed
+                assert set(_words(refs[j].cuts[:-1]).tolist()) <= set(picks.tolist())
+                assert not w[max_bin - 1:].any()
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_shared_cuts_transcript_depends_on_the_shape_only(n_parties):
+    """Two datasets of the same shape where every numerical feature takes the other
+    path (few distinct values vs continuous): every message size, per sender and
+    receiver, is the same (fresh random shuffles in each run)."""
+    rng = np.random.default_rng(30)
+    few = _cut_columns(rng, n_parties)
+    many = [c.copy() for c in few]
+    for c in few:
+        c[:, 0], c[:, 2] = np.round(c[:, 0]), np.round(c[:, 2])
+    for c in many:
+        c[:, 0] = rng.normal(size=c.shape[0])
+        c[:, 3] = np.where(np.isnan(c[:, 3]), np.nan, rng.normal(size=c.shape[0]))
+    transcripts = []
+    for cols in (few, many):
+        res, refs = _run_cuts(n_parties, cols, 8)
+        for j in range(4):
+            np.testing.assert_array_equal(res[0][0][j].cuts, refs[j].cuts)
+        n_distinct = [merge_summaries([summarize_column(c[:, j]) for c in cols]).values.shape[0]
+                      for j in (0, 2, 3)]
+        assert all(k <= 9 for k in n_distinct) if cols is few else all(k > 9 for k in n_distinct)
+        transcripts.append([r[1] for r in res])
+    assert transcripts[0] == transcripts[1]
+
+
+def test_quantile_ranks_pick_what_xgboost_prune_keeps():
+    """Plaintext identity behind the quantile path: the values at the public ranks
+    are exactly the entries _xgb_prune (WQSummary::SetPrune) keeps."""
+    rng = np.random.default_rng(0)
+    checked = 0
+    while checked < 400:
+        D = int(rng.integers(4, 300))
+        mb = int(rng.integers(2, D - 1))
+        w = rng.integers(1, int(rng.choice([2, 5, 50, 1000])), D).astype(np.float64)
+        rows = np.repeat(np.arange(D), w.astype(np.int64))
+        pos = quantile_ranks(rows.shape[0], int(w[0]), rows.shape[0] - int(w[-1]), mb)
+        picked = np.unique(np.concatenate([[0], rows[pos], [D - 1]]))
+        np.testing.assert_array_equal(picked, _xgb_prune(w, mb + 1))
+        checked += 1
+    with pytest.raises(ValueError, match="must satisfy 0 < c_min <= r_max < n_valid"):
+        quantile_ranks(10, 0, 5, 4)
+
+
+def test_shared_cuts_bad_input_is_named():
+    layout = [(0, [(0, 3), (1, 2)])]
+
+    def fn(party):
+        if party.id == 0:
+            with pytest.raises(ValueError, match=r"column has shape \(2,\), must be \(3,\)"):
+                shared_cuts(party, layout, {(0, 0): np.zeros(2)}, None, 4)
+            with pytest.raises(ValueError, match="no column for feature 0, block 0"):
+                shared_cuts(party, layout, {}, None, 4)
+            with pytest.raises(ValueError, match="not non-negative integer codes"):
+                shared_cuts(party, layout, {(0, 0): np.array([0, 1.5, 2])}, {0: True}, 4)
+        with pytest.raises(ValueError, match="max_bin == 1, must be an int >= 2"):
+            shared_cuts(party, layout, {}, None, 1)
+        with pytest.raises(ValueError, match="owner == 5, must be a party id in 0..1"):
+            shared_cuts(party, [(0, [(5, 2)])], {}, None, 4)
+        return True
+
+    res, _, _ = run_parties(2, fn)
+    assert all(res)

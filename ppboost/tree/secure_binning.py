@@ -1,4 +1,83 @@
-"""Secure horizontal binning: the pooled exact summary of a feature whose rows
+"""Secure horizontal binning: the cuts of a feature whose rows are split across
+parties, opening only the cuts (and a few named aggregates).
+
+DESIGN.md "Binning": across parties (horizontal case) the bins come from a
+sketch that no party sees in the clear; a feature with at most max_bin
+distinct values gets one bin per value (as xgboost ``hist``).
+:func:`shared_cuts` (used by :func:`ppboost.tree.secure.agree_bins`) does it
+with an oblivious sort of the pooled rows (:func:`ppboost.mpc.sort.sort`):
+
+1. **Share the rows** (0 online rounds).  Each block owner secret-shares its
+   rows of feature j (the block's row count is public): the word
+   ``w = to_ordered_uint32(x)`` (float32 bit pattern mapped so that unsigned
+   order is float order, -0.0 -> +0.0) for a non-missing row, the sentinel
+   ``2^32`` (above every word) for a missing one, and the flag ``v = [x not
+   missing]``.
+2. **Sort** (:func:`ppboost.mpc.sort.sort`, stable: the key is
+   ``w * 2^t + i`` with i the row's public index, shuffled along, so keys are
+   distinct), each feature's N_j rows on their own.  Positions are now public
+   ranks, values secret; the missing rows are last.
+3. **Distinct flags** (one comparison batch): ``d_i = [w_{i-1} < w_i]``;
+   ``dv_i = d_i - (v_{i-1} - v_i)``, ``dv_0 = v_0`` (local: the flags are
+   sorted 1..1 0..0, so this removes the step onto the sentinel):
+   ``dv_i = 1`` iff row i is the first non-missing row of its value.
+   ``D = sum dv`` distinct values, ``R_i = sum_{l <= i} dv_l`` (local prefix sums).
+4. **Path bit** (one comparison batch, with step 5's bits): ``B = [D > max_bin + 1]``
+   for a numerical feature (0 for a categorical one), **opened**.
+5. **Aggregates** for the quantile path (B = 1): ``n_valid = sum v`` (the
+   pooled number of non-missing rows), ``c_min = sum [R_i - 2 v_i < 0]`` (rows
+   holding the minimum, xgboost's rmax[0]), ``r_max = sum [R_i < D]`` (rows below
+   the maximum, xgboost's rmin[-1]), the minimum ``w_0`` and the maximum
+   ``sum_i w_i (v_i - v_{i+1})`` (one Beaver product).  **Opened** only for
+   B = 1; a categorical feature opens its maximum only (its cuts are the codes
+   0..max); a small feature opens zeros in these slots.
+6. **Values path** (B = 0, numerical): the pairs (dv_i, w_i) are obliviously
+   shuffled (every feature, :func:`ppboost.mpc.shuffle.shuffle`), the dv column
+   is **opened** (it shows D, the public number of bins, and nothing else: the
+   order is random), then the words with dv = 1: the **distinct values**.
+   The cuts are ``cuts_from_summary`` of those values, identical to today's
+   (one bin per value; with D = max_bin + 1 xgboost's SetPrune keeps every
+   value too, so counts are not needed).
+7. **Quantile path** (B = 1): xgboost's ``WQSummary::SetPrune`` on the exact
+   pooled summary (:func:`ppboost.tree.binning._xgb_prune`) picks, for k = 1
+   .. max_bin - 1, the distinct value whose rows contain the rank
+   ``dx2_k / 2``, ``dx2_k = 2 (k (r_max - c_min) / max_bin + c_min)`` in float32
+   (``rmin_{i+1} <= dx2/2 < rmin_{i+2}`` selects value i + 1; exact while
+   n_valid < 2^24).  Those ranks are public, so the words at sorted positions
+   ``floor(dx2_k / 2)`` are **opened**: exactly the values that become cuts
+   (a pick equal to the minimum is dropped from the cuts, the minimum and
+   maximum are opened in step 5 and revealed by the model anyway: the
+   feature's min_value and last cut).  The cuts equal ``cuts_from_summary``
+   of the merged exact summaries.
+
+**What every party learns** about a shared feature, besides the public block
+sizes: whether it has more than max_bin + 1 distinct values (numerical
+features); for a feature with at most that many, its distinct values; for
+one with more, n_valid, c_min, r_max, its minimum, maximum and the (up to
+max_bin - 1) values at the quantile ranks, i.e. its cuts; for a categorical
+feature, its largest code.  Not which party holds which value, no count per
+value, no party's own summary.  The transcript shape (every message size)
+depends on the public block sizes and max_bin only: every step runs for every
+feature with fixed lengths, zeros being opened in the slots a path does not use.
+
+Cost, for all features together (N = sum_j N_j rows, L = sort_levels(max_j N_j),
+t = bits of max_j N_j): 2P + 15 + 7 L rounds (sort: P + 7 L at 34 + t key bits;
+distinct flags 7; path bit and counts 6; product 1; openings 2; values shuffle
+P; openings 2); elements per party and peer: about N (L + 4) comparison words
+(plus their AND bits), 3N per shuffle round (sort) and 2N (values shuffle),
+2N for the product and N + 5 m + sum_j min(N_j, max_bin + 1) opened.
+
+:func:`pooled_summaries` (below) is the former protocol, no longer used by
+the training: it opens the pooled exact summary (every distinct value with
+its multiplicity over blocks, and for features with more than max_bin values
+every value's total count).  Kept for exact pooled summaries where that is
+acceptable, and as the baseline of benchmarks/bench_secure_binning.py.
+
+
+Pooled summaries (the former protocol)
+--------------------------------------
+
+Secure horizontal binning: the pooled exact summary of a feature whose rows
 are split across parties, without any party seeing another's summary.
 
 DESIGN.md "Binning": across parties (horizontal case) the bins come from a
@@ -53,11 +132,253 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..crypto.floatbits import from_ordered_uint32, to_ordered_uint32
+from ..mpc.arith import mul, open_values
+from ..mpc.b2a import b2a, open_xor_bits
+from ..mpc.compare import ltz_planes, planes_to_bits
 from ..mpc.context import AShare, Party
 from ..mpc.shuffle import shuffle
-from .binning import FeatureSummary
+from ..mpc.sort import sort
+from .binning import FeatureCuts, FeatureSummary, cuts_from_summary
 
-__all__ = ["pooled_summaries"]
+__all__ = ["shared_cuts", "quantile_ranks", "pooled_summaries"]
+
+_MISSING = np.uint64(1 << 32)       # sorts above every float32 word
+_WORD_BITS = 33
+
+
+def quantile_ranks(n_valid: int, c_min: int, r_max: int, max_bin: int) -> np.ndarray:
+    """Sorted-row positions (0-based, among the non-missing rows) whose values
+    xgboost's ``WQSummary::SetPrune(summary, max_bin + 1)`` keeps besides the
+    minimum and maximum, for an exact summary of ``n_valid`` rows in which
+    ``c_min`` rows hold the minimum and ``r_max`` rows lie below the maximum.
+
+    :func:`ppboost.tree.binning._xgb_prune` with rmin_i / rmax_i the first /
+    one-past-last row of distinct value i: for target ``dx2`` (float32, as
+    xgboost) it keeps the value i with ``rmin_i <= dx2 / 2 < rmax_i``, i.e. the
+    value of row ``floor(dx2 / 2)``.  Same float32 expressions as ``_xgb_prune``.
+    Needs at least max_bin + 2 distinct values (else SetPrune keeps all).
+    """
+    if not 0 < c_min <= r_max < n_valid:
+        raise ValueError(f"c_min == {c_min}, r_max == {r_max}, n_valid == {n_valid}: must "
+                         f"satisfy 0 < c_min <= r_max < n_valid")
+    begin = np.float32(c_min)
+    rng = np.float32(np.float32(r_max) - begin)
+    n = max_bin
+    k = np.arange(1, n, dtype=np.float32)
+    dx2 = (np.float32(2) * ((k * rng) / np.float32(n) + begin)).astype(np.float32)
+    pos = np.floor(dx2.astype(np.float64) / 2).astype(np.int64)
+    return np.minimum(pos, n_valid - 1)
+
+
+def _check_columns(layout, mine, me, categorical):
+    """This party's blocks: (word, valid) rows in layout order; checks shapes and codes."""
+    parts = []
+    for j, blocks in layout:
+        for r, (o, s) in enumerate(blocks):
+            if o != me:
+                continue
+            if (j, r) not in mine:
+                raise ValueError(f"party {me}: no column for feature {j}, block {r} "
+                                 f"(this party owns it)")
+            x = np.asarray(mine[(j, r)])
+            if x.ndim != 1 or x.shape[0] != s:
+                raise ValueError(f"feature {j}, block {r}: column has shape {x.shape}, "
+                                 f"must be ({s},) (the block's rows)")
+            if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
+                raise ValueError(f"feature {j}, block {r}: column dtype == {x.dtype}, must be numeric")
+            x = x.astype(np.float32)
+            miss = np.isnan(x)
+            if categorical.get(j):
+                xv = x[~miss]
+                if np.any(xv < 0) or np.any(xv != np.round(xv)):
+                    raise ValueError(f"feature {j}, block {r}: categorical column holds values "
+                                     f"that are not non-negative integer codes")
+            rows = np.zeros((s, 2), np.uint64)
+            rows[:, 0] = _MISSING
+            rows[~miss, 0] = to_ordered_uint32(x[~miss]).astype(np.uint64)
+            rows[~miss, 1] = 1
+            parts.append(rows)
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 2), np.uint64)
+
+
+def _block_sums(x, starts, sizes) -> np.ndarray:
+    """Sum of each block of consecutive rows (0 for an empty block), mod 2^64."""
+    cs = np.concatenate([np.zeros(1, np.uint64), np.cumsum(x, dtype=np.uint64)])
+    return cs[starts + sizes] - cs[starts]
+
+
+def _block_prefix(x, starts, sizes) -> np.ndarray:
+    """Inclusive prefix sums restarting at every block, mod 2^64."""
+    cs = np.cumsum(x, dtype=np.uint64)
+    before = np.concatenate([np.zeros(1, np.uint64), cs])[starts]
+    return cs - np.repeat(before, sizes)
+
+
+def _words_to_f32(words) -> np.ndarray:
+    return from_ordered_uint32(np.asarray(words, dtype=np.uint64).astype(np.uint32))
+
+
+def _kept_cuts(kept: np.ndarray, max_bin: int) -> FeatureCuts:
+    """``cuts_from_summary``'s pruned branch from the kept distinct values (sorted,
+    minimum first, maximum last): inner cuts kept[1 : min(len, max_bin)], then the
+    last cut from the maximum; min_value from the minimum."""
+    full = cuts_from_summary(FeatureSummary(kept, np.ones(kept.shape[0])), kept.shape[0])
+    inner = kept[1:min(kept.shape[0], max_bin)]
+    return FeatureCuts(np.concatenate([inner, full.cuts[-1:]]).astype(np.float32),
+                       full.min_value, False)
+
+
+def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = None,
+                max_bin: int = 256) -> dict:
+    """xgboost ``hist`` cuts of features whose rows are split across blocks, opening only the cuts.
+
+    Every party calls it with the same public ``layout``: a list of
+    ``(feature, [(owner, size), ...])``, one (owner, row count) per row block.
+    ``mine``: ``{(feature, r): 1-D float column}`` for the blocks r (index into
+    the feature's block list) this party owns, NaN = missing.
+    ``categorical``: ``{feature: bool}`` (public); ``max_bin`` (public) >= 2.
+    Opened (see the module docstring): per numerical feature the bit
+    [distinct values > max_bin + 1]; then either its distinct values, or
+    n_valid, c_min, r_max, its minimum, maximum and the values at the
+    quantile ranks (:func:`quantile_ranks`); per categorical feature its
+    largest code.  Plus masked values inside the sort, comparisons, products
+    and shuffles, and the sort's simulatable comparison bits.
+    Identity: ``out[j] == cuts_from_summary(merge_summaries(exact summaries of
+    the blocks of j), max_bin)`` (cuts and min_value), for every j.
+    Cost: 2P + 15 + 7 L rounds for all features together (L =
+    :func:`ppboost.mpc.sort.sort_levels` of the largest N_j); elements in the
+    module docstring.  The transcript shape depends on the layout and max_bin only.
+    Returns ``{feature: FeatureCuts}`` (the same on every party).
+    """
+    if not isinstance(party, Party):
+        raise TypeError(f"shared_cuts needs a Party, got {type(party).__name__}")
+    if isinstance(max_bin, bool) or not isinstance(max_bin, (int, np.integer)) or max_bin < 2:
+        raise ValueError(f"max_bin == {max_bin!r}, must be an int >= 2")
+    layout = _check_layout(layout, party.n_parties)
+    categorical = {j: bool(c) for j, c in (categorical or {}).items()}
+    me, P = party.id, party.n_parties
+    if not layout:
+        return {}
+    # --- 1. every owner shares its rows [word, valid] (all its blocks, layout order)
+    rows_of = [0] * P
+    for j, blocks in layout:
+        for o, s in blocks:
+            rows_of[o] += s
+    local = _check_columns(layout, mine, me, categorical) if rows_of[me] else None
+    shared = [party.share(local if q == me else None, owner=q, shape=(rows_of[q], 2)).value
+              if rows_of[q] else None for q in range(P)]
+    pos = [0] * P
+    pieces, sizes = [], []
+    for j, blocks in layout:
+        for o, s in blocks:
+            pieces.append(shared[o][pos[o]:pos[o] + s])
+            pos[o] += s
+        sizes.append(sum(s for _, s in blocks))
+    sizes = np.array(sizes, np.int64)
+    N = int(sizes.sum())
+    feats = [j for j, _ in layout]
+    cat = np.array([categorical.get(j, False) for j in feats], bool)
+    if N == 0:
+        return {j: cuts_from_summary(FeatureSummary(np.zeros(0, np.float32), np.zeros(0),
+                                                    bool(c), True), max_bin)
+                for j, c in zip(feats, cat)}
+    G = np.concatenate(pieces, axis=0)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    nonempty = sizes > 0
+    seg = np.repeat(np.arange(len(feats)), sizes)          # feature slot of every row
+    # --- 2. stable oblivious sort of every feature's rows by word (missing last)
+    W, V = sort(AShare(party, np.ascontiguousarray(G[:, 0])), AShare(party, G[:, 1:]),
+                key_bits=_WORD_BITS, blocks=sizes, stable=True)
+    W, V = W.value, V.value.reshape(N)
+    first = np.zeros(N, bool)
+    first[starts[nonempty]] = True
+    # --- 3. distinct flags: d_i = [w_{i-1} < w_i], dv_i = d_i - (v_{i-1} - v_i), dv_start = v
+    sign = ltz_planes(party, W[:-1] - W[1:], bound_bits=_WORD_BITS + 1)
+    d = np.zeros(N, np.uint64)
+    d[1:] = b2a(party, planes_to_bits(sign, N - 1)[0]).value
+    dv = d.copy()
+    dv[1:] -= V[:-1] - V[1:]
+    dv[first] = V[first]
+    # R_i: prefix sums within each feature; D per feature
+    R = _block_prefix(dv, starts, sizes)
+    D = _block_sums(dv, starts, sizes)
+    D_num = np.where(cat, np.uint64(0), D)                 # categorical: B = 0 by construction
+    # --- 4./5. one comparison batch: a_i = [R_i - 2 v_i < 0], b_i = [R_i < D], B = [max_bin+1 < D]
+    one = np.uint64(1) if me == 0 else np.uint64(0)
+    top = np.full(len(feats), np.uint64(max_bin + 1) * one, np.uint64)
+    batch = np.concatenate([R - np.uint64(2) * V, R - np.repeat(D, sizes), top - D_num])
+    nb = int(max(int(sizes.max()), max_bin + 2)).bit_length() + 2
+    bits = planes_to_bits(ltz_planes(party, batch, bound_bits=nb), batch.size)[0]
+    B = open_xor_bits(party, bits[2 * N:]).astype(bool)
+    ab = b2a(party, bits[:2 * N]).value
+    # maximum word of the non-missing rows: sum_i w_i (v_i - v_{i+1}), v past a block = 0
+    vnext = np.zeros(N, np.uint64)
+    vnext[:-1] = V[1:]
+    last = starts + sizes - 1
+    vnext[last[nonempty]] = 0
+    top_w = mul(AShare(party, W), AShare(party, V - vnext)).value
+    agg = np.zeros((len(feats), 5), np.uint64)
+    agg[:, 0] = _block_sums(V, starts, sizes)
+    agg[:, 1] = _block_sums(ab[:N], starts, sizes)
+    agg[:, 2] = _block_sums(ab[N:], starts, sizes)
+    agg[:, 3] = np.where(nonempty, W[np.minimum(starts, N - 1)], np.uint64(0))
+    agg[:, 4] = _block_sums(top_w, starts, sizes)
+    keep = np.zeros((len(feats), 5), bool)
+    keep[B] = True
+    keep[cat, 4] = True
+    agg[~keep] = 0
+    (agg_open,) = open_values(party, [agg])
+    # --- 6. values path: shuffle (dv, w) per feature, open dv, then the flagged words
+    small = ~cat & ~B
+    S = shuffle(AShare(party, np.stack([dv, W], axis=1)), blocks=sizes).value
+    row_small = small[seg]
+    dv_sh = np.where(row_small, S[:, 0], np.uint64(0))
+    (dv_open,) = open_values(party, [dv_sh])
+    if np.any(dv_open > 1):
+        raise ValueError(f"party {me}: opened distinct flags {np.unique(dv_open[dv_open > 1])[:5]}, "
+                         f"must be 0 or 1 (inconsistent shares)")
+    # --- 7. one opening of words: distinct values (small) or quantile ranks (large)
+    slots = np.minimum(sizes, max_bin + 1)
+    out_words = np.zeros(int(slots.sum()), np.uint64)
+    slot0 = np.concatenate([[0], np.cumsum(slots)[:-1]]).astype(np.int64)
+    ranks = {}
+    for f in range(len(feats)):
+        st, n_f = int(starts[f]), int(sizes[f])
+        if small[f]:
+            idx = st + np.flatnonzero(dv_open[st:st + n_f])
+            out_words[slot0[f]:slot0[f] + idx.shape[0]] = S[idx, 1]
+        elif B[f]:
+            n_valid, c_min, r_max = (int(x) for x in agg_open[f, :3])
+            ranks[f] = quantile_ranks(n_valid, c_min, r_max, max_bin)
+            out_words[slot0[f]:slot0[f] + ranks[f].shape[0]] = W[st + ranks[f]]
+    (words_open,) = open_values(party, [out_words])
+    # --- cuts
+    out = {}
+    for f, j in enumerate(feats):
+        w = words_open[slot0[f]:slot0[f] + slots[f]]
+        if cat[f]:
+            mx = agg_open[f, 4]
+            vals = np.zeros(0, np.float32) if mx == 0 else _words_to_f32([mx])
+            out[j] = cuts_from_summary(FeatureSummary(vals, np.ones(vals.shape[0]), True, True),
+                                       max_bin)
+        elif small[f]:
+            k = int(dv_open[starts[f]:starts[f] + sizes[f]].sum())
+            vals = np.sort(_words_to_f32(w[:k]))
+            if vals.shape[0] > max_bin + 1 or np.any(np.diff(vals) <= 0):
+                raise ValueError(f"party {me}: feature {j}: opened values are not "
+                                 f"{vals.shape[0]} <= max_bin + 1 distinct values")
+            # at most max_bin + 1 values: SetPrune keeps them all, the weights are not read
+            out[j] = cuts_from_summary(FeatureSummary(vals, np.ones(vals.shape[0])), max_bin)
+        else:
+            picks = _words_to_f32(w[:ranks[f].shape[0]])
+            lo, hi = _words_to_f32(agg_open[f, 3:5])
+            kept = np.unique(np.concatenate([[lo], picks, [hi]]).astype(np.float32))
+            if kept[0] != lo or kept[-1] != hi:
+                raise ValueError(f"party {me}: feature {j}: opened quantile values lie "
+                                 f"outside [min, max] (inconsistent shares)")
+            out[j] = _kept_cuts(kept, max_bin)
+    return out
 
 _VALID = np.uint64(1 << 32)
 _LOW32 = np.uint64(0xFFFFFFFF)
