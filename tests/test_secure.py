@@ -75,6 +75,31 @@ def test_agree_bins_horizontal_equals_pooled_cuts(n_parties):
         np.testing.assert_array_equal(res[0][1][j].cuts, ref.features[j].cuts)
 
 
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_agree_bins_horizontal_continuous_equals_xgboost_sketch(n_parties):
+    """Continuous features (every value distinct, more than max_bin of them): the
+    quantile path of tree.secure_binning.shared_cuts gives xgboost's own cuts of the
+    pooled data (its sketch is exact at this size) and the same bins."""
+    rng = np.random.default_rng(50 + n_parties)
+    X = rng.normal(size=(150, 3)).astype(np.float32)
+    X[:, 2] = np.round(X[:, 2] * 1.5)                     # few distinct values: values path
+    X[rng.random(X.shape) < 0.1] = np.nan
+    rows = np.array_split(np.arange(150), n_parties)
+    plan = SecurePlan(150, 3, np.zeros(3, bool),
+                      [Cell(i, r, np.arange(3)) for i, r in enumerate(rows)], [])
+
+    def fn(party):
+        return agree_bins(party, plan, {party.id: X[rows[party.id]]}, 16)
+
+    res, _, _ = run_parties(n_parties, fn)
+    ref = fit_bins(X, 16)
+    for j in range(3):
+        np.testing.assert_array_equal(res[0][1][j].cuts, ref.features[j].cuts)
+        assert res[0][1][j].min_value == ref.features[j].min_value
+    for pid, (binned, _) in enumerate(res):
+        np.testing.assert_array_equal(binned[pid], ref.transform(X)[rows[pid]])
+
+
 def test_agree_bins_mixed_shared_features_by_secure_pooling_transcript_fixed():
     """Mixed plan: parties 0 and 1 hold rows of features 0-2 (shared, pooled by
     tree.secure_binning), party 2 adds feature 3 for all rows.  The cuts of the

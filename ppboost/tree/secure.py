@@ -105,9 +105,9 @@ from ..mpc.permutation import permute, permute_many
 from ..mpc.truncation import mul_trunc, truncate
 from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_RIGHT, KIND_FORWARD, TreeBackend,
                       TreeLayout)
-from .binning import BinMapper, cuts_from_summary, fit_bins, summarize_column
+from .binning import BinMapper, fit_bins
 from .params import TreeParams
-from .secure_binning import pooled_summaries
+from .secure_binning import shared_cuts
 
 __all__ = ["Cell", "SecurePlan", "SharedTree", "SecureBackend", "agree_bins",
            "precision_plan", "open_tree", "LABEL_BITS", "SCALE_RANGE"]
@@ -318,23 +318,24 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
     """Every party learns the public bin counts; owners bin their cells.
 
     ``my_X``: {cell index: float32 (n_c, m_c)} for the cells this party owns.
-    A feature held by one cell is binned by its owner alone (its cuts stay
-    private).  A feature held by several cells (rows split across parties:
-    horizontal / mixed) is binned from the pooled exact summary computed by
-    :func:`ppboost.tree.secure_binning.pooled_summaries`: each owner
-    secret-shares its summary padded to its cell's row count, the entries are
-    obliviously shuffled (one owner permutation per party), the values are
-    opened and the secret counts are summed per value before the totals are
-    opened.  **What every party learns** about such a feature: the pooled
-    distinct values, how many cells hold each distinct value (equal values
-    from k cells are opened k times), and hence the total number of (cell,
-    distinct value) pairs; and, only for a numerical feature with more than
-    max_bin distinct values (whose quantile cuts depend on them), their
-    total row counts.  Not which cell holds which value, nor any cell's count.
-    The cuts are identical to those of the merged summaries
-    (:func:`ppboost.tree.binning.merge_summaries`).  Cost: P + 2 rounds for
-    all shared features, O(n) elements per shared feature; transcript sizes
-    depend only on the public cell shapes.
+    A feature held by one cell is binned by its owner alone with xgboost's own
+    sketch (its cuts stay private).  A feature held by several cells (rows
+    split across parties: horizontal / mixed) gets its cuts from
+    :func:`ppboost.tree.secure_binning.shared_cuts`: every owner secret-shares
+    its rows of the feature, the pooled rows are obliviously sorted
+    (:func:`ppboost.mpc.sort.sort`) and only the cuts are opened.  **What every
+    party learns** about such a feature: whether it has more than max_bin + 1
+    distinct values (numerical); if not, its distinct values (one bin each, as
+    xgboost ``hist``); if so, its cuts (the values at xgboost's SetPrune ranks),
+    its minimum and maximum, the pooled number of non-missing rows, the number
+    of rows holding the minimum and the number below the maximum (the ranks
+    depend on them); for a categorical feature, its largest code.  Not which
+    cell holds which value, no count per value, no cell's summary.  The cuts
+    are identical to ``cuts_from_summary(merge_summaries(exact summaries of
+    the cells))``, hence to xgboost's while its sketch is exact.  Cost: 2P + 15
+    + 7 L rounds for all shared features (L = :func:`ppboost.mpc.sort.sort_levels`
+    of the feature's pooled row count), O(L n) elements per shared feature;
+    every message size depends only on the public cell shapes and max_bin.
     Returns (binned {cell: int32 (n_c, m_c)}, cuts {feature: FeatureCuts} for
     the features this party is the cut owner of); sets ``plan.n_bins``.
     """
@@ -342,11 +343,11 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
     m = plan.n_features
     cells_of = [[ci for ci, c in enumerate(plan.cells) if j in set(c.features.tolist())]
                 for j in range(m)]
-    # --- shared features (rows split across cells): pooled exact summary by
-    # secure aggregation over an oblivious shuffle (tree.secure_binning); every
-    # party takes part, every party learns the pooled summary, nobody a cell's own
+    # --- shared features (rows split across cells): cuts by an oblivious sort of
+    # the pooled rows (tree.secure_binning.shared_cuts); every party takes part and
+    # learns the cuts, nobody a cell's rows or counts
     shared_feats = [j for j in range(m) if len(cells_of[j]) > 1]
-    pooled: dict = {}
+    cuts: dict = {}
     if shared_feats:
         layout = [(j, [(plan.cells[ci].owner, plan.cells[ci].rows.shape[0])
                        for ci in cells_of[j]]) for j in shared_feats]
@@ -356,16 +357,12 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
                 cell = plan.cells[ci]
                 if cell.owner == me:
                     t = int(np.flatnonzero(cell.features == j)[0])
-                    mine[(j, r)] = summarize_column(my_X[ci][:, t], max_bin,
-                                                    bool(plan.categorical[j]))
-        pooled = pooled_summaries(party, layout, mine,
-                                  {j: bool(plan.categorical[j]) for j in shared_feats}, max_bin)
-    # --- cuts for the features this party can bin: a feature of one cell with
-    # xgboost's own sketch on the owner's column (fit_bins: the cuts of
-    # xgboost.train(tree_method="hist") for any n); a feature split across
-    # row blocks from the merged exact summaries (equal to xgboost's cuts
-    # while its sketch is exact)
-    cuts: dict = {}
+                    mine[(j, r)] = my_X[ci][:, t]
+        cuts.update(shared_cuts(party, layout, mine,
+                                {j: bool(plan.categorical[j]) for j in shared_feats}, max_bin))
+    # --- cuts for the features this party can bin alone: xgboost's own sketch
+    # on the owner's column (fit_bins: the cuts of xgboost.train(tree_method="hist")
+    # for any n)
     for ci, cell in enumerate(plan.cells):
         if cell.owner != me:
             continue
@@ -376,11 +373,8 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
             for t, fc in zip(single, mapper.features):
                 cuts[int(cell.features[t])] = fc
     for j in range(m):
-        cis = cells_of[j]
-        if not cis:
+        if not cells_of[j]:
             raise ValueError(f"feature {j} is held by no party")
-        if len(cis) > 1:
-            cuts[j] = cuts_from_summary(pooled[j], max_bin)
     # --- public bin counts (from each feature's cut owner = owner of its first cell)
     counts = np.full(m, -1, np.int64)
     cut_owner = np.array([plan.cells[cells_of[j][0]].owner for j in range(m)])

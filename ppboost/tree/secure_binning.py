@@ -141,7 +141,7 @@ from ..mpc.shuffle import shuffle
 from ..mpc.sort import sort
 from .binning import FeatureCuts, FeatureSummary, cuts_from_summary
 
-__all__ = ["shared_cuts", "quantile_ranks", "pooled_summaries"]
+__all__ = ["pooled_summaries", "quantile_ranks", "shared_cuts"]
 
 _MISSING = np.uint64(1 << 32)       # sorts above every float32 word
 _WORD_BITS = 33
