@@ -111,3 +111,25 @@ def test_bad_arguments():
         return True
 
     assert run_inprocess(2, fn)[0] == [True, True]
+
+
+def test_move_hands_the_array_over_without_a_copy():
+    """send(..., move=True) passes the sender's array itself (the caller
+    promised not to touch it again); the default copies, so a later change by
+    the sender does not reach the receiver.  Byte counts are the same."""
+    def party(ep):
+        if ep.me == 0:
+            a = np.arange(4, dtype=np.uint64)
+            b = np.arange(4, dtype=np.uint64)
+            ep.send(1, a, move=True)
+            ep.send(1, b)
+            b[0] = 99
+            return a, b, ep.stats.total_sent
+        return ep.recv(0), ep.recv(0)
+
+    res, _, _ = run_inprocess(2, [party, party], lambda ep: None)
+    a, b, sent = res[0]
+    moved, copied = res[1]
+    assert moved is a
+    assert copied is not b and copied[0] == 0
+    assert sent == 2 * encoded_size(a)

@@ -182,10 +182,12 @@ class DealerSession:
 
     def send(self, to: int, array) -> None:
         """Send an explicit message (flattened: the receiver restores the shape it
-        expects, so 0-d values travel the same way on every transport)."""
+        expects, so 0-d values travel the same way on every transport).  The
+        array is handed over (``move``): kinds send freshly made arrays and
+        never touch them again."""
         arr = np.asarray(array).reshape(-1)
         self.elements_sent += arr.size
-        self.ep.send(to, arr)
+        self.ep.send(to, arr, move=True)
 
 
 def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:

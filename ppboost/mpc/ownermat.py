@@ -140,7 +140,7 @@ class OwnerMatrix:
             self._others = [q for q in range(party.n_parties) if q != self.owner]
             with np.errstate(over="ignore"):
                 for q in self._others:
-                    ep.send(q, A - masks[q])
+                    ep.send(q, A - masks[q], move=True)
             self._AS = np.ascontiguousarray(np.concatenate([A] + [masks[q] for q in
                                                                   self._others], axis=1))
         else:
@@ -170,7 +170,7 @@ class OwnerMatrix:
                                     shape=self.shape, cols=cols)
         if party.id != self.owner:
             R, W = material
-            ep.send(self.owner, e.value - R)
+            ep.send(self.owner, e.value - R, move=True)
             return AShare(party, ring.matmul(self._D, np.ascontiguousarray(e.value)) + W)
         stacked = [e.value]
         for q in self._others:

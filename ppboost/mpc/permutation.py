@@ -109,7 +109,7 @@ def permute_many(x: AShare, sigmas, owner: int, count: int | None = None,
     ep = party.ep
     if party.id != owner:
         a = material[0]
-        ep.send(owner, x.value + a)                      # step 3
+        ep.send(owner, x.value + a, move=True)           # step 3
         taus = ep.recv(owner)                           # step 5 (published tau)
         if not isinstance(taus, np.ndarray) or taus.shape != (count, b) \
                 or taus.dtype != idx_dtype:

@@ -169,10 +169,15 @@ class Endpoint(ABC):
             raise ValueError(f"{self.name(self.me)}: invalid peer id {pid} "
                              f"(ids are 0..{self.n_parties}, dealer={self.n_parties})")
 
-    def send(self, to: int, payload) -> None:
-        """Send ``payload`` (bytes or ndarray) to participant ``to``. Never blocks for long."""
+    def send(self, to: int, payload, *, move: bool = False) -> None:
+        """Send ``payload`` (bytes or ndarray) to participant ``to``. Never blocks for long.
+
+        ``move=True``: the caller hands the array over and never reads or
+        changes it again, so a transport that passes objects in memory may
+        skip its defensive copy (a socket transport serialises anyway).
+        """
         self._check_peer(to)
-        n = self._send(to, payload)
+        n = self._send(to, payload, move)
         self.stats.on_send(to, n)
 
     def recv(self, frm: int):
@@ -193,8 +198,8 @@ class Endpoint(ABC):
                 self.send(p, payload)
 
     @abstractmethod
-    def _send(self, to: int, payload) -> int:
-        """Deliver; return the encoded size in bytes."""
+    def _send(self, to: int, payload, move: bool) -> int:
+        """Deliver; return the encoded size in bytes (``move``: see :meth:`send`)."""
 
     @abstractmethod
     def _recv(self, frm: int):

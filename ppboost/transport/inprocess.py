@@ -53,10 +53,11 @@ class InProcessEndpoint(Endpoint):
         self.timeout = hub.timeout
         self.stats = Stats(me)
 
-    def _send(self, to, payload):
+    def _send(self, to, payload, move: bool = False):
         n = encoded_size(payload)
         if isinstance(payload, np.ndarray):
-            payload = payload.copy()
+            if not move:                # the sender may change its array later
+                payload = payload.copy()
         else:
             payload = bytes(payload)
         self.hub.queues[(self.me, to)].put(payload)

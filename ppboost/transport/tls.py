@@ -653,7 +653,7 @@ class TLSEndpoint(Endpoint):
                     f"{self.name(frm)}, which sent nothing (stalled or dead)")
 
     # ---------------------------------------------------------------- outgoing
-    def _send(self, to: int, payload) -> int:
+    def _send(self, to: int, payload, move: bool = False) -> int:   # serialised now: no copy
         if self._closed:
             raise TransportError(f"{self.name(self.me)}: send on a closed endpoint")
         parts = _encode_parts(payload)
