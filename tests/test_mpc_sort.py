@@ -120,6 +120,27 @@ def test_transcript_shape_is_the_same_for_any_data(n):
     assert all(r[2] == sort_levels(N) == 28 for res in runs for r in res)
 
 
+@pytest.mark.parametrize("n", PARTIES)
+def test_unpadded_sort_compares_only_unsettled_rows(n):
+    """``fixed_shape=False``: same result, levels stop when every segment is settled
+    and only rows of unsettled segments are compared (fewer opened bits)."""
+    rng = np.random.default_rng(40 + n)
+    blocks = [50, 30]
+    keys = rng.choice(2 ** 30, 80, replace=False).astype(np.uint64)
+    pay = np.arange(80, dtype=np.uint64)
+
+    def f(p):
+        k, y = sort(_inp(p, keys), _inp(p, pay), key_bits=30, blocks=blocks, fixed_shape=False)
+        bits = [o for o in p.opened if o.dtype == np.uint8]
+        return p.reveal(k), p.reveal(y), len(bits), sum(b.size for b in bits)
+
+    res, _, _ = run_parties(n, f, keep_opened=True)
+    k, y, levels, compared = res[0]
+    np.testing.assert_array_equal(k, _blockwise(keys, blocks, keys))
+    np.testing.assert_array_equal(y, _blockwise(pay, blocks, keys))
+    assert levels < sort_levels(50) and compared < levels * 80
+
+
 def test_opened_comparison_bits_follow_the_random_order_not_the_data():
     """The first level's bits compare every row with the first shuffled row: for
     sorted input keys they are not all 0 or all 1 (the shuffle randomised the

@@ -141,7 +141,7 @@ def _check_key_bits(key_bits) -> int:
 
 
 def sort(keys: AShare, payload: AShare | None = None, *, key_bits: int, blocks=None,
-         stable: bool = False):
+         stable: bool = False, fixed_shape: bool = True):
     """Sort secret-shared keys (and payload rows along) ascending, within public blocks.
 
     Inputs: ``keys`` a 1-D AShare of n integers in ``[0, 2**key_bits)``
@@ -151,6 +151,11 @@ def sort(keys: AShare, payload: AShare | None = None, *, key_bits: int, blocks=N
     own; ``stable``: break ties by the row's index in its block (needs
     ``key_bits + t <= 63``, t = bit length of the largest block index).
     Keys must be distinct unless ``stable`` (see the module docstring).
+    ``fixed_shape=False`` drops the padding: each level compares only the rows
+    of unsettled segments and the sort stops when all are settled (about
+    2 n ln n comparisons instead of L n); the opened bits are the same
+    simulatable ones, but the number of levels and the message sizes then vary
+    from run to run (with the random pivots, not with the data).
     Opened: the shuffle's masked values (:func:`ppboost.mpc.shuffle.shuffle`)
     and one comparison bit per row per level, which for distinct keys are
     those of quicksort on a uniformly random permutation (simulatable,
@@ -206,14 +211,20 @@ def sort(keys: AShare, payload: AShare | None = None, *, key_bits: int, blocks=N
     piv = np.empty(n, np.int64)
     perm = np.empty(n, np.int64)
     new_head = np.empty(n, np.uint8)
-    levels = sort_levels(int(blocks.max()))
+    levels = sort_levels(int(blocks.max())) if fixed_shape else 0
     pending = bool((blocks > 1).any())
     level = 0
     while level < levels or pending:
         _pivots(head, piv)
-        diff = K - K[piv]                            # 0 for pivots and settled rows
-        sign = ltz_planes(party, diff, bound_bits=kb + 1)
-        lt = open_xor_bits(party, planes_to_bits(sign, n)[0])
+        if fixed_shape:
+            diff = K - K[piv]                        # 0 for pivots and settled rows
+            sign = ltz_planes(party, diff, bound_bits=kb + 1)
+            lt = open_xor_bits(party, planes_to_bits(sign, n)[0])
+        else:                                        # only rows of unsettled segments
+            act = np.flatnonzero(piv != np.arange(n))
+            sign = ltz_planes(party, K[act] - K[piv[act]], bound_bits=kb + 1)
+            lt = np.zeros(n, np.uint8)
+            lt[act] = open_xor_bits(party, planes_to_bits(sign, act.shape[0])[0])
         pending = _partition(head, lt, perm, new_head) > 0
         K = K[perm]
         order = order[perm]
