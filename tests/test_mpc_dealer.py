@@ -152,6 +152,36 @@ def test_prefetch_many_is_one_request_message(n):
 
 
 @pytest.mark.parametrize("n", PARTIES)
+def test_request_ahead_expands_on_use_and_keeps_the_order(n):
+    """prefetch_many(expand=False) only sends the request: nothing is expanded
+    until ``get`` asks for it; the material is the same as on demand; an eager
+    prefetch queued behind pending requests expands them first, so the
+    dealer's messages are read in request order."""
+    def f(p):
+        d = p.dealer
+        d.prefetch_many([("beaver", {"shape": (4,)}), ("dabit", {"shape": (9,)})], expand=False)
+        expanded = d.requests
+        t1 = d.get("beaver", shape=(4,))
+        after_first = d.requests
+        d.prefetch("beaver", shape=(3,))          # behind the pending dabit
+        bits = d.get("dabit", shape=(9,))
+        t2 = d.get("beaver", shape=(3,))
+        d.prefetch_many([("trunc", {"shape": (2,), "f": 4})], expand=False)
+        with pytest.raises(DealerError, match="prefetched .*trunc.* but the protocol asked for .*beaver"):
+            d.get("beaver", shape=(2,))
+        return expanded, after_first, t1, bits, t2
+
+    res, stats, _ = run_parties(n, f)
+    assert all(r[0] == 0 and r[1] == 1 for r in res)
+    for i in (2, 4):
+        a, b, c = (sum(r[i][k] for r in res) for k in range(3))
+        assert np.array_equal(c, a * b)
+    arith_bits = sum(r[3][0] for r in res)
+    assert np.array_equal(arith_bits, np.bitwise_xor.reduce([r[3][1] for r in res]).astype(np.uint64))
+    assert stats["by_kind"] == {"beaver": 2, "dabit": 1, "trunc": 1}
+
+
+@pytest.mark.parametrize("n", PARTIES)
 def test_parties_disagreeing_on_a_shape_fail_clearly(n):
     def f(p):
         return p.dealer.get("beaver", shape=(4,) if p.id == 0 else (5,))

@@ -68,6 +68,7 @@ KIND_MODULES = ["ppboost.mpc.boolean", "ppboost.mpc.compare", "ppboost.mpc.argma
 
 _STOP = "__stop__"
 _BATCH = "__batch__"
+_PENDING = object()      # requested ahead, not expanded yet (DealerClient.prefetch_many)
 
 
 class DealerError(RuntimeError):
@@ -310,6 +311,8 @@ class DealerClient:
                 raise DealerError(f"party {self.me}: prefetched {head_key.decode()} but the "
                                   f"protocol asked for {key.decode()} (prefetch order must "
                                   f"match use order)")
+            if material is _PENDING:
+                material = self._expand(kind, key)
             return material
         return self._fetch(kind, key, params)
 
@@ -317,14 +320,25 @@ class DealerClient:
         """Fetch and expand material now (offline); a later ``get`` with the same
         arguments returns it.  Prefetched requests are consumed in FIFO order."""
         key = self._key(kind, params)
+        self._expand_pending()
         self._ahead.append((key, self._fetch(kind, key, params)))
 
-    def prefetch_many(self, requests) -> None:
+    def _expand_pending(self) -> None:
+        """Expand requested-ahead material now (the dealer's messages arrive in
+        request order, so nothing later may be expanded before it)."""
+        for i, (key, material) in enumerate(self._ahead):
+            if material is _PENDING:
+                self._ahead[i] = (key, self._expand(json.loads(key.decode())[0], key))
+
+    def prefetch_many(self, requests, expand: bool = True) -> None:
         """:meth:`prefetch` several correlations with one request message.
 
         ``requests`` is a list of ``(kind, params_dict)``; the material is
         queued in that order.  This is the offline phase in one go: the
         dealer generates everything while the parties expand their shares.
+        ``expand=False`` only sends the request: the dealer generates the
+        material in the background while the parties go on, and each party
+        expands its share when a ``get`` asks for it (a request ahead).
         """
         requests = [(kind, dict(params)) for kind, params in requests]
         keys = [self._key(kind, params) for kind, params in requests]
@@ -334,8 +348,10 @@ class DealerClient:
             batch = [json.loads(k.decode()) for k in keys]
             self.ep.send(self.ep.dealer_id, json.dumps([_BATCH, batch],
                                                        separators=(",", ":")).encode())
+        if expand:
+            self._expand_pending()
         for (kind, _), key in zip(requests, keys):
-            self._ahead.append((key, self._expand(kind, key)))
+            self._ahead.append((key, self._expand(kind, key) if expand else _PENDING))
 
     def close(self) -> None:
         """Tell the dealer to stop (party 0 sends it; a no-op elsewhere)."""

@@ -755,16 +755,26 @@ class SecureBackend(TreeBackend):
         n, L = nodes.shape
         left = nodes if L == 1 else np.ascontiguousarray(nodes[:, 0::2])
         Lh = left.shape[1]
+        ncol = 2 if h is None else 3
+        # ask for the level's dealer material at once without waiting for it: the
+        # dealer generates the later cells' permutation correlations while the
+        # parties work on the first cells (a request ahead, expanded on use)
+        reqs = [("beaver", {"shape": (n, (ncol - 1) * Lh)})]
+        for ci, cell in enumerate(self.plan.cells):
+            info = self._cells[ci]
+            cols, npad = ncol * Lh, info["npad"]
+            reqs += [("perm", {"shape": (npad, cols), "owner": cell.owner, "count": info["mc"]}),
+                     ("perm_select", {"shape": (info["mc"] * npad, cols), "owner": cell.owner,
+                                      "count": 1, "rows": info["mc"] * info["B"]})]
+        self.party.dealer.prefetch_many(reqs, expand=False)
         if h is None:
             gN = ops.mul(np.repeat(g[:, None], Lh, axis=1), left)
             V = np.concatenate([gN, left], axis=1)
-            ncol = 2
         else:
             gh2 = np.concatenate([np.repeat(g[:, None], Lh, axis=1),
                                   np.repeat(h[:, None], Lh, axis=1)], axis=1)
             prod = ops.mul(gh2, np.concatenate([left, left], axis=1))
             V = np.concatenate([prod, left], axis=1)
-            ncol = 3
         cum = np.zeros((self.Btot, ncol * Lh), np.uint64)
         for ci, cell in enumerate(self.plan.cells):
             info = self._cells[ci]
