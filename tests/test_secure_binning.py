@@ -249,49 +249,59 @@ def test_shared_cuts_all_missing_and_single_value_features():
 @pytest.mark.parametrize("n_parties", [2, 3])
 def test_shared_cuts_open_only_the_cuts_and_the_named_aggregates(n_parties):
     """At max_bin 8: features 0 and 2 take the quantile path, 1 is categorical, 3
-    (at most 7 distinct values) the values path.  The last three openings are: the
-    aggregates (m x 5: n_valid, c_min, r_max, min, max for the quantile path; the
-    max code for the categorical one; zeros for the values path), the shuffled
-    distinct flags (zeros except for the values path, with exactly D ones; the masked
-    matrix this party saw as owner in the values shuffle comes just before), and the
-    words: the distinct values (values path), the quantile values, which are all
-    cuts or the min / max (quantile path), zeros in every other slot."""
+    (at most 7 distinct values) the values path.  Opened: the aggregates (m x 5:
+    n_valid, c_min, r_max, min, max for the quantile path; the max code for the
+    categorical one; zeros for the values path); then, after this party's own step
+    of the final shuffle (masked), the flags (per feature [N rows | max_bin - 1
+    picks]: D ones among the values path's rows, one 1 per distinct pick on the
+    quantile path, zeros elsewhere) and the words: the distinct values (values
+    path), the distinct values at the quantile ranks, each a cut or the min / max,
+    each once (quantile path), zeros in every other slot."""
     cols = _cut_columns(np.random.default_rng(20 + n_parties), n_parties)
     max_bin = 8
     res, refs = _run_cuts(n_parties, cols, max_bin, keep_opened=True)
-    sizes = [c.shape[0] for c in cols]
-    N = sum(sizes)
-    slots = min(N, max_bin + 1)
+    N = sum(c.shape[0] for c in cols)
+    Q, slots = max_bin - 1, min(N, max_bin + 1)
     merged = {j: merge_summaries([summarize_column(c[:, j], 256, _CAT[j]) for c in cols])
               for j in range(4)}
     assert merged[3].values.shape[0] <= max_bin + 1 < merged[2].values.shape[0]
+    agg = np.zeros((4, 5), np.uint64)
+    unique_picks = {}
+    for j in range(4):
+        vals, cnt = merged[j].values, merged[j].weights
+        if _CAT[j]:
+            agg[j, 4] = _words(vals[-1:])[0]
+        elif vals.shape[0] > max_bin + 1:
+            agg[j] = [cnt.sum(), cnt[0], cnt.sum() - cnt[-1], *_words(vals[[0, -1]])]
+            rows = np.repeat(vals, cnt.astype(np.int64))
+            ranks = quantile_ranks(rows.shape[0], int(cnt[0]), int(cnt.sum() - cnt[-1]), max_bin)
+            unique_picks[j] = np.unique(rows[ranks])
     for out, _, opened in res:
-        # the aggregates, this party's own step of the values shuffle (masked), flags, words
-        agg, masked, dv, words = opened[-4].reshape(4, 5), opened[-3], opened[-2], opened[-1]
-        assert masked.shape == (4 * N, 2)
+        assert any(o.dtype == np.uint64 and np.array_equal(o.reshape(-1), agg.reshape(-1))
+                   for o in opened)
+        masked, flags, words = opened[-3], opened[-2], opened[-1]
+        assert masked.shape == (4 * (N + Q), 2)
         assert 0.4 < np.unpackbits(masked.view(np.uint8)).mean() < 0.6
-        assert agg.shape == (4, 5) and dv.shape == (4 * N,) and words.shape == (4 * slots,)
+        assert flags.shape == (4 * (N + Q),) and words.shape == (4 * slots,)
+        assert set(np.unique(flags)) <= {0, 1}
         for j in range(4):
             vals = merged[j].values
-            a, d, w = agg[j], dv[j * N:(j + 1) * N], words[j * slots:(j + 1) * slots]
+            fv = flags[j * (N + Q):j * (N + Q) + N]
+            fp = flags[j * (N + Q) + N:(j + 1) * (N + Q)]
+            w = words[j * slots:(j + 1) * slots]
             if _CAT[j]:
-                np.testing.assert_array_equal(a, [0, 0, 0, 0, _words(vals[-1:])[0]])
-                assert not d.any() and not w.any()
-            elif vals.shape[0] <= max_bin + 1:
-                assert not a.any()
-                assert d.sum() == vals.shape[0] and set(np.unique(d)) <= {0, 1}
+                assert not flags[j * (N + Q):(j + 1) * (N + Q)].any() and not w.any()
+            elif j not in unique_picks:
+                assert not fp.any() and fv.sum() == vals.shape[0]
                 np.testing.assert_array_equal(np.sort(w[:vals.shape[0]]), _words(vals))
                 assert not w[vals.shape[0]:].any()
             else:
-                cnt = merged[j].weights
-                np.testing.assert_array_equal(
-                    a, [cnt.sum(), cnt[0], cnt.sum() - cnt[-1], *_words(vals[[0, -1]])])
-                assert not d.any()
-                picks = w[:max_bin - 1]
-                allowed = set(_words(np.concatenate([refs[j].cuts[:-1], vals[[0, -1]]])).tolist())
-                assert set(picks.tolist()) <= allowed
-                assert set(_words(refs[j].cuts[:-1]).tolist()) <= set(picks.tolist())
-                assert not w[max_bin - 1:].any()
+                k = unique_picks[j].shape[0]
+                assert not fv.any() and fp.sum() == k
+                np.testing.assert_array_equal(np.sort(w[:k]), _words(unique_picks[j]))
+                assert not w[k:].any()
+                inner, ends = set(refs[j].cuts[:-1].tolist()), set(vals[[0, -1]].tolist())
+                assert inner <= set(unique_picks[j].tolist()) <= inner | ends
 
 
 @pytest.mark.parametrize("n_parties", [2, 3])

@@ -326,15 +326,16 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
     (:func:`ppboost.mpc.sort.sort`) and only the cuts are opened.  **What every
     party learns** about such a feature: whether it has more than max_bin + 1
     distinct values (numerical); if not, its distinct values (one bin each, as
-    xgboost ``hist``); if so, its cuts (the values at xgboost's SetPrune ranks),
+    xgboost ``hist``); if so, its cuts (the distinct values at xgboost's
+    SetPrune ranks, not which rank gave which),
     its minimum and maximum, the pooled number of non-missing rows, the number
     of rows holding the minimum and the number below the maximum (the ranks
     depend on them); for a categorical feature, its largest code.  Not which
     cell holds which value, no count per value, no cell's summary.  The cuts
     are identical to ``cuts_from_summary(merge_summaries(exact summaries of
-    the cells))``, hence to xgboost's while its sketch is exact.  Cost: 2P + 15
-    + 7 L rounds for all shared features (L = :func:`ppboost.mpc.sort.sort_levels`
-    of the feature's pooled row count), O(L n) elements per shared feature;
+    the cells))``, hence to xgboost's while its sketch is exact.  Cost: about
+    2P + 24 + 7 L rounds for all shared features (L = :func:`ppboost.mpc.sort.sort_levels`
+    of the largest pooled row count), O(L n) elements per shared feature;
     every message size depends only on the public cell shapes and max_bin.
     Returns (binned {cell: int32 (n_c, m_c)}, cuts {feature: FeatureCuts} for
     the features this party is the cut owner of); sets ``plan.n_bins``.

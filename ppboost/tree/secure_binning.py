@@ -31,47 +31,57 @@ with an oblivious sort of the pooled rows (:func:`ppboost.mpc.sort.sort`):
    ``sum_i w_i (v_i - v_{i+1})`` (one Beaver product).  **Opened** only for
    B = 1; a categorical feature opens its maximum only (its cuts are the codes
    0..max); a small feature opens zeros in these slots.
-6. **Values path** (B = 0, numerical): the pairs (dv_i, w_i) are obliviously
-   shuffled (every feature, :func:`ppboost.mpc.shuffle.shuffle`), the dv column
-   is **opened** (it shows D, the public number of bins, and nothing else: the
-   order is random), then the words with dv = 1: the **distinct values**.
-   The cuts are ``cuts_from_summary`` of those values, identical to today's
-   (one bin per value; with D = max_bin + 1 xgboost's SetPrune keeps every
-   value too, so counts are not needed).
-7. **Quantile path** (B = 1): xgboost's ``WQSummary::SetPrune`` on the exact
-   pooled summary (:func:`ppboost.tree.binning._xgb_prune`) picks, for k = 1
+6. **Quantile picks** (B = 1): xgboost's ``WQSummary::SetPrune`` on the exact
+   pooled summary (:func:`ppboost.tree.binning._xgb_prune`) keeps, for k = 1
    .. max_bin - 1, the distinct value whose rows contain the rank
    ``dx2_k / 2``, ``dx2_k = 2 (k (r_max - c_min) / max_bin + c_min)`` in float32
-   (``rmin_{i+1} <= dx2/2 < rmin_{i+2}`` selects value i + 1; exact while
-   n_valid < 2^24).  Those ranks are public, so the words at sorted positions
-   ``floor(dx2_k / 2)`` are **opened**: exactly the values that become cuts
-   (a pick equal to the minimum is dropped from the cuts, the minimum and
-   maximum are opened in step 5 and revealed by the model anyway: the
-   feature's min_value and last cut).  The cuts equal ``cuts_from_summary``
-   of the merged exact summaries.
+   (``rmin_i <= dx2/2 < rmax_i`` selects value i; exact while n_valid < 2^24;
+   :func:`quantile_ranks`).  The ranks are public, so the secret words at
+   sorted positions ``floor(dx2_k / 2)`` are picked locally; first-occurrence
+   flags ``u_k = [pick_{k-1} < pick_k]`` (one comparison batch, run for every
+   feature with N_j >= max_bin + 2) mark the distinct picks.
+7. **One shuffle, two openings**: per feature the pairs (dv_i, w_i) of its rows
+   and (u_k, pick_k) of its picks are obliviously shuffled, each block on its
+   own (:func:`ppboost.mpc.shuffle.shuffle`); the flags of the feature's path
+   are **opened** (values path: the dv column, which shows D = the public
+   number of bins and nothing else, the order being random; quantile path:
+   the u column, which shows the number of distinct picks; zeros otherwise),
+   then the words whose flag is 1: the **distinct values** (values path,
+   B = 0) or the **distinct picks** (quantile path), each once, in random
+   order.  Values path: the cuts are ``cuts_from_summary`` of those values
+   (one bin per value; with D = max_bin + 1 SetPrune keeps every value too,
+   so counts are not needed).  Quantile path: the distinct picks are exactly
+   the cuts but the last, plus possibly the minimum and maximum (opened in
+   step 5 and revealed by the model anyway: min_value and the last cut);
+   the cuts are ``cuts_from_summary``'s pruned branch on them.  Both equal
+   ``cuts_from_summary`` of the merged exact summaries.
 
 **What every party learns** about a shared feature, besides the public block
 sizes: whether it has more than max_bin + 1 distinct values (numerical
 features); for a feature with at most that many, its distinct values; for
-one with more, n_valid, c_min, r_max, its minimum, maximum and the (up to
-max_bin - 1) values at the quantile ranks, i.e. its cuts; for a categorical
-feature, its largest code.  Not which party holds which value, no count per
-value, no party's own summary.  The transcript shape (every message size)
-depends on the public block sizes and max_bin only: every step runs for every
-feature with fixed lengths, zeros being opened in the slots a path does not use.
+one with more, n_valid, c_min, r_max (which fix the public ranks), its
+minimum and maximum and the distinct values at the quantile ranks, i.e. its
+cuts (not which rank gave which value, nor how many ranks share one); for a
+categorical feature, its largest code.  Not which party holds which value,
+no count per value, no party's own summary.  The transcript shape (every
+message size) depends on the public block sizes and max_bin only: every step
+runs for every feature with fixed lengths, zeros being opened in the slots a
+path does not use.
 
 Cost, for all features together (N = sum_j N_j rows, L = sort_levels(max_j N_j),
-t = bits of max_j N_j): 2P + 7 L + 17 rounds between the parties (sort: P + 7 L
-at 34 + t key bits; distinct flags 7; path bit and counts 6, 7 beyond 2^14
-rows; product 1; two openings; values shuffle P; two openings); elements per
-party and peer: about N (L + 3) comparison words plus their AND bits (in all
-about 20 bytes per row and level at 10^4 rows), 3N per shuffle round (sort)
-and 2N (values shuffle), 2N for the product and N + 5 m + sum_j min(N_j,
-max_bin + 1) opened.  The sort dominates: measured (benchmarks/
-bench_secure_binning.py, 10,000 x 50 continuous, 2 parties, shared machine)
-about 5 s and 0.5 GB sent per party, against 0.23 s and 18 MB for
-:func:`pooled_summaries`; ``fixed_shape=False`` (unpadded sort, transcript
-shape random) needs fewer levels and comparisons.
+t = bits of max_j N_j, M = (max_bin - 1) x the number of features with N_j >=
+max_bin + 2): about 2P + 7 L + 24 rounds between the parties (sort: P + 7 L
+at 34 + t key bits; distinct flags 7; path bit and counts 5-7 with the row
+count; product 1; aggregates 1; pick flags 7; final shuffle P; two openings;
+measured: 237 for 3 features of 90 rows over 2 parties, L = 30);
+elements per party and peer: about N (L + 3) + M comparison words plus their
+AND bits (in all about 20 bytes per row and level at 10^4 rows), 3N per
+shuffle round (sort) and 2 (N + M) (final shuffle), 2N for the product and
+N + M + 5 m + sum_j min(N_j, max_bin + 1) opened.  The sort dominates:
+measured (benchmarks/bench_secure_binning.py, 10,000 x 50 continuous,
+2 parties, shared machine) about 5 s and 0.5 GB sent per party, against
+0.23 s and 18 MB for :func:`pooled_summaries`; ``fixed_shape=False``
+(unpadded sort, transcript shape random) about half of that.
 
 :func:`pooled_summaries` (below) is the former protocol, no longer used by
 the training: it opens the pooled exact summary (every distinct value with
@@ -246,8 +256,8 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
     ``categorical``: ``{feature: bool}`` (public); ``max_bin`` (public) >= 2.
     Opened (see the module docstring): per numerical feature the bit
     [distinct values > max_bin + 1]; then either its distinct values, or
-    n_valid, c_min, r_max, its minimum, maximum and the values at the
-    quantile ranks (:func:`quantile_ranks`); per categorical feature its
+    n_valid, c_min, r_max, its minimum, maximum and the distinct values at
+    the quantile ranks (:func:`quantile_ranks`); per categorical feature its
     largest code.  Plus masked values inside the sort, comparisons, products
     and shuffles, and the sort's simulatable comparison bits.
     Identity: ``out[j] == cuts_from_summary(merge_summaries(exact summaries of
@@ -255,7 +265,7 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
     ``fixed_shape=False`` runs the sort unpadded (``ppboost.mpc.sort.sort``):
     about 2 N ln N instead of L N comparisons, but a transcript shape that
     varies from run to run with the random pivots (never with the data).
-    Cost: 2P + 7 L + 17 rounds between the parties for all features together
+    Cost: about 2P + 7 L + 24 rounds between the parties for all features together
     (L = :func:`ppboost.mpc.sort.sort_levels` of the largest N_j; + 1 if it
     exceeds 2^14 rows); elements in the module docstring.  The transcript
     shape depends on the layout and max_bin only (with ``fixed_shape``).
@@ -339,51 +349,74 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
     keep[cat, 4] = True
     agg[~keep] = 0
     (agg_open,) = open_values(party, [agg])
-    # --- 6. values path: shuffle (dv, w) per feature, open dv, then the flagged words
+    # --- 6. quantile path: the words at the public ranks and their first-occurrence
+    # flags u_k = [pick_{k-1} < pick_k] (u_0 = 1), so that only distinct picks are opened
     small = ~cat & ~B
-    S = shuffle(AShare(party, np.stack([dv, W], axis=1)), blocks=sizes).value
-    row_small = small[seg]
-    dv_sh = np.where(row_small, S[:, 0], np.uint64(0))
-    (dv_open,) = open_values(party, [dv_sh])
-    if np.any(dv_open > 1):
-        raise ValueError(f"party {me}: opened distinct flags {np.unique(dv_open[dv_open > 1])[:5]}, "
+    Q = np.where(sizes >= max_bin + 2, max_bin - 1, 0).astype(np.int64)   # public
+    q0 = np.concatenate([[0], np.cumsum(Q)[:-1]]).astype(np.int64)
+    picks = np.zeros(int(Q.sum()), np.uint64)
+    for f in np.flatnonzero(B):
+        n_valid, c_min, r_max = (int(x) for x in agg_open[f, :3])
+        ranks = quantile_ranks(n_valid, c_min, r_max, max_bin)
+        picks[q0[f]:q0[f] + Q[f]] = W[starts[f] + ranks]
+    u = np.zeros(picks.shape[0], np.uint64)
+    if picks.shape[0] > 1:
+        sign = ltz_planes(party, picks[:-1] - picks[1:], bound_bits=_WORD_BITS + 1)
+        u[1:] = b2a(party, planes_to_bits(sign, picks.shape[0] - 1)[0]).value
+    u[q0[Q > 0]] = one
+    # --- 7. one shuffle for both paths, per feature: [(dv_i, w_i) rows | (u_k, pick_k) rows],
+    # each block on its own; open the flags of the feature's path, then the flagged words
+    rows, blk, vrow, prow = [], [], [], []
+    pos = 0
+    for f in range(len(feats)):
+        st, n_f = int(starts[f]), int(sizes[f])
+        rows.append(np.stack([dv[st:st + n_f], W[st:st + n_f]], axis=1))
+        rows.append(np.stack([u[q0[f]:q0[f] + Q[f]], picks[q0[f]:q0[f] + Q[f]]], axis=1))
+        blk += [n_f, int(Q[f])]
+        vrow.append(pos)
+        prow.append(pos + n_f)
+        pos += n_f + int(Q[f])
+    S = shuffle(AShare(party, np.concatenate(rows, axis=0)), blocks=blk).value
+    flags = np.zeros(S.shape[0], np.uint64)
+    for f in range(len(feats)):
+        if small[f]:
+            flags[vrow[f]:vrow[f] + sizes[f]] = S[vrow[f]:vrow[f] + sizes[f], 0]
+        elif B[f]:
+            flags[prow[f]:prow[f] + Q[f]] = S[prow[f]:prow[f] + Q[f], 0]
+    (flags_open,) = open_values(party, [flags])
+    if np.any(flags_open > 1):
+        raise ValueError(f"party {me}: opened flags {np.unique(flags_open[flags_open > 1])[:5]}, "
                          f"must be 0 or 1 (inconsistent shares)")
-    # --- 7. one opening of words: distinct values (small) or quantile ranks (large)
     slots = np.minimum(sizes, max_bin + 1)
     out_words = np.zeros(int(slots.sum()), np.uint64)
     slot0 = np.concatenate([[0], np.cumsum(slots)[:-1]]).astype(np.int64)
-    ranks = {}
+    count = np.zeros(len(feats), np.int64)
     for f in range(len(feats)):
-        st, n_f = int(starts[f]), int(sizes[f])
-        if small[f]:
-            idx = st + np.flatnonzero(dv_open[st:st + n_f])
-            out_words[slot0[f]:slot0[f] + idx.shape[0]] = S[idx, 1]
-        elif B[f]:
-            n_valid, c_min, r_max = (int(x) for x in agg_open[f, :3])
-            ranks[f] = quantile_ranks(n_valid, c_min, r_max, max_bin)
-            out_words[slot0[f]:slot0[f] + ranks[f].shape[0]] = W[st + ranks[f]]
+        if small[f] or B[f]:
+            lo = vrow[f] if small[f] else prow[f]
+            idx = lo + np.flatnonzero(flags_open[lo:lo + (sizes[f] if small[f] else Q[f])])
+            count[f] = idx.shape[0]
+            out_words[slot0[f]:slot0[f] + count[f]] = S[idx, 1]
     (words_open,) = open_values(party, [out_words])
     # --- cuts
     out = {}
     for f, j in enumerate(feats):
-        w = words_open[slot0[f]:slot0[f] + slots[f]]
+        w = words_open[slot0[f]:slot0[f] + count[f]]
         if cat[f]:
             mx = agg_open[f, 4]
             vals = np.zeros(0, np.float32) if mx == 0 else _words_to_f32([mx])
             out[j] = cuts_from_summary(FeatureSummary(vals, np.ones(vals.shape[0]), True, True),
                                        max_bin)
         elif small[f]:
-            k = int(dv_open[starts[f]:starts[f] + sizes[f]].sum())
-            vals = np.sort(_words_to_f32(w[:k]))
+            vals = np.sort(_words_to_f32(w))
             if vals.shape[0] > max_bin + 1 or np.any(np.diff(vals) <= 0):
                 raise ValueError(f"party {me}: feature {j}: opened values are not "
                                  f"{vals.shape[0]} <= max_bin + 1 distinct values")
             # at most max_bin + 1 values: SetPrune keeps them all, the weights are not read
             out[j] = cuts_from_summary(FeatureSummary(vals, np.ones(vals.shape[0])), max_bin)
         else:
-            picks = _words_to_f32(w[:ranks[f].shape[0]])
             lo, hi = _words_to_f32(agg_open[f, 3:5])
-            kept = np.unique(np.concatenate([[lo], picks, [hi]]).astype(np.float32))
+            kept = np.unique(np.concatenate([[lo], _words_to_f32(w), [hi]]).astype(np.float32))
             if kept[0] != lo or kept[-1] != hi:
                 raise ValueError(f"party {me}: feature {j}: opened quantile values lie "
                                  f"outside [min, max] (inconsistent shares)")
