@@ -79,9 +79,10 @@ AND bits (in all about 20 bytes per row and level at 10^4 rows), 3N per
 shuffle round (sort) and 2 (N + M) (final shuffle), 2N for the product and
 N + M + 5 m + sum_j min(N_j, max_bin + 1) opened.  The sort dominates:
 measured (benchmarks/bench_secure_binning.py, 10,000 x 50 continuous,
-2 parties, shared machine) about 5 s and 0.5 GB sent per party, against
-0.23 s and 18 MB for :func:`pooled_summaries`; ``fixed_shape=False``
-(unpadded sort, transcript shape random) about half of that.
+2 parties, shared machine; benchmarks/results/bench_secure_binning.json)
+4-6 s wall and 514 MB sent per party, against 0.23 s and 18 MB for
+:func:`pooled_summaries`; ``fixed_shape=False`` (unpadded sort, transcript
+shape random) 2.4 s and 198 MB.
 
 :func:`pooled_summaries` (below) is the former protocol, no longer used by
 the training: it opens the pooled exact summary (every distinct value with
