@@ -246,6 +246,24 @@ def test_shared_cuts_all_missing_and_single_value_features():
             assert out[j].min_value == refs[j].min_value
 
 
+def test_shared_cuts_single_row_and_empty_block():
+    """One pooled row (party 1's block is empty): the sort and comparisons have
+    nothing to compare, the cuts are still cuts_from_summary's."""
+    layout = [(0, [(0, 1), (1, 0)]), (1, [(0, 1), (1, 0)])]
+    col = {0: np.array([3.5], np.float32), 1: np.array([np.nan], np.float32)}
+
+    def fn(party):
+        mine = {(j, 0): col[j] for j in (0, 1)} if party.id == 0 else {}
+        return shared_cuts(party, layout, mine, None, 4)
+
+    res, _, _ = run_parties(2, fn)
+    for out in res:
+        for j in (0, 1):
+            ref = cuts_from_summary(summarize_column(col[j]), 4)
+            np.testing.assert_array_equal(out[j].cuts, ref.cuts)
+            assert out[j].min_value == ref.min_value
+
+
 @pytest.mark.parametrize("n_parties", [2, 3])
 def test_shared_cuts_open_only_the_cuts_and_the_named_aggregates(n_parties):
     """At max_bin 8: features 0 and 2 take the quantile path, 1 is categorical, 3

@@ -266,10 +266,10 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
     ``fixed_shape=False`` runs the sort unpadded (``ppboost.mpc.sort.sort``):
     about 2 N ln N instead of L N comparisons, but a transcript shape that
     varies from run to run with the random pivots (never with the data).
-    Cost: about 2P + 7 L + 24 rounds between the parties for all features together
-    (L = :func:`ppboost.mpc.sort.sort_levels` of the largest N_j; + 1 if it
-    exceeds 2^14 rows); elements in the module docstring.  The transcript
-    shape depends on the layout and max_bin only (with ``fixed_shape``).
+    Cost: about 2P + 7 L + 24 rounds between the parties for all features
+    together (L = :func:`ppboost.mpc.sort.sort_levels` of the largest N_j);
+    elements in the module docstring.  The transcript shape depends on the
+    layout and max_bin only (with ``fixed_shape``).
     Returns ``{feature: FeatureCuts}`` (the same on every party).
     """
     if not isinstance(party, Party):
@@ -288,7 +288,7 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
             rows_of[o] += s
     local = _check_columns(layout, mine, me, categorical) if rows_of[me] else None
     shared = [party.share(local if q == me else None, owner=q, shape=(rows_of[q], 2)).value
-              if rows_of[q] else None for q in range(P)]
+              if rows_of[q] else np.zeros((0, 2), np.uint64) for q in range(P)]
     pos = [0] * P
     pieces, sizes = [], []
     for j, blocks in layout:
@@ -307,7 +307,6 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
     G = np.concatenate(pieces, axis=0)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     nonempty = sizes > 0
-    seg = np.repeat(np.arange(len(feats)), sizes)          # feature slot of every row
     # --- 2. stable oblivious sort of every feature's rows by word (missing last)
     W, V = sort(AShare(party, np.ascontiguousarray(G[:, 0])), AShare(party, G[:, 1:]),
                 key_bits=_WORD_BITS, blocks=sizes, stable=True, fixed_shape=fixed_shape)
@@ -315,9 +314,10 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
     first = np.zeros(N, bool)
     first[starts[nonempty]] = True
     # --- 3. distinct flags: d_i = [w_{i-1} < w_i], dv_i = d_i - (v_{i-1} - v_i), dv_start = v
-    sign = ltz_planes(party, W[:-1] - W[1:], bound_bits=_WORD_BITS + 1)
     d = np.zeros(N, np.uint64)
-    d[1:] = b2a(party, planes_to_bits(sign, N - 1)[0]).value
+    if N > 1:
+        sign = ltz_planes(party, W[:-1] - W[1:], bound_bits=_WORD_BITS + 1)
+        d[1:] = b2a(party, planes_to_bits(sign, N - 1)[0]).value
     dv = d.copy()
     dv[1:] -= V[:-1] - V[1:]
     dv[first] = V[first]
