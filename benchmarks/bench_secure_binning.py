@@ -1,5 +1,5 @@
 """Horizontal binning benchmark: shared_cuts (oblivious sort, opens only the cuts)
-next to the former pooled_summaries (opens the pooled summary) and plain numpy / xgboost.
+next to plain numpy / xgboost on the pooled data, in the same run.
 
 Usage: python benchmarks/bench_secure_binning.py [--rows 10000] [--features 50]
        [--parties 2 3] [--max-bin 256] [--skip-quality]
@@ -7,17 +7,18 @@ Usage: python benchmarks/bench_secure_binning.py [--rows 10000] [--features 50]
 Prints one JSON document.  For each party count: the rows of an n x m matrix of
 continuous features (every value distinct: the quantile path) are split evenly
 across the parties, and every party runs
-:func:`ppboost.tree.secure_binning.shared_cuts` and, separately,
-:func:`ppboost.tree.secure_binning.pooled_summaries` followed by
-``cuts_from_summary``, and shared_cuts with the unpadded sort (``fixed_shape=False``)
-(in-process threads, the dealer its own thread, the dealer's
-material fetched on demand: online + offline together).  Reported: wall time,
-CPU time per party thread, bytes sent per party, rounds, and whether the cuts
-equal ``cuts_from_summary(merge_summaries(...))`` and xgboost's own sketch of the
-pooled data; plain ``np.unique`` per column and xgboost's ``QuantileDMatrix`` cut
-computation on the same data, in the same run.  Quality: the fraction of cuts
-identical to xgboost's on sklearn's breast_cancer / diabetes split across 2 and 3
-parties.  Several engineers share this machine: timings are noisy.  Not a test.
+:func:`ppboost.tree.secure_binning.shared_cuts`, once with the fixed-shape sort
+and once with the unpadded sort (``fixed_shape=False``) (in-process threads,
+the dealer its own thread, the dealer's material fetched on demand: online +
+offline together).  Reported: wall time, CPU time per party thread, bytes sent
+per party, rounds, and whether the cuts equal
+``cuts_from_summary(merge_summaries(...))`` and xgboost's own sketch of the
+pooled data.  Plaintext baselines on the same data, in the same run:
+``np.unique`` per column and xgboost's own sketch (``fit_bins``: xgboost's
+``QuantileDMatrix`` cut computation).  Quality: the fraction of cuts identical
+to xgboost's on sklearn's breast_cancer / diabetes split across 2 and 3
+parties.  Several engineers share this machine: timings are noisy (the load
+average at the start and the end is recorded).  Not a test.
 """
 from __future__ import annotations
 
@@ -32,10 +33,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ppboost.mpc.simulate import run_parties  # noqa: E402
-from ppboost.tree.binning import (cuts_from_summary, fit_bins, merge_summaries,  # noqa: E402
-                                  summarize_column)
-from ppboost.tree.secure_binning import pooled_summaries, shared_cuts  # noqa: E402
+from ppboost.mpc.simulate import run_parties
+from ppboost.tree.binning import (
+    cuts_from_summary,
+    fit_bins,
+    merge_summaries,
+    summarize_column,
+)
+from ppboost.tree.secure_binning import shared_cuts
 
 
 def _layout(parts):
@@ -51,14 +56,8 @@ def _run(parts, max_bin, which):
         me = party.id
         t0, c0 = time.perf_counter(), time.thread_time()
         s0 = party.ep.stats.snapshot()
-        if which.startswith("shared_cuts"):
-            mine = {(j, me): parts[me][:, j] for j in range(m)}
-            cuts = shared_cuts(party, layout, mine, {}, max_bin,
-                               fixed_shape=which == "shared_cuts")
-        else:
-            mine = {(j, me): summarize_column(parts[me][:, j], max_bin) for j in range(m)}
-            pooled = pooled_summaries(party, layout, mine, {}, max_bin)
-            cuts = {j: cuts_from_summary(pooled[j], max_bin) for j in range(m)}
+        mine = {(j, me): parts[me][:, j] for j in range(m)}
+        cuts = shared_cuts(party, layout, mine, {}, max_bin, fixed_shape=which == "shared_cuts")
         s1 = party.ep.stats.snapshot()
         return (cuts, time.perf_counter() - t0, time.thread_time() - c0,
                 s1["sent"] - s0["sent"], s1["rounds"] - s0["rounds"])
@@ -99,7 +98,7 @@ def bench(n, m, parties, max_bin, seed=0):
         parts = np.array_split(X, P)
         row = {"parties": P, "rows": n, "features": m, "max_bin": max_bin,
                "numpy_unique_seconds": t_unique, "xgboost_sketch_seconds": t_xgb}
-        for which in ("shared_cuts", "shared_cuts_unpadded", "pooled_summaries"):
+        for which in ("shared_cuts", "shared_cuts_unpadded"):
             res, wall = _run(parts, max_bin, which)
             cuts = res[0][0]
             row[which] = {
@@ -146,10 +145,12 @@ def main(argv=None):
     a = ap.parse_args(argv)
     doc = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version(), "numpy": np.__version__,
-                       "note": "shared 2-core machine, other jobs running: timings are noisy"},
+                       "note": "shared 2-core machine, other jobs running: timings are noisy",
+                       "loadavg_1_5_15_at_start": list(os.getloadavg())},
            "results": bench(a.rows, a.features, a.parties, a.max_bin)}
     if not a.skip_quality:
         doc["quality"] = quality()
+    doc["machine"]["loadavg_1_5_15_at_end"] = list(os.getloadavg())
     print(json.dumps(doc, indent=1))
 
 

@@ -20,6 +20,7 @@ protocol                                   rounds   elements sent per party (N)
 ``prefix.prefix_sum`` / ``suffix_sum``     0        0
 ``permutation.permute(_many)``, inverse    1        non-owner: N; owner: n indices
 ``shuffle.shuffle`` (oblivious)            P        N per non-owner per round
+``sort.sort`` (L = ``sort_levels(N)``)     P + 8L   shuffle + L N comparisons
 ``ownermat.OwnerMatrix.matmul`` (A @ E)    1        non-owner: k c (setup n k once)
 ``compare.ltz`` / ``less_than`` (edaBits)  7        N words opened + 57 bit-ANDs/elt
 ``argmax.argmax`` (tournament, one-hot)    ~8 lg n  lg n comparisons + products

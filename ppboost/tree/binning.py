@@ -49,7 +49,7 @@ class FeatureSummary:
     """
 
     values: np.ndarray      # float32, strictly increasing
-    weights: np.ndarray     # float64, > 0 (NaN: not known, see secure_binning.pooled_summaries)
+    weights: np.ndarray     # float64, > 0 row counts (NaN: unknown; refused where cuts need them)
     categorical: bool = False
     exact: bool = True
 
