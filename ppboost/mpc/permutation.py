@@ -135,17 +135,20 @@ def permute_many(x: AShare, sigmas, owner: int, count: int | None = None,
             if not isinstance(m, np.ndarray) or m.shape != x.shape or m.dtype != np.uint64:
                 raise ValueError(f"owner {owner}: party {q} sent {getattr(m, 'shape', None)}, "
                                  f"expected {x.shape} uint64: the parties disagree on a shape")
-            if s is None:
-                s = x.value + m
+            if s is None:             # received, ours to change (copied if read-only)
+                s = m if m.flags.writeable else m.copy()
             else:
                 s += m
     if party.opened is not None:
         party.opened.append(s.copy())
-    # tau_j(pi_j(S) - delta_j) == (S - D_j)[sigma_j]   (pi_j[tau_j] = sigma_j)
-    if rows is None:
-        return [AShare(party, ring.gather_rows(s - ds[j], sigmas[j])) for j in range(count)]
-    return [AShare(party, ring.gather_rows(s, sigmas[j]) - ring.gather_rows(ds[j], sigmas[j]))
-            for j in range(count)]
+    # tau_j(pi_j(S) - delta_j) == (S - D_j)[sigma_j]   (pi_j[tau_j] = sigma_j), with
+    # S = x_owner + sum of the received; only the rows sigma_j are ever read
+    if rows is None or b * count >= n:
+        s += x.value
+        return [AShare(party, ring.gather_rows(s, sigmas[j], minus=ds[j])) for j in range(count)]
+    mine = x.value
+    return [AShare(party, ring.gather_rows(s, sigmas[j], minus=ds[j])
+                   + ring.gather_rows(mine, sigmas[j])) for j in range(count)]
 
 
 def _mask_rows(prg, offset: int, shape, idx) -> np.ndarray:

@@ -212,6 +212,17 @@ def prefix_sum(x, axis: int = 0, reverse: bool = False) -> np.ndarray:
 
 # ---------------------------------------------------------------- gathers
 @njit(cache=True, nogil=True)
+def _gather_rows_sub(x, y, idx, out):
+    # out[i, :] = x[idx[i], :] - y[idx[i], :]
+    k = x.shape[1]
+    for i in range(idx.shape[0]):
+        r = idx[i]
+        for j in range(k):
+            out[i, j] = x[r, j] - y[r, j]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _gather_rows(x, idx, negate, out):
     # out[i, :] = x[idx[i], :]  (or 0 - x[idx[i], :] if negate)
     k = x.shape[1]
@@ -235,10 +246,12 @@ def _gather_rows(x, idx, negate, out):
 
 
 @_wrapping
-def gather_rows(x, idx, negate: bool = False) -> np.ndarray:
-    """``x[idx]`` (``-x[idx]`` if ``negate``) along axis 0, for a uint64 array and a
-    1-D int32/int64 index.  One fused numba pass (faster than numpy's fancy
-    indexing followed by a negation, and than ``x[idx]`` for several columns)."""
+def gather_rows(x, idx, negate: bool = False, minus=None) -> np.ndarray:
+    """``x[idx]`` (``-x[idx]`` if ``negate``; ``x[idx] - minus[idx]`` if ``minus``,
+    an array of x's shape) along axis 0, for a uint64 array and a 1-D
+    int32/int64 index.  One fused numba pass (faster than numpy's fancy
+    indexing followed by a negation or a subtraction, and than ``x[idx]`` for
+    several columns)."""
     x = np.asarray(x)
     idx = np.asarray(idx)
     if x.dtype != np.uint64:
@@ -252,7 +265,14 @@ def gather_rows(x, idx, negate: bool = False) -> np.ndarray:
         raise ValueError(f"gather_rows: index out of range 0..{n - 1}")
     flat = np.ascontiguousarray(x.reshape(n, -1))
     out = np.empty((idx.shape[0], flat.shape[1]), dtype=np.uint64)
-    _gather_rows(flat, idx, bool(negate), out)
+    if minus is None:
+        _gather_rows(flat, idx, bool(negate), out)
+    else:
+        minus = np.asarray(minus)
+        if minus.shape != x.shape or minus.dtype != np.uint64 or negate:
+            raise ValueError(f"gather_rows: minus must be uint64 of shape {x.shape} (and "
+                             f"negate False), got {minus.dtype} {minus.shape}")
+        _gather_rows_sub(flat, np.ascontiguousarray(minus.reshape(n, -1)), idx, out)
     return out.reshape((idx.shape[0],) + x.shape[1:])
 
 
