@@ -110,6 +110,18 @@ def test_as_ring():
 
 
 @pytest.mark.nojit
+def test_prefix_sum_into_a_slice():
+    rng = np.random.default_rng(2)
+    x = _rand(rng, (5, 3))
+    big = np.zeros((12, 3), np.uint64)
+    got = ring.prefix_sum(x, out=big[4:9])
+    assert got.base is big or got is big[4:9] or np.shares_memory(got, big)
+    assert np.array_equal(big[4:9], ring.prefix_sum(x)) and not big[:4].any() and not big[9:].any()
+    with pytest.raises(ValueError, match="C-contiguous 2-D x, axis 0"):
+        ring.prefix_sum(x, reverse=True, out=big[:5])
+
+
+@pytest.mark.nojit
 def test_fused_gathers_compose_and_mask_pair():
     rng = np.random.default_rng(5)
     x = _rand(rng, (6, 3))
@@ -118,6 +130,10 @@ def test_fused_gathers_compose_and_mask_pair():
         assert np.array_equal(ring.gather_rows(x, idx), x[p])
         assert np.array_equal(ring.gather_rows(x, idx, negate=True), np.uint64(0) - x[p])
         assert np.array_equal(ring.gather_rows(x[:, 0], idx), x[p, 0])
+        y = _rand(rng, (6, 3))
+        assert np.array_equal(ring.gather_rows(x, idx[:4], minus=y), x[p[:4]] - y[p[:4]])
+    with pytest.raises(ValueError, match=r"minus must be uint64 of shape \(6, 3\)"):
+        ring.gather_rows(x, p, minus=x[:2])
     q = rng.permutation(6)
     c = ring.compose(p, q, np.int32)
     assert c.dtype == np.int32 and np.array_equal(c, p[q])

@@ -186,11 +186,22 @@ def _prefix_rows(x, out):
 
 
 @_wrapping
-def prefix_sum(x, axis: int = 0, reverse: bool = False) -> np.ndarray:
-    """Inclusive prefix sum (suffix sum if ``reverse``) of a uint64 array along ``axis``."""
+def prefix_sum(x, axis: int = 0, reverse: bool = False, out=None) -> np.ndarray:
+    """Inclusive prefix sum (suffix sum if ``reverse``) of a uint64 array along ``axis``.
+
+    ``out`` (only for a C-contiguous 2-D ``x``, ``axis=0``, not reversed): a
+    C-contiguous uint64 array of x's shape to write into (e.g. a slice of a
+    larger stacked array); it is returned.
+    """
     x = np.asarray(x)
     if x.dtype != np.uint64:
         raise TypeError(f"prefix_sum expects uint64, got {x.dtype}")
+    if out is not None:
+        if x.ndim != 2 or axis != 0 or reverse or not x.flags.c_contiguous \
+                or out.shape != x.shape or out.dtype != np.uint64 or not out.flags.c_contiguous:
+            raise ValueError(f"prefix_sum(out=...) needs a C-contiguous 2-D x, axis 0, not "
+                             f"reversed, and a C-contiguous uint64 out of shape {x.shape}")
+        return _prefix_rows(x, out)
     if x.ndim == 0:
         raise ValueError("prefix_sum needs an array with at least one axis")
     axis = axis % x.ndim

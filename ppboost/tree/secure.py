@@ -807,7 +807,10 @@ class SecureBackend(TreeBackend):
         mine = party.id == owner
         sorted_ = permute_many(AShare(party, X), info["sigmas"] if mine else None, owner,
                                count=mc)
-        stacked = np.concatenate([ring.prefix_sum(s.value, axis=0) for s in sorted_], axis=0)
+        npad = info["npad"]
+        stacked = np.empty((mc * npad, cols), np.uint64)
+        for t, s in enumerate(sorted_):
+            ring.prefix_sum(s.value, out=stacked[t * npad:(t + 1) * npad])
         # only the mc * B bin-end rows are kept: the owner publishes mc * B
         # indices (not mc * npad) and non-owners expand only those rows of
         # their output masks (perm_select)
