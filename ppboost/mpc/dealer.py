@@ -295,6 +295,7 @@ class DealerClient:
         self.requests = 0
         self._ahead = collections.deque()
         self._closed = False
+        self._log = None
 
     # ---------------------------------------------------------------- requests
     def get(self, kind: str, **params):
@@ -305,6 +306,8 @@ class DealerClient:
         request, otherwise asks the dealer now.
         """
         key = self._key(kind, params)
+        if self._log is not None:
+            self._log.append((kind, params))
         if self._ahead:
             head_key, material = self._ahead.popleft()
             if head_key != key:
@@ -322,6 +325,18 @@ class DealerClient:
         key = self._key(kind, params)
         self._expand_pending()
         self._ahead.append((key, self._fetch(kind, key, params)))
+
+    def record(self) -> None:
+        """Start recording the ``(kind, params)`` of every :meth:`get`, in order."""
+        self._log = []
+
+    def recorded(self) -> list:
+        """Stop recording; the requests seen since :meth:`record`.  A protocol
+        whose requests depend only on public shapes asks for the same list
+        every time it runs, so the list can be requested ahead
+        (``prefetch_many(recorded, expand=False)``) the next time."""
+        log, self._log = self._log or [], None
+        return log
 
     def _expand_pending(self) -> None:
         """Expand requested-ahead material now (the dealer's messages arrive in

@@ -76,10 +76,9 @@ Fixed point and the magnitude budget (every bound below is public):
   truncated; :func:`precision_plan` picks the bits from n and the bounds.
   lambda + min_child_weight must be >= 2^-8.
 
-Binning of features split across row blocks: a pooled exact summary by
-oblivious shuffle and secure aggregation (:func:`agree_bins`,
-:mod:`ppboost.tree.secure_binning`); the pooled distinct values, their total
-counts and how many blocks hold each value are revealed to every party.
+Binning of features split across row blocks: cuts by an oblivious sort of
+the pooled rows (:func:`agree_bins`, :func:`ppboost.tree.secure_binning.shared_cuts`);
+only the cuts and the aggregates named there are opened.
 
 Not done (documented gaps): histograms run in Z_2^64 (no 32-bit ring); the
 histogram's bin-end selection still costs O(n m L) elements per level and
@@ -434,6 +433,7 @@ class SecureBackend(TreeBackend):
         self._share_conditions(cuts)
         self._share_labels(labels)
         self._parent = None
+        self._rounds, self._round_requests = 0, None     # :meth:`_ahead_round`
 
     # ------------------------------------------------------------------ public maps
     def _build_candidate_maps(self):
@@ -712,6 +712,7 @@ class SecureBackend(TreeBackend):
         Elements: O(n K) per round.  [Chen & Guestrin 2016, sec. 2.2]
         """
         p, ops, party = self.params, self.ops, self.party
+        self._ahead_round()
         if self.reg:
             return [(margins[:, 0] - self._y, None)]
         F = self.fm
@@ -728,6 +729,26 @@ class SecureBackend(TreeBackend):
         H = ops.trunc(ops.mul(P, one - P), F, 2 * F + 2) * np.uint64(2)
         return [(np.ascontiguousarray(G[:, k]), np.ascontiguousarray(H[:, k]))
                 for k in range(P.shape[1])]
+
+    def _ahead_round(self):
+        """The offline phase of a boosting round, requested at its start.
+
+        Every round asks the dealer for the same correlations in the same order
+        (their shapes are public).  The first round records them
+        (``DealerClient.record``); every later round requests all of them ahead
+        at its start (``prefetch_many(expand=False)``), so the dealer generates
+        the round's material while the parties work, and each party expands
+        its share when it uses it.  In the first round only each level's
+        histogram material is requested ahead (:meth:`histograms`).
+        """
+        dealer = self.party.dealer
+        if self._rounds == 0:
+            dealer.record()
+        elif self._rounds == 1:
+            self._round_requests = dealer.recorded()
+        if self._round_requests:
+            dealer.prefetch_many(self._round_requests, expand=False)
+        self._rounds += 1
 
     def root_nodes(self):
         self._parent = None
@@ -757,17 +778,20 @@ class SecureBackend(TreeBackend):
         left = nodes if L == 1 else np.ascontiguousarray(nodes[:, 0::2])
         Lh = left.shape[1]
         ncol = 2 if h is None else 3
-        # ask for the level's dealer material at once without waiting for it: the
-        # dealer generates the later cells' permutation correlations while the
-        # parties work on the first cells (a request ahead, expanded on use)
-        reqs = [("beaver", {"shape": (n, (ncol - 1) * Lh)})]
-        for ci, cell in enumerate(self.plan.cells):
-            info = self._cells[ci]
-            cols, npad = ncol * Lh, info["npad"]
-            reqs += [("perm", {"shape": (npad, cols), "owner": cell.owner, "count": info["mc"]}),
-                     ("perm_select", {"shape": (info["mc"] * npad, cols), "owner": cell.owner,
-                                      "count": 1, "rows": info["mc"] * info["B"]})]
-        self.party.dealer.prefetch_many(reqs, expand=False)
+        if not self._round_requests:
+            # first round (nothing recorded yet, :meth:`_ahead_round`): ask for the
+            # level's material at once, so the dealer generates the later cells'
+            # permutation correlations while the parties work on the first cells
+            reqs = [("beaver", {"shape": (n, (ncol - 1) * Lh)})]
+            for ci, cell in enumerate(self.plan.cells):
+                info = self._cells[ci]
+                cols, npad = ncol * Lh, info["npad"]
+                reqs += [("perm", {"shape": (npad, cols), "owner": cell.owner,
+                                   "count": info["mc"]}),
+                         ("perm_select", {"shape": (info["mc"] * npad, cols),
+                                          "owner": cell.owner, "count": 1,
+                                          "rows": info["mc"] * info["B"]})]
+            self.party.dealer.prefetch_many(reqs, expand=False)
         if h is None:
             gN = ops.mul(np.repeat(g[:, None], Lh, axis=1), left)
             V = np.concatenate([gN, left], axis=1)
