@@ -181,6 +181,25 @@ def test_request_ahead_expands_on_use_and_keeps_the_order(n):
     assert stats["by_kind"] == {"beaver": 2, "dabit": 1, "trunc": 1}
 
 
+def test_record_lists_the_gets_in_order_and_replays_ahead():
+    def f(p):
+        d = p.dealer
+        d.record()
+        first = [d.get("beaver", shape=(3,)), d.get("dabit", shape=(2, 2))]
+        log = d.recorded()
+        d.prefetch_many(log, expand=False)
+        again = [d.get("beaver", shape=(3,)), d.get("dabit", shape=(2, 2))]
+        return log, d.recorded(), first, again
+
+    res, stats, _ = run_parties(2, f)
+    log, empty, first, again = res[0]
+    assert log == [("beaver", {"shape": (3,)}), ("dabit", {"shape": (2, 2)})] and empty == []
+    a, b, c = (sum(r[3][0][k] for r in res) for k in range(3))
+    assert np.array_equal(c, a * b)
+    assert not np.array_equal(first[0][0], again[0][0])      # fresh material, not a copy
+    assert stats["by_kind"] == {"beaver": 2, "dabit": 2}
+
+
 @pytest.mark.parametrize("n", PARTIES)
 def test_parties_disagreeing_on_a_shape_fail_clearly(n):
     def f(p):

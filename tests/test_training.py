@@ -153,6 +153,32 @@ def test_transcript_identical_for_datasets_of_the_same_shape():
     assert s1["dealer"]["rounds"] == s2["dealer"]["rounds"]
 
 
+def test_later_rounds_request_their_dealer_material_in_one_message():
+    """Rounds after the first ask the dealer for the whole round at once (the
+    first round's recorded requests, SecureBackend._ahead_round): one more
+    round costs party 0 exactly two more messages to the dealer, the round's
+    batch and the request of revealing its tree (one product per tree), and the
+    transcripts of two datasets of the same shape stay identical over 3 rounds."""
+    def run(seed, rounds):
+        rng = np.random.default_rng(seed)
+        X = rng.integers(0, 5, size=(60, 4)).astype(np.float32)
+        X[rng.random(X.shape) < 0.1 * seed] = np.nan
+        y = _labels(rng, np.nan_to_num(X), "binary:logistic")
+        data = ppboost.VerticalSplit({"a": (X[:, :2], y), "b": X[:, 2:]})
+        return ppboost.train(_params("binary:logistic"), data, rounds, verbose=False).stats
+
+    def to_dealer(stats):
+        tr = stats["parties"]["a"]["transcript"]
+        return sum(1 for _, to, _ in tr if to == 2)
+
+    s2, s3, t3 = run(1, 2), run(1, 3), run(2, 3)
+    assert to_dealer(s3) == to_dealer(s2) + 2
+    assert to_dealer(s2) > 50                    # the first round asks one by one
+    for name in s3["parties"]:
+        assert s3["parties"][name]["transcript"] == t3["parties"][name]["transcript"]
+    assert s3["dealer"]["transcript"] == t3["dealer"]["transcript"]
+
+
 def test_horizontal_transcript_identical_for_datasets_of_the_same_shape():
     """Horizontal split of continuous features (the quantile path of the secure
     binning, tree.secure_binning.shared_cuts): two datasets of the same shape with
