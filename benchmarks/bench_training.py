@@ -85,6 +85,25 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0):
     return out
 
 
+def _cpu_times():
+    """(busy, steal) jiffies of all CPUs from /proc/stat (None where unavailable)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(v[:3]) + sum(v[5:7]), (v[7] if len(v) > 7 else 0), sum(v[:8])
+
+
+def _steal_note(start):
+    """Share of the machine's CPU time the hypervisor took during the run
+    (steal): a virtual machine's neighbours slow every figure by about that."""
+    end = _cpu_times()
+    if start is None or end is None or end[2] == start[2]:
+        return None
+    return round((end[1] - start[1]) / (end[2] - start[2]), 3)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -96,15 +115,19 @@ def main():
     doc = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version(),
                        "loadavg_at_start": list(os.getloadavg()),
+                       "note_steal": "cpu_steal_fraction: share of CPU time taken by the "
+                                     "hypervisor during the run (this is a virtual machine)",
                        "note": "2-core machine shared with other engineers: timings are noisy"}}
+    t0 = _cpu_times()
     if args.rows:
         doc["runs"] = [run(args.rows, args.features or 10, args.trees)]
         doc["machine"]["loadavg_at_end"] = list(os.getloadavg())
+        doc["machine"]["cpu_steal_fraction"] = _steal_note(t0)
         print(json.dumps(doc, indent=1))
         return
     cells = [(1000, 10, 2), (1000, 100, 1), (10000, 10, 1)] if args.quick else \
         [(1000, 10, 2), (1000, 100, 1), (1000, 300, 1), (10000, 10, 1), (10000, 100, 1),
-         (10000, 300, 1), (100000, 10, 1)]
+         (10000, 300, 1), (100000, 10, 1), (100000, 100, 1), (100000, 300, 1)]
     doc["scaling"] = []
     for n, m, t in cells:
         doc["scaling"].append(run(n, m, t))
@@ -112,6 +135,7 @@ def main():
     if not args.quick and not args.skip_xorboost:
         doc["xorboost_config"] = run(25000, 300, args.trees)
     doc["machine"]["loadavg_at_end"] = list(os.getloadavg())
+    doc["machine"]["cpu_steal_fraction"] = _steal_note(t0)
     print(json.dumps(doc, indent=1))
 
 
