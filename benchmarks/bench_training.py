@@ -13,7 +13,7 @@ and the largest prediction difference between the two models.
 
 Usage::
 
-    python benchmarks/bench_training.py                 # everything (long)
+    python benchmarks/bench_training.py                 # everything (long; XORBoost config over 10 trees)
     python benchmarks/bench_training.py --quick         # small scaling cells only
     python benchmarks/bench_training.py --rows 1000 --features 10 --trees 2
 
@@ -109,7 +109,9 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rows", type=int)
     ap.add_argument("--features", type=int)
-    ap.add_argument("--trees", type=int, default=1)
+    ap.add_argument("--trees", type=int, default=10,
+                    help="trees of the XORBoost configuration, or of --rows/--features "
+                         "(the scaling cells have their own)")
     ap.add_argument("--skip-xorboost", action="store_true")
     args = ap.parse_args()
     doc = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
