@@ -519,7 +519,9 @@ class PermutationCorrelation(Correlation):
     delta_j = pi_j(a) - c_j, a = sum_p a_p and c_j = sum_p c_{p,j}.  (With
     gather semantics pi(V) = V[pi], D_j = a - c_j[pi_j^-1]; sending D_j
     instead of delta_j is the same information given pi_j and saves the owner
-    a gather online.)  Traffic: count * N elements to the owner.
+    a gather online.)  Only pi_j^-1 is ever used, so the owner's stream
+    gives pi_j^-1 directly (the inverse of a uniform permutation is uniform):
+    no inversion on either side.  Traffic: count * N elements to the owner.
     Owner's material: (pi_inverses, Ds); others': (a_p, [c_{p,j}]).
     """
 
@@ -535,8 +537,8 @@ class PermutationCorrelation(Correlation):
                     c = d.prgs[p].uint64(shape)
                     c_sums[j] = c if c_sums[j] is None else np.add(c_sums[j], c, out=c_sums[j])
         for j in range(count):
-            pi_inv = ring.inverse_permutation(d.prgs[owner].permutation(n), check=False)
-            D = ring.gather_rows(c_sums[j], pi_inv, negate=True)      # -c_j[pi_j^-1]
+            pi_inv = d.prgs[owner].permutation(n)
+            D = ring.gather_rows(c_sums[j], pi_inv, negate=True, check=False)  # -c_j[pi_j^-1]
             d.send(owner, np.add(D, a_sum, out=D))
 
     def expand(self, c, shape, owner, count):
@@ -546,7 +548,7 @@ class PermutationCorrelation(Correlation):
             return a, [c.prg.uint64(shape) for _ in range(count)]
         invs, ds = [], []
         for _ in range(count):
-            invs.append(ring.inverse_permutation(c.prg.permutation(shape[0]), check=False))
+            invs.append(c.prg.permutation(shape[0]))
             ds.append(c.recv(shape, np.uint64))
         return invs, ds
 

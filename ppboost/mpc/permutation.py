@@ -143,12 +143,14 @@ def permute_many(x: AShare, sigmas, owner: int, count: int | None = None,
         party.opened.append(s.copy())
     # tau_j(pi_j(S) - delta_j) == (S - D_j)[sigma_j]   (pi_j[tau_j] = sigma_j), with
     # S = x_owner + sum of the received; only the rows sigma_j are ever read
+    # (the sigmas were checked by _prepare)
     if rows is None or b * count >= n:
         s += x.value
-        return [AShare(party, ring.gather_rows(s, sigmas[j], minus=ds[j])) for j in range(count)]
+        return [AShare(party, ring.gather_rows(s, sigmas[j], minus=ds[j], check=False))
+                for j in range(count)]
     mine = x.value
-    return [AShare(party, ring.gather_rows(s, sigmas[j], minus=ds[j])
-                   + ring.gather_rows(mine, sigmas[j])) for j in range(count)]
+    return [AShare(party, ring.gather_rows(s, sigmas[j], minus=ds[j], check=False)
+                   + ring.gather_rows(mine, sigmas[j], check=False)) for j in range(count)]
 
 
 def _mask_rows(prg, offset: int, shape, idx) -> np.ndarray:

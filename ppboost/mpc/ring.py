@@ -257,12 +257,14 @@ def _gather_rows(x, idx, negate, out):
 
 
 @_wrapping
-def gather_rows(x, idx, negate: bool = False, minus=None) -> np.ndarray:
+def gather_rows(x, idx, negate: bool = False, minus=None, check: bool = True) -> np.ndarray:
     """``x[idx]`` (``-x[idx]`` if ``negate``; ``x[idx] - minus[idx]`` if ``minus``,
     an array of x's shape) along axis 0, for a uint64 array and a 1-D
     int32/int64 index.  One fused numba pass (faster than numpy's fancy
     indexing followed by a negation or a subtraction, and than ``x[idx]`` for
-    several columns)."""
+    several columns).  ``check=False`` skips the range check of ``idx`` (only
+    for indices the caller made or validated itself: the kernel does not
+    check bounds)."""
     x = np.asarray(x)
     idx = np.asarray(idx)
     if x.dtype != np.uint64:
@@ -272,7 +274,7 @@ def gather_rows(x, idx, negate: bool = False, minus=None) -> np.ndarray:
     if x.ndim == 0:
         raise ValueError("gather_rows needs an array with at least one axis")
     n = x.shape[0]
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
+    if check and idx.size and (idx.min() < 0 or idx.max() >= n):
         raise ValueError(f"gather_rows: index out of range 0..{n - 1}")
     flat = np.ascontiguousarray(x.reshape(n, -1))
     out = np.empty((idx.shape[0], flat.shape[1]), dtype=np.uint64)
