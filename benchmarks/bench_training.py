@@ -6,8 +6,12 @@ trees of depth 4, 128 bins, < 90 s per tree.  Run here on synthetic data with
 ``xgboost.train`` with the same parameters in the same run.
 
 Prints one JSON document: machine (cpu count, platform), per configuration:
-seconds per tree (online = the parties' wall time minus their dealer-material
-expansion, offline = the dealer's generation time + the parties' expansion),
+seconds per tree (online = the parties' wall time minus the time they spend
+getting dealer material, offline = the dealer's generation time + the
+parties' expansion; the XORBoost configuration runs twice: with the dealer
+working while the parties do, and with a separate offline phase before each
+round, ``ppboost.train(offline="before")``, whose online time is the parties
+computing alone),
 bytes sent per party per tree, rounds per tree, the secure/plain time ratio
 and the largest prediction difference between the two models.
 
@@ -38,7 +42,7 @@ def synthetic(n, m, seed=0):
     return X, y.astype(np.float32)
 
 
-def run(n, m, trees, depth=4, max_bin=128, seed=0):
+def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap"):
     import xgboost as xgb
 
     import ppboost
@@ -48,7 +52,7 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0):
     params = {"objective": "reg:squarederror", "max_depth": depth, "max_bin": max_bin,
               "eta": 0.3}
     t0 = time.perf_counter()
-    model = ppboost.train(params, data, trees, verbose=False, timeout=3600)
+    model = ppboost.train(params, data, trees, verbose=False, timeout=3600, offline=phase)
     wall = time.perf_counter() - t0
     booster = model.reveal()
     dtrain = xgb.DMatrix(X, label=y)
@@ -69,6 +73,7 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0):
     offline = dealer["offline_seconds"] + expand
     out = {
         "rows": n, "features": m, "trees": trees, "depth": depth, "max_bin": max_bin,
+        "offline_phase": phase,
         "wall_seconds_total": wall,
         "seconds_per_tree_total": wall / trees,
         "seconds_per_tree_online": online / trees,
@@ -113,6 +118,8 @@ def main():
                     help="trees of the XORBoost configuration, or of --rows/--features "
                          "(the scaling cells have their own)")
     ap.add_argument("--skip-xorboost", action="store_true")
+    ap.add_argument("--offline", choices=("overlap", "before"), default="overlap",
+                    help="for --rows/--features: when the dealer makes a round's material")
     args = ap.parse_args()
     doc = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version(),
@@ -122,7 +129,7 @@ def main():
                        "note": "2-core machine shared with other engineers: timings are noisy"}}
     t0 = _cpu_times()
     if args.rows:
-        doc["runs"] = [run(args.rows, args.features or 10, args.trees)]
+        doc["runs"] = [run(args.rows, args.features or 10, args.trees, phase=args.offline)]
         doc["machine"]["loadavg_at_end"] = list(os.getloadavg())
         doc["machine"]["cpu_steal_fraction"] = _steal_note(t0)
         print(json.dumps(doc, indent=1))
@@ -136,6 +143,8 @@ def main():
         print(json.dumps(doc["scaling"][-1]), flush=True)
     if not args.quick and not args.skip_xorboost:
         doc["xorboost_config"] = run(25000, 300, args.trees)
+        # the same with a separate offline phase per round: online = the parties alone
+        doc["xorboost_config_offline_before"] = run(25000, 300, args.trees, phase="before")
     doc["machine"]["loadavg_at_end"] = list(os.getloadavg())
     doc["machine"]["cpu_steal_fraction"] = _steal_note(t0)
     print(json.dumps(doc, indent=1))

@@ -86,6 +86,7 @@ class _PartyJob:
     num_boost_round: int
     verbose: bool
     keep_opened: bool = False
+    offline: str = "overlap"
 
 
 def _party_main(job: _PartyJob, ep):
@@ -107,7 +108,7 @@ def _party_main(job: _PartyJob, ep):
     _check_onehot(plan, job.params)
     labels = {bi: np.asarray(view.y) for bi, (o, _) in enumerate(plan.label_blocks)
               if o == job.pid}
-    backend = SecureBackend(party, plan, job.params, binned, cuts, labels)
+    backend = SecureBackend(party, plan, job.params, binned, cuts, labels, offline=job.offline)
     setup_seconds = time.perf_counter() - t_start
 
     per_tree = []
@@ -191,9 +192,11 @@ class SecretSharedModel:
     online_seconds, setup_seconds, dealer_expand_seconds, per_tree,
     transcript) plus ``stats["dealer"]`` (offline_seconds: time the dealer
     spent generating material; bytes_sent, requests, transcript, ...).
-    ``online_seconds`` is a party's wall time minus its own expansion of
-    dealer material; since nothing is prefetched yet it still includes the
-    time spent waiting for the dealer, so it is an upper bound.
+    ``online_seconds`` is a party's wall time minus the time it spent getting
+    dealer material (expanding its share and waiting for the dealer's
+    messages).  With ``offline="overlap"`` the dealer works while the parties
+    do, so on a machine with fewer cores than participants it is an upper
+    bound; ``offline="before"`` separates the phases.
     """
 
     params: TreeParams
@@ -240,7 +243,7 @@ class SecretSharedModel:
 # ----------------------------------------------------------------------------- train
 def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
           timeout: float = 120.0, transport: str = "inprocess",
-          keep_opened: bool = False) -> SecretSharedModel:
+          keep_opened: bool = False, offline: str = "overlap") -> SecretSharedModel:
     """Train XGBoost securely on a split; returns a :class:`SecretSharedModel`.
 
     Parameters
@@ -254,6 +257,11 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
     transport : ``"inprocess"`` (threads, default) or ``"tls"`` (one process per
         participant over TLS on this machine).
     keep_opened : record every value each party saw opened (audits / tests).
+    offline : when the dealer's material of a boosting round (after the
+        first) is made: ``"overlap"`` (default) while the parties work, or
+        ``"before"`` the round starts, in full (a separate offline phase: the
+        parties then compute alone, and ``online_seconds`` is their protocol
+        time only; it needs memory for a whole round's material).
     """
     from .data import Split
     p = params if isinstance(params, TreeParams) else TreeParams.from_dict(params)
@@ -265,6 +273,8 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         raise ValueError(f"num_boost_round == {num_boost_round!r}, must be an integer >= 1")
     if transport not in ("inprocess", "tls"):
         raise ValueError(f"transport == {transport!r}, must be 'inprocess' or 'tls'")
+    if offline not in ("overlap", "before"):
+        raise ValueError(f"offline == {offline!r}, must be 'overlap' or 'before'")
     data.validate(p.objective, p.num_class if p.objective == "multi:softprob" else None)
     if p.objective == "reg:squarederror":
         from .tree.secure import SCALE_RANGE
@@ -278,7 +288,7 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
     categorical = np.array([t == "c" for t in data.feature_types], dtype=bool)
     jobs = [_PartyJob(pid, len(names), data.party(name), data.n_rows, data.n_features,
                       categorical, cells, blocks, full_rows[pid], p, int(num_boost_round),
-                      bool(verbose), keep_opened)
+                      bool(verbose), keep_opened, offline)
             for pid, name in enumerate(names)]
     fns = [functools.partial(_party_main, job) for job in jobs]
     t0 = time.perf_counter()

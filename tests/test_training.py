@@ -158,14 +158,18 @@ def test_later_rounds_request_their_dealer_material_in_one_message():
     first round's recorded requests, SecureBackend._ahead_round): one more
     round costs party 0 exactly two more messages to the dealer, the round's
     batch and the request of revealing its tree (one product per tree), and the
-    transcripts of two datasets of the same shape stay identical over 3 rounds."""
-    def run(seed, rounds):
+    transcripts of two datasets of the same shape stay identical over 3 rounds.
+    With a separate offline phase (offline="before": each round's material is
+    expanded before the round) the transcript is the same and so is the model."""
+    def run(seed, rounds, offline="overlap"):
         rng = np.random.default_rng(seed)
         X = rng.integers(0, 5, size=(60, 4)).astype(np.float32)
         X[rng.random(X.shape) < 0.1 * seed] = np.nan
         y = _labels(rng, np.nan_to_num(X), "binary:logistic")
         data = ppboost.VerticalSplit({"a": (X[:, :2], y), "b": X[:, 2:]})
-        return ppboost.train(_params("binary:logistic"), data, rounds, verbose=False).stats
+        model = ppboost.train(_params("binary:logistic"), data, rounds, verbose=False,
+                              offline=offline)
+        return model.stats if offline == "overlap" else (model, data)
 
     def to_dealer(stats):
         tr = stats["parties"]["a"]["transcript"]
@@ -177,6 +181,23 @@ def test_later_rounds_request_their_dealer_material_in_one_message():
     for name in s3["parties"]:
         assert s3["parties"][name]["transcript"] == t3["parties"][name]["transcript"]
     assert s3["dealer"]["transcript"] == t3["dealer"]["transcript"]
+    before, data = run(2, 3, "before")
+
+    def channels(tr):           # message sizes per (sender, receiver), in order
+        out = {}
+        for frm, to, size in tr:
+            out.setdefault((frm, to), []).append(size)
+        return out
+
+    # the offline phase moves when the dealer's messages are read, not what is sent
+    for name in s3["parties"]:
+        assert channels(before.stats["parties"][name]["transcript"]) \
+            == channels(t3["parties"][name]["transcript"])
+    pooled = data.pooled()
+    ref = _reference(_params("binary:logistic"), pooled, 3)
+    assert np.abs(_margins(before.reveal(), pooled) - _margins(ref, pooled)).max() <= TOL
+    with pytest.raises(ValueError, match="offline == 'later', must be 'overlap' or 'before'"):
+        ppboost.train(_params("binary:logistic"), data, 1, verbose=False, offline="later")
 
 
 def test_horizontal_transcript_identical_for_datasets_of_the_same_shape():

@@ -409,10 +409,11 @@ class SecureBackend(TreeBackend):
     binned : {cell index: int (n_c, m_c)} bins of this party's cells
     cuts : {feature: FeatureCuts} for the features this party is cut owner of
     labels : {label block index: float labels} for the blocks this party holds
+    offline : ``"overlap"`` or ``"before"`` (:meth:`_ahead_round`)
     """
 
     def __init__(self, party: Party, plan: SecurePlan, params: TreeParams, binned: dict,
-                 cuts: dict, labels: dict):
+                 cuts: dict, labels: dict, offline: str = "overlap"):
         self.party = party
         self.ops = _Ops(party)
         self.plan = plan
@@ -433,7 +434,10 @@ class SecureBackend(TreeBackend):
         self._share_conditions(cuts)
         self._share_labels(labels)
         self._parent = None
+        if offline not in ("overlap", "before"):
+            raise ValueError(f"offline == {offline!r}, must be 'overlap' or 'before'")
         self._rounds, self._round_requests = 0, None     # :meth:`_ahead_round`
+        self._offline = offline
 
     # ------------------------------------------------------------------ public maps
     def _build_candidate_maps(self):
@@ -736,9 +740,11 @@ class SecureBackend(TreeBackend):
         Every round asks the dealer for the same correlations in the same order
         (their shapes are public).  The first round records them
         (``DealerClient.record``); every later round requests all of them ahead
-        at its start (``prefetch_many(expand=False)``), so the dealer generates
-        the round's material while the parties work, and each party expands
-        its share when it uses it.  In the first round only each level's
+        at its start: with ``offline="overlap"`` lazily
+        (``prefetch_many(expand=False)``), so the dealer generates the round's
+        material while the parties work and each party expands its share when
+        it uses it; with ``offline="before"`` in full before the round goes on
+        (a separate offline phase).  In the first round only each level's
         histogram material is requested ahead (:meth:`histograms`).
         """
         dealer = self.party.dealer
@@ -747,7 +753,7 @@ class SecureBackend(TreeBackend):
         elif self._rounds == 1:
             self._round_requests = dealer.recorded()
         if self._round_requests:
-            dealer.prefetch_many(self._round_requests, expand=False)
+            dealer.prefetch_many(self._round_requests, expand=self._offline == "before")
         self._rounds += 1
 
     def root_nodes(self):
