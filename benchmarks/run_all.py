@@ -303,8 +303,13 @@ def evaluate_targets(results: dict) -> list:
     rows.append(_row("secure training", "seconds per tree, total (25,000 x 300, depth 4, 128 bins)",
                      _get(cfg, "seconds_per_tree_total"), "s", 10, "<=",
                      "XORBoost: < 90 s per tree", is_ref, cond))
-    rows.append(_row("secure training", "seconds per tree, online phase", _get(cfg, "seconds_per_tree_online"),
-                     "s", 3, "<=", None, is_ref, cond))
+    rows.append(_row("secure training", "seconds per tree, online phase",
+                     _get(cfg, "seconds_per_tree_online"), "s", 3, "<=", None, is_ref, cond))
+    before = _get(tr, "xorboost_config_offline_before") if _ok(tr) else None
+    if before:
+        rows.append(_row("secure training", "seconds per tree, online phase after a separate "
+                         "offline phase (train(offline='before'))",
+                         _get(before, "seconds_per_tree_online"), "s", 3, "<=", None, is_ref, cond))
     rows.append(_row("secure training", "seconds per tree vs XORBoost's published 90 s",
                      _get(cfg, "seconds_per_tree_total"), "s", 90, "<=", "XORBoost (PoPETs 2022)",
                      is_ref, cond))
