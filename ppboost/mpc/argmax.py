@@ -59,7 +59,7 @@ def _check_tol(party, tol, shape):
     """None, a public int (ring units) or an AShare of per-candidate tolerances."""
     if tol is None:
         return None
-    if hasattr(tol, "party") and hasattr(tol, "value"):            # an AShare
+    if isinstance(tol, AShare):
         if tuple(tol.shape) != tuple(shape):
             raise ValueError(f"tol has shape {tuple(tol.shape)}, must be x's shape {tuple(shape)}")
         if tol.party is not party:
