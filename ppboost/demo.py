@@ -457,9 +457,10 @@ def _step_parties(ms, res: dict, say: _Report) -> None:
         if rows:
             say(format_table(["participant", "holds", "sent", "received", "rounds",
                               "busy s"], rows))
-            say("  (busy s: a party's online seconds, which still include waiting for the "
-                "dealer; the dealer's offline seconds, spent producing correlated randomness "
-                "on request: it does not run ahead of the parties yet)")
+            say("  (busy s: a party's online seconds, its wall time minus the time spent "
+                "getting dealer material; the dealer's offline seconds, spent producing "
+                "correlated randomness: from the second boosting round on it prepares each "
+                "round's material while the parties work)")
             if isinstance(stats, dict) and "wall_seconds" in stats:
                 say(f"  secure training wall time {stats['wall_seconds']:.1f} s over the "
                     f"{stats.get('transport', 'in-process')} transport, "
