@@ -498,7 +498,7 @@ class SecureBackend(TreeBackend):
             nc, feats = int(cell.rows.shape[0]), cell.features
             B = int((nb[feats] + 1).max())
             npad = nc + B
-            info = {"nc": nc, "B": B, "npad": npad, "feats": feats, "mc": int(feats.shape[0])}
+            info = {"B": B, "npad": npad, "feats": feats, "mc": int(feats.shape[0])}
             if cell.owner == self.party.id:
                 bins = np.asarray(binned[ci], dtype=np.int64)
                 sig_stack, sel = [], []
@@ -744,8 +744,7 @@ class SecureBackend(TreeBackend):
         (``prefetch_many(expand=False)``), so the dealer generates the round's
         material while the parties work and each party expands its share when
         it uses it; with ``offline="before"`` in full before the round goes on
-        (a separate offline phase).  In the first round only each level's
-        histogram material is requested ahead (:meth:`histograms`).
+        (a separate offline phase).  The first round asks on demand.
         """
         dealer = self.party.dealer
         if self._rounds == 0:
@@ -784,20 +783,6 @@ class SecureBackend(TreeBackend):
         left = nodes if L == 1 else np.ascontiguousarray(nodes[:, 0::2])
         Lh = left.shape[1]
         ncol = 2 if h is None else 3
-        if not self._round_requests:
-            # first round (nothing recorded yet, :meth:`_ahead_round`): ask for the
-            # level's material at once, so the dealer generates the later cells'
-            # permutation correlations while the parties work on the first cells
-            reqs = [("beaver", {"shape": (n, (ncol - 1) * Lh)})]
-            for ci, cell in enumerate(self.plan.cells):
-                info = self._cells[ci]
-                cols, npad = ncol * Lh, info["npad"]
-                reqs += [("perm", {"shape": (npad, cols), "owner": cell.owner,
-                                   "count": info["mc"]}),
-                         ("perm_select", {"shape": (info["mc"] * npad, cols),
-                                          "owner": cell.owner, "count": 1,
-                                          "rows": info["mc"] * info["B"]})]
-            self.party.dealer.prefetch_many(reqs, expand=False)
         if h is None:
             gN = ops.mul(np.repeat(g[:, None], Lh, axis=1), left)
             V = np.concatenate([gN, left], axis=1)
