@@ -40,7 +40,7 @@ import numpy as np
 from . import ring
 from .context import AShare
 
-__all__ = ["permute", "permute_many", "unpermute", "unpermute_many"]
+__all__ = ["permute", "permute_many", "unpermute", "unpermute_many", "dealer_request"]
 
 
 def _prepare(x, sigmas, owner, count):
@@ -69,6 +69,17 @@ def _prepare(x, sigmas, owner, count):
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
         raise ValueError(f"count == {count!r}, must be an int >= 1")
     return party, sigmas, int(count)
+
+
+def dealer_request(shape, owner: int, count: int, rows: int | None = None) -> tuple:
+    """``(kind, params)`` of the dealer material one :func:`permute_many` call
+    with these public arguments asks for (e.g. to request it ahead with
+    ``DealerClient.prefetch_many``)."""
+    shape = tuple(int(s) for s in shape)
+    if rows is None:
+        return "perm", {"shape": shape, "owner": int(owner), "count": int(count)}
+    return "perm_select", {"shape": shape, "owner": int(owner), "count": int(count),
+                           "rows": int(rows)}
 
 
 def permute_many(x: AShare, sigmas, owner: int, count: int | None = None,
@@ -101,11 +112,8 @@ def permute_many(x: AShare, sigmas, owner: int, count: int | None = None,
         raise ValueError(f"rows == {rows!r}, must be an int in 0..{n} (the number of rows)")
     b = n if rows is None else int(rows)
     idx_dtype = np.int32 if n < 2 ** 31 else np.int64
-    if rows is None:
-        material = party.dealer.get("perm", shape=x.shape, owner=owner, count=count)
-    else:
-        material = party.dealer.get("perm_select", shape=x.shape, owner=owner, count=count,
-                                    rows=b)
+    kind, params = dealer_request(x.shape, owner, count, rows)
+    material = party.dealer.get(kind, **params)
     ep = party.ep
     if party.id != owner:
         a = material[0]

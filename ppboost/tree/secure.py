@@ -100,7 +100,7 @@ from ..mpc.compare import const_raw, ltz_raw, mul_raw
 from ..mpc.context import AShare, Party
 from ..mpc.nonlinear import INTERNAL_BITS, exp_neg, reciprocal, sigmoid, softmax
 from ..mpc.ownermat import OwnerMatrix
-from ..mpc.permutation import permute, permute_many
+from ..mpc.permutation import dealer_request, permute, permute_many
 from ..mpc.truncation import mul_trunc, truncate
 from .backend import (KIND_BACKWARD, KIND_CAT_MISSING_RIGHT, KIND_FORWARD, TreeBackend,
                       TreeLayout)
@@ -744,7 +744,8 @@ class SecureBackend(TreeBackend):
         (``prefetch_many(expand=False)``), so the dealer generates the round's
         material while the parties work and each party expands its share when
         it uses it; with ``offline="before"`` in full before the round goes on
-        (a separate offline phase).  The first round asks on demand.
+        (a separate offline phase).  In the first round only each level's
+        permutation material is requested ahead (:meth:`histograms`).
         """
         dealer = self.party.dealer
         if self._rounds == 0:
@@ -791,6 +792,17 @@ class SecureBackend(TreeBackend):
                                   np.repeat(h[:, None], Lh, axis=1)], axis=1)
             prod = ops.mul(gh2, np.concatenate([left, left], axis=1))
             V = np.concatenate([prod, left], axis=1)
+        if not self._round_requests:
+            # first round (nothing recorded yet, :meth:`_ahead_round`): ask for the
+            # level's permutation material at once, so the dealer generates the later
+            # cells' correlations while the parties work on the first cells
+            self.party.dealer.prefetch_many(
+                [dealer_request(shape, cell.owner, count, rows)
+                 for cell, info in zip(self.plan.cells, self._cells)
+                 for shape, count, rows in [((info["npad"], ncol * Lh), info["mc"], None),
+                                            ((info["mc"] * info["npad"], ncol * Lh), 1,
+                                             info["mc"] * info["B"])]],
+                expand=False)
         cum = np.zeros((self.Btot, ncol * Lh), np.uint64)
         for ci, cell in enumerate(self.plan.cells):
             info = self._cells[ci]
