@@ -100,10 +100,10 @@ def test_explicit_base_score():
 
 
 @pytest.mark.parametrize("obj,y,msg", [
-    ("reg:squarederror", [1.0, np.nan], "NaN or infinity"),
+    ("reg:squarederror", [1.0, np.nan], "NaN or infinite"),
     ("binary:logistic", [0.0, 1.5], "must lie in \\[0, 1\\]"),
-    ("multi:softprob", [0, 3], "integers in \\[0, 3\\)"),
-    ("multi:softprob", [0, 1.5], "integers in \\[0, 3\\)"),
+    ("multi:softprob", [0, 3], "integer labels in \\[0, 2\\]"),
+    ("multi:softprob", [0, 1.5], "integer labels in \\[0, 2\\]"),
     ("reg:squarederror", [], "empty"),
     ("reg:squarederror", ["a", "b"], "must be numeric"),
 ])

@@ -24,14 +24,60 @@ import numpy as np
 
 from .params import TreeParams
 
-__all__ = ["check_labels", "base_margin", "base_score_repr", "gradients",
-           "transform_margin"]
+__all__ = ["check_labels", "check_label_values", "check_finite_labels", "base_margin",
+           "base_score_repr", "gradients", "transform_margin"]
 
 _EPS = np.float32(1e-16)
 
 
+def check_finite_labels(y: np.ndarray, *, where: str = "labels",
+                        error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` if any label is NaN or infinite (naming the first such row)."""
+    bad = ~np.isfinite(y)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise error(
+            f"{where}: {int(bad.sum())} label(s) are NaN or infinite (first at row {i}); "
+            "labels must be finite numbers")
+
+
+def check_label_values(y, objective: str, num_class: int | None = None, *,
+                       where: str = "labels", error: type[Exception] = ValueError) -> None:
+    """Check label values against ``objective``: the one place the label rule is written.
+
+    - every objective: finite;
+    - ``binary:logistic``: within [0, 1] (as xgboost requires);
+    - ``multi:softprob``: integers in ``[0, num_class)``.
+
+    ``y`` is 1-D and numeric; the message starts with ``where`` and names the
+    first bad label and its row.  :func:`check_labels` calls this with
+    ValueError; :func:`ppboost.data.validate_labels` with DataValidationError.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    check_finite_labels(y, where=where, error=error)
+    if objective == "binary:logistic":
+        bad = (y < 0) | (y > 1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise error(
+                f"{where}: label {y[i]:g} at row {i} is outside [0, 1] "
+                f"({int(bad.sum())} such label(s)); labels must lie in [0, 1] for objective "
+                "'binary:logistic'")
+    elif objective == "multi:softprob":
+        bad = (y < 0) | (y >= num_class) | (y != np.floor(y))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise error(
+                f"{where}: label {y[i]:g} at row {i} is not a class index "
+                f"({int(bad.sum())} such label(s)); objective 'multi:softprob' with "
+                f"num_class={num_class} needs integer labels in [0, {num_class - 1}]")
+
+
 def check_labels(y, params: TreeParams) -> np.ndarray:
-    """Validate labels for the objective; returns them as float32 (n,)."""
+    """Validate labels for the objective; returns them as float32 (n,).
+
+    Shape and dtype are checked here, the values by :func:`check_label_values`.
+    """
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"labels have ndim == {y.ndim}, must be 1")
@@ -40,16 +86,7 @@ def check_labels(y, params: TreeParams) -> np.ndarray:
     if not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
         raise ValueError(f"labels have dtype {y.dtype}, must be numeric")
     y = y.astype(np.float64)
-    if not np.all(np.isfinite(y)):
-        raise ValueError("labels contain NaN or infinity; every label must be finite")
-    obj = params.objective
-    if obj == "binary:logistic" and (y.min() < 0 or y.max() > 1):
-        raise ValueError(f"labels span [{y.min()}, {y.max()}], must lie in [0, 1] "
-                         f"for binary:logistic")
-    if obj == "multi:softprob":
-        if np.any(y != np.round(y)) or y.min() < 0 or y.max() >= params.num_class:
-            raise ValueError(f"labels must be integers in [0, {params.num_class}) for "
-                             f"multi:softprob with num_class == {params.num_class}")
+    check_label_values(y, params.objective, params.num_class)
     return y.astype(np.float32)
 
 
