@@ -20,6 +20,9 @@ _LAZY = {
     "MixedSplit": "ppboost.data",
     "train": "ppboost.training",
     "SecretSharedModel": "ppboost.training",
+    "run_party": "ppboost.training",
+    "run_dealer": "ppboost.training",
+    "Job": "ppboost.training",
     "SecureXGBClassifier": "ppboost.sklearn",
     "SecureXGBRegressor": "ppboost.sklearn",
 }

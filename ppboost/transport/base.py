@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import TransportError  # the transport branch of ppboost.errors, re-exported
+
 __all__ = [
     "Endpoint", "Stats", "TransportError", "TransportTimeout", "PeerFailed",
     "encode", "decode", "encoded_size",
 ]
-
-
-class TransportError(RuntimeError):
-    """Base class of every transport failure."""
 
 
 class TransportTimeout(TransportError):

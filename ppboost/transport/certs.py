@@ -16,6 +16,7 @@ Keys are ECDSA P-256 (fast to generate, TLS 1.3 friendly).
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from .config import FederationConfig, Participant
 from .identity import identity_from_uris, identity_uri
 
 __all__ = ["identity_uri", "parse_identity", "generate_ca", "issue_participant_cert",
-           "write_cert", "write_key", "make_federation"]
+           "write_cert", "write_key", "make_federation", "init_federation"]
 
 def parse_identity(cert_der: bytes) -> tuple[str, int] | None:
     """``(federation, id)`` from a DER certificate, or ``None`` if it names no (or several) participants."""
@@ -155,6 +156,56 @@ def make_federation(directory, n_parties: int, host: str = "127.0.0.1", ports=No
                            timeout=float(timeout), connect_timeout=float(connect_timeout))
     cfg.save(d / "config.json")
     return cfg, {k: str(Path(v).resolve()) for k, v in keys.items()}
+
+
+def _address(spec: str, what: str) -> tuple:
+    host, sep, port = str(spec).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{what}: address {spec!r} must be HOST:PORT with a port in 1..65535")
+    return host.strip("[]"), int(port)
+
+
+def init_federation(directory, parties: list, dealer: str, federation: str = "ppboost",
+                    timeout: float = 120.0, connect_timeout: float = 60.0, days: int = 365):
+    """Write a pilot federation: ``federation.json``, ``ca.crt``, ``<name>.key`` + ``<name>.crt``.
+
+    ``parties``: ``[(name, "HOST:PORT"), ...]`` in id order; ``dealer``:
+    ``"HOST:PORT"``.  Each certificate names its participant's id (the
+    identity rule above) and is valid for its host.  Key files are mode
+    0600; the CA key is not kept (no further certificate can be issued: a
+    consortium with its own CA signs its members' keys instead, see the
+    README).  Returns the :class:`FederationConfig`.
+    """
+    names = [n for n, _ in parties]
+    if len(parties) < 2:
+        raise ValueError(f"{len(parties)} data part{'y' if len(parties) == 1 else 'ies'} given; "
+                         "a federation needs at least 2 (--party NAME=HOST:PORT)")
+    for n in names + ["dealer"]:
+        if not n or not all(c.isalnum() or c in "_-." for c in n) or n.startswith("."):
+            raise ValueError(f"participant name {n!r}: use letters, digits, '_', '-' and '.'")
+    if len(set(names)) != len(names) or "dealer" in names:
+        raise ValueError(f"participant names {names} must be distinct and not 'dealer'")
+    addrs = [_address(a, n) for n, a in parties] + [_address(dealer, "dealer")]
+    taken = [a for a in addrs if addrs.count(a) > 1]
+    if taken:
+        raise ValueError(f"address {taken[0][0]}:{taken[0][1]} is given to two participants")
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    n = len(parties)
+    ca_cert, ca_key = generate_ca(federation, days=days)
+    write_cert(ca_cert, d / "ca.crt")
+    parts = []
+    for pid, (name, (host, port)) in enumerate(zip(names + ["dealer"], addrs)):
+        cert, key = issue_participant_cert(ca_cert, ca_key, federation, pid, n, hosts=(host,),
+                                           days=days)
+        write_cert(cert, d / f"{name}.crt")
+        write_key(key, d / f"{name}.key")
+        parts.append(Participant(pid, host, port, f"{name}.crt", name))
+    cfg = FederationConfig(federation=federation, n_parties=n, ca="ca.crt",
+                           participants=tuple(parts), timeout=float(timeout),
+                           connect_timeout=float(connect_timeout))
+    (d / "federation.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    return FederationConfig.load(d / "federation.json")
 
 
 def main(argv=None) -> int:

@@ -11,8 +11,8 @@ file.  Example for two data parties and the dealer (id 2 == ``n_parties``)::
       "ca": "ca.pem",                  # the federation CA (PEM) that signed every cert
       "timeout": 60.0,                 # seconds a recv may wait (optional, default 60)
       "connect_timeout": 30.0,         # seconds for the whole set-up (optional, default 30)
-      "participants": [
-        {"id": 0, "host": "127.0.0.1", "port": 47001, "cert": "party0.pem"},
+      "participants": [                # "name" is optional ("party <id>" / "dealer")
+        {"id": 0, "host": "127.0.0.1", "port": 47001, "cert": "party0.pem", "name": "hospital_a"},
         {"id": 1, "host": "127.0.0.1", "port": 47002, "cert": "party1.pem"},
         {"id": 2, "host": "127.0.0.1", "port": 47003, "cert": "dealer.pem"}
       ]
@@ -43,6 +43,7 @@ class Participant:
     host: str
     port: int
     cert: str
+    name: str = ""          # e.g. "hospital_a"; "" means "party <id>" / "dealer"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class FederationConfig:
         if not (self.connect_timeout > 0):
             raise ValueError(f"connect_timeout == {self.connect_timeout!r}, must be > 0 seconds")
         object.__setattr__(self, "participants", tuple(sorted(self.participants, key=lambda p: p.id)))
+        named = [p.name for p in self.participants if p.name]
+        if len(set(named)) != len(named):
+            raise ValueError(f"participant names {named} repeat a name; each must be unique")
 
     # ------------------------------------------------------------------ access
     @property
@@ -87,7 +91,21 @@ class FederationConfig:
         return self.participants[pid]
 
     def name(self, pid: int) -> str:
-        return "dealer" if pid == self.n_parties else f"party {pid}"
+        """The participant's name in messages: its configured name, else ``party <id>`` / ``dealer``."""
+        named = self.participants[pid].name if 0 <= pid < len(self.participants) else ""
+        return named or ("dealer" if pid == self.n_parties else f"party {pid}")
+
+    def names(self) -> list:
+        """Every participant's name, by id (the dealer last)."""
+        return [self.name(i) for i in range(self.n_parties + 1)]
+
+    def id_of(self, name: str) -> int:
+        """The id of the participant called ``name`` (raises naming the known ones)."""
+        names = self.names()
+        if name not in names:
+            raise ValueError(f"no participant {name!r} in federation {self.federation!r}; "
+                             f"its participants are {names}")
+        return names.index(name)
 
     def with_ports(self, ports) -> "FederationConfig":
         """A copy with participant ``i`` listening on ``ports[i]``."""
@@ -120,7 +138,7 @@ class FederationConfig:
             if missing:
                 raise ValueError(f"participants[{i}] lacks {missing} (needs id, host, port, cert)")
             parts.append(Participant(int(entry["id"]), str(entry["host"]), entry["port"],
-                                     path(entry["cert"])))
+                                     path(entry["cert"]), str(entry.get("name", ""))))
         return cls(federation=d["federation"], n_parties=d["n_parties"], ca=path(d["ca"]),
                    participants=tuple(parts), timeout=float(d.get("timeout", 60.0)),
                    connect_timeout=float(d.get("connect_timeout", 30.0)))
@@ -138,7 +156,8 @@ class FederationConfig:
     def to_dict(self) -> dict:
         return {"federation": self.federation, "n_parties": self.n_parties, "ca": self.ca,
                 "timeout": self.timeout, "connect_timeout": self.connect_timeout,
-                "participants": [{"id": p.id, "host": p.host, "port": p.port, "cert": p.cert}
+                "participants": [{"id": p.id, "host": p.host, "port": p.port, "cert": p.cert,
+                                  **({"name": p.name} if p.name else {})}
                                  for p in self.participants]}
 
     def save(self, path: str | os.PathLike) -> None:

@@ -1,0 +1,362 @@
+"""One participant of a training job: the code every site runs, and ``train()`` simulates.
+
+::
+
+    ep = connect_tls(federation, my_id, my_key)          # or an in-process endpoint
+    result = run_party(job, ep, site, names=federation_names)      # a data party
+    result = run_dealer(job, ep, names=federation_names)          # the dealer
+
+A data party's code receives only its own :class:`~ppboost.training.site.Site`
+(its table), the :class:`~ppboost.training.job.Job`, and what the protocol
+sends it.  The phases, each a function below:
+
+1. **agree** (:mod:`ppboost.training.agree`): public facts are announced and
+   checked; any disagreement stops everyone with the same message.
+2. **align** (vertical and mixed splits with join ids): private set
+   intersection with each label holder (:mod:`ppboost.mpc.psi`) places each
+   party's rows in one agreed, random order.
+3. **train**: secure binning, label sharing and the oblivious grower on the
+   secure backend, exactly as before (:mod:`ppboost.tree.grower`).
+4. **deliver**: every party sends its shares of the trees and of the
+   intercept to the analyst only; the analyst opens the model.
+
+Stats: the ``transcript``, ``bytes_sent``, ``rounds`` of a party's result
+cover phase 3 (training) only, so they are comparable with earlier runs;
+``setup_messages`` covers phases 1-2 and ``delivery_bytes`` phase 4.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from ..crypto.prg import PRG
+from ..errors import AgreementError, DataError
+from . import agree as _agree
+from .job import Job
+from .site import Site
+
+__all__ = ["run_party", "run_dealer", "PartyProgress"]
+
+
+class PartyProgress:
+    """Per-tree progress hook: a tqdm bar on a terminal, or nothing."""
+
+    def __init__(self, total: int, show: bool, desc: str):
+        self.bar = None
+        if show:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, desc=desc, unit="tree")
+
+    def level(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=True)
+
+    def tree(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ----------------------------------------------------------------------------- phases
+def _facts(job: Job, names: list, me: int, role: str, site: Site | None, error) -> dict:
+    f = {"name": names[me], "role": role, "job": job.digest}
+    if error is not None:
+        f["error"] = str(error)
+    elif site is not None:
+        f.update(site.facts())
+    return f
+
+
+def align(ep, job: Job, info: dict, site: Site, names: list, rng: PRG) -> tuple:
+    """Place this party's rows in the pooled order; returns ``(site, info)``.
+
+    Horizontal: a row holder's rows keep its file order at its offset.
+    Vertical (join ids): each non-label party runs a PSI with the label
+    holder; the label holder keeps the rows every partner has, in a uniformly
+    random order, and tells each partner which of its rows go where.  Mixed:
+    each row holder shuffles its rows, runs a PSI with each party that adds
+    columns, and tells it where its matched rows go; pooled rows a column
+    party lacks are missing in its columns.
+
+    Opens: the intersection size to everyone (vertical: it is the number of
+    training rows); to a column party, which of its own rows are in the
+    intersection; to a row holder, which of its own rows the column party has.
+    Nothing about an id outside the intersection (see :mod:`ppboost.mpc.psi`).
+    """
+    from ..mpc.psi import psi_leader, psi_partner
+
+    me = names[ep.me]
+    kind = info["kind"]
+    mine = info["parties"][me]
+    if site.rows is not None:                      # simulation: rows already pooled
+        return site, info
+    if kind == "horizontal":
+        start = mine["row_offset"]
+        return site.take(np.arange(site.n_rows), np.arange(start, start + site.n_rows)), info
+    pid = {n: i for i, n in enumerate(names)}
+    holders = info["label_holders"]
+    col_parties = [n for n in info["parties"] if n not in holders]
+    if me in holders:
+        # vertical: keep my file order for the PSI, then one random order of the kept rows;
+        # mixed: my rows in a random order from the start (their pooled positions)
+        order = rng.permutation(site.n_rows) if kind == "mixed" else np.arange(site.n_rows)
+        matches = {n: psi_leader(ep, pid[n], site.ids[order], job.digest, rng.uint64(4).tobytes())
+                   for n in col_parties}
+        if kind == "vertical":
+            keep = np.flatnonzero(np.all([m >= 0 for m in matches.values()], axis=0))
+            keep = keep[rng.permutation(len(keep))]
+            pooled = np.arange(len(keep), dtype=np.int64)
+            sent = {n: np.stack([matches[n][keep], pooled]) for n in col_parties}
+            site, n_rows = site.take(order[keep], pooled), len(keep)
+        else:
+            start = mine["row_offset"]
+            sent = {}
+            for n in col_parties:
+                hit = np.flatnonzero(matches[n] >= 0)
+                sent[n] = np.stack([matches[n][hit], start + hit])
+            site, n_rows = site.take(order, start + np.arange(site.n_rows)), info["n_rows"]
+        for n in col_parties:
+            ep.send(pid[n], sent[n].astype(np.int64))
+    else:
+        orders = {h: rng.permutation(site.n_rows) for h in holders}
+        for h in holders:
+            psi_partner(ep, pid[h], site.ids, job.digest, rng.uint64(4).tobytes(), orders[h])
+        local, pooled = [], []
+        for h in holders:
+            got = np.asarray(ep.recv(pid[h]))
+            if got.dtype != np.int64 or got.ndim != 2 or got.shape[0] != 2 \
+                    or (got.size and (got[0].min() < 0 or got[0].max() >= site.n_rows)):
+                raise AgreementError(f"{h} sent a malformed row assignment")
+            local.append(orders[h][got[0]])
+            pooled.append(got[1])
+        local, pooled = np.concatenate(local), np.concatenate(pooled)
+        site = site.take(local, pooled)
+        n_rows = info["n_rows"] if kind == "mixed" else len(pooled)
+    info = dict(info, n_rows=int(n_rows))
+    if kind == "vertical":
+        info["parties"] = {n: dict(p, n_rows=int(n_rows)) for n, p in info["parties"].items()}
+    if info["n_rows"] == 0:
+        raise DataError("the parties' ids have no row in common: nothing to train on")
+    return site, info
+
+
+def public_plan(info: dict):
+    """(names, cells, label_blocks, full_rows) from the public layout only."""
+    from ..tree.secure import Cell
+    names = list(info["parties"])
+    n = int(info["n_rows"])
+    holders = set(info["label_holders"])
+    cells, blocks, full_rows = [], [], []
+    start = 0
+    for pid, name in enumerate(names):
+        pi = info["parties"][name]
+        feats = np.asarray(pi["feature_indices"], np.int64)
+        row_holder = info["kind"] == "horizontal" or (info["kind"] == "mixed" and name in holders)
+        if row_holder:
+            rows = np.arange(start, start + pi["n_rows"], dtype=np.int64)
+            start += pi["n_rows"]
+        else:
+            rows = np.arange(n, dtype=np.int64)
+        full_rows.append(not row_holder)
+        cells.append(Cell(pid, rows, feats))
+        if name in holders:
+            blocks.append((pid, rows))
+    return names, cells, blocks, full_rows
+
+
+def _check_onehot(plan, params):
+    if params.max_cat_to_onehot is None:
+        return
+    for j in np.flatnonzero(plan.categorical):
+        if plan.n_bins[j] >= params.max_cat_to_onehot:
+            raise ValueError(
+                f"feature {j} has {plan.n_bins[j]} categories and max_cat_to_onehot == "
+                f"{params.max_cat_to_onehot}; only one-vs-rest splits are supported, so "
+                f"max_cat_to_onehot must be > {plan.n_bins[j]} (or left unset)")
+
+
+def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress) -> dict:
+    """Phase 3: bin, share, grow every tree; returns this party's shares and stats."""
+    from ..tree.grower import boost
+    from ..tree.secure import SecureBackend, SecurePlan, SharedTree, agree_bins
+
+    ep = party.ep
+    params = job.tree_params
+    t_start = time.perf_counter()
+    names, cells, blocks, full_rows = public_plan(info)
+    categorical = np.array([t == "c" for t in info["feature_types"]], dtype=bool)
+    n_rows = int(info["n_rows"])
+    plan = SecurePlan(n_rows, int(info["n_features"]), categorical, cells, blocks)
+    X = np.asarray(view.X, dtype=np.float32)
+    if full_rows[ep.me]:
+        full = np.full((n_rows, X.shape[1]), np.nan, np.float32)
+        full[np.asarray(view.rows)] = X
+        X = full
+    my_X = {ci: X for ci, c in enumerate(plan.cells) if c.owner == ep.me}
+    binned, cuts = agree_bins(party, plan, my_X, params.max_bin)
+    _check_onehot(plan, params)
+    labels = {bi: np.asarray(view.y) for bi, (o, _) in enumerate(plan.label_blocks) if o == ep.me}
+    backend = SecureBackend(party, plan, params, binned, cuts, labels, offline=job.offline)
+    setup_seconds = time.perf_counter() - t_start
+
+    per_tree = []
+    mark = {"t": time.perf_counter(), "b": ep.stats.total_sent, "r": ep.stats.rounds}
+
+    def on_level(level):
+        progress.level(f"level {level + 1}/{params.max_depth}, "
+                       f"{time.perf_counter() - mark['t']:.1f}s")
+
+    def on_tree(rnd, group, *_):
+        now = time.perf_counter()
+        rec = {"round": rnd, "group": group, "seconds": now - mark["t"],
+               "bytes_sent": ep.stats.total_sent - mark["b"], "rounds": ep.stats.rounds - mark["r"]}
+        per_tree.append(rec)
+        mark.update(t=now, b=ep.stats.total_sent, r=ep.stats.rounds)
+        progress.tree(f"{rec['seconds']:.2f}s, {rec['bytes_sent'] / 1e6:.2f} MB sent/tree")
+
+    grown = boost(backend, job.num_boost_round, on_tree=on_tree, on_level=on_level)
+    # this party's shares of each tree (split choices, conditions, unscaled weights)
+    shared = [t if isinstance(t, SharedTree) else backend.reveal_tree(t.splits, t.leaves, t.group)
+              for t in grown]
+    return {"trees": shared, "base": backend.base_score_share(), "n_bins": plan.n_bins,
+            "categorical": categorical, "setup_seconds": setup_seconds, "per_tree": per_tree,
+            "t_start": t_start}
+
+
+# ----------------------------------------------------------------------------- stats
+class _Window:
+    """The endpoint's counters from a start mark: one phase's bytes, rounds, transcript."""
+
+    def __init__(self, ep):
+        self.ep = ep
+        st = ep.stats
+        self.k, self.sent, self.recv = len(st.transcript), st.total_sent, st.total_recv
+        self.msgs, self.rounds = st.messages_sent, st.rounds
+
+    def stats(self) -> dict:
+        st = self.ep.stats
+        return {"bytes_sent": st.total_sent - self.sent, "bytes_recv": st.total_recv - self.recv,
+                "messages": st.messages_sent - self.msgs, "rounds": st.rounds - self.rounds,
+                "transcript": list(st.transcript[self.k:])}
+
+
+def _local_checks(site: Site, job: Job) -> None:
+    """Checks on a site's own data that need the job (before anything is announced)."""
+    p = job.tree_params
+    if site.y is not None and p.objective == "reg:squarederror":
+        from ..tree.secure import SCALE_RANGE
+        if np.any(np.abs(np.asarray(site.y, np.float64)) >= 2.0 ** SCALE_RANGE[1]):
+            raise DataError(f"party {site.name!r}: labels must satisfy |y| < 2**{SCALE_RANGE[1]} "
+                            "for secure reg:squarederror")
+
+
+# ----------------------------------------------------------------------------- participants
+def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseException | None = None,
+              keep_opened: bool = False, verbose: bool = False, seed: bytes | None = None) -> dict:
+    """Run one data party of ``job`` over the endpoint ``ep``; returns its result.
+
+    ``site``: this party's own table (``None`` only together with ``error``,
+    the local problem that prevented reading it: it is announced so that
+    every participant stops with the same message).  ``names``: every
+    participant's name by id (the dealer last).  ``seed``: 16 bytes from
+    which this party's private randomness is drawn (default: fresh).
+
+    Returns ``{"stats": ..., "model": SecretSharedModel | None}``; only the
+    analyst's ``model`` is set (it holds every party's shares).
+    """
+    from ..mpc.context import Party
+
+    t0 = time.perf_counter()
+    if error is None and site is not None:
+        try:
+            _local_checks(site, job)
+        except DataError as exc:
+            error = exc
+    setup = _Window(ep)
+    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "party", site, error))
+    info = _agree.check(facts, names, job, ep.dealer_id)
+    if error is not None:                  # pragma: no cover - check() raised it already
+        raise error
+    rng = PRG(seed if seed is not None else os.urandom(16))
+    site, info = align(ep, job, info, site, names, rng)
+    setup_stats = setup.stats()
+    from ..tree.secure import precision_plan
+    params = job.tree_params
+    precision_plan(params, int(info["n_rows"]))       # same verdict at every party
+    me = names[ep.me]
+    view = site.view(info["parties"][me]["feature_indices"], info["parties"][me]["columns"])
+    window = _Window(ep)
+    party = Party(ep, frac_bits=16, keep_opened=keep_opened, seed=rng.uint64(2).tobytes())
+    progress = PartyProgress(job.num_boost_round * params.n_groups, verbose,
+                             f"ppboost secure training ({me})")
+    try:
+        out = train_party(party, job, info, view, progress=progress)
+    finally:
+        progress.close()
+    party.close()
+    train_stats = window.stats()
+    stats = dict(train_stats,
+                 online_seconds=time.perf_counter() - out["t_start"] - party.dealer.expand_seconds,
+                 setup_seconds=out["setup_seconds"],
+                 dealer_expand_seconds=party.dealer.expand_seconds, per_tree=out["per_tree"],
+                 setup_messages=setup_stats)
+    if keep_opened:
+        stats["opened"] = party.opened
+    model = deliver(ep, job, names, info, out)
+    stats["delivery_bytes"] = ep.stats.total_sent - window.sent - train_stats["bytes_sent"]
+    stats["wall_seconds"] = time.perf_counter() - t0
+    return {"stats": stats, "model": model}
+
+
+def deliver(ep, job: Job, names: list, info: dict, out: dict):
+    """Phase 4: shares of the trees and the intercept go to the analyst only.
+
+    Opens nothing to anyone but the analyst, who receives every party's
+    shares and can sum them (:meth:`SecretSharedModel.reveal`).  Returns the
+    :class:`~ppboost.training.model.SecretSharedModel` at the analyst,
+    ``None`` elsewhere.
+    """
+    from .model import SecretSharedModel, pack_shares, unpack_shares
+
+    analyst = names.index(job.analyst)
+    parties = [i for i in range(len(names)) if i != ep.dealer_id]
+    if ep.me != analyst:
+        ep.send(analyst, pack_shares(out["trees"], out["base"]))
+        return None
+    shares, bases = [], []
+    for p in parties:
+        if p == ep.me:
+            trees, base = out["trees"], out["base"]
+        else:
+            trees, base = unpack_shares(ep.recv(p), names[p])
+        shares.append(trees)
+        bases.append(base)
+    return SecretSharedModel(job.tree_params, [names[p] for p in parties], out["n_bins"],
+                             out["categorical"], list(info["feature_names"]), shares, bases,
+                             analyst=job.analyst)
+
+
+def run_dealer(job: Job, ep, *, names: list, seeds=None) -> dict:
+    """Run the dealer of ``job`` over ``ep``: agree, then serve correlations until done.
+
+    The dealer announces only the job digest; it sees no data and no model.
+    Returns its stats (``offline_seconds``, requests, bytes, transcript of the
+    training phase).
+    """
+    from ..mpc.dealer import run_dealer as serve
+
+    t0 = time.perf_counter()
+    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "dealer", None, None))
+    _agree.check(facts, names, job, ep.dealer_id)
+    window = _Window(ep)
+    out = serve(ep, idle_timeout=max(float(job.timeout), 60.0), seeds=seeds)
+    w = window.stats()
+    out.update(bytes_sent=w["bytes_sent"], messages=w["messages"], rounds=w["rounds"],
+               transcript=w["transcript"], wall_seconds=time.perf_counter() - t0)
+    return out

@@ -1,0 +1,124 @@
+"""``ppboost.train``: secure XGBoost training across parties -> :class:`SecretSharedModel`.
+
+::
+
+    data = ppboost.VerticalSplit({"hospital": (X1, y), "insurer": X2})
+    model = ppboost.train({"objective": "binary:logistic", "max_depth": 3}, data, 10)
+    booster = model.reveal()            # xgboost.Booster, for the analyst only
+    model.stats                         # bytes, rounds, seconds per party; dealer offline time
+
+What runs: every data party (one per entry of the split, ids in the split's
+order) and the dealer.  By default they are threads of this process talking
+over the in-process transport (``transport="inprocess"``); with
+``transport="tls"`` each is its own OS process over mutually authenticated
+TLS (:func:`ppboost.transport.run_local`).  Either way each party's code
+sees only its own :class:`~ppboost.data.PartyData` view plus the split's
+public description (shapes, names, types, who holds labels), and runs the
+same oblivious grower (:mod:`ppboost.tree.grower`) on the secure backend
+(:mod:`ppboost.tree.secure`), then hands its shares to the analyst.
+
+Before anything is shared: the parameters are validated
+(:class:`~ppboost.tree.params.TreeParams`: unknown keys raise and list the
+supported ones) and each label holder's labels are checked against the
+objective (``split.validate``); a bad split cannot even be constructed
+(:mod:`ppboost.data`).
+
+This is the simulation of a deployment: every participant runs exactly the
+code a site runs (:func:`ppboost.training.runner.run_party` and
+:func:`~ppboost.training.runner.run_dealer`), each party with only its own
+view of the split; the only difference is that the rows are already
+aligned (the split says where each party's rows go), so no private set
+intersection is needed.  The first party is the analyst: the other parties
+send it their shares of every tree.  The result stays secret-shared:
+:class:`SecretSharedModel` holds the shares the analyst received.
+:meth:`SecretSharedModel.reveal` is the analyst's step: it sums the shares,
+prunes the dummy splits and exports an ``xgboost.Booster``.  The revealed
+model carries no cover / gain statistics.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+
+import numpy as np
+
+from ..tree.params import TreeParams
+from .job import Job
+from .model import SecretSharedModel
+from .runner import _local_checks, run_dealer, run_party
+from .site import site_from_view
+
+__all__ = ["train"]
+
+
+def _party(job, site, names, keep_opened, verbose, ep):
+    return run_party(job, ep, site, names=names, keep_opened=keep_opened, verbose=verbose)
+
+
+def _dealer(job, names, ep):
+    return run_dealer(job, ep, names=names)
+
+
+def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
+          timeout: float = 120.0, transport: str = "inprocess",
+          keep_opened: bool = False, offline: str = "overlap") -> SecretSharedModel:
+    """Train XGBoost securely on a split; returns a :class:`SecretSharedModel`.
+
+    Parameters
+    ----------
+    params : dict with xgboost's names (objective, max_depth, eta, lambda,
+        gamma, min_child_weight, max_bin, base_score, num_class, ...).
+    data : :class:`~ppboost.data.HorizontalSplit`, ``VerticalSplit`` or ``MixedSplit``.
+    num_boost_round : number of boosting rounds (trees per class).
+    verbose : show a tqdm progress bar (trees; seconds and bytes per tree).
+    timeout : seconds a party waits for a message before failing.
+    transport : ``"inprocess"`` (threads, default) or ``"tls"`` (one process per
+        participant over TLS on this machine).
+    keep_opened : record every value each party saw opened (audits / tests).
+    offline : when the dealer's material of a boosting round (after the
+        first) is made: ``"overlap"`` (default) while the parties work, or
+        ``"before"`` the round starts, in full (a separate offline phase: the
+        parties then compute alone, and ``online_seconds`` is their protocol
+        time only; it needs memory for a whole round's material).
+    """
+    from ..data import Split
+    p = params if isinstance(params, TreeParams) else TreeParams.from_dict(params)
+    if not isinstance(data, Split):
+        raise TypeError(f"data is a {type(data).__name__}; expected a ppboost HorizontalSplit, "
+                        f"VerticalSplit or MixedSplit")
+    if isinstance(num_boost_round, bool) or not isinstance(num_boost_round, (int, np.integer)) \
+            or num_boost_round < 1:
+        raise ValueError(f"num_boost_round == {num_boost_round!r}, must be an integer >= 1")
+    if transport not in ("inprocess", "tls"):
+        raise ValueError(f"transport == {transport!r}, must be 'inprocess' or 'tls'")
+    if offline not in ("overlap", "before"):
+        raise ValueError(f"offline == {offline!r}, must be 'overlap' or 'before'")
+    data.validate(p.objective, p.num_class if p.objective == "multi:softprob" else None)
+    from ..tree.secure import precision_plan
+    precision_plan(p, data.n_rows)           # rejects parameters the fixed point cannot hold
+    names = list(data.party_names)
+    pdict = dict(params) if not isinstance(params, TreeParams) else {
+        k: v for k, v in dataclasses.asdict(params).items() if v is not None}
+    job = Job(params=pdict, num_boost_round=int(num_boost_round), split=data.kind,
+              analyst=names[0], timeout=float(timeout), offline=offline,
+              categorical={c: [str(v) for v in levels] for c, levels in data.categories.items()})
+    sites = [site_from_view(data.party(name)) for name in names]
+    for site in sites:
+        _local_checks(site, job)             # each site's own checks, before anything is shared
+    everyone = names + ["dealer"]
+    fns = [functools.partial(_party, job, site, everyone, keep_opened, bool(verbose) and pid == 0)
+           for pid, site in enumerate(sites)]
+    dealer_fn = functools.partial(_dealer, job, everyone)
+    t0 = time.perf_counter()
+    if transport == "inprocess":
+        from ..transport.inprocess import run_inprocess
+        results, dealer, _ = run_inprocess(len(names), fns, dealer_fn, timeout=timeout)
+    else:
+        from ..transport.launch import run_local
+        results, dealer, _ = run_local(len(names), fns, dealer_fn, timeout=timeout)
+    wall = time.perf_counter() - t0
+    model = results[0]["model"]
+    model.stats = {"parties": {name: r["stats"] for name, r in zip(names, results)},
+                   "dealer": dealer, "wall_seconds": wall, "transport": transport}
+    return model
