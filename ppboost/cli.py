@@ -26,19 +26,8 @@ Subcommands (``ppboost <command> --help`` for all options):
 
 The keys file
 -------------
-``enroll --out alice.keys`` writes one JSON document, created with mode 0600
-(owner read/write only), holding everything the user's client needs and
-nothing the server holds::
-
-    {"format": "ppboost-client-keys", "version": 1,
-     "user_id": "alice",
-     "server": "http://127.0.0.1:8000",      # where the model was uploaded
-     "token": "ppb_<id>_<secret>",             # alice's access token (secret)
-     "key_fingerprint": "...",                 # public, identifies the keys
-     "user_keys": {...}}                       # UserKeys.to_dict(), what UserKeys.save()
-                                               # writes: Paillier p and q, the OPE and
-                                               # feature-pseudonym keys (secret), the
-                                               # objective and intercepts (public)
+``enroll --out alice.keys`` writes the user's keys file (mode 0600): the
+format and its reader and writer are in :mod:`ppboost.inference.keys`.
 
 Exit codes: 0 success; 1 the server refused the request (the HTTP status is
 explained); 2 bad command-line input or local files; 3 server unreachable.
@@ -47,21 +36,16 @@ Expected errors print one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import io
 import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "CliError", "save_client_keys", "load_client_keys",
-           "read_rows"]
+__all__ = ["main", "build_parser", "CliError", "read_rows"]
 
-KEYS_FORMAT = "ppboost-client-keys"
-KEYS_VERSION = 1
 ADMIN_ENV = "PPBOOST_ADMIN_TOKEN"
 _MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
 
@@ -99,52 +83,6 @@ def _admin_token(args, required: bool = True) -> str | None:
     return None
 
 
-def _write_private(path: Path, data: bytes, force: bool) -> None:
-    """Write ``data`` to ``path`` with mode 0600, atomically (temp file + rename)."""
-    if path.exists() and not force:
-        raise CliError(f"{str(path)!r} exists; pass --force to overwrite it")
-    if not path.parent.exists():
-        raise CliError(f"directory {str(path.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    os.chmod(path, 0o600)
-
-
-def _keys_to_json(keys):
-    """The user's keys as JSON: ``UserKeys.to_dict()``, else base64 of what ``save`` writes."""
-    if hasattr(keys, "to_dict"):
-        return keys.to_dict()
-    with tempfile.TemporaryDirectory() as d:
-        os.chmod(d, 0o700)
-        p = os.path.join(d, "user.keys")
-        keys.save(p)
-        return base64.b64encode(Path(p).read_bytes()).decode()
-
-
-def _keys_from_json(value):
-    from ppboost.inference import UserKeys  # noqa: PLC0415
-    if isinstance(value, dict) and hasattr(UserKeys, "from_dict"):
-        return UserKeys.from_dict(value)
-    data = base64.b64decode(value, validate=True)
-    with tempfile.TemporaryDirectory() as d:
-        os.chmod(d, 0o700)
-        p = os.path.join(d, "user.keys")
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return UserKeys.load(p)
-
-
 def _enroll(model_path: str, user_id: str, key_bits: int):
     """Run the Proxy; ``key_bits`` goes to ``enroll`` or to ``Proxy`` per their signature."""
     import inspect  # noqa: PLC0415
@@ -153,45 +91,6 @@ def _enroll(model_path: str, user_id: str, key_bits: int):
     if "key_bits" in inspect.signature(Proxy.enroll).parameters:
         return Proxy(model_path).enroll(user_id, key_bits=key_bits)
     return Proxy(model_path, key_bits=key_bits).enroll(user_id)
-
-
-def save_client_keys(path, *, keys, user_id: str, server: str, token: str | None,
-                     key_fingerprint: str, force: bool = False) -> None:
-    """Write the keys file described in the module docstring (mode 0600)."""
-    doc = {"format": KEYS_FORMAT, "version": KEYS_VERSION, "user_id": user_id,
-           "server": server, "token": token, "key_fingerprint": key_fingerprint,
-           "user_keys": _keys_to_json(keys)}
-    _write_private(Path(path), (json.dumps(doc, indent=1) + "\n").encode(), force)
-
-
-def load_client_keys(path) -> dict:
-    """Read a keys file; ``doc["keys"]`` is the :class:`UserKeys` object."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise CliError(f"cannot read keys file {str(path)!r}: {e.strerror}")
-    except ValueError:
-        raise CliError(f"keys file {str(path)!r} is not JSON; expected a file written by "
-                       "`ppboost enroll`")
-    if not isinstance(doc, dict) or doc.get("format") != KEYS_FORMAT:
-        raise CliError(f"keys file {str(path)!r}: format is not {KEYS_FORMAT!r}; expected a "
-                       "file written by `ppboost enroll`")
-    if doc.get("version") != KEYS_VERSION:
-        raise CliError(f"keys file {str(path)!r}: version == {doc.get('version')!r}, "
-                       f"this ppboost reads {KEYS_VERSION}")
-    if not isinstance(doc.get("user_id"), str) or "user_keys" not in doc:
-        raise CliError(f"keys file {str(path)!r}: field 'user_id' or 'user_keys' missing")
-    if (Path(path).stat().st_mode & 0o077) != 0:
-        print(f"ppboost: warning: keys file {str(path)!r} is readable by others; "
-              f"run chmod 600 {path}", file=sys.stderr)
-    try:
-        doc["keys"] = _keys_from_json(doc["user_keys"])
-    except CliError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a corrupt file is an expected user error
-        raise CliError(f"keys file {str(path)!r}: user_keys cannot be read "
-                       f"({type(e).__name__}: {e})")
-    return doc
 
 
 def _parse_cell(cell: str, where: str) -> float:
@@ -295,6 +194,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_enroll(args) -> int:
+    from ppboost.inference.keys import load_client_keys, save_client_keys  # noqa: PLC0415
     from ppboost.inference.store import validate_user_id  # noqa: PLC0415
 
     try:
@@ -349,6 +249,8 @@ def cmd_enroll(args) -> int:
 
 def cmd_query(args) -> int:
     import numpy as np  # noqa: PLC0415
+
+    from ppboost.inference.keys import load_client_keys  # noqa: PLC0415
 
     doc = load_client_keys(args.keys)
     server = args.server or doc.get("server")
@@ -491,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="run the end-to-end demo")
     m.set_defaults(func=cmd_demo)
+    from .cli_deploy import add_commands  # noqa: PLC0415 - federation, party, dealer
+    add_commands(sub)
     return p
 
 
@@ -501,11 +405,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     from ppboost.inference.http_client import ServerUnreachable, ServiceError  # noqa: PLC0415
+    from ppboost.inference.keys import KeysFileError  # noqa: PLC0415
     try:
         return args.func(args)
     except CliError as e:
-        print(f"ppboost {args.command}: error: {e}", file=sys.stderr)
+        who = f" ({args.me})" if getattr(args, "me", None) else ""
+        print(f"ppboost {args.command}{who}: error: {e}", file=sys.stderr)
         return e.code
+    except KeysFileError as e:
+        print(f"ppboost {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except ServerUnreachable as e:
         print(f"ppboost {args.command}: error: {e}", file=sys.stderr)
         return 3

@@ -14,6 +14,7 @@ import pytest
 
 from ppboost import cli
 from ppboost.cli import CliError, format_predictions, main, read_rows
+from ppboost.inference.keys import KeysFileError, write_private
 
 
 def _dead_url():
@@ -66,11 +67,11 @@ def test_format_predictions_csv_and_json_round_trip():
 
 def test_private_file_is_0600_and_not_overwritten_without_force(tmp_path):
     p = tmp_path / "alice.keys"
-    cli._write_private(p, b"secret", force=False)
+    write_private(p, b"secret", force=False)
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o600 and p.read_bytes() == b"secret"
-    with pytest.raises(CliError, match="exists; pass --force"):
-        cli._write_private(p, b"other", force=False)
-    cli._write_private(p, b"other", force=True)
+    with pytest.raises(KeysFileError, match="exists; pass --force"):
+        write_private(p, b"other", force=False)
+    write_private(p, b"other", force=True)
     assert p.read_bytes() == b"other" and stat.S_IMODE(os.stat(p).st_mode) == 0o600
     assert sorted(os.listdir(tmp_path)) == ["alice.keys"]      # no temp file left
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings, strategies as st
 import xgboost as xgb
 
 from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy
-from ppboost.inference import _format as fmt
-from ppboost.inference.core import _MODEL_MAGIC, _MODEL_SCHEMA
+from ppboost.inference import container as fmt
+from ppboost.inference.model import MODEL_MAGIC, MODEL_SCHEMA
 
 #: values every categorical column is also queried with: non-integers (truncated), -0.0,
 #: negatives and huge values (invalid: left), unseen categories, NaN (default side)
@@ -190,13 +190,13 @@ def test_categorical_model_bytes_are_validated():
                                     enable_categorical=True), 3)
     enr = Proxy(booster, key_bits=1024).enroll("u")
     raw = enr.model.to_bytes()
-    meta, arrays = fmt.unpack("model", _MODEL_MAGIC, 2, raw, _MODEL_SCHEMA)
+    meta, arrays = fmt.unpack("model", MODEL_MAGIC, 2, raw, MODEL_SCHEMA)
     assert arrays["kind"].sum() > 0
 
     def repack(**changes):
         a = {k: np.array(v) for k, v in arrays.items()}
         a.update(changes)
-        return fmt.pack(_MODEL_MAGIC, 2, meta, a)
+        return fmt.pack(MODEL_MAGIC, 2, meta, a)
     ptr, lo, hi, kind = (arrays[k] for k in ("cat_ptr", "cat_lo", "cat_hi", "kind"))
     leaf = int(np.flatnonzero(arrays["left"] < 0)[0])
     num = int(np.flatnonzero((arrays["left"] >= 0) & (kind == 0))[0])

@@ -51,13 +51,13 @@ def test_model_round_trip_gives_identical_predictions(setup):
 
 def test_version_1_model_bytes_still_load_and_other_versions_are_refused(setup):
     # version 1 (before categorical splits) had no kind/cat_* arrays
-    from ppboost.inference import _format as fmt
-    from ppboost.inference.core import _MODEL_MAGIC, _MODEL_SCHEMA, _MODEL_SCHEMA_V1
+    from ppboost.inference import container as fmt
+    from ppboost.inference.model import MODEL_MAGIC, MODEL_SCHEMA, MODEL_SCHEMA_V1
     booster, X, proxy, a, b = setup
     raw = a.model.to_bytes()
     assert raw[4:6] == b"\x02\x00"
-    meta, arrays = fmt.unpack("model", _MODEL_MAGIC, 2, raw, _MODEL_SCHEMA)
-    v1 = fmt.pack(_MODEL_MAGIC, 1, meta, {k: arrays[k] for k in _MODEL_SCHEMA_V1})
+    meta, arrays = fmt.unpack("model", MODEL_MAGIC, 2, raw, MODEL_SCHEMA)
+    v1 = fmt.pack(MODEL_MAGIC, 1, meta, {k: arrays[k] for k in MODEL_SCHEMA_V1})
     m1 = EncryptedModel.from_bytes(v1)
     assert m1.kind.sum() == 0 and len(m1.cat_lo) == 0
     q = Client(a.keys).encrypt(X[:30])

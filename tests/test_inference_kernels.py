@@ -1,11 +1,11 @@
-"""The tree-walk kernel of ppboost.inference.core on hand-built trees (also run without JIT)."""
+"""The tree-walk kernel of ppboost.inference.evaluate on hand-built trees (also run without JIT)."""
 import threading
 
 import numpy as np
 import pytest
 
 from ppboost.crypto.ope import MISSING_CT
-from ppboost.inference.core import _walk
+from ppboost.inference.evaluate import walk
 
 
 def _no_cats(n_nodes):
@@ -27,7 +27,7 @@ def test_walk_follows_xgboost_rule_on_ciphertexts():
     M = MISSING_CT
     q = np.array([[0, 99], [0, 100], [49, 100], [50, 101], [M, 200], [7, M], [M, M]], np.uint64)
     out = np.empty((len(q), 2), np.int32)
-    _walk(q, left, right, slot, thr, dleft, leafidx, roots, *_no_cats(len(left)), out)
+    walk(q, left, right, slot, thr, dleft, leafidx, roots, *_no_cats(len(left)), out)
     assert out[:, 0].tolist() == [0, 1, 1, 2, 1, 1, 1]
     assert out[:, 1].tolist() == [3] * 7
 
@@ -52,7 +52,7 @@ def test_walk_categorical_nodes_send_members_right():
     q = np.array([[9, 5], [10, 5], [19, 5], [20, 5], [29, 5], [30, 5], [31, 5],
                   [M, 5], [10, 4], [10, 6], [30, M], [0, 0]], np.uint64)
     out = np.empty((len(q), 1), np.int32)
-    _walk(q, left, right, slot, thr, dleft, leafidx, roots, kind, cat_ptr, cat_lo, cat_hi, out)
+    walk(q, left, right, slot, thr, dleft, leafidx, roots, kind, cat_ptr, cat_lo, cat_hi, out)
     assert out[:, 0].tolist() == [0, 2, 2, 0, 0, 2, 0, 0, 1, 1, 2, 0]
 
 
@@ -91,7 +91,7 @@ def test_sum_tables_equal_the_plain_product(budget, max_entries):
     from sklearn.datasets import load_wine
     from ppboost.crypto.paillier import decrypt_mod_p
     from ppboost.inference import Client, Proxy
-    from ppboost.inference.core import _SumTables
+    from ppboost.inference.evaluate import SumTables
     X, y = load_wine(return_X_y=True)
     b = xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 2},
                   xgb.DMatrix(X, label=y), 6)
@@ -100,7 +100,7 @@ def test_sum_tables_equal_the_plain_product(budget, max_entries):
     n2 = k.n * k.n
     leaves = m.leaf_indices(Client(k).encrypt(X[:25]))
     L = [mpz(c) for c in m.leaf_ct]
-    tables = _SumTables(m, L, n2, budget=budget, max_entries=max_entries)
+    tables = SumTables(m, L, n2, budget=budget, max_entries=max_entries)
     got = tables.sums(leaves)
     assert len(got) == 25 * 3
     for r in range(25):

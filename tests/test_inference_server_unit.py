@@ -4,7 +4,7 @@ import socket
 import threading
 import time
 
-from ppboost.inference.server import ModelCache, ServedModel, _TcpConfig
+from ppboost.inference.server import ModelCache, ServedModel, TcpConfig
 from ppboost.inference.store import ModelStore
 
 
@@ -75,7 +75,7 @@ def test_first_predict_is_serialised():
 
 
 def test_multiworker_socket_is_tcp_so_connections_get_nodelay():
-    cfg = _TcpConfig("ppboost.inference.server:app_from_env", factory=True, host="127.0.0.1",
+    cfg = TcpConfig("ppboost.inference.server:app_from_env", factory=True, host="127.0.0.1",
                      port=0, workers=2)
     sock = cfg.bind_socket()
     try:

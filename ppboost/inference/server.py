@@ -114,10 +114,11 @@ class ServerConfig:
 
 
 # ---------------------------------------------------------------------------
-# the cryptographic objects (written by the inference core; imported lazily so
-# that this module, the store and the CLI plumbing load without them)
+# the cryptographic objects (imported lazily so that this module, the store and
+# the CLI plumbing load without numba and gmpy2)
 def _inference_types():
-    from . import EncryptedModel, EncryptedQuery  # noqa: PLC0415
+    from .messages import EncryptedQuery  # noqa: PLC0415
+    from .model import EncryptedModel  # noqa: PLC0415
     return EncryptedModel, EncryptedQuery
 
 
@@ -550,7 +551,7 @@ def app_from_env() -> FastAPI:
     return create_app(ServerConfig.from_json(text))
 
 
-class _TcpConfig(uvicorn.Config):
+class TcpConfig(uvicorn.Config):
     """uvicorn config whose shared listening socket says it is TCP.
 
     uvicorn's multi-worker mode binds ``socket.socket(family)``, whose
@@ -576,7 +577,7 @@ def serve(config: ServerConfig, *, host: str = "127.0.0.1", port: int = 8000, wo
     if workers > 1:
         from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
         os.environ[CONFIG_ENV] = config.to_json()
-        ucfg = _TcpConfig("ppboost.inference.server:app_from_env", factory=True, host=host,
+        ucfg = TcpConfig("ppboost.inference.server:app_from_env", factory=True, host=host,
                           port=port, workers=workers, log_level=log_level, access_log=access_log)
         sock = ucfg.bind_socket()
         try:
