@@ -41,6 +41,7 @@ import numpy as np
 from ..crypto import paillier as pl
 from ..crypto.ope import OPE
 from ..crypto.prf import derive_key, prf_u64
+from ..errors import FormatError
 from . import container as fmt
 
 __all__ = ["OPE_RANGE_BITS", "USER_KEYS_FORMAT", "USER_KEYS_VERSION", "UserKeys",
@@ -142,8 +143,11 @@ class UserKeys:
 
 
 # --------------------------------------------------------------------------- the keys file
-class KeysFileError(ValueError):
-    """A keys file that cannot be read, written or used (the message names the file)."""
+class KeysFileError(FormatError):
+    """A keys file that cannot be read, written or used (the message names the file).
+
+    A :class:`ppboost.errors.FormatError`, hence also a ``ValueError``.
+    """
 
 
 def _replace_private(path: Path, data: bytes) -> None:
