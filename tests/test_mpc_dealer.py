@@ -54,7 +54,7 @@ def test_perm_material_identity(n):
         c = sum(res[p][1][j] for p in range(n) if p != owner)
         assert np.array_equal(np.sort(invs[j]), np.arange(6))
         pi = np.argsort(invs[j])
-        delta = a[pi] - c  # DESIGN.md step 1: delta = pi(sum a_p) - sum c_p
+        delta = a[pi] - c  # docs/design.md 6.1, step 1: delta = pi(sum a_p) - sum c_p
         assert np.array_equal(ds[j], delta[invs[j]])
 
 

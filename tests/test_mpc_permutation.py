@@ -1,4 +1,4 @@
-"""ppboost.mpc.permutation: owner-known permutation and its inverse (DESIGN.md)."""
+"""ppboost.mpc.permutation: owner-known permutation and its inverse (docs/design.md 6.1)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings

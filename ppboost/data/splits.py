@@ -36,8 +36,9 @@ What is public
 --------------
 The split's public description -- party names, each party's number of rows
 and columns, the feature names and types, the category lists and which party
-holds labels -- is what every party learns about the others (DESIGN.md:
-shapes and bin counts are public).  Everything in ``PartyData.X`` and
+holds labels -- is what every party learns about the others
+(docs/threat-model.md, "Public in every training run": shapes and bin
+counts are public).  Everything in ``PartyData.X`` and
 ``PartyData.y`` stays with its owner.
 """
 from __future__ import annotations

@@ -341,7 +341,7 @@ def less_than_thresholds(x, thresholds, bound_bits: int = 64) -> AShare:
 def prefetch_ltz(party, count: int, bound_bits: int = 64) -> None:
     """Fetch from the dealer, ahead of time, all material of one ``ltz`` on ``count`` values.
 
-    The offline phase (DESIGN.md): the next :func:`ltz` / :func:`ltz_raw` on
+    The offline phase (docs/design.md, section 3): the next :func:`ltz` / :func:`ltz_raw` on
     ``count`` values then never waits for the dealer.  Same order as the
     protocol's requests (the dealer client checks it).
     """

@@ -39,7 +39,7 @@ so a dealer process knows them all.
 Built-in kinds: ``beaver`` (elementwise triples), ``matmul`` (matrix
 triples), ``trunc`` (truncation material), ``dabit`` (a random bit shared
 both additively and by XOR), ``zero`` (shares of zero, used to input
-values), ``perm`` (owner-known permutation correlations, DESIGN.md) and
+values), ``perm`` (owner-known permutation correlations, docs/design.md 6.1) and
 ``perm_select`` (the same, when only some rows of the result are kept).
 """
 from __future__ import annotations
@@ -510,7 +510,7 @@ class ZeroShare(Correlation):
 
 @correlation("perm")
 class PermutationCorrelation(Correlation):
-    """Owner-known permutation correlation (DESIGN.md, steps 1-2), ``count`` permutations.
+    """Owner-known permutation correlation (docs/design.md 6.1, steps 1-2), ``count`` permutations.
 
     Every non-owner p gets one input mask a_p (``shape``) and one output mask
     c_{p,j} per permutation j (PRG-expanded).  The owner gets random
@@ -560,7 +560,7 @@ class PermutationSelectCorrelation(PermutationCorrelation):
     The dealer does exactly what it does for ``perm``.  A non-owner does not
     expand its output masks c_{p,j}: it reserves their place in its AES-CTR
     stream and later expands only the rows it needs by random access
-    (DESIGN.md: "the non-owner then touches only the b selected rows").
+    (docs/design.md 6.1, histogram step 4: the non-owner touches only the b kept rows).
     Non-owner's material: (a_p, [stream offset of c_{p,j}], prg).
     """
 

@@ -1,4 +1,4 @@
-"""The owner-known permutation (DESIGN.md "Owner-known permutation") and its inverse.
+"""The owner-known permutation (docs/design.md, section 6.1) and its inverse.
 
 One party, the owner, knows permutations sigma_j of the n rows in plaintext
 (e.g. how its column sorts rows by bin).  The protocol applies them to a
@@ -31,7 +31,7 @@ sigma_j``): one sequential pass and one gather online.
 
 This is the XORBoost-style permutation correlation (Deforth, Desgroseilliers,
 Gama, Georgieva, Jetchev, Vuille, "XORBoost: tree boosting in the multiparty
-computation setting", PoPETs 2022) in the form of DESIGN.md.
+computation setting", PoPETs 2022) in the form of docs/design.md, section 6.1.
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def permute_many(x: AShare, sigmas, owner: int, count: int | None = None,
 
     ``rows=b`` keeps only the first b rows of each X[sigma_j] (an owner-known
     *selection*, e.g. moving the bin-end rows to the top and keeping them:
-    DESIGN.md "Histograms", step 3).  Then the owner publishes only the first
+    docs/design.md 6.1, histogram step 4).  Then the owner publishes only the first
     b entries of each tau_j, and each non-owner expands only the b rows of
     its output masks it needs, by random access into its AES-CTR stream
     (kind ``perm_select``).  The non-owners still send all n rows: which

@@ -2,7 +2,8 @@
 
 Sums are linear, so each party sums its own shares:
 sum_p prefix(x_p) = prefix(sum_p x_p).  Used for cumulative histograms
-(DESIGN.md "Histograms", step 2) and routing (suffix sums over bins).
+(docs/design.md, section 6.1, histogram step 3; the tree code calls
+``ring.prefix_sum`` directly).
 """
 from __future__ import annotations
 

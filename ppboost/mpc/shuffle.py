@@ -13,9 +13,10 @@ so sigma is uniform from p's point of view as long as at least one other
 party's permutation is unknown to it (no coalition of all parties).  The
 dealer knows every pi_q but sees no tau_q and no masked data, so it learns
 nothing either (semi-honest dealer that does not collude with a party, as
-in DESIGN.md).  This is the "shuffle by composition of owner permutations"
-of Laur, Willemson and Zhang, "Round-efficient oblivious database
-manipulation", ISC 2011 (one resharing-permutation per party), with the
+in docs/threat-model.md, "Assumptions").  This is the "shuffle by
+composition of owner permutations" of Laur, Willemson and Zhang,
+"Round-efficient oblivious database manipulation", ISC 2011 (one
+resharing-permutation per party), with the
 owner-known permutation correlation of XORBoost (Deforth et al., PoPETs 2022)
 as each party's step.
 

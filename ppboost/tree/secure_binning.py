@@ -1,7 +1,7 @@
 """Secure horizontal binning: the cuts of a feature whose rows are split across
 parties, opening only the cuts (and a few named aggregates).
 
-DESIGN.md "Binning": across parties (horizontal case) the bins come from a
+docs/design.md, section 7: across parties (horizontal case) the bins come from a
 sketch that no party sees in the clear; a feature with at most max_bin
 distinct values gets one bin per value (as xgboost ``hist``).
 :func:`shared_cuts` (used by :func:`ppboost.tree.secure.agree_bins`) does it
