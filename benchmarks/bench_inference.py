@@ -20,7 +20,8 @@ HTTP throughput section of the server engineer):
   for the reference model and for a model of ~4,400 leaves.
 
 Timings are wall-clock on a shared, noisy machine (several engineers run jobs
-on it at the same time); the JSON records cpu count and load average, and for
+on it at the same time); the JSON records the machine, the load average and
+the hypervisor's CPU steal (``common.Run``), and for
 the single-query stages also this thread's CPU time (``time.thread_time``),
 which is less sensitive to other processes competing for the cores.
 """
@@ -28,23 +29,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
 import numpy as np
 import xgboost as xgb
 from sklearn.datasets import load_breast_cancer, make_classification
 
-from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy
+import common
 from ppboost.crypto import paillier as pl
-
-
-def machine() -> dict:
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "processor": platform.processor(),
-            "loadavg_1m": round(os.getloadavg()[0], 2), "xgboost": xgb.__version__,
-            "note": "shared 2-core machine, other jobs running: timings are noisy"}
+from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy
 
 
 def reference_model():
@@ -196,8 +189,8 @@ def main():
     ap.add_argument("--key-bits", type=int, default=3072)
     ap.add_argument("--skip-big", action="store_true", help="skip the ~4,400-leaf model")
     args = ap.parse_args()
-    res = {"benchmark": "bench_inference (in process)", "machine": machine(),
-           "key_bits": args.key_bits}
+    bench_run = common.Run()
+    res = {"benchmark": "bench_inference (in process)", "key_bits": args.key_bits}
     booster, X = reference_model()
     t = time.perf_counter()        # one-time per process: load numba's cached kernels
     warm = Proxy(booster[0:1], key_bits=1024).enroll("warm-up")
@@ -226,8 +219,7 @@ def main():
         _, _, e2 = enrolment(big, args.key_bits)
         e2["reference_s"] = 143.0
         res["enrolment_4400_leaf_model"] = e2
-    res["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(res, indent=1))
+    common.emit(res, bench_run)
 
 
 if __name__ == "__main__":

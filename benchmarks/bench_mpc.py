@@ -10,44 +10,31 @@ party-side PRG expansion), then the protocol itself is timed (online phase:
 from a barrier on all parties to the last party's finish).  The plain numpy
 operation on the same data is timed in the same run.
 
-Other modules add benchmarks by appending a function to ``BENCHMARKS``:
-``fn(n_elements, n_parties, reps) -> dict`` (use :func:`run_timed`,
-:func:`best_of` and :func:`_compare`).  Reported: online wall time (barrier to
-last finish), online CPU time of each party thread (``time.thread_time``:
-robust to other jobs on a shared machine), offline dealer and party-expand
-time, bytes and rounds, and the numpy baseline in wall and CPU time.
+Each benchmark is a function ``fn(n_elements, n_parties, reps) -> dict`` in
+``BENCHMARKS``.  Reported: online wall time (barrier to last finish), online CPU
+time of each party thread (``time.thread_time``: robust to other jobs on a
+shared machine), offline dealer and party-expand time, bytes and rounds, and
+the numpy baseline in wall and CPU time.  The comparison family (ltz, argmax,
+reciprocal, sigmoid, exp) is in bench_mpc_nonlinear.py.  The timing harness
+(:func:`common.run_timed`, :func:`common.best_of`) is shared with it.
 This is not a test.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
-import threading
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common
+from common import best_of, run_timed
+
+common.repo_on_path()
 
 from ppboost.mpc.arith import mul_fixed  # noqa: E402
 from ppboost.mpc.b2a import b2a  # noqa: E402
 from ppboost.mpc.permutation import permute  # noqa: E402
 from ppboost.mpc.truncation import truncate  # noqa: E402
-from ppboost.mpc.simulate import run_parties  # noqa: E402
-
-
-def best_of(fn, reps: int, clock=time.perf_counter) -> float:
-    """Smallest time of ``reps`` calls of ``fn()`` on ``clock`` (wall by default;
-    ``time.thread_time`` gives CPU time, less sensitive to a loaded machine)."""
-    best = float("inf")
-    for _ in range(reps):
-        t0 = clock()
-        fn()
-        best = min(best, clock() - t0)
-    return best
 
 
 def _compare(out: dict, numpy_fn, reps: int, n: int) -> dict:
@@ -59,38 +46,6 @@ def _compare(out: dict, numpy_fn, reps: int, n: int) -> dict:
                slowdown_vs_numpy=out["online_seconds"] / t_np,
                cpu_slowdown_vs_numpy=max(out["online_cpu_seconds_per_party"]) / max(c_np, 1e-9))
     return out
-
-
-def run_timed(n_parties: int, setup, online, timeout: float = 300.0) -> dict:
-    """Run ``state = setup(party)`` (inputs + prefetch: offline), then ``online(party, state)``
-    timed from a common barrier; return timings, bytes and rounds of the online phase."""
-    barrier = threading.Barrier(n_parties)
-
-    def f(p):
-        t0 = time.perf_counter()
-        state = setup(p)
-        t_setup = time.perf_counter() - t0
-        before = p.ep.stats.snapshot()
-        barrier.wait()
-        t1 = time.perf_counter()
-        c1 = time.thread_time()
-        online(p, state)
-        c2 = time.thread_time()
-        t2 = time.perf_counter()
-        after = p.ep.stats.snapshot()
-        return {"start": t1, "end": t2, "cpu": c2 - c1, "setup": t_setup, "expand": p.dealer.expand_seconds,
-                "sent": after["sent"] - before["sent"], "rounds": after["rounds"] - before["rounds"]}
-
-    res, dealer, _ = run_parties(n_parties, f, timeout=timeout)
-    return {
-        "online_seconds": max(r["end"] for r in res) - min(r["start"] for r in res),
-        "online_cpu_seconds_per_party": [r["cpu"] for r in res],
-        "offline_dealer_seconds": dealer["offline_seconds"],
-        "offline_party_expand_seconds": max(r["expand"] for r in res),
-        "online_bytes_sent_per_party": [r["sent"] for r in res],
-        "online_rounds": max(r["rounds"] for r in res),
-        "offline_bytes_from_dealer": dealer["bytes_sent"],
-    }
 
 
 def _best_run(n_parties, setup, online, reps):
@@ -187,17 +142,9 @@ def bench_b2a(n: int, n_parties: int, reps: int) -> dict:
     return {"name": "b2a", **out}
 
 
-#: Benchmarks run by ``main``; colleagues append theirs (same signature).
+#: Benchmarks run by ``main``.
 BENCHMARKS = [bench_beaver_mul, bench_owner_permutation, bench_truncation, bench_mul_fixed,
               bench_b2a]
-
-
-def machine() -> dict:
-    import numba
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "load_average_1_5_15min": list(os.getloadavg()),
-            "note": "shared machine (other engineers' jobs run concurrently): timings are noisy"}
 
 
 def main(argv=None) -> int:
@@ -207,23 +154,16 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=5, help="repetitions (best online time kept)")
     ap.add_argument("--only", default=None, help="run only benchmarks whose name contains this")
     args = ap.parse_args(argv)
+    bench_run = common.Run()
     # warm-up: compile / load cached numba kernels outside the timed runs
     for fn in BENCHMARKS:
         if args.only is None or args.only in fn.__name__:
             fn(1000, args.parties, 1)
     results = [fn(args.n, args.parties, args.reps) for fn in BENCHMARKS
                if args.only is None or args.only in fn.__name__]
-    print(json.dumps({"machine": machine(), "n_parties": args.parties, "results": results},
-                     indent=2))
+    common.emit({"n_parties": args.parties, "results": results}, bench_run)
     return 0
 
-
-# Comparison-family benchmarks (comparison, argmax over 38,400, reciprocal, sigmoid, exp):
-# defined in bench_mpc_nonlinear.py (which reuses run_timed from here), appended when run
-# as a script.  Added by the comparison-protocols engineer.
-if __name__ == "__main__":
-    import bench_mpc_nonlinear
-    BENCHMARKS.extend(bench_mpc_nonlinear.BENCHMARKS)
 
 if __name__ == "__main__":
     raise SystemExit(main())

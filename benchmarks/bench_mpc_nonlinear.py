@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/bench_mpc_nonlinear.py [--n 1000000] [--parties 2] [--reps 2] [--only NAME]
 
-Prints one JSON document (same layout as benchmarks/bench_mpc.py, whose
-``run_timed`` it uses).  Each protocol runs between in-process parties
+Prints one JSON document (same layout as benchmarks/bench_mpc.py; both time
+with ``common.run_timed``).  Each protocol runs between in-process parties
 (threads) with the dealer as its own thread.  Two figures per protocol:
 
 * ``online_seconds``: all dealer material was prefetched first (offline
@@ -21,17 +21,15 @@ timings are noisy.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common
+from common import best_of, run_timed
 
-from bench_mpc import best_of, machine, run_timed  # noqa: E402
+common.repo_on_path()
+
 from ppboost.crypto import fixed  # noqa: E402
 from ppboost.mpc.argmax import argmax  # noqa: E402
 from ppboost.mpc.compare import ltz  # noqa: E402
@@ -175,7 +173,7 @@ def bench_exp(n: int, n_parties: int, reps: int) -> dict:
     return _measure("exp_nonpositive", n_parties, reps, _sharer(X), online, lambda: np.exp(xf), n)
 
 
-#: Benchmarks run by ``main`` (same signature as bench_mpc.BENCHMARKS).
+#: Benchmarks run by ``main``: ``fn(n_elements, n_parties, reps) -> dict``.
 BENCHMARKS = [bench_comparison, bench_comparison_bound32, bench_argmax_38400, bench_argmax_8x38400, bench_reciprocal,
               bench_sigmoid, bench_exp]
 
@@ -187,13 +185,14 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=2, help="repetitions (best online time kept)")
     ap.add_argument("--only", default=None, help="run only benchmarks whose name contains this")
     args = ap.parse_args(argv)
+    bench_run = common.Run()
     chosen = [fn for fn in BENCHMARKS if args.only is None or args.only in fn.__name__]
     for fn in chosen:                     # warm-up: load / compile the numba kernels
         fn(1000, args.parties, 1)
     t0 = time.perf_counter()
     results = [fn(args.n, args.parties, args.reps) for fn in chosen]
-    print(json.dumps({"machine": machine(), "n_parties": args.parties, "results": results,
-                      "total_seconds": time.perf_counter() - t0}, indent=2))
+    common.emit({"n_parties": args.parties, "results": results,
+                 "total_seconds": time.perf_counter() - t0}, bench_run)
     return 0
 
 

@@ -18,29 +18,29 @@ pooled data.  Plaintext baselines on the same data, in the same run:
 ``QuantileDMatrix`` cut computation).  Quality: the fraction of cuts identical
 to xgboost's on sklearn's breast_cancer / diabetes split across 2 and 3
 parties.  Several engineers share this machine: timings are noisy (the load
-average at the start and the end is recorded).  Not a test.
+average at the start and the end and the CPU steal are recorded).  Not a test.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common
 
-from ppboost.mpc.simulate import run_parties
-from ppboost.tree.binning import (
+common.repo_on_path()
+
+from ppboost.mpc import run_parties  # noqa: E402
+from ppboost.tree.binning import (  # noqa: E402
     cuts_from_summary,
     fit_bins,
     merge_summaries,
     summarize_column,
 )
-from ppboost.tree.secure_binning import shared_cuts
+from ppboost.tree.secure_binning import shared_cuts  # noqa: E402
 
 
 def _layout(parts):
@@ -143,15 +143,11 @@ def main(argv=None):
     ap.add_argument("--max-bin", type=int, default=256)
     ap.add_argument("--skip-quality", action="store_true")
     a = ap.parse_args(argv)
-    doc = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                       "python": platform.python_version(), "numpy": np.__version__,
-                       "note": "shared 2-core machine, other jobs running: timings are noisy",
-                       "loadavg_1_5_15_at_start": list(os.getloadavg())},
-           "results": bench(a.rows, a.features, a.parties, a.max_bin)}
+    bench_run = common.Run()
+    doc = {"results": bench(a.rows, a.features, a.parties, a.max_bin)}
     if not a.skip_quality:
         doc["quality"] = quality()
-    doc["machine"]["loadavg_1_5_15_at_end"] = list(os.getloadavg())
-    print(json.dumps(doc, indent=1))
+    common.emit(doc, bench_run)
 
 
 if __name__ == "__main__":

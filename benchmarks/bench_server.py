@@ -29,9 +29,7 @@ so throughput figures are a lower bound and noisy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import secrets
 import socket
 import subprocess
@@ -46,8 +44,10 @@ import numpy as np
 import xgboost as xgb
 from sklearn.datasets import load_breast_cancer
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import common
+
+REPO = common.REPO
+common.repo_on_path()
 
 from ppboost.inference import Client, Proxy  # noqa: E402
 from ppboost.inference.http_client import ServiceClient  # noqa: E402
@@ -206,6 +206,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="1024-bit keys, 20 trees, short runs")
     ap.add_argument("--out", help="also write the JSON here")
     a = ap.parse_args(argv)
+    bench_run = common.Run("2-core machine shared with other engineers: timings are noisy; "
+                           "the benchmark clients share the cores with the server")
     if a.quick:
         a.key_bits, a.trees, a.seconds, a.latency_n = 1024, 20, 2.0, 30
 
@@ -231,11 +233,6 @@ def main(argv=None):
 
     out = {
         "benchmark": "bench_server",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_at_start": list(os.getloadavg()),
-                    "python": platform.python_version(), "processor": platform.processor(),
-                    "note": "2-core machine shared with other engineers: timings are noisy; "
-                            "the benchmark clients share the cores with the server"},
         "model": {"objective": "binary:logistic", "trees": a.trees, "depth": a.depth,
                   "leaves": enr.model.n_leaves, "dataset": "breast_cancer"},
         "key_bits": a.key_bits, "batch": a.batch,
@@ -268,11 +265,7 @@ def main(argv=None):
         finally:
             stop_server(proc)
             log.close()
-    out["machine"]["loadavg_at_end"] = list(os.getloadavg())
-    text = json.dumps(out, indent=1)
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
+    common.emit(out, bench_run, a.out)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ trees of depth 4, 128 bins, < 90 s per tree.  Run here on synthetic data with
 2 parties in-process (vertical split, 150 columns each), next to plain
 ``xgboost.train`` with the same parameters in the same run.
 
-Prints one JSON document: machine (cpu count, platform), per configuration:
+Prints one JSON document: the machine (``common.Run``: cpu, versions, load
+average, the hypervisor's CPU steal over the run), per configuration:
 seconds per tree (online = the parties' wall time minus the time they spend
 getting dealer material, offline = the dealer's generation time + the
 parties' expansion; the XORBoost configuration runs twice: with the dealer
@@ -26,12 +27,12 @@ The machine is shared with other engineers: timings are noisy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 
 import numpy as np
+
+import common
 
 
 def synthetic(n, m, seed=0):
@@ -90,25 +91,6 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap"):
     return out
 
 
-def _cpu_times():
-    """(busy, steal) jiffies of all CPUs from /proc/stat (None where unavailable)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return sum(v[:3]) + sum(v[5:7]), (v[7] if len(v) > 7 else 0), sum(v[:8])
-
-
-def _steal_note(start):
-    """Share of the machine's CPU time the hypervisor took during the run
-    (steal): a virtual machine's neighbours slow every figure by about that."""
-    end = _cpu_times()
-    if start is None or end is None or end[2] == start[2]:
-        return None
-    return round((end[1] - start[1]) / (end[2] - start[2]), 3)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -121,18 +103,11 @@ def main():
     ap.add_argument("--offline", choices=("overlap", "before"), default="overlap",
                     help="for --rows/--features: when the dealer makes a round's material")
     args = ap.parse_args()
-    doc = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                       "python": platform.python_version(),
-                       "loadavg_at_start": list(os.getloadavg()),
-                       "note_steal": "cpu_steal_fraction: share of CPU time taken by the "
-                                     "hypervisor during the run (this is a virtual machine)",
-                       "note": "2-core machine shared with other engineers: timings are noisy"}}
-    t0 = _cpu_times()
+    bench_run = common.Run()
+    doc = {}
     if args.rows:
         doc["runs"] = [run(args.rows, args.features or 10, args.trees, phase=args.offline)]
-        doc["machine"]["loadavg_at_end"] = list(os.getloadavg())
-        doc["machine"]["cpu_steal_fraction"] = _steal_note(t0)
-        print(json.dumps(doc, indent=1))
+        common.emit(doc, bench_run)
         return
     cells = [(1000, 10, 2), (1000, 100, 1), (10000, 10, 1)] if args.quick else \
         [(1000, 10, 2), (1000, 100, 1), (1000, 300, 1), (10000, 10, 1), (10000, 100, 1),
@@ -140,14 +115,12 @@ def main():
     doc["scaling"] = []
     for n, m, t in cells:
         doc["scaling"].append(run(n, m, t))
-        print(json.dumps(doc["scaling"][-1]), flush=True)
+        common.progress(doc["scaling"][-1])
     if not args.quick and not args.skip_xorboost:
         doc["xorboost_config"] = run(25000, 300, args.trees)
         # the same with a separate offline phase per round: online = the parties alone
         doc["xorboost_config_offline_before"] = run(25000, 300, args.trees, phase="before")
-    doc["machine"]["loadavg_at_end"] = list(os.getloadavg())
-    doc["machine"]["cpu_steal_fraction"] = _steal_note(t0)
-    print(json.dumps(doc, indent=1))
+    common.emit(doc, bench_run)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ round-trip time of a 32-byte array (latency per protocol round).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 
 import numpy as np
+
+import common
 
 from ppboost.transport import run_inprocess, run_local
 
@@ -70,14 +69,11 @@ def main():
     ap.add_argument("--size-mb", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args()
+    bench_run = common.Run()
     import functools
 
     fn = functools.partial(party, size_mb=args.size_mb, rounds=args.rounds)
-    out = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                       "python": platform.python_version(),
-                       "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
-                       "note": "shared 2-core machine, other jobs running: timings are noisy"},
-           "array_MB": args.size_mb, "rounds": args.rounds}
+    out = {"array_MB": args.size_mb, "rounds": args.rounds}
     t = time.perf_counter()
     res, _, stats = run_local(2, fn, timeout=120)
     out["tls_processes"] = _figures(res, args.size_mb, args.rounds)
@@ -91,7 +87,7 @@ def main():
     for _ in range(2 * args.rounds):
         x = x.copy()
     out["numpy_copy_MBps"] = round(2 * args.rounds * args.size_mb / (time.perf_counter() - t), 1)
-    print(json.dumps(out, indent=2))
+    common.emit(out, bench_run)
 
 
 if __name__ == "__main__":

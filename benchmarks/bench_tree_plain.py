@@ -12,13 +12,12 @@ Timings on a shared 2-core machine are noisy.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 
 import numpy as np
 import xgboost as xgb
+
+import common
 
 from ppboost.tree import boost, prepare_plain, reveal, to_booster
 from ppboost.tree.losses import base_score_repr
@@ -55,18 +54,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     args = ap.parse_args()
+    bench_run = common.Run()
     rows = [1000, 10000] if args.quick else [1000, 10000, 100000]
     feats = [10, 100] if args.quick else [10, 100, 300]
     out = {
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numpy": np.__version__,
-                    "xgboost": xgb.__version__,
-                    "note": "shared machine, timings are noisy"},
         "xorboost_config": run(2500 if args.quick else 25000, 30 if args.quick else 300,
                                trees=3 if args.quick else 10),
         "scaling": [run(n, m, trees=2) for n in rows for m in feats],
     }
-    print(json.dumps(out, indent=1))
+    common.emit(out, bench_run)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
-"""Tests for benchmarks/run_all.py (and plots.py): a --quick smoke run, failure reporting,
-target evaluation.  Budget: ~60 s (the smoke run starts real benchmark subprocesses)."""
+"""Tests for benchmarks/ (run_all.py, report.py, registry.py, targets.py, common.py,
+plots.py): a --quick smoke run, failure reporting, target evaluation from the targets
+table, the shared machine record.  Budget: ~60 s (the smoke run starts real benchmark
+subprocesses)."""
+import ast
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -9,7 +13,11 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
+import common  # noqa: E402
+import registry  # noqa: E402
+import report  # noqa: E402
 import run_all  # noqa: E402
+import targets  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -33,6 +41,11 @@ def test_quick_run_writes_results_metadata_plots_summary(quick_run):
         assert len(ra["git"]["commit"]) == 40
         assert ra["machine"]["cpu_count"] >= 1 and ra["machine"]["numpy"]
         assert ra["date_utc"].endswith("+00:00") and ra["seconds"] > 0
+        assert "cpu_steal_fraction" in ra
+        # each benchmark records its own machine block (common.Run) with the CPU steal
+        m = doc["machine"]
+        assert m["cpu_count"] >= 1 and m["numpy"] and m["cpu_model"]
+        assert "cpu_steal_fraction" in m and len(m["load_average_end"]) == 3
     # the benchmark's own JSON is kept unchanged next to the metadata
     mpc = json.loads((out / "mpc.json").read_text())
     names = [r["name"] for r in mpc["results"]]
@@ -45,7 +58,10 @@ def test_quick_run_writes_results_metadata_plots_summary(quick_run):
     assert not (out / "query_latency.png").exists()       # no inference run: no empty plot
     summary = (out / "SUMMARY.md").read_text()
     assert "--quick" in summary and \
-        "Not selected in this run: training, tree_plain, mpc_nonlinear, inference, server" in summary
+        "Not selected in this run: training, tree_plain, mpc_nonlinear, secure_binning, inference, " \
+        "server" in summary
+    assert "MPC beaver_mul (2000 elements): online" in summary      # registry Figure line
+    assert "transport: TLS processes " in summary
     index = json.loads((out / "run_all.json").read_text())
     status = {r["what"]: r["status"] for r in index["targets"]}
     # quick sizes (2,000 elements, 1024-bit keys) are measured but not comparable with targets
@@ -70,9 +86,11 @@ def test_failed_timed_out_and_missing_benchmarks_are_reported(tmp_path, monkeypa
             "seconds_per_tree_total": 4.0, "seconds_per_tree_online": 2.0,
             "plain_xgboost_seconds_per_tree": 0.1}
     slow.write_text(f"import json, time\nprint(json.dumps({cell!r}), flush=True)\ntime.sleep(60)\n")
-    benches = {"server": run_all.Bench("server", str(tmp_path / "absent.py")),
-               "mpc": run_all.Bench("mpc", str(fail)),
-               "training": run_all.Bench("training", str(slow), quick_timeout=3.0)}
+    benches = {"server": registry.Bench("server", str(tmp_path / "absent.py")),
+               "mpc": registry.Bench("mpc", str(fail)),
+               # the real training entry (its partial-line Figure), started on the slow script
+               "training": dataclasses.replace(registry.BENCHMARKS["training"], script=str(slow),
+                                               quick_timeout=3.0)}
     monkeypatch.setattr(run_all, "BENCHMARKS", benches)
     out = tmp_path / "out"
     rc = run_all.main(["--quick", "--out", str(out), "--timeout", "3"])
@@ -181,3 +199,66 @@ def test_plots_drawn_from_benchmark_documents(tmp_path):
         "throughput_vs_clients.png", "mpc_slowdown_vs_numpy.png"])
     assert all(p.read_bytes()[:8] == PNG and p.stat().st_size > 10_000 for p in written)
     assert plots.make_all({"training": failed}, tmp_path / "none") == []
+
+
+def test_registry_targets_and_scripts_agree():
+    names = set(registry.BENCHMARKS)
+    assert "secure_binning" in names
+    assert {t.bench for t in targets.TARGETS} <= names
+    files = [b.results for b in registry.BENCHMARKS.values()]
+    assert len(set(files)) == len(files)
+    scripts = {Path(b.script).stem for b in registry.BENCHMARKS.values()}
+    for b in registry.BENCHMARKS.values():
+        src = (BENCH / b.script).read_text()
+        tree = ast.parse(src)
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                    for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree)
+                     if isinstance(n, ast.ImportFrom) and n.module}
+        assert not imported & scripts, f"{b.script} imports another benchmark script"
+        assert "common.emit(" in src and "common.Run(" in src, b.script
+        assert "def machine(" not in src, b.script
+
+
+def _summary_body(path):
+    """SUMMARY.md without its header line (the date it was written) and plot links."""
+    return path.read_text().split("## Targets", 1)[1].split("## Plots")[0].strip()
+
+
+def test_committed_results_summarize_to_the_committed_targets(tmp_path):
+    """SUMMARY.md and run_all.json in benchmarks/results are what --summarize makes of the
+    JSON saved there (every registered benchmark has its file; no stale bench_*.json)."""
+    res = run_all.DEFAULT_OUT
+    assert not list(res.glob("bench_*.json"))
+    saved, files = run_all.load_results(res)
+    assert set(saved) == set(registry.BENCHMARKS)
+    assert run_all.main(["--summarize", str(res), "--out", str(tmp_path), "--no-plots"]) == 0
+    committed = json.loads((res / "run_all.json").read_text())["targets"]
+    assert json.loads((tmp_path / "run_all.json").read_text())["targets"] == committed
+    assert _summary_body(tmp_path / "SUMMARY.md") == _summary_body(res / "SUMMARY.md")
+
+
+def test_paths_and_templates():
+    doc = {"n": 3, "results": [{"name": "a", "v": 1.23456, "l": [5, 6]}, {"name": "b", "v": None}],
+           "plain": {"rows_per_s_batch64": 1e6}}
+    assert report.resolve(doc, "results[name=a].v") == 1.23456
+    assert report.resolve(doc, "results[1].name") == "b"
+    assert report.resolve(doc, "results[name=a].l[-1]") == 6
+    assert report.resolve(doc, "results[name=c].v") is None
+    assert report.resolve(doc, "results[7]") is None
+    assert report.resolve(doc, "plain.rows_per_s_batch*") == 1e6
+    assert [e["name"] for e in report.elements(doc, ["results[*]"])] == ["a", "b"]
+    e = doc["results"][0]
+    assert report.render("{name}: {v} of {/n}, {missing}, {missing|none}", e, doc) == \
+        "a: 1.23 of 3, -, none"
+
+
+def test_common_run_record():
+    run = common.Run()
+    rec = run.record()
+    assert rec["cpu_count"] >= 1 and rec["python"] and rec["wall_seconds"] >= 0
+    assert set(rec) >= {"cpu_model", "memory_GiB", "numpy", "xgboost", "load_average_start",
+                        "load_average_end", "cpu_steal_fraction", "note"}
+    steal = rec["cpu_steal_fraction"]
+    assert steal is None or 0 <= steal <= 1
+    assert common.best_of(lambda: None, 3) >= 0

@@ -1,0 +1,126 @@
+"""The benchmarks ``run_all.py`` knows: how to start each one, where its JSON goes and
+which of its figures the summary lists.
+
+To add a benchmark, add a :class:`Bench` here (and its targets, if it has any, to
+``targets.py``).  The script must print one JSON document with ``common.emit``.
+
+A :class:`Figure` is one line of the summary's "Other measured figures" per element of
+its ``each`` paths (see ``targets.py`` for the path syntax; a path ending in ``[*]`` is
+every element of that list, any other path is one element if it is there).  In the
+template, ``{path}`` is replaced by the element's value there (floats rounded for
+reading, integers and text as they are, ``-`` where there is none); a path starting
+with ``/`` is read from the whole document.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    template: str
+    each: tuple = ()           #: element paths; () means the whole document
+    needs: str | None = None   #: skip an element that has nothing at this path
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark: how to start it (full and --quick), its time limits (seconds),
+    its results file and its summary lines."""
+    name: str
+    script: str                        #: file in benchmarks/ (or an absolute path)
+    full_args: tuple = ()
+    quick_args: tuple = ()
+    timeout: float = 1800.0
+    quick_timeout: float = 120.0
+    what: str = ""
+    figures: tuple = ()                #: Figure lines for a finished run
+    partial: Figure | None = None      #: lines for the JSON lines printed before a time-out
+    results_file: str = ""             #: default ``<name>.json``
+
+    @property
+    def results(self) -> str:
+        return self.results_file or f"{self.name}.json"
+
+
+_TRAINING_CELL = ("secure training {rows} x {features}: {seconds_per_tree_total} s/tree total, "
+                  "{seconds_per_tree_online} s online, plain xgboost "
+                  "{plain_xgboost_seconds_per_tree} s/tree ({secure_over_plain}x), "
+                  "max prediction difference vs xgboost {max_prediction_difference}")
+
+BENCHMARKS = {b.name: b for b in [
+    Bench("training", "bench_training.py", ("--trees", "10"),
+          ("--rows", "300", "--features", "4", "--trees", "1"), timeout=5400.0,
+          what="secure training (XORBoost config over 10 trees + rows x features scaling)",
+          figures=(
+              Figure(_TRAINING_CELL, ("scaling[*]", "runs[*]", "xorboost_config")),
+              Figure("secure training {rows} x {features} with a separate offline phase "
+                     "(train(offline='before')): {seconds_per_tree_total} s/tree total, "
+                     "{seconds_per_tree_online} s online, {seconds_per_tree_offline} s offline, "
+                     "max prediction difference vs xgboost {max_prediction_difference}",
+                     ("xorboost_config_offline_before",)),
+          ),
+          partial=Figure("secure training {rows} x {features} (finished before the time-out): "
+                         "{seconds_per_tree_total} s/tree total, {seconds_per_tree_online} s "
+                         "online, plain xgboost {plain_xgboost_seconds_per_tree} s/tree",
+                         needs="seconds_per_tree_total")),
+    Bench("tree_plain", "bench_tree_plain.py", (), ("--quick",), timeout=1200.0,
+          what="plain (numpy) tree backend vs xgboost hist",
+          figures=(Figure("plain ppboost backend {rows} x {features}: {plain_s_per_tree} s/tree "
+                          "vs xgboost {xgboost_s_per_tree_incl_sketch} s/tree",
+                          ("xorboost_config",)),)),
+    Bench("mpc", "bench_mpc.py", ("--n", "1000000"), ("--n", "2000", "--reps", "1"),
+          timeout=1200.0,
+          what="MPC core: Beaver product, owner-known permutation, truncation, b2a",
+          figures=(Figure("MPC {name} ({elements} elements): online {online_seconds} s, "
+                          "{slowdown_vs_numpy}x numpy wall, {cpu_slowdown_vs_numpy}x numpy CPU",
+                          ("results[*]",)),)),
+    Bench("mpc_nonlinear", "bench_mpc_nonlinear.py", ("--n", "1000000"),
+          ("--n", "2000", "--reps", "1"), timeout=1800.0,
+          what="MPC comparison family: ltz, argmax, reciprocal, sigmoid, exp",
+          figures=(Figure("MPC {name} ({elements} elements): {elements_per_second}/s prefetched, "
+                          "{with_dealer_elements_per_second}/s with the dealer on demand, "
+                          "{slowdown_vs_numpy}x numpy wall", ("results[*]",)),)),
+    Bench("secure_binning", "bench_secure_binning.py", (),
+          ("--rows", "2000", "--features", "4", "--parties", "2", "--skip-quality"),
+          timeout=1800.0,
+          what="horizontal binning: shared_cuts vs np.unique and xgboost's sketch",
+          figures=(
+              Figure("secure binning, {parties} parties, {rows} x {features}, {max_bin} bins: "
+                     "shared_cuts {shared_cuts.wall_seconds} s wall, "
+                     "{shared_cuts.bytes_sent_per_party[0]} bytes sent by party 0, "
+                     "{shared_cuts.rounds} rounds; unpadded sort "
+                     "{shared_cuts_unpadded.wall_seconds} s; in the clear np.unique "
+                     "{numpy_unique_seconds} s, xgboost's sketch {xgboost_sketch_seconds} s; "
+                     "share of features whose cuts equal the merged exact summary's "
+                     "{shared_cuts.fraction_equal_merged_summary_cuts}", ("results[*]",)),
+              Figure("secure binning cuts on {dataset} ({parties} parties, {max_bin} bins): "
+                     "share of xgboost's cut values found {fraction_of_xgboost_cut_values_found}, "
+                     "of features with xgboost's cuts {fraction_equal_xgboost_sketch_cuts}",
+                     ("quality[*]",)),
+          )),
+    Bench("transport", "bench_transport.py", (), ("--size-mb", "1", "--rounds", "2"),
+          timeout=300.0, what="transport throughput: TLS processes vs in-process",
+          figures=(Figure("transport: TLS processes {tls_processes.pingpong_MBps} MB/s ping-pong, "
+                          "round trip {tls_processes.small_message_round_trip_us} us; in-process "
+                          "{inprocess_threads.pingpong_MBps} MB/s; numpy copy "
+                          "{numpy_copy_MBps} MB/s"),)),
+    Bench("inference", "bench_inference.py", (),
+          ("--queries", "5", "--key-bits", "1024", "--skip-big"), timeout=1800.0,
+          what="encrypted prediction in process: latency stages, batch, enrolment",
+          figures=(Figure("inference ({key_bits}-bit keys): one query p50 "
+                          "{single_query.end_to_end.p50_ms} ms encrypted, plain booster.predict "
+                          "{single_query.plain_predict.p50_ms} ms; batch of 64 "
+                          "{batch_64.median_ms_per_batch.end_to_end} ms encrypted, plain "
+                          "{batch_64.plain_booster_predict_ms} ms"),)),
+    Bench("server", "bench_server.py", (),
+          ("--key-bits", "1024", "--trees", "5", "--seconds", "0.3", "--latency-n", "5",
+           "--clients", "1,2", "--workers", "1"), timeout=1800.0,
+          what="encrypted prediction over HTTP: latency, throughput vs clients",
+          figures=(
+              Figure("server: plain xgboost {plain_xgboost.rows_per_s_batch*} rows/s "
+                     "(batches of {batch})"),
+              Figure("server: encrypted in-process ceiling {rows_per_s} rows/s "
+                     "({threads} thread(s))", ("in_process_predict[*]",)),
+          )),
+]}
