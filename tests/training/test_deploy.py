@@ -1,0 +1,144 @@
+"""Deployment: each participant is its own `python -m ppboost party|dealer` process.
+
+Every site runs in its own network namespace where they can be made (else on
+its own 127.0.x.y address), from its own directory holding only its own data
+file and key.  Models are compared with xgboost hist on the pooled / joined
+data, built here by the test (which plays the auditor who may see it all).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from consortium import Consortium, Network
+
+TOL = 1e-5
+LEVELS = ["north", "south", "east", "west"]
+PARAMS = {"objective": "binary:logistic", "max_depth": 2, "max_bin": 16, "eta": 0.3,
+          "max_cat_to_onehot": 8}
+
+
+def _population(n, seed):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"patient_id": [f"P{i:05d}" for i in rng.permutation(10 * n)[:n]]})
+    for c in ("age", "bmi", "edss"):
+        df[c] = rng.integers(0, 6, n).astype(float)
+    df.loc[rng.random(n) < 0.05, "bmi"] = np.nan
+    df["region"] = rng.choice(LEVELS, n)
+    df["claims"] = rng.integers(0, 5, n).astype(float)
+    df["rx"] = rng.integers(0, 3, n).astype(float)
+    df["ms"] = ((df["age"] + df["claims"] + rng.normal(size=n)) > 5).astype(int)
+    return df
+
+
+def _reference(frame, label, rounds):
+    X = frame.drop(columns=[label]).copy()
+    X["region"] = pd.Categorical(X["region"], categories=LEVELS)
+    d = xgb.DMatrix(X, label=frame[label], enable_categorical=True)
+    return xgb.train({**PARAMS, "tree_method": "hist"}, d, rounds), d
+
+
+def _structure(booster):
+    out = []
+    for t in json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]:
+        out.append((t["split_indices"], t["left_children"], t["default_left"]))
+    return out
+
+
+def _check_model(model_path, frame, label, rounds):
+    ref, d = _reference(frame, label, rounds)
+    got = xgb.Booster()
+    got.load_model(str(model_path))
+    diff = np.abs(got.predict(d, output_margin=True) - ref.predict(d, output_margin=True)).max()
+    assert diff <= TOL, diff
+    assert _structure(got) == _structure(ref)
+
+
+def _ok(res):
+    for n, (rc, out, err, _) in res.items():
+        assert rc == 0, f"{n} exited {rc}:\n{out}\n{err}"
+
+
+@pytest.fixture
+def net3(request):
+    names = request.param
+    with Network(names) as net:
+        yield net
+
+
+def _job(split, rounds=2, analyst="h1", **kw):
+    job = {"params": PARAMS, "num_boost_round": rounds, "split": split, "label": "ms",
+           "id": "patient_id", "analyst": analyst, "categorical": {"region": LEVELS},
+           "timeout": 30}
+    job.update(kw)
+    return job
+
+
+def test_horizontal_three_hospitals(tmp_path):
+    parties = ["h1", "h2", "h3"]
+    with Network(parties + ["dealer"]) as net:
+        c = Consortium(tmp_path, net, parties)
+        pop = _population(240, 1)
+        cols = ["patient_id", "age", "bmi", "edss", "region", "ms"]
+        parts = np.array_split(np.arange(len(pop)), 3)
+        for n, rows in zip(parties, parts):
+            pop.iloc[rows][cols].to_csv(c.site(n) / f"{n}.csv", index=False)
+        c.write_job(_job("horizontal"))
+        c.start_all("h1")
+        res = c.wait(240)
+    _ok(res)
+    _check_model(c.site("h1") / "model.json", pop[cols].drop(columns=["patient_id"]), "ms", 2)
+    for n in ("h2", "h3", "dealer"):
+        assert not (c.site(n) / "model.json").exists()
+    stats = json.loads((c.site("h2") / "stats.json").read_text())
+    assert stats["bytes_sent"] > 0 and len(stats["per_tree"]) == 2
+    assert "MB sent" in res["h2"][1] and "rounds" in res["dealer"][1]
+    print(f"network: {net.kind} ({net.reason or 'namespaces'})")
+
+
+def test_vertical_with_psi_partly_overlapping_ids(tmp_path):
+    parties = ["hospital", "insurer"]
+    with Network(parties + ["dealer"]) as net:
+        c = Consortium(tmp_path, net, parties)
+        pop = _population(260, 2)
+        rng = np.random.default_rng(5)
+        hosp = pop.iloc[:220][["patient_id", "age", "bmi", "edss", "region", "ms"]]
+        ins = pop.iloc[40:][["patient_id", "claims", "rx"]]
+        hosp.sample(frac=1, random_state=1).to_csv(c.site("hospital") / "hospital.csv", index=False)
+        ins.sample(frac=1, random_state=2).to_parquet(c.site("insurer") / "insurer.parquet")
+        c.write_job(_job("vertical", analyst="hospital"))
+        c.start("dealer")
+        c.start("hospital", out=True)
+        c.start("insurer", data="insurer.parquet")
+        res = c.wait(240)
+        del rng
+    _ok(res)
+    joined = hosp.merge(ins, on="patient_id").drop(columns=["patient_id"])
+    assert len(joined) == 180
+    cols = ["age", "bmi", "edss", "region", "claims", "rx", "ms"]
+    _check_model(c.site("hospital") / "model.json", joined[cols], "ms", 2)
+
+
+def test_mixed_three_hospitals_and_an_insurer(tmp_path):
+    parties = ["h1", "insurer", "h2", "h3"]
+    with Network(parties + ["dealer"]) as net:
+        c = Consortium(tmp_path, net, parties)
+        pop = _population(300, 3)
+        hcols = ["patient_id", "age", "bmi", "edss", "region", "ms"]
+        hosp = {n: pop.iloc[i * 80:(i + 1) * 80][hcols] for i, n in enumerate(["h1", "h2", "h3"])}
+        ins = pop.iloc[60:][["patient_id", "claims", "rx"]]       # covers 180 of the 240 patients
+        for n, df in hosp.items():
+            df.to_csv(c.site(n) / f"{n}.csv", index=False)
+        ins.sample(frac=1, random_state=3).to_csv(c.site("insurer") / "insurer.csv", index=False)
+        c.write_job(_job("mixed", analyst="h2"))
+        c.start_all("h2")
+        res = c.wait(300)
+    _ok(res)
+    pooled = pd.concat([hosp[n] for n in ("h1", "h2", "h3")])
+    joined = pooled.merge(ins, on="patient_id", how="left").drop(columns=["patient_id"])
+    cols = ["age", "bmi", "edss", "region", "claims", "rx", "ms"]
+    _check_model(c.site("h2") / "model.json", joined[cols], "ms", 2)
