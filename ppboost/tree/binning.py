@@ -21,15 +21,19 @@ xgboost's cut values, reproduced here (checked against xgboost 3.2 models):
 * NaN is missing: it gets a dedicated bin, index ``n_bins[j]`` (after the
   regular bins).
 
-Locality: :func:`summarize_column` and :func:`cuts_from_summary` only need one
-column, so in a vertical split each owner bins its own columns. In a
-horizontal split every party summarises its rows, and
-:func:`fit_bins_from_summaries` merges the per-party summaries (the secure
-backend may aggregate the summaries securely instead of in the clear; the
-merge is an elementwise sum of weights over a union of values). For columns
-with at most ``summary_size`` distinct values per party the merged summary is
-exact (union of distinct values with summed counts), so the cuts equal the
-ones computed on the pooled data.
+Locality: :func:`fit_bins` needs only one party's columns, so in a vertical
+split each owner bins its own columns. In a horizontal split no party sends
+a summary of its rows: the secure backend gets the cuts of a feature whose
+rows are split across parties from
+:func:`ppboost.tree.secure_binning.shared_cuts`, an oblivious sort of the
+pooled rows that opens only the cuts (docs/design.md, section 7). Those cuts
+equal :func:`cuts_from_summary` of :func:`merge_summaries` of the parties'
+exact summaries, so :func:`summarize_column`, :func:`merge_summaries` and
+:func:`fit_bins_from_summaries` stay here as the plaintext reference (the
+tests use them). The merge is an elementwise sum of weights over a union of
+values; for columns with at most ``summary_size`` distinct values per party
+the merged summary is exact, so the cuts equal the ones computed on the
+pooled data.
 """
 from __future__ import annotations
 
