@@ -1,4 +1,4 @@
-"""PPXGBoost encrypted prediction (DESIGN.md "Encrypted prediction").
+"""PPXGBoost encrypted prediction (docs/design.md, section 9).
 
     proxy = Proxy(booster)                   # xgboost.Booster or JSON model path
     enrollment = proxy.enroll("alice")       # .keys (client, secret), .model (server)

@@ -4,8 +4,8 @@
 under uvicorn.  The server stores per-user :class:`EncryptedModel` blobs in a
 :class:`~ppboost.inference.store.ModelStore` (SQLite) and evaluates encrypted
 queries.  It never holds a user's secret key: it only compares OPE
-ciphertexts and multiplies Paillier ciphertexts (see DESIGN.md, "Encrypted
-prediction"; Meng & Feigenbaum, "Privacy-preserving XGBoost inference", 2020).
+ciphertexts and multiplies Paillier ciphertexts (see docs/design.md, section 9;
+Meng & Feigenbaum, "Privacy-preserving XGBoost inference", 2020).
 
 Endpoints (the OpenAPI description is served at ``/openapi.json``, docs at ``/docs``):
 
