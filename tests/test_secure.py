@@ -1,4 +1,4 @@
-"""tree/secure.py pieces: precision plan, tolerant argmax, binning agreement, opening trees,
+"""tree/secure/ pieces: precision plan, tolerant argmax, binning agreement, opening trees,
 and the secure backend against the plain backend call by call (2 and 3 parties)."""
 from __future__ import annotations
 
@@ -17,30 +17,30 @@ from ppboost.tree.secure import (Cell, SecurePlan, SharedTree, agree_bins,
 def test_precision_plan_budgets():
     """Every product of the split search fits the ring for the declared bounds, and the
     tie tolerance covers twice the error bound of one candidate's loss."""
-    from ppboost.tree.secure import _limbs
+    from ppboost.tree.secure.precision import limbs
     for obj in ("reg:squarederror", "binary:logistic", "multi:softprob"):
         extra = {"num_class": 3} if obj == "multi:softprob" else {}
         for n in (100, 25_000, 100_000):
             p = TreeParams.from_dict({"objective": obj, **extra})
             pl = precision_plan(p, n)
-            for shift, xb, yb, xyb in (pl["w_mul"], pl["gain_mul"]):
+            for shift, xb, yb, xyb in (pl.w_mul, pl.gain_mul):
                 assert xb <= 62 and yb <= 59 and xyb - shift <= 62 and shift >= 0
-                assert _limbs(xyb, yb) <= 4
+                assert limbs(xyb, yb) <= 4
             # w = G r' / 2^s: |G| r' <= Wmax 2^s, so the declared xy bound holds
-            assert pl["w_mul"][3] >= pl["fg"] + pl["fr"] + pl["s"] + np.log2(pl["Wmax"])
+            assert pl.w_mul[3] >= pl.fg + pl.fr + pl.s + np.log2(pl.Wmax)
             # the gain is declared up to Qmax = Gmax Wmax, and 3 Qmax fits at Fl bits
-            assert pl["gain_mul"][3] >= pl["fg"] + pl["fw"] + np.log2(pl["Qmax"])
-            assert np.log2(3 * pl["Qmax"]) + pl["Fl"] <= 60
-            assert pl["fr"] >= 20 and pl["fw"] >= 16 and 2 ** pl["s"] >= pl["hi"]
+            assert pl.gain_mul[3] >= pl.fg + pl.fw + np.log2(pl.Qmax)
+            assert np.log2(3 * pl.Qmax) + pl.Fl <= 60
+            assert pl.fr >= 20 and pl.fw >= 16 and 2 ** pl.s >= pl.hi
             # tolerance: relative part 2^-tol_shift >= 2 x the reciprocal's relative error
-            rho = 2.0 ** -(INTERNAL_BITS - 2) + 2.0 ** -pl["fr"]
-            assert 2.0 ** -pl["tol_shift"] >= 2 * rho
+            rho = 2.0 ** -(INTERNAL_BITS - 2) + 2.0 ** -pl.fr
+            assert 2.0 ** -pl.tol_shift >= 2 * rho
             # per-row part >= 2 gmax lw ulps of w, in loss units
             gmax = 4.0 if obj == "reg:squarederror" else 1.0
-            assert pl["tol_per_row"] * 2.0 ** -pl["tol_shift"] >= \
-                2 * gmax * pl["limbs"][0] * 2.0 ** (pl["Fl"] - pl["fw"])
+            assert pl.tol_per_row * 2.0 ** -pl.tol_shift >= \
+                2 * gmax * pl.limbs[0] * 2.0 ** (pl.Fl - pl.fw)
             # in real units the absolute part at the root is far below a float32 ulp of 1e3
-            root = (n * pl["tol_per_row"] / 2 ** pl["tol_shift"] + pl["tol_const"]) / 2 ** pl["Fl"]
+            root = (n * pl.tol_per_row / 2 ** pl.tol_shift + pl.tol_const) / 2 ** pl.Fl
             assert root < 1e-3, (obj, n, root)
 
 
@@ -190,17 +190,16 @@ def test_secure_log_at_powers_of_two(n_parties):
     the Newton iterate converges to exp(b) = 1/2, where rounding can put exp(b) a few ulps
     under 1/2; the reciprocal's declared range must still hold (it failed for ~10% of the
     values, an error of 8e-4 in the intercept, when it started at exactly 1/2)."""
-    import types
     from ppboost.crypto import fixed
     from ppboost.mpc.context import AShare
-    from ppboost.tree.secure import SecureBackend, _Ops
+    from ppboost.tree.secure.objective import secure_log
+    from ppboost.tree.secure.ops import Ops
     vals = np.concatenate([np.full(600, 0.5), np.full(200, 0.25), np.full(100, 0.5 - 2 ** -24),
                            np.linspace(1e-4, 1, 200)])
 
     def fn(P):
-        o = types.SimpleNamespace(party=P, ops=_Ops(P))
         f = P.share(fixed.encode(vals, 24) if P.id == 0 else None, owner=0, shape=vals.shape)
-        return P.reveal(AShare(P, SecureBackend._secure_log(o, f.value, 1e-4)))
+        return P.reveal(AShare(P, secure_log(Ops(P), f.value, 1e-4)))
 
     res, _, _ = run_parties(n_parties, fn, timeout=300)
     err = np.abs(fixed.decode(res[0], 24) - np.log(fixed.decode(fixed.encode(vals, 24), 24)))

@@ -3,15 +3,16 @@
 The grower (:mod:`ppboost.tree.grower`) is written once against
 :class:`TreeBackend`. It never looks inside the objects a backend returns
 (``Margins``, ``GradHess``, ``Nodes``, ``Hist``, ``Splits``, ``Leaves``):
-for the plain backend they are numpy arrays, for the secure backend they will
-be secret shares held by the parties. Everything the grower knows is public:
-the :class:`TreeLayout` (number of features, bins per feature, which are
-categorical, the candidate table), the parameters, the number of rows. The
-only thing that ever becomes plaintext is a finished tree, through
-:meth:`TreeBackend.reveal_tree`, for the analyst.
+for the plain backend they are numpy arrays, for the secure backend
+(:mod:`ppboost.tree.secure`) they are secret shares held by the parties.
+Everything the grower knows is public: the :class:`TreeLayout` (number of
+features, bins per feature, which are categorical, the candidate table), the
+parameters, the number of rows. The only thing that ever becomes plaintext
+is a finished tree, for the analyst: through :meth:`TreeBackend.reveal_tree`,
+or (secure backend) by the analyst summing every party's exported shares.
 
-The algorithm is oblivious (DESIGN.md "Secure training", XORBoost,
-Deforce et al., PoPETs 2022): every tree is complete to ``max_depth``; each
+The algorithm is oblivious (docs/design.md "Secure training", XORBoost,
+Deforth et al., PoPETs 2022): every tree is complete to ``max_depth``; each
 node gets a secret one-hot vector over the public candidate table plus one
 "do not split" entry, which becomes a dummy split that sends every row left.
 The analyst collapses dummy splits back to leaves (:mod:`ppboost.tree.export`).
@@ -31,7 +32,8 @@ For feature j with b_j regular bins and a missing bin:
   per code 0 .. max code (absent codes too); an absent code's second
   candidate is the split "missing vs the rest".
 
-Split rule (xgboost ``hist``, depthwise): loss_chg =
+Split rule (xgboost ``hist``, depthwise; coded once, in
+:mod:`ppboost.tree.split_rule`, for both backends): loss_chg =
 G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda) (Chen & Guestrin
 2016, eq. 7, without the factor 1/2 and gamma, as xgboost computes it);
 a candidate is valid iff H_L >= min_child_weight and H_R >= min_child_weight;
@@ -144,6 +146,11 @@ class TreeLayout:
         """Start of each feature's block in a (node, bin) histogram row (missing bin last)."""
         return np.concatenate([[0], np.cumsum(self.n_bins + 1)]).astype(np.int64)
 
+    @property
+    def cand_offsets(self) -> np.ndarray:
+        """Start of each feature's candidates in the table (2 b_j per feature), and C."""
+        return np.concatenate([[0], np.cumsum(2 * self.n_bins)]).astype(np.int64)
+
 
 @dataclass
 class RevealedTree:
@@ -178,7 +185,20 @@ class TreeBackend(ABC):
     ``Nodes`` (the n x L 0/1 node indicator matrix N), ``Hist`` (per node and
     bin sums of g and h), ``Splits`` (per node one-hot over C + 1 outcomes and
     the node weights), ``Leaves`` (L leaf values).
+
+    Everything a call needs arrives in its arguments: a backend keeps no
+    state from one call to the next except what it set up before training
+    (a level's ``Hist`` reaches the children's ``histograms`` call through
+    ``Splits`` and ``Nodes``, not through the backend). The one hook with a
+    side effect is :meth:`before_round`, which the grower calls at the start
+    of every boosting round.
     """
+
+    def before_round(self, round: int) -> None:
+        """Called by the grower at the start of boosting round ``round``,
+        before :meth:`gradients` (as xgboost's ``TrainingCallback.before_iteration``).
+        Default: nothing. The secure backend schedules the dealer's material
+        of the round here. Secure cost: one request message (rounds >= 1)."""
 
     params: TreeParams
     layout: TreeLayout
@@ -210,9 +230,10 @@ class TreeBackend(ABC):
     def histograms(self, nodes, gh) -> Any:
         """Per (node, feature, bin) sums of g and h for the rows in each node.
 
-        Secure cost: g*N and h*N (one Beaver product round, 2 n L elements),
-        owner-known permutation sorting rows by bin, local prefix sums,
-        second permutation selecting bin ends: ~3 rounds, O(n L m) elements.
+        Secure cost (left children only; right = parent - left, the parent's
+        sums carried by ``nodes``): g*N and h*N (one Beaver product round),
+        an owner-known permutation sorting rows by bin, local prefix sums, a
+        second permutation selecting bin ends: 3 rounds, O(n L m) elements.
         """
 
     @abstractmethod
@@ -231,9 +252,10 @@ class TreeBackend(ABC):
         2l+1 = going right. Rows go left iff their bin satisfies the chosen
         candidate (dummy split: every row left).
 
-        Secure cost: suffix sums of the one-hot over bins (local), inverse
-        permutations to rows (1 round, O(n L m) elements), then
-        N_left = N * left (1 Beaver round, n L elements).
+        Secure cost: each node's chosen feature and code from its one-hot
+        (local), each row's bin in that feature by an owner-private matrix
+        product (1 round, m L elements per non-owner), three comparisons on
+        n L elements, then N_left (2 Beaver rounds, 6 n L elements).
         """
 
     @abstractmethod
@@ -246,7 +268,13 @@ class TreeBackend(ABC):
         """margins[:, group] += N @ leaves. Secure cost: 1 Beaver round, n L elements."""
 
     @abstractmethod
-    def reveal_tree(self, splits: list, leaves, group: int) -> RevealedTree:
+    def reveal_tree(self, splits: list, leaves, group: int) -> RevealedTree | None:
         """Open one finished tree to the analyst only (split choices, the
-        chosen split conditions and the weights). Secure cost: 1 round,
-        O(2^d) elements sent to the analyst."""
+        chosen split conditions and the weights): the RevealedTree where the
+        analyst is, None elsewhere (plain: always the tree).
+
+        Secure: every party exports its shares (``SecureBackend.export_shares``,
+        which opens nothing; 1 Beaver round for the chosen conditions) and
+        sends them to the analyst party: 1 round, O(2^d C) elements. An
+        analyst outside the parties sums exported shares itself
+        (:func:`ppboost.tree.secure.open_tree`)."""

@@ -53,7 +53,9 @@ def boost(backend: TreeBackend, num_boost_round: int,
     """Gradient boosting with ``num_boost_round`` rounds of ``n_groups`` trees.
 
     Returns the trees in xgboost's order (round-major, then group), unrevealed.
-    ``on_tree(round, group)`` and ``on_level(level)`` are progress hooks.
+    ``backend.before_round(round)`` runs at the start of every round (the
+    backend's own hook, e.g. to schedule the dealer); ``on_tree(round, group)``
+    and ``on_level(level)`` are progress hooks.
     """
     if isinstance(num_boost_round, bool) or int(num_boost_round) != num_boost_round \
             or num_boost_round < 0:
@@ -61,6 +63,7 @@ def boost(backend: TreeBackend, num_boost_round: int,
     margins = backend.init_margins()
     trees: list[GrownTree] = []
     for rnd in range(int(num_boost_round)):
+        backend.before_round(rnd)
         ghs = backend.gradients(margins)          # all groups at this round's margins
         for group in range(backend.params.n_groups):
             nodes, tree = grow_tree(backend, ghs[group], group, on_level)

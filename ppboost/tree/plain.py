@@ -28,14 +28,12 @@ import functools
 
 import numpy as np
 
-from . import losses
+from . import losses, split_rule
 from .backend import KIND_BACKWARD, KIND_FORWARD, RevealedTree, TreeBackend, TreeLayout
 from .binning import BinMapper, fit_bins
 from .params import TreeParams
 
 __all__ = ["PlainBackend", "fit_plain", "prepare_plain"]
-
-_KRT_EPS = 1e-6
 
 
 def _shape(obj):
@@ -129,17 +127,10 @@ class PlainBackend(TreeBackend):
         return {"G": cat(Gs), "H": cat(Hs), "count": cat(Cs), "G_node": Gt, "H_node": Ht}
 
     def _gain(self, G, H):
-        """float32 G^2/(H+lambda) (0 where H <= 0), as xgboost's
-        ``CalcGainGivenWeight``: double arithmetic, returned as float."""
-        lam = self.params.reg_lambda
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(H > 0, G * G / (H + lam), 0.0).astype(np.float32)
+        return split_rule.gain(G, H, self.params.reg_lambda)
 
     def _weight(self, G, H):
-        p = self.params
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ok = (H >= p.min_child_weight) & (H > 0)
-            return np.where(ok, -G / (H + p.reg_lambda), 0.0)
+        return split_rule.weight(G, H, self.params.reg_lambda, self.params.min_child_weight)
 
     def _candidate_sums(self, hist):
         """(G_L, H_L, G_R, H_R, eligible) for every node x candidate, in table order."""
@@ -191,7 +182,7 @@ class PlainBackend(TreeBackend):
             best = np.argmax(masked, axis=1)          # first maximum = xgboost tie-break
             rows = np.arange(L)
             bl = masked[rows, best]
-            split = (bl > np.float32(_KRT_EPS)) & (bl >= np.float32(p.gamma)) \
+            split = split_rule.clears_threshold(bl, p.gamma) \
                 & (HL[rows, best] > 0) & (HR[rows, best] > 0)
             choice = np.where(split, best, C)
         else:

@@ -1,0 +1,202 @@
+"""Secret histograms of one tree level by owner-known permutations.
+
+Per level, for the **left children only** (right = parent - left).  For a
+cell with n_c rows and m_c features let n' = n_c + B where
+B = max_j (bins_j + 1).  The owner pads the cell with B zero "dummy" rows,
+one per bin, so that every bin is non-empty, and sorts the padded rows of
+feature j by bin (dummy first within its bin): sigma_j (:func:`prepare_cells`).
+
+1. V = [g * N_left, h * N_left, N_left]  (Beaver products, 1 round).
+2. ``permute_many(V_cell, [sigma_j])``: one masked message serves all m_c
+   features (docs/design.md, "one mask serves every column"), 1 round.
+3. Local prefix sums along the sorted rows.
+4. One stacked owner permutation moves each feature's bin-end rows to the
+   top: the cumulative histograms G_L(<= k), H_L(<= k), count(<= k), 1 round.
+   Cells of the same feature in different row blocks are summed.
+
+The bin-end selection costs O(n m L) elements per level and non-owner; the
+dealer cannot stand in for a non-owner there (it knows the permutation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...mpc import ring
+from ...mpc.context import AShare, Party
+from ...mpc.permutation import dealer_request, permute, permute_many
+from ..backend import TreeLayout
+from .ops import Ops
+
+__all__ = ["Hist", "HistCell", "prepare_cells", "cell_requests", "cell_histogram",
+           "histograms"]
+
+
+@dataclass(frozen=True)
+class Hist:
+    """Shares of the cumulative sums of one level, for every node of it.
+
+    ``cum`` (Btot, ncol, L): cum[o_j + k, :, l] = sums over the rows of node
+    l with bin_j <= k (missing bin last), columns [g, h, count] (reg, h = 1:
+    [g, count]); ``tot`` (ncol, L): the node totals.
+    """
+
+    cum: np.ndarray
+    tot: np.ndarray
+
+
+@dataclass(frozen=True)
+class HistCell:
+    """One cell's public histogram shape and, on its owner, the permutations.
+
+    ``B`` = max_j (bins_j + 1), ``npad`` = n_c + B padded rows, ``feats``,
+    ``mc`` = m_c; on the owner ``sigmas`` (m_c sorting permutations of the
+    padded rows) and ``select`` (the stacked selection permutation moving
+    each feature's B bin-end rows to the top), None elsewhere.
+    """
+
+    B: int
+    npad: int
+    feats: np.ndarray
+    mc: int
+    sigmas: list | None = None
+    select: np.ndarray | None = None
+
+
+def prepare_cells(party: Party, plan, n_bins: np.ndarray, binned: dict) -> list:
+    """[HistCell] per cell of ``plan``; the owner derives its permutations from
+    its bins ``binned[ci]`` (int (n_c, m_c), missing = n_bins[j]).  Local."""
+    out = []
+    for ci, cell in enumerate(plan.cells):
+        nc, feats = int(cell.rows.shape[0]), cell.features
+        B = int((n_bins[feats] + 1).max())
+        npad, mc = nc + B, int(feats.shape[0])
+        if cell.owner != party.id:
+            out.append(HistCell(B, npad, feats, mc))
+            continue
+        bins = np.asarray(binned[ci], dtype=np.int64)
+        sig_stack, sel = [], []
+        used = np.zeros(mc * npad, bool)
+        for t, j in enumerate(feats.tolist()):
+            b = int(n_bins[j])
+            padded = np.concatenate([bins[:, t], np.minimum(np.arange(B), b)])
+            real = np.concatenate([np.ones(nc, np.int64), np.zeros(B, np.int64)])
+            sigma = np.argsort(padded * 2 + real, kind="stable")
+            sb = padded[sigma]
+            ends = np.searchsorted(sb, np.arange(b + 1), side="right") - 1
+            sig_stack.append(sigma + t * npad)
+            sel.append(ends + t * npad)
+            used[ends + t * npad] = True
+        sig_stack = np.concatenate(sig_stack)
+        # selection permutation: bin ends of block t at rows t*B .. t*B + b_j,
+        # unused filler rows for k > b_j, then everything else
+        free = np.flatnonzero(~used)
+        top, pos = [], 0
+        for t, j in enumerate(feats.tolist()):
+            k = B - int(n_bins[j]) - 1
+            top += [sel[t], free[pos:pos + k]]
+            pos += k
+        top = np.concatenate(top).astype(np.int64)
+        rest_mask = np.ones(mc * npad, bool)
+        rest_mask[top] = False
+        rest = np.flatnonzero(rest_mask)        # increasing, as setdiff1d gave
+        sigmas = [s - t * npad for t, s in enumerate(np.split(sig_stack, mc))]
+        out.append(HistCell(B, npad, feats, mc, sigmas, np.concatenate([top, rest])))
+    return out
+
+
+def _permutations(info: HistCell, cols: int):
+    """The public arguments (shape, count, kept rows) of the cell's two owner
+    permutations with ``cols`` columns: the sort (:func:`permute_many`) and
+    the bin-end selection (:func:`permute`).  :func:`cell_histogram` makes
+    exactly these calls and :func:`cell_requests` asks the dealer for them."""
+    return [((info.npad, cols), info.mc, None),
+            ((info.mc * info.npad, cols), 1, info.mc * info.B)]
+
+
+def cell_requests(owner: int, info: HistCell, cols: int) -> list:
+    """The dealer requests of :func:`cell_histogram` (for ``prefetch_many``)."""
+    return [dealer_request(shape, owner, count, rows)
+            for shape, count, rows in _permutations(info, cols)]
+
+
+def cell_histogram(party: Party, owner: int, info: HistCell, Vc: np.ndarray) -> np.ndarray:
+    """Cumulative histograms at the bin ends of one cell: shares (m_c, B, cols).
+
+    Inputs: Vc (n_c, cols) shares of the cell's rows of V.  Opened: to the
+    owner X + a (uniform) per permutation, to everyone the uniformly random
+    tau of the owner permutations.  Cost: 2 rounds; per non-owner
+    (n_c + B)(m_c + 1) cols elements, per owner m_c (n_c + B + B) int32
+    indices to each other party (the selection publishes only the m_c B kept
+    rows, perm_select); offline (dealer -> owner) 2 m_c (n_c + B) cols elements.
+    """
+    B, mc, npad = info.B, info.mc, info.npad
+    cols = Vc.shape[1]
+    (_, count, _), (_, _, rows) = _permutations(info, cols)
+    X = np.concatenate([Vc, np.zeros((B, cols), np.uint64)], axis=0)
+    mine = party.id == owner
+    sorted_ = permute_many(AShare(party, X), info.sigmas if mine else None, owner, count=count)
+    stacked = np.empty((mc * npad, cols), np.uint64)
+    for t, s in enumerate(sorted_):
+        ring.prefix_sum(s.value, out=stacked[t * npad:(t + 1) * npad])
+    # only the mc * B bin-end rows are kept: the owner publishes mc * B
+    # indices (not mc * npad) and non-owners expand only those rows of
+    # their output masks (perm_select)
+    sel = permute(AShare(party, stacked), info.select if mine else None, owner, rows=rows)
+    return sel.value.reshape(mc, B, cols)
+
+
+def histograms(ops: Ops, plan, cells: list, layout: TreeLayout, nodes: np.ndarray, gh,
+               parent: Hist | None, request_ahead: bool) -> Hist:
+    """The :class:`Hist` of a level (module docstring, steps 1-4).
+
+    Inputs: N (n, L) shares, g and h shares (h None: h = 1), the parent
+    level's :class:`Hist` (None at the root).  Left children only (columns
+    0, 2, ...), right = parent - left.  ``request_ahead``: ask the dealer
+    for every cell's permutation material at once, after the level's Beaver
+    product (so the dealer makes the later cells' material while the
+    parties work on the first cells).
+    Opened: the Beaver masks of g*N, h*N and what :func:`cell_histogram` opens.
+    Cost: 1 + 2 rounds per cell (:func:`cell_histogram`); the Beaver product
+    on (ncol - 1) n L/2 elements.
+    """
+    g, h = gh
+    party = ops.p
+    n, L = nodes.shape
+    left = nodes if L == 1 else np.ascontiguousarray(nodes[:, 0::2])
+    Lh = left.shape[1]
+    ncol = 2 if h is None else 3
+    if h is None:
+        gN = ops.mul(np.repeat(g[:, None], Lh, axis=1), left)
+        V = np.concatenate([gN, left], axis=1)
+    else:
+        gh2 = np.concatenate([np.repeat(g[:, None], Lh, axis=1),
+                              np.repeat(h[:, None], Lh, axis=1)], axis=1)
+        prod = ops.mul(gh2, np.concatenate([left, left], axis=1))
+        V = np.concatenate([prod, left], axis=1)
+    if request_ahead:
+        party.dealer.prefetch_many([r for cell, info in zip(plan.cells, cells)
+                                    for r in cell_requests(cell.owner, info, ncol * Lh)],
+                                   expand=False)
+    Btot = int(layout.bin_offsets[-1])
+    offs = layout.bin_offsets
+    cum = np.zeros((Btot, ncol * Lh), np.uint64)
+    for cell, info in zip(plan.cells, cells):
+        out = cell_histogram(party, cell.owner, info, V[cell.rows])
+        for t, j in enumerate(info.feats.tolist()):
+            bj = int(layout.n_bins[j]) + 1
+            cum[int(offs[j]):int(offs[j]) + bj] += out[t, :bj]
+    cum = cum.reshape(Btot, ncol, Lh)
+    tot = V.sum(axis=0, dtype=np.uint64).reshape(ncol, Lh)
+    if L == 1:
+        return Hist(cum, tot)
+    if parent is None:
+        raise ValueError(f"a level of {L} nodes needs its parent level's Hist")
+    full = np.empty((Btot, ncol, L), np.uint64)
+    full[:, :, 0::2] = cum
+    full[:, :, 1::2] = parent.cum - cum
+    ft = np.empty((ncol, L), np.uint64)
+    ft[:, 0::2] = tot
+    ft[:, 1::2] = parent.tot - tot
+    return Hist(full, ft)
