@@ -2,9 +2,11 @@
 
 ``binning`` (xgboost-hist cut values), ``losses`` (objectives), ``params``
 (xgboost names and defaults), ``backend`` (the interface and the public
-candidate table), ``plain`` (numpy reference backend, ``fit_plain``),
-``grower`` (the oblivious loop), ``export`` (revealed trees -> xgboost JSON /
-Booster, pruning of dummy splits).
+candidate table), ``split_rule`` (the split gain rule both backends apply),
+``plain`` (numpy reference backend, ``fit_plain``), ``secure`` (the backend
+on secret shares, one module per stage), ``secure_binning`` (cuts of features
+split across row blocks), ``grower`` (the oblivious loop), ``export``
+(revealed trees -> xgboost JSON / Booster, pruning of dummy splits).
 """
 from .backend import RevealedTree, TreeBackend, TreeLayout
 from .binning import (BinMapper, FeatureCuts, FeatureSummary, align_summaries,
