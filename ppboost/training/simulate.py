@@ -113,7 +113,8 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
     t0 = time.perf_counter()
     if transport == "inprocess":
         from ..transport.inprocess import run_inprocess
-        results, dealer, _ = run_inprocess(len(names), fns, dealer_fn, timeout=timeout)
+        results, dealer, _ = run_inprocess(len(names), fns, dealer_fn, timeout=timeout,
+                                           names=everyone)
     else:
         from ..transport.launch import run_local
         results, dealer, _ = run_local(len(names), fns, dealer_fn, timeout=timeout)

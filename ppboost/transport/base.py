@@ -159,7 +159,12 @@ class Endpoint(ABC):
     def is_dealer(self) -> bool:
         return self.me == self.n_parties
 
+    #: participants' names by id (e.g. from the federation file); None: "party <id>" / "dealer"
+    names: list | None = None
+
     def name(self, pid: int) -> str:
+        if self.names is not None and 0 <= pid < len(self.names):
+            return self.names[pid]
         return "dealer" if pid == self.n_parties else f"party {pid}"
 
     def _check_peer(self, pid: int) -> None:

@@ -24,11 +24,14 @@ _POLL = 0.05
 class Hub:
     """The shared mailboxes of one in-process federation."""
 
-    def __init__(self, n_parties: int, timeout: float = 60.0):
+    def __init__(self, n_parties: int, timeout: float = 60.0, names: list | None = None):
         if n_parties < 2:
             raise ValueError(f"n_parties == {n_parties}, must be >= 2")
+        if names is not None and len(names) != n_parties + 1:
+            raise ValueError(f"{len(names)} names for {n_parties + 1} participants")
         self.n_parties = n_parties
         self.timeout = timeout
+        self.names = None if names is None else list(names)
         n = n_parties + 1
         self.queues = {(a, b): queue.Queue() for a in range(n) for b in range(n) if a != b}
         self.failed = threading.Event()
@@ -51,6 +54,7 @@ class InProcessEndpoint(Endpoint):
         self.me = me
         self.n_parties = hub.n_parties
         self.timeout = hub.timeout
+        self.names = hub.names
         self.stats = Stats(me)
 
     def _send(self, to, payload, move: bool = False):
@@ -86,16 +90,19 @@ def run_inprocess(
     party_fn: Callable[[Endpoint], object] | Sequence[Callable[[Endpoint], object]],
     dealer_fn: Callable[[Endpoint], object] | None = None,
     timeout: float = 60.0,
+    names: list | None = None,
 ):
     """Run one function per participant in its own thread and return their results.
 
     ``party_fn`` is one callable used by every data party, or a list with one
     callable per party.  ``dealer_fn`` (optional) runs as participant
-    ``n_parties``.  Returns ``(party_results, dealer_result, endpoints)``.
+    ``n_parties``.  ``names``: every participant's name by id, used in
+    messages (default ``party <id>`` / ``dealer``).  Returns
+    ``(party_results, dealer_result, endpoints)``.
     The first exception raised by any participant is re-raised here (the
     others stop with :class:`PeerFailed`).
     """
-    hub = Hub(n_parties, timeout)
+    hub = Hub(n_parties, timeout, names)
     fns = list(party_fn) if isinstance(party_fn, (list, tuple)) else [party_fn] * n_parties
     if len(fns) != n_parties:
         raise ValueError(f"{len(fns)} party functions for {n_parties} parties")

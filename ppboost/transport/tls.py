@@ -554,6 +554,7 @@ class TLSEndpoint(Endpoint):
         self.config = config
         self.me = me
         self.n_parties = config.n_parties
+        self.names = config.names()
         self.timeout = float(timeout)
         self.stats = Stats(me)
         self._ch = channels
