@@ -241,9 +241,10 @@ class TreeBackend(ABC):
         """Best valid candidate per node as a secret one-hot over C + 1
         outcomes (last = do not split), plus each node's weight.
 
-        Secure cost: gains for L*C candidates (reciprocal or cross-multiplied
-        fractions), min_child_weight/gamma masks (comparisons), tournament
-        argmax: O(log C) comparison rounds, O(L C) elements per round.
+        Secure cost: gains for L*C candidates (a reciprocal and two limb
+        products), min_child_weight masks (comparisons), a tournament argmax
+        with a tie tolerance, the gamma test on the winner: O(log C)
+        comparison rounds, O(L C) elements per round.
         """
 
     @abstractmethod

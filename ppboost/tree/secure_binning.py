@@ -4,7 +4,7 @@ parties, opening only the cuts (and a few named aggregates).
 docs/design.md, section 7: across parties (horizontal case) the bins come from a
 sketch that no party sees in the clear; a feature with at most max_bin
 distinct values gets one bin per value (as xgboost ``hist``).
-:func:`shared_cuts` (used by :func:`ppboost.tree.secure.agree_bins`) does it
+:func:`shared_cuts` (used by :func:`ppboost.tree.secure.setup.agree_bins`) does it
 with an oblivious sort of the pooled rows (:func:`ppboost.mpc.sort.sort`):
 
 1. **Share the rows** (0 online rounds).  Each block owner secret-shares its

@@ -41,8 +41,12 @@ class SecureBackend(TreeBackend):
     offline : ``"overlap"`` or ``"before"`` (:meth:`before_round`)
     analyst : the party id :meth:`reveal_tree` opens trees to, or None
 
-    Construction (every party at once) sets up the owners' code matrices,
-    the split conditions' shares and the labels' shares; nothing is opened.
+    Construction (every party at once) sets up the owners' code matrices
+    (:func:`~ppboost.tree.secure.route.setup_codes`), the split conditions'
+    shares (:func:`~ppboost.tree.secure.setup.share_conditions`) and the
+    labels' shares (:class:`~ppboost.tree.secure.objective.SecureObjective`);
+    nothing is opened.  Cost: 1 round and n_c m_c elements per non-owner per
+    cell, one sharing of C elements per cell owner, the labels' sharing.
     """
 
     def __init__(self, party: Party, plan: SecurePlan, params: TreeParams, binned: dict,
@@ -50,7 +54,9 @@ class SecureBackend(TreeBackend):
                  analyst: int | None = None):
         if offline not in ("overlap", "before"):
             raise ValueError(f"offline == {offline!r}, must be 'overlap' or 'before'")
-        if analyst is not None and analyst not in range(party.n_parties):
+        if analyst is not None and (isinstance(analyst, bool)
+                                    or not isinstance(analyst, (int, np.integer))
+                                    or not 0 <= analyst < party.n_parties):
             raise ValueError(f"analyst == {analyst!r}, must be a party id in "
                              f"0..{party.n_parties - 1} or None")
         self.party, self.ops, self.plan, self.params = party, Ops(party), plan, params
@@ -65,6 +71,7 @@ class SecureBackend(TreeBackend):
         self.objective = SecureObjective(self.ops, params, self.prec, plan, labels)
         self.offline, self.analyst = offline, analyst
         self._round_requests = None          # the dealer requests of one round (recorded)
+        self._level_ahead = True             # histograms ask for each level's material ahead
 
     # ------------------------------------------------------------------ dealer schedule
     def before_round(self, round: int) -> None:
@@ -88,6 +95,7 @@ class SecureBackend(TreeBackend):
             self._round_requests = dealer.recorded()
         if self._round_requests:
             dealer.prefetch_many(self._round_requests, expand=self.offline == "before")
+        self._level_ahead = not self._round_requests
 
     # ------------------------------------------------------------------ margins
     def init_margins(self):
@@ -116,7 +124,7 @@ class SecureBackend(TreeBackend):
         """:func:`ppboost.tree.secure.histogram.histograms` of the level, using
         ``nodes.parent`` for the right children."""
         return histograms(self.ops, self.plan, self._cells, self.layout, nodes.indicator, gh,
-                          nodes.parent, request_ahead=not self._round_requests)
+                          nodes.parent, request_ahead=self._level_ahead)
 
     def choose_splits(self, hist: Hist) -> Splits:
         """:func:`ppboost.tree.secure.split.choose_splits` against the objective's threshold."""

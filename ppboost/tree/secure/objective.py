@@ -124,8 +124,9 @@ class SecureObjective:
         """Secret one-hot of e = min{k : max|y| <= 2^k}, the scaled labels
         y_s = y 2^-e and mean, and the secret linear functions of e the run
         needs (2^e to unscale weights, the split threshold at 2^-2e, the
-        scaled base_score).  Cost: a secure max, one comparison batch on
-        |SCALE_RANGE| elements, two products and truncations."""
+        scaled base_score).  Opened: masks only.  Cost: a sign comparison and
+        a product on n elements, a secure max of n elements, one comparison
+        batch on |SCALE_RANGE| elements, two products and truncations."""
         ops, party = self.ops, self.ops.p
         y = self._y
         s = ops.ltz(y)
@@ -162,8 +163,8 @@ class SecureObjective:
         return self.ops.const(np.full(L, t, np.uint64))
 
     def unscale(self, ws):
-        """Weights (fo bits, scaled labels) -> label units: ws 2^e.
-        Cost: 1 product and 1 truncation on ws.size elements.  reg only."""
+        """Weights (fo bits, scaled labels) -> label units: ws 2^e (reg only).
+        Opened: masks only.  Cost: 1 product and 1 truncation on ws.size elements."""
         lo = SCALE_RANGE[0]
         return self.ops.trunc(self.ops.mul(ws, np.full(ws.shape, self._unscale, np.uint64)),
                               -lo, self.prec.fo + 2 + SCALE_RANGE[1] - lo + 1)
