@@ -146,30 +146,6 @@ def align(ep, job: Job, info: dict, site: Site, names: list, rng: PRG) -> tuple:
     return site, info
 
 
-def public_plan(info: dict):
-    """(names, cells, label_blocks, full_rows) from the public layout only."""
-    from ..tree.secure import Cell
-    names = list(info["parties"])
-    n = int(info["n_rows"])
-    holders = set(info["label_holders"])
-    cells, blocks, full_rows = [], [], []
-    start = 0
-    for pid, name in enumerate(names):
-        pi = info["parties"][name]
-        feats = np.asarray(pi["feature_indices"], np.int64)
-        row_holder = info["kind"] == "horizontal" or (info["kind"] == "mixed" and name in holders)
-        if row_holder:
-            rows = np.arange(start, start + pi["n_rows"], dtype=np.int64)
-            start += pi["n_rows"]
-        else:
-            rows = np.arange(n, dtype=np.int64)
-        full_rows.append(not row_holder)
-        cells.append(Cell(pid, rows, feats))
-        if name in holders:
-            blocks.append((pid, rows))
-    return names, cells, blocks, full_rows
-
-
 def _check_onehot(plan, params):
     if params.max_cat_to_onehot is None:
         return
@@ -184,12 +160,12 @@ def _check_onehot(plan, params):
 def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress) -> dict:
     """Phase 3: bin, share, grow every tree; returns this party's shares and stats."""
     from ..tree.grower import boost
-    from ..tree.secure import SecureBackend, SecurePlan, SharedTree, agree_bins
+    from ..tree.secure import SecureBackend, SecurePlan, agree_bins, plan_from_info
 
     ep = party.ep
     params = job.tree_params
     t_start = time.perf_counter()
-    names, cells, blocks, full_rows = public_plan(info)
+    names, cells, blocks, full_rows = plan_from_info(info)
     categorical = np.array([t == "c" for t in info["feature_types"]], dtype=bool)
     n_rows = int(info["n_rows"])
     plan = SecurePlan(n_rows, int(info["n_features"]), categorical, cells, blocks)
@@ -222,8 +198,7 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress) -
 
     grown = boost(backend, job.num_boost_round, on_tree=on_tree, on_level=on_level)
     # this party's shares of each tree (split choices, conditions, unscaled weights)
-    shared = [t if isinstance(t, SharedTree) else backend.reveal_tree(t.splits, t.leaves, t.group)
-              for t in grown]
+    shared = [backend.export_shares(t.splits, t.leaves, t.group) for t in grown]
     return {"trees": shared, "base": backend.base_score_share(), "n_bins": plan.n_bins,
             "categorical": categorical, "setup_seconds": setup_seconds, "per_tree": per_tree,
             "t_start": t_start}
