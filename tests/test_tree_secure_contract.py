@@ -1,6 +1,7 @@
 """The secure backend's side of the grower contract (2 and 3 parties): reveal_tree opens
 a tree to the analyst party only, export_shares opens nothing and sums to the same tree,
-and a level's histogram reaches its children through the values, not backend state."""
+and a level's histogram reaches its children through the values, not backend state;
+without an analyst party reveal_tree refuses."""
 from __future__ import annotations
 
 import numpy as np
@@ -70,7 +71,9 @@ def test_reveal_tree_opens_to_the_analyst_only_and_equals_the_exported_shares(n_
         np.testing.assert_allclose(got.leaf_weight, ref.leaf_weight, atol=1e-5)
 
 
-def test_reveal_tree_without_an_analyst_is_the_deprecated_share_path():
+def test_reveal_tree_without_an_analyst_party_refuses():
+    """With no analyst among the parties the backend opens nothing: reveal_tree says to
+    export the shares instead (before any message is sent)."""
     rng = np.random.default_rng(0)
     X = rng.integers(0, 3, size=(20, 2)).astype(np.float32)
     plan = SecurePlan(20, 2, np.zeros(2, bool),
@@ -83,8 +86,9 @@ def test_reveal_tree_without_an_analyst_is_the_deprecated_share_path():
         be = SecureBackend(party, plan, params, binned, cuts,
                            {0: X[:, 0] * 2.0} if party.id == 0 else {})
         t = boost(be, 1)[0]
-        return type(be.reveal_tree(t.splits, t.leaves, t.group)).__name__
+        with pytest.raises(ValueError, match="no analyst party.*call export_shares"):
+            be.reveal_tree(t.splits, t.leaves, t.group)
+        return type(be.export_shares(t.splits, t.leaves, t.group)).__name__
 
-    with pytest.warns(DeprecationWarning, match="call export_shares"):
-        res, _, _ = run_parties(2, fn, timeout=60)
+    res, _, _ = run_parties(2, fn, timeout=60)
     assert res == ["SharedTree", "SharedTree"]

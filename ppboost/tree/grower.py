@@ -48,21 +48,31 @@ def grow_tree(backend: TreeBackend, gh, group: int,
 
 
 def boost(backend: TreeBackend, num_boost_round: int,
-          on_tree: Callable[[int, int], None] | None = None,
-          on_level: Callable[[int], None] | None = None) -> list[GrownTree]:
+          on_tree: Callable[[int, int, GrownTree], None] | None = None,
+          on_level: Callable[[int], None] | None = None,
+          on_round: Callable[[int, Any], None] | None = None,
+          resume: Callable[[Any], tuple] | None = None) -> list[GrownTree]:
     """Gradient boosting with ``num_boost_round`` rounds of ``n_groups`` trees.
 
     Returns the trees in xgboost's order (round-major, then group), unrevealed.
     ``backend.before_round(round)`` runs at the start of every round (the
-    backend's own hook, e.g. to schedule the dealer); ``on_tree(round, group)``
-    and ``on_level(level)`` are progress hooks.
+    backend's own hook, e.g. to schedule the dealer).  Hooks, like xgboost's
+    callbacks: ``on_level(level)``; ``on_tree(round, group, tree)`` after each
+    tree; ``on_round(round, margins)`` after each round (a checkpoint);
+    ``resume(margins)`` right after the intercept margins are made, returning
+    ``(first_round, margins)`` to continue a run from a checkpoint (the trees
+    of the earlier rounds are then the caller's; only the new ones are
+    returned).
     """
     if isinstance(num_boost_round, bool) or int(num_boost_round) != num_boost_round \
             or num_boost_round < 0:
         raise ValueError(f"num_boost_round == {num_boost_round!r}, must be an integer >= 0")
     margins = backend.init_margins()
+    first = 0
+    if resume is not None:
+        first, margins = resume(margins)
     trees: list[GrownTree] = []
-    for rnd in range(int(num_boost_round)):
+    for rnd in range(first, int(num_boost_round)):
         backend.before_round(rnd)
         ghs = backend.gradients(margins)          # all groups at this round's margins
         for group in range(backend.params.n_groups):
@@ -70,7 +80,9 @@ def boost(backend: TreeBackend, num_boost_round: int,
             margins = backend.update_margins(margins, nodes, tree.leaves, group)
             trees.append(tree)
             if on_tree is not None:
-                on_tree(rnd, group)
+                on_tree(rnd, group, tree)
+        if on_round is not None:
+            on_round(rnd, margins)
     return trees
 
 

@@ -6,8 +6,6 @@ open) and schedules the dealer (:meth:`SecureBackend.before_round`).
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ...mpc.arith import matmul as matmul_share
@@ -154,16 +152,15 @@ class SecureBackend(TreeBackend):
 
         :meth:`export_shares` then :func:`ppboost.tree.secure.open.reveal_to`
         (1 round more, one tree of shares from each other party to the analyst).
-
-        Compatibility: a backend built without an analyst returns this
-        party's shares instead, as :meth:`export_shares` does (deprecated;
-        call :meth:`export_shares`).
+        A backend built without an analyst party cannot open trees: an
+        analyst outside the parties sums the :meth:`export_shares` of every
+        party itself (``open_tree``).
         """
-        mine = self.export_shares(splits, leaves, group)
         if self.analyst is None:
-            warnings.warn("SecureBackend.reveal_tree without an analyst returns this party's "
-                          "shares; call export_shares instead", DeprecationWarning, stacklevel=2)
-            return mine
+            raise ValueError("this SecureBackend has no analyst party (analyst=None), so it "
+                             "opens no tree; call export_shares and let the analyst sum the "
+                             "parties' shares with open_tree")
+        mine = self.export_shares(splits, leaves, group)
         return reveal_to(self.party, mine, self.analyst, self.layout)
 
     def base_score_share(self) -> tuple:
