@@ -71,6 +71,8 @@ def _run(args, me_name: str | None) -> int:
     from .errors import DataError, PPBoostError
     t0 = time.perf_counter()
     config, me, job = _load(args, me_name)
+    if args.resume and not args.checkpoint:
+        raise _Stop("--resume needs --checkpoint CKDIR (where the state was saved)", 2)
     name = config.name(me)
     names = config.names()
     is_analyst = name == job.analyst
@@ -103,13 +105,15 @@ def _run(args, me_name: str | None) -> int:
     try:
         if me_name is None:
             from .training import run_dealer
-            out = run_dealer(job, ep, names=names)
+            out = run_dealer(job, ep, names=names, checkpoint=args.checkpoint,
+                             resume=args.resume)
             st = {"bytes_sent": out["bytes_sent"], "rounds": out["rounds"], "per_tree": []}
             result = {"stats": st, "model": None}
         else:
             from .training import run_party
             result = run_party(job, ep, site, names=names, error=error,
-                               verbose=not args.quiet and sys.stderr.isatty())
+                               verbose=not args.quiet and sys.stderr.isatty(),
+                               checkpoint=args.checkpoint, resume=args.resume)
         if result["model"] is not None:
             booster = result["model"].reveal()
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)

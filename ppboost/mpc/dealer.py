@@ -68,6 +68,7 @@ KIND_MODULES = ["ppboost.mpc.boolean", "ppboost.mpc.compare", "ppboost.mpc.argma
 
 _STOP = "__stop__"
 _BATCH = "__batch__"
+_MARK = "__mark__"       # a point in the request stream (checkpoints: DealerClient.mark)
 _PENDING = object()      # requested ahead, not expanded yet (DealerClient.prefetch_many)
 
 
@@ -91,7 +92,7 @@ class Correlation(ABC):
 
 def correlation(name: str):
     """Class decorator registering a correlation kind under ``name``."""
-    if not isinstance(name, str) or not name or name in (_STOP, _BATCH):
+    if not isinstance(name, str) or not name or name in (_STOP, _BATCH, _MARK):
         raise ValueError(f"invalid correlation name {name!r}")
 
     def deco(cls):
@@ -145,15 +146,30 @@ class DealerSession:
     ``share_bits`` / ``share_bits``, ``send`` / ``recv``.
     """
 
-    def __init__(self, endpoint, prgs):
+    def __init__(self, endpoint, prgs, own_seed: bytes | None = None):
         self.ep = endpoint
         self.n_parties = endpoint.n_parties
         self.prgs = prgs
-        self.own = PRG()  # the dealer's private randomness (e.g. the bits of daBits)
+        self.own = PRG(own_seed)  # the dealer's private randomness (e.g. the bits of daBits)
         self.elements_sent = 0
         #: state kept across requests by kinds that refer to an earlier one
         #: (e.g. ``omat_setup`` / ``omat_mul``, :mod:`ppboost.mpc.ownermat`)
         self.state: dict = {}
+
+    def positions(self) -> dict:
+        """Where every stream stands: ``{"prgs": [pos per party], "own": pos, "elements_sent"}``."""
+        return {"prgs": [int(p.pos) for p in self.prgs], "own": int(self.own.pos),
+                "elements_sent": int(self.elements_sent)}
+
+    def restore(self, positions: dict) -> None:
+        """Move every stream to ``positions`` (from :meth:`positions` of a run with the same seeds)."""
+        if len(positions["prgs"]) != len(self.prgs):
+            raise DealerError(f"dealer: saved positions for {len(positions['prgs'])} parties, "
+                              f"this run has {len(self.prgs)}")
+        for prg, pos in zip(self.prgs, positions["prgs"]):
+            prg.pos = int(pos)
+        self.own.pos = int(positions["own"])
+        self.elements_sent = int(positions["elements_sent"])
 
     def random(self, shape) -> list:
         """Every party's next PRG words of ``shape``; the shared value is their sum."""
@@ -191,14 +207,20 @@ class DealerSession:
         self.ep.send(to, arr, move=True)
 
 
-def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
+def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None, own_seed=None,
+               on_mark=None) -> dict:
     """Serve correlation requests until party 0 says stop; return the dealer's stats.
 
     ``endpoint`` is participant ``n_parties``.  The loop waits at most
     ``idle_timeout`` seconds for the next request (parties may compute
     locally for longer than the transport timeout); a failed or
     disconnected party still stops it at once (``PeerFailed``).  ``seeds``
-    (a list of 16-byte seeds, tests only) replaces fresh random seeds.
+    (a list of 16-byte seeds) and ``own_seed`` (the dealer's private
+    stream) replace fresh random seeds: a deployment derives them from a
+    saved master seed so that a resumed run draws the same material.
+    ``on_mark(tag, session)`` is called when the parties' request stream
+    reaches a :meth:`DealerClient.mark` (checkpoints save and restore
+    :meth:`DealerSession.positions` there).
 
     Returns ``{"offline_seconds", "requests", "by_kind", "seconds_by_kind",
     "elements_sent", "bytes_sent", "messages"}`` where ``offline_seconds`` is
@@ -214,7 +236,7 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
         raise ValueError(f"{len(seeds)} seeds for {n} parties")
     for p in range(n):
         endpoint.send(p, bytes(seeds[p]))
-    session = DealerSession(endpoint, [PRG(s) for s in seeds])
+    session = DealerSession(endpoint, [PRG(s) for s in seeds], own_seed)
     stats = {"offline_seconds": 0.0, "requests": 0, "by_kind": {}, "seconds_by_kind": {}}
     while True:
         req = _wait_request(endpoint, idle_timeout)
@@ -225,6 +247,10 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None) -> dict:
             raise DealerError(f"dealer: malformed request from party 0: {exc}") from None
         if kind == _STOP:
             break
+        if kind == _MARK:
+            if on_mark is not None:
+                on_mark(str(params.get("tag", "")), session)
+            continue
         for kind, params in (params if kind == _BATCH else [(kind, params)]):
             if kind not in _KINDS:
                 _load_kind_modules(kind)
@@ -367,6 +393,29 @@ class DealerClient:
             self._expand_pending()
         for (kind, _), key in zip(requests, keys):
             self._ahead.append((key, self._expand(kind, key) if expand else _PENDING))
+
+    def mark(self, tag: str) -> None:
+        """Put a named point into the request stream (party 0 sends it; every party calls it).
+
+        The dealer reaches it after every earlier request and before any
+        later one, and calls its ``on_mark`` there: the place where a
+        checkpoint records (or a resumed run restores) where the dealer's
+        streams stand.  Nothing may be requested ahead across a mark.
+        Cost: one small message from party 0 to the dealer.
+        """
+        if self._ahead:
+            raise DealerError(f"party {self.me}: mark({tag!r}) with {len(self._ahead)} "
+                              "correlation(s) requested ahead and not used")
+        if self.me == 0:
+            self.ep.send(self.ep.dealer_id, _encode_request(_MARK, {"tag": str(tag)}))
+
+    def positions(self) -> dict:
+        """Where this party's dealer stream stands (mirror of :meth:`DealerSession.positions`)."""
+        return {"prg": int(self.prg.pos), "requests": int(self.requests)}
+
+    def restore(self, positions: dict) -> None:
+        self.prg.pos = int(positions["prg"])
+        self.requests = int(positions["requests"])
 
     def close(self) -> None:
         """Tell the dealer to stop (party 0 sends it; a no-op elsewhere)."""

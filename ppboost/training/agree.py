@@ -104,7 +104,33 @@ def check(facts: list, names: list, job, dealer: int) -> dict:
     if len(set(modes.values())) > 1:
         raise AgreementError("some parties give pooled row indices and others join ids: "
                              f"{modes}")
-    return _layout(job.split, pf, pnames, job)
+    info = _layout(job.split, pf, pnames, job)
+    info["resume_from"] = resume_point(facts, names)
+    return info
+
+
+def resume_point(facts: list, names: list) -> int | None:
+    """Rounds to skip: the newest checkpoint every participant has (``None``: no checkpoints).
+
+    Every participant must run with checkpoints or none, and all resume or
+    none; a resumed participant announces the rounds it has saved.
+    """
+    ck = [bool(f.get("checkpoint")) for f in facts]
+    if any(ck) and not all(ck):
+        without = [n for n, c in zip(names, ck) if not c]
+        raise AgreementError(f"{', '.join(without)} run(s) without --checkpoint while the others "
+                             "keep checkpoints; start every participant the same way")
+    if not any(ck):
+        return None
+    res = [bool(f.get("resume")) for f in facts]
+    if any(res) and not all(res):
+        fresh = [n for n, r in zip(names, res) if not r]
+        raise AgreementError(f"{', '.join(fresh)} started without --resume while the others "
+                             "resume; restart every participant with --resume")
+    if not any(res):
+        return 0
+    common = set.intersection(*(set(f.get("saved") or []) | {0} for f in facts))
+    return max(common)
 
 
 def _short(d) -> str:

@@ -58,14 +58,20 @@ class PartyProgress:
             self.bar.set_postfix_str(text, refresh=False)
             self.bar.update(1)
 
+    def skip(self, trees: int) -> None:
+        if self.bar is not None:
+            self.bar.update(trees)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
 # ----------------------------------------------------------------------------- phases
-def _facts(job: Job, names: list, me: int, role: str, site: Site | None, error) -> dict:
-    f = {"name": names[me], "role": role, "job": job.digest}
+def _facts(job: Job, names: list, me: int, role: str, site: Site | None, error,
+           ck=None, resume: bool = False) -> dict:
+    f = {"name": names[me], "role": role, "job": job.digest, "checkpoint": ck is not None,
+         "resume": bool(resume), "saved": ck.rounds() if ck is not None and resume else []}
     if error is not None:
         f["error"] = str(error)
     elif site is not None:
@@ -157,9 +163,17 @@ def _check_onehot(plan, params):
                 f"max_cat_to_onehot must be > {plan.n_bins[j]} (or left unset)")
 
 
-def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress) -> dict:
-    """Phase 3: bin, share, grow every tree; returns this party's shares and stats."""
+def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress,
+                checkpoint=None) -> dict:
+    """Phase 3: bin, share, grow every tree; returns this party's shares and stats.
+
+    With a ``checkpoint``, the state is saved after every round (a dealer
+    mark first, so that the dealer saves where its streams stand at the same
+    point), and ``info["resume_from"]`` rounds are skipped: right after the
+    (replayed) intercept, every stream moves to where it stood then.
+    """
     from ..tree.grower import boost
+    from .model import pack_shares, unpack_shares
     from ..tree.secure import SecureBackend, SecurePlan, agree_bins, plan_from_info
 
     ep = party.ep
@@ -188,7 +202,11 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress) -
         progress.level(f"level {level + 1}/{params.max_depth}, "
                        f"{time.perf_counter() - mark['t']:.1f}s")
 
-    def on_tree(rnd, group, *_):
+    shared = []
+
+    def on_tree(rnd, group, tree):
+        # this party's shares of the tree (split choices, conditions, unscaled weights)
+        shared.append(backend.export_shares(tree.splits, tree.leaves, tree.group))
         now = time.perf_counter()
         rec = {"round": rnd, "group": group, "seconds": now - mark["t"],
                "bytes_sent": ep.stats.total_sent - mark["b"], "rounds": ep.stats.rounds - mark["r"]}
@@ -196,9 +214,30 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress) -
         mark.update(t=now, b=ep.stats.total_sent, r=ep.stats.rounds)
         progress.tree(f"{rec['seconds']:.2f}s, {rec['bytes_sent'] / 1e6:.2f} MB sent/tree")
 
-    grown = boost(backend, job.num_boost_round, on_tree=on_tree, on_level=on_level)
-    # this party's shares of each tree (split choices, conditions, unscaled weights)
-    shared = [backend.export_shares(t.splits, t.leaves, t.group) for t in grown]
+    def on_round(rnd, margins):
+        party.dealer.mark(f"round-{rnd + 1}")
+        checkpoint.save(rnd + 1, {"margins": np.asarray(margins),
+                                  "trees": np.frombuffer(pack_shares(shared, (np.zeros(1), 0)),
+                                                         np.uint8)},
+                        {"prg": int(party.prg.pos), "dealer": party.dealer.positions(),
+                         "per_tree": per_tree})
+
+    def resume(margins):
+        k = info["resume_from"]
+        party.dealer.mark(f"resume-{k}")
+        if k == 0:
+            return 0, margins
+        arrays, meta = checkpoint.load(k)
+        party.prg.pos = int(meta["prg"])
+        party.dealer.restore(meta["dealer"])
+        shared.extend(unpack_shares(arrays["trees"].tobytes(), "the checkpoint")[0])
+        per_tree.extend(meta["per_tree"])
+        progress.skip(len(shared))
+        return k, arrays["margins"]
+
+    with_ck = checkpoint is not None
+    boost(backend, job.num_boost_round, on_tree=on_tree, on_level=on_level,
+          on_round=on_round if with_ck else None, resume=resume if with_ck else None)
     return {"trees": shared, "base": backend.base_score_share(), "n_bins": plan.n_bins,
             "categorical": categorical, "setup_seconds": setup_seconds, "per_tree": per_tree,
             "t_start": t_start}
@@ -221,6 +260,22 @@ class _Window:
                 "transcript": list(st.transcript[self.k:])}
 
 
+def _checkpoint(directory, job: Job, name: str, site: Site | None):
+    """The participant's :class:`Checkpoint` (keyed by the job and its own data), or None."""
+    if directory is None:
+        return None
+    from .checkpoint import Checkpoint
+    data = ""
+    if site is not None:
+        import hashlib
+        h = hashlib.sha256(np.ascontiguousarray(site.X).tobytes())
+        for part in (site.y, site.ids, site.rows):
+            if part is not None:
+                h.update(np.asarray(part).astype(str if part is site.ids else part.dtype).tobytes())
+        data = h.hexdigest()
+    return Checkpoint(directory, job.digest, name, data)
+
+
 def _local_checks(site: Site, job: Job) -> None:
     """Checks on a site's own data that need the job (before anything is announced)."""
     p = job.tree_params
@@ -233,28 +288,37 @@ def _local_checks(site: Site, job: Job) -> None:
 
 # ----------------------------------------------------------------------------- participants
 def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseException | None = None,
-              keep_opened: bool = False, verbose: bool = False, seed: bytes | None = None) -> dict:
+              keep_opened: bool = False, verbose: bool = False, seed: bytes | None = None,
+              checkpoint=None, resume: bool = False) -> dict:
     """Run one data party of ``job`` over the endpoint ``ep``; returns its result.
 
     ``site``: this party's own table (``None`` only together with ``error``,
     the local problem that prevented reading it: it is announced so that
     every participant stops with the same message).  ``names``: every
     participant's name by id (the dealer last).  ``seed``: 16 bytes from
-    which this party's private randomness is drawn (default: fresh).
+    which this party's private randomness is drawn (default: fresh, or the
+    checkpoint's).  ``checkpoint``: a directory (:class:`~ppboost.training.
+    checkpoint.Checkpoint`) where the state is written after every round;
+    ``resume``: continue after the newest round every participant saved.
 
     Returns ``{"stats": ..., "model": SecretSharedModel | None}``; only the
     analyst's ``model`` is set (it holds every party's shares).
     """
     from ..mpc.context import Party
 
+    from ..errors import FormatError
+
     t0 = time.perf_counter()
+    ck = _checkpoint(checkpoint, job, names[ep.me], site)
     if error is None and site is not None:
         try:
             _local_checks(site, job)
-        except DataError as exc:
+            if ck is not None:
+                seed = ck.open(resume)
+        except (DataError, FormatError) as exc:
             error = exc
     setup = _Window(ep)
-    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "party", site, error))
+    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "party", site, error, ck, resume))
     info = _agree.check(facts, names, job, ep.dealer_id)
     if error is not None:                  # pragma: no cover - check() raised it already
         raise error
@@ -271,7 +335,7 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
     progress = PartyProgress(job.num_boost_round * params.n_groups, verbose,
                              f"ppboost secure training ({me})")
     try:
-        out = train_party(party, job, info, view, progress=progress)
+        out = train_party(party, job, info, view, progress=progress, checkpoint=ck)
     finally:
         progress.close()
     party.close()
@@ -280,7 +344,7 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
                  online_seconds=time.perf_counter() - out["t_start"] - party.dealer.expand_seconds,
                  setup_seconds=out["setup_seconds"],
                  dealer_expand_seconds=party.dealer.expand_seconds, per_tree=out["per_tree"],
-                 setup_messages=setup_stats)
+                 setup_messages=setup_stats, resumed_from=info.get("resume_from"))
     if keep_opened:
         stats["opened"] = party.opened
     model = deliver(ep, job, names, info, out)
@@ -317,20 +381,40 @@ def deliver(ep, job: Job, names: list, info: dict, out: dict):
                              analyst=job.analyst)
 
 
-def run_dealer(job: Job, ep, *, names: list, seeds=None) -> dict:
+def run_dealer(job: Job, ep, *, names: list, checkpoint=None, resume: bool = False) -> dict:
     """Run the dealer of ``job`` over ``ep``: agree, then serve correlations until done.
 
     The dealer announces only the job digest; it sees no data and no model.
-    Returns its stats (``offline_seconds``, requests, bytes, transcript of the
-    training phase).
+    With a ``checkpoint`` its streams come from the checkpoint's master seed,
+    and at every round mark it saves where they stand (``resume``: it moves
+    them back there at the parties' resume mark).  Returns its stats
+    (``offline_seconds``, requests, bytes, transcript of the training phase).
     """
+    from ..errors import FormatError
     from ..mpc.dealer import run_dealer as serve
 
     t0 = time.perf_counter()
-    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "dealer", None, None))
+    ck = _checkpoint(checkpoint, job, names[ep.me], None)
+    error = seeds = own = on_mark = None
+    if ck is not None:
+        try:
+            master = PRG(ck.open(resume))
+            seeds = [master.uint64(2).tobytes() for _ in range(ep.n_parties)]
+            own = master.uint64(2).tobytes()
+        except FormatError as exc:
+            error = exc
+
+        def on_mark(tag, session):
+            what, _, k = tag.partition("-")
+            if what == "round":
+                ck.save(int(k), {}, {"positions": session.positions()})
+            elif what == "resume" and int(k) > 0:
+                session.restore(ck.load(int(k))[1]["positions"])
+    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "dealer", None, error, ck, resume))
     _agree.check(facts, names, job, ep.dealer_id)
     window = _Window(ep)
-    out = serve(ep, idle_timeout=max(float(job.timeout), 60.0), seeds=seeds)
+    out = serve(ep, idle_timeout=max(float(job.timeout), 60.0), seeds=seeds, own_seed=own,
+                on_mark=on_mark)
     w = window.stats()
     out.update(bytes_sent=w["bytes_sent"], messages=w["messages"], rounds=w["rounds"],
                transcript=w["transcript"], wall_seconds=time.perf_counter() - t0)

@@ -142,3 +142,76 @@ def test_mixed_three_hospitals_and_an_insurer(tmp_path):
     joined = pooled.merge(ins, on="patient_id", how="left").drop(columns=["patient_id"])
     cols = ["age", "bmi", "edss", "region", "claims", "rx", "ms"]
     _check_model(c.site("h2") / "model.json", joined[cols], "ms", 2)
+
+
+def test_kill_after_tree_3_of_8_and_resume_gives_the_uninterrupted_model(tmp_path):
+    """A party is SIGKILLed once every participant has saved round 3 of 8; all restart with
+    --resume and finish.  The reference is an uninterrupted run from the same master seeds
+    (fresh checkpoint directories holding only the seeds: --resume with no round saved starts
+    at round 0), so the two models must be identical, and both equal xgboost's."""
+    import shutil
+    import time
+
+    parties = ["h1", "h2", "h3"]
+    cols = ["patient_id", "age", "bmi", "edss", "region", "ms"]
+    with Network(parties + ["dealer"]) as net:
+        c = Consortium(tmp_path, net, parties)
+        pop = _population(240, 4)
+        for n, rows in zip(parties, np.array_split(np.arange(len(pop)), 3)):
+            pop.iloc[rows][cols].to_csv(c.site(n) / f"{n}.csv", index=False)
+        c.write_job(_job("horizontal", rounds=8))
+        c.start_all("h1", "--checkpoint", "ck")
+        deadline = time.monotonic() + 240
+        while not all((c.site(n) / "ck" / "round-0003.npz").exists() for n in c.everyone):
+            assert time.monotonic() < deadline, "round 3 was never checkpointed"
+            assert all(p.poll() is None for p in c.procs.values()), "a participant stopped early"
+            time.sleep(0.05)
+        c.kill("h2")
+        killed = c.wait(60)
+        assert killed["h2"][0] != 0 and all(killed[n][0] == 1 for n in ("h1", "h3", "dealer"))
+        saved = {n: sorted(f.name for f in (c.site(n) / "ck").glob("round-*")) for n in c.everyone}
+        assert all(len(v) >= 3 and len(v) < 8 for v in saved.values()), saved
+        for n in c.everyone:                       # checkpoint files are private
+            assert all((f.stat().st_mode & 0o077) == 0 for f in (c.site(n) / "ck").iterdir())
+            ref = c.site(n) / "ck-ref"
+            ref.mkdir()
+            for f in ("seed", "checkpoint.json"):
+                shutil.copy(c.site(n) / "ck" / f, ref / f)
+        c.start_all("h1", "--checkpoint", "ck", "--resume")
+        res = c.wait(240)
+        _ok(res)
+        shutil.move(c.site("h1") / "model.json", tmp_path / "resumed.json")
+        shutil.move(c.site("h2") / "stats.json", tmp_path / "resumed-stats.json")
+        c.start_all("h1", "--checkpoint", "ck-ref", "--resume")
+        ref_res = c.wait(240)
+        _ok(ref_res)
+    resumed, straight = xgb.Booster(), xgb.Booster()
+    resumed.load_model(str(tmp_path / "resumed.json"))
+    straight.load_model(str(c.site("h1") / "model.json"))
+    _, d = _reference(pop[cols].drop(columns=["patient_id"]), "ms", 8)
+    assert _structure(resumed) == _structure(straight)
+    assert np.abs(resumed.predict(d, output_margin=True)
+                  - straight.predict(d, output_margin=True)).max() <= 1e-6
+    _check_model(tmp_path / "resumed.json", pop[cols].drop(columns=["patient_id"]), "ms", 8)
+    stats = json.loads((tmp_path / "resumed-stats.json").read_text())
+    assert len(stats["per_tree"]) == 8
+    assert json.loads((c.site("h2") / "stats.json").read_text())["resumed_from"] == 0
+    assert 3 <= stats["resumed_from"] < 8           # ... and it did skip the saved rounds
+
+
+def test_checkpoint_of_another_job_is_refused(tmp_path):
+    parties = ["h1", "h2"]
+    cols = ["patient_id", "age", "bmi", "edss", "region", "ms"]
+    with Network(parties + ["dealer"]) as net:
+        c = Consortium(tmp_path, net, parties)
+        pop = _population(120, 6)
+        for n, rows in zip(parties, np.array_split(np.arange(len(pop)), 2)):
+            pop.iloc[rows][cols].to_csv(c.site(n) / f"{n}.csv", index=False)
+        c.write_job(_job("horizontal", rounds=1))
+        c.start_all("h1", "--checkpoint", "ck")
+        _ok(c.wait(120))
+        c.write_job(_job("horizontal", rounds=2))        # another job: its digest differs
+        c.start_all("h1", "--checkpoint", "ck", "--resume")
+        res = c.wait(120)
+    for n, (rc, _, err, _) in res.items():
+        assert rc == 1 and "belongs to another job" in err, (n, err)

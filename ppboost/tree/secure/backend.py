@@ -69,6 +69,7 @@ class SecureBackend(TreeBackend):
         self.objective = SecureObjective(self.ops, params, self.prec, plan, labels)
         self.offline, self.analyst = offline, analyst
         self._round_requests = None          # the dealer requests of one round (recorded)
+        self._recording = False
         self._level_ahead = True             # histograms ask for each level's material ahead
 
     # ------------------------------------------------------------------ dealer schedule
@@ -76,9 +77,10 @@ class SecureBackend(TreeBackend):
         """The offline phase of boosting round ``round``, requested at its start.
 
         Every round asks the dealer for the same correlations in the same order
-        (their shapes are public).  Round 0 records them
-        (``DealerClient.record``); from round 1 on they are all requested at the
-        round's start: with ``offline="overlap"`` lazily
+        (their shapes are public).  The first round this backend runs (round 0,
+        or the first one after resuming from a checkpoint) records them
+        (``DealerClient.record``); from the next one on they are all requested
+        at the round's start: with ``offline="overlap"`` lazily
         (``prefetch_many(expand=False)``), so the dealer generates the round's
         material while the parties work and each party expands its share when
         it uses it; with ``offline="before"`` in full before the round goes on
@@ -87,10 +89,12 @@ class SecureBackend(TreeBackend):
         Cost: one request message from party 0 to the dealer (rounds >= 1).
         """
         dealer = self.party.dealer
-        if round == 0:
-            dealer.record()
-        elif self._round_requests is None:
-            self._round_requests = dealer.recorded()
+        if self._round_requests is None:
+            if self._recording:
+                self._round_requests = dealer.recorded()
+            else:                       # the first round this backend runs (0, or a resumed one)
+                dealer.record()
+                self._recording = True
         if self._round_requests:
             dealer.prefetch_many(self._round_requests, expand=self.offline == "before")
         self._level_ahead = not self._round_requests
