@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from consortium import Consortium, Network
+from ppboost.consortium import Consortium, Network
 
 TOL = 1e-5
 LEVELS = ["north", "south", "east", "west"]

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from consortium import PY, Consortium, Network
+from ppboost.consortium import PY, Consortium, Network
 from test_deploy import LEVELS, _job, _population
 
 COLS = ["patient_id", "age", "bmi", "edss", "region", "ms"]

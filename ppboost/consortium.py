@@ -1,4 +1,8 @@
-"""Run a whole consortium as real processes: one network identity and one directory per site.
+"""Run a whole consortium on one machine: one process, network identity and directory per site.
+
+For pilots, the examples (``examples/federation/``), the deployment tests and
+``benchmarks/bench_deploy.py``: it starts exactly the commands a site runs
+(``python -m ppboost party`` / ``dealer``), nothing else.
 
 :class:`Network` gives every participant its own address.  As root, where
 Linux network namespaces can be made, each participant gets a namespace of
