@@ -59,10 +59,11 @@ def _connect(config, me, key, job):
     return connect_tls(config, me, str(key), timeout=float(job.timeout))
 
 
-def _summary(name: str, st: dict, seconds: float) -> str:
-    setup = st.get("setup_messages", {})
+def _summary(name: str, st: dict, seconds: float, dealer: bool) -> str:
+    trees = "" if dealer else f" ({len(st.get('per_tree', []))} trees)"
+    setup = st.get("setup_messages")
     return (f"{name}: {st['bytes_sent'] / 1e6:.2f} MB sent, {st['rounds']} rounds in training"
-            f" ({len(st.get('per_tree', []))} trees), {seconds:.1f} s in all"
+            f"{trees}, {seconds:.1f} s in all"
             + (f"; set-up (agreement, alignment) {setup['bytes_sent'] / 1e6:.2f} MB, "
                f"{setup['rounds']} rounds" if setup else ""))
 
@@ -107,8 +108,7 @@ def _run(args, me_name: str | None) -> int:
             from .training import run_dealer
             out = run_dealer(job, ep, names=names, checkpoint=args.checkpoint,
                              resume=args.resume)
-            st = {"bytes_sent": out["bytes_sent"], "rounds": out["rounds"], "per_tree": []}
-            result = {"stats": st, "model": None}
+            result = {"stats": out, "model": None}
         else:
             from .training import run_party
             result = run_party(job, ep, site, names=names, error=error,
@@ -131,7 +131,7 @@ def _run(args, me_name: str | None) -> int:
         raise _Stop(str(exc), 1) from None
     finally:
         signal.signal(signal.SIGTERM, old)
-    print(_summary(name, result["stats"], time.perf_counter() - t0))
+    print(_summary(name, result["stats"], time.perf_counter() - t0, me_name is None))
     if getattr(args, "stats_json", None):
         Path(args.stats_json).write_text(json.dumps(_jsonable(result["stats"]), indent=1))
     return 0
