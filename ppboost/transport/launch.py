@@ -20,6 +20,10 @@ Rules (the processes are started with multiprocessing's ``spawn`` method):
   functions, or ``functools.partial`` of one with picklable arguments.  Each
   is called as ``fn(endpoint)`` with a :class:`~ppboost.transport.tls.TLSEndpoint`.
   ``party_fn`` is one callable for every data party or a list of one per party.
+* Each function (and the data it carries) is written to a private file that
+  the child reads itself; nothing large goes through the spawn pipe, so a
+  child that dies early cannot block the launcher.  A child exits when the
+  launcher dies (it watches its parent).
 * Return values (and exceptions) travel back by pickle.
 * The module defining the function is imported afresh in every child, so keep
   heavy work out of its top level; a script that calls the launcher needs the
@@ -48,7 +52,9 @@ running ``grace`` seconds after the first failure (stalled) are terminated.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
+import shutil
 import socket
 import tempfile
 import time
@@ -93,12 +99,34 @@ class Outcome:
     elapsed: float = 0.0
 
 
-def _child(config, me, key, cert, fn, listen_sock, conn, timeout, connect_timeout):
-    """Body of one participant's process (top level so that spawn can import it)."""
+def _watch_parent(parent: int) -> None:
+    """Exit this participant when the launcher is gone (its children must not outlive it)."""
+    import threading  # noqa: PLC0415
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(70)
+            time.sleep(0.5)
+    threading.Thread(target=watch, daemon=True, name="ppboost-parent-watch").start()
+
+
+def _child(config, me, key, cert, fn_path, listen_sock, conn, timeout, connect_timeout, parent):
+    """Body of one participant's process (top level so that spawn can import it).
+
+    The function (with whatever data it carries) is read from ``fn_path``, a
+    private file the launcher wrote: nothing large goes through the spawn
+    pipe, whose blocking write would hang the launcher if this process died
+    before reading it.
+    """
     from .tls import connect_tls  # noqa: PLC0415 - keep the parent's import graph small
 
+    _watch_parent(parent)
     ep = None
     try:
+        with open(fn_path, "rb") as fh:
+            fn = pickle.load(fh)      # the launcher's own file: this session's functions
+        os.unlink(fn_path)
         ep = connect_tls(config, me, key, cert=cert, listen_sock=listen_sock,
                          timeout=timeout, connect_timeout=connect_timeout)
         result = fn(ep)
@@ -192,9 +220,10 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
     if len(fns) != n:
         raise ValueError(f"{len(fns)} party functions for {n} parties, need exactly {n}")
     fns.append(dealer_fn if dealer_fn is not None else _idle)
+    blobs = []
     for i, f in enumerate(fns):
         try:
-            pickle.dumps(f)
+            blobs.append(pickle.dumps(f))
         except Exception as exc:
             raise TypeError(f"the function for {config.name(i)} ({f!r}) cannot be sent to a spawned "
                             f"process: {exc}. Use a module-level function, or functools.partial of "
@@ -207,6 +236,7 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
 
     # Bind every listening socket here (the highest id only connects).
     socks = {}
+    jobs = tempfile.mkdtemp(prefix="ppboost-jobs-")     # each child's function, read by the child
     try:
         for i in range(n):
             part = config.participant(i)
@@ -225,9 +255,13 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
             k = keys[i]
             cert, key = (k if isinstance(k, (tuple, list)) else (None, k))
             parent_end, child_end = ctx.Pipe(duplex=False)
+            path = os.path.join(jobs, f"{i}.pickle")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(blobs[i])
             p = ctx.Process(target=_child, name=f"ppboost-{config.name(i)}", daemon=True,
-                            args=(config, i, str(key), None if cert is None else str(cert), fns[i],
-                                  socks.get(i), child_end, timeout, connect_timeout))
+                            args=(config, i, str(key), None if cert is None else str(cert), path,
+                                  socks.get(i), child_end, timeout, connect_timeout, os.getpid()))
             p.start()
             child_end.close()
             procs[i], conns[i], start[i] = p, parent_end, time.monotonic()
@@ -271,7 +305,9 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
                         procs[i].join(1.0)
                         code = procs[i].exitcode
                         o = Outcome(i, config.name(i), "died", exitcode=code,
-                                    traceback=f"died (exit code {code}) without reporting a result")
+                                    traceback=f"died (exit code {code}) without reporting a result"
+                                    + ("; a script that starts participants needs the "
+                                       "'if __name__ == \"__main__\":' guard" if code == 1 else ""))
                     else:
                         status, value, tb, stats = got
                         o = Outcome(i, config.name(i), status, stats=stats, traceback=tb,
@@ -303,6 +339,7 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
                 p.kill()
                 p.join(1.0)
             conns[i].close()
+        shutil.rmtree(jobs, ignore_errors=True)   # files of children that never read them
 
     if return_outcomes:
         return outcomes
