@@ -99,7 +99,8 @@ class Network:
 class Consortium:
     """The sites of one federation, each in its own directory, started as real processes."""
 
-    def __init__(self, root: Path, net: Network, parties: list, ports=None):
+    def __init__(self, root: Path, net: Network, parties: list, ports=None,
+                 connect_timeout: float = 40.0):
         self.root = Path(root)
         self.net = net
         self.parties = list(parties)
@@ -107,7 +108,8 @@ class Consortium:
         base = random.randrange(20000, 50000)
         self.port = {n: (ports or {}).get(n, base + i) for i, n in enumerate(self.everyone)}
         fed = self.root / "federation"
-        args = [PY, "-m", "ppboost", "federation", "init", str(fed), "--connect-timeout", "40"]
+        args = [PY, "-m", "ppboost", "federation", "init", str(fed),
+                "--connect-timeout", str(connect_timeout)]
         for n in self.parties:
             args += ["--party", f"{n}={net.addr[n]}:{self.port[n]}"]
         args += ["--dealer", f"{net.addr['dealer']}:{self.port['dealer']}"]

@@ -18,10 +18,12 @@ from test_deploy import LEVELS, _job, _population
 
 COLS = ["patient_id", "age", "bmi", "edss", "region", "ms"]
 TIMEOUT = 20
+CONNECT = 15        # seconds the others wait for a participant that never joins
 
 
-def _horizontal(tmp_path, net, parties=("h1", "h2", "h3"), rounds=2, **job):
-    c = Consortium(tmp_path, net, list(parties))
+def _horizontal(tmp_path, net, parties=("h1", "h2", "h3"), rounds=2, connect_timeout=40.0,
+                **job):
+    c = Consortium(tmp_path, net, list(parties), connect_timeout=connect_timeout)
     pop = _population(240, 7)
     for n, rows in zip(parties, np.array_split(np.arange(len(pop)), len(parties))):
         pop.iloc[rows][COLS].to_csv(c.site(n) / f"{n}.csv", index=False)
@@ -91,7 +93,7 @@ def test_missing_data_file_and_value_outside_declared_levels(tmp_path):
 
 def test_wrong_key_and_unknown_participant(tmp_path):
     with Network(["h1", "h2", "dealer"]) as net:
-        c = _horizontal(tmp_path, net, parties=("h1", "h2"))
+        c = _horizontal(tmp_path, net, parties=("h1", "h2"), connect_timeout=CONNECT)
         (c.site("h2") / "h2.key").write_bytes((c.fed / "h1.key").read_bytes())
         t0 = time.monotonic()
         c.start_all("h1")
@@ -100,7 +102,7 @@ def test_wrong_key_and_unknown_participant(tmp_path):
     rc, _, err, _ = res["h2"]
     assert rc == 1 and "cannot load certificate" in err and "does the key belong" in err
     _all_failed_with(res, "h2", who=("h1", "dealer"))       # the others name the missing party
-    assert took < 40 + 15                                 # connect timeout (40 s) + start-up
+    assert took < CONNECT + 15                            # connect timeout + start-up
     bad = subprocess.run([PY, "-m", "ppboost", "party", "--federation", "federation.json",
                           "--me", "h9", "--key", "h1.key", "--job", "job.json", "--data", "h1.csv"],
                          cwd=c.site("h1"), capture_output=True, text=True, timeout=60)
@@ -109,7 +111,7 @@ def test_wrong_key_and_unknown_participant(tmp_path):
 
 def test_certificate_of_another_federation_is_refused(tmp_path):
     with Network(["h1", "h2", "dealer"]) as net:
-        c = _horizontal(tmp_path, net, parties=("h1", "h2"))
+        c = _horizontal(tmp_path, net, parties=("h1", "h2"), connect_timeout=CONNECT)
         other = tmp_path / "other"
         subprocess.run([PY, "-m", "ppboost", "federation", "init", str(other), "--party",
                         "h1=127.0.0.1:1", "--party", "h2=127.0.0.1:2", "--dealer", "127.0.0.1:3"],
@@ -126,7 +128,7 @@ def test_certificate_of_another_federation_is_refused(tmp_path):
 
 def test_port_already_in_use(tmp_path):
     with Network(["h1", "h2", "dealer"]) as net:
-        c = _horizontal(tmp_path, net, parties=("h1", "h2"))
+        c = _horizontal(tmp_path, net, parties=("h1", "h2"), connect_timeout=CONNECT)
         host, port = net.addr["h1"], c.port["h1"]
         squat = subprocess.Popen(net.prefix("h1") + [PY, "-c", (
             "import socket,time;s=socket.create_server(('%s',%d));print('up',flush=True);"
