@@ -31,10 +31,9 @@ from common import best_of, run_timed
 
 common.repo_on_path()
 
-from ppboost.mpc.arith import mul_fixed  # noqa: E402
 from ppboost.mpc.b2a import b2a  # noqa: E402
 from ppboost.mpc.permutation import permute  # noqa: E402
-from ppboost.mpc.truncation import truncate  # noqa: E402
+from ppboost.mpc.truncation import mul_fixed, truncate  # noqa: E402
 
 
 def _compare(out: dict, numpy_fn, reps: int, n: int) -> dict:

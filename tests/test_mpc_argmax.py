@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 from ppboost.crypto import fixed
 from ppboost.mpc.argmax import argmax, prefetch_argmax, rowmax
-from ppboost.mpc.context import AShare
+from ppboost.mpc.shares import AShare
 from ppboost.mpc.simulate import run_parties
 from mpc_helpers import _bits, _split
 

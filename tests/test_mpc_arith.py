@@ -5,6 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ppboost.mpc import arith
+from ppboost.mpc.truncation import mul_fixed
 from ppboost.mpc.simulate import run_parties
 
 M = 2 ** 64
@@ -69,7 +70,7 @@ def test_mul_fixed_against_float(n):
     def f(p):
         x = p.share_float(X if p.id == 0 else None, owner=0, shape=X.shape)
         y = p.share_float(Y if p.id == 1 else None, owner=1, shape=Y.shape)
-        return p.reveal_float(arith.mul_fixed(x, y))
+        return p.reveal_float(mul_fixed(x, y))
 
     res, _, _ = run_parties(n, f)
     # encoding error of each input (<= 2^-17 relative to the other factor) plus 1 ulp of truncation

@@ -12,7 +12,7 @@ from ppboost.mpc.compare import (
     _ks_level1_kernel, _level1_kernel, a2b, bit_decompose, greater_than, less_than,
     less_than_public, less_than_thresholds, ltz, planes_to_bits, prefetch_ltz,
 )
-from ppboost.mpc.context import AShare
+from ppboost.mpc.shares import AShare
 from ppboost.mpc.simulate import run_parties
 from mpc_helpers import _bits, _split
 

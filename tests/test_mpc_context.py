@@ -1,8 +1,9 @@
-"""ppboost.mpc.context: Party, AShare operators, share / reveal (2 and 3 parties)."""
+"""ppboost.mpc.party and ppboost.mpc.shares: Party, AShare operators, share / reveal (2 and 3 parties)."""
 import numpy as np
 import pytest
 
-from ppboost.mpc.context import AShare, Party
+from ppboost.mpc.party import Party
+from ppboost.mpc.shares import AShare
 from ppboost.mpc.simulate import run_parties
 
 M = 2 ** 64

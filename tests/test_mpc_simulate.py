@@ -4,16 +4,21 @@ import time
 import numpy as np
 import pytest
 
-from ppboost.mpc.arith import mul_fixed
+from ppboost.mpc import ring
 from ppboost.mpc.b2a import b2a
 from ppboost.mpc.permutation import permute, permute_many, unpermute
-from ppboost.mpc.prefix import prefix_sum
+from ppboost.mpc.shares import AShare
 from ppboost.mpc.simulate import run_parties, run_parties_tls
-from ppboost.mpc.truncation import truncate
+from ppboost.mpc.truncation import mul_fixed, truncate
 from ppboost.transport.base import PeerFailed, TransportTimeout
 
 PARTIES = [2, 3]
 ROWS = 64
+
+
+def prefix_sum(x):
+    """Local prefix sums of a share (sums are linear: each party sums its own share)."""
+    return AShare(x.party, ring.prefix_sum(x.value, axis=0))
 
 
 def _pipeline(X, Y, bits, sigma):

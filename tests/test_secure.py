@@ -191,7 +191,7 @@ def test_secure_log_at_powers_of_two(n_parties):
     under 1/2; the reciprocal's declared range must still hold (it failed for ~10% of the
     values, an error of 8e-4 in the intercept, when it started at exactly 1/2)."""
     from ppboost.crypto import fixed
-    from ppboost.mpc.context import AShare
+    from ppboost.mpc.shares import AShare
     from ppboost.tree.secure.objective import secure_log
     from ppboost.tree.secure.ops import Ops
     vals = np.concatenate([np.full(600, 0.5), np.full(200, 0.25), np.full(100, 0.5 - 2 ** -24),

@@ -15,9 +15,8 @@ protocol                                   rounds   elements sent per party (N)
 ``x * y`` (``arith.mul``, Beaver)          1        2N to each other party
 ``x @ y`` (``arith.matmul``)               1        mk + kn to each other party
 ``truncation.truncate``                    1        N to each other party
-``arith.mul_fixed``                        2        3N to each other party
+``truncation.mul_fixed``                   2        3N to each other party
 ``b2a.b2a`` (daBits)                       1        N/8 bytes to each other party
-``prefix.prefix_sum`` / ``suffix_sum``     0        0
 ``permutation.permute(_many)``, inverse    1        non-owner: N; owner: n indices
 ``shuffle.shuffle`` (oblivious)            P        N per non-owner per round
 ``sort.sort`` (L = ``sort_levels(N)``)     P + 8L   shuffle + L N comparisons
@@ -33,8 +32,9 @@ rows above are for 64-bit inputs; a declared ``bound_bits`` makes them cheaper).
 Correlated randomness always comes from ``party.dealer.get(kind, ...)``;
 kinds are registered with ``@correlation("name")`` (see ``dealer``).
 """
-from .context import AShare, Party
 from .dealer import DealerClient, correlation, run_dealer
+from .party import Party
+from .shares import AShare
 from .simulate import run_parties, run_parties_tls
 
 __all__ = ["AShare", "Party", "DealerClient", "correlation", "run_dealer", "run_parties",

@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compare import _check_bound, _raw, _wrap, const_raw, ltz_raw, mul_raw, prefetch_ltz
-from .context import AShare
+from .shares import AShare
 
 __all__ = ["argmax", "rowmax", "prefetch_argmax"]
 

@@ -1,7 +1,7 @@
 """Input, output and arithmetic protocols on additive shares over Z_2^64.
 
-Every function takes shares (:class:`~ppboost.mpc.context.AShare`) or a
-:class:`~ppboost.mpc.context.Party` and runs between all data parties; the
+Every function takes shares (:class:`~ppboost.mpc.shares.AShare`) or a
+:class:`~ppboost.mpc.party.Party` and runs between all data parties; the
 docstrings give the inputs, what is opened, the identity kept and the cost
 (rounds, ring elements sent per party, N = number of elements).
 Correlated randomness always comes from ``party.dealer``.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import ring
-from .context import AShare, Party
 from .dealer import _shape
+from .party import Party
+from .shares import AShare
 
 __all__ = ["share", "reveal", "open_values", "open_flat", "add", "sub", "add_public", "mul_public",
-           "mul", "matmul", "mul_fixed"]
+           "mul", "matmul"]
 
 
 def _check_owner(party: Party, owner, what="owner") -> int:
@@ -193,7 +194,7 @@ def mul(x: AShare, y: AShare) -> AShare:
     c_p + d*b_p + e*a_p and party 0 adding d*e (one fused numba kernel).
     Cost: 1 round, 2N elements to each other party; offline N elements
     (dealer -> last party).  Ring product: fixed-point inputs need a
-    truncation afterwards (see :func:`mul_fixed`).
+    truncation afterwards (see :func:`ppboost.mpc.truncation.mul_fixed`).
     """
     if not isinstance(x, AShare) or not isinstance(y, AShare):
         raise TypeError("mul expects two AShares")
@@ -237,12 +238,3 @@ def matmul(x: AShare, y: AShare) -> AShare:
         z = z + ring.matmul(d, e)
     return AShare(party, np.asarray(z))
 
-
-def mul_fixed(x: AShare, y: AShare, bound_bits: int = 62) -> AShare:
-    """Fixed-point product: Beaver product then truncation by ``frac_bits``.
-
-    Inputs: fixed-point shares x, y with ``|x*y| * 2**(2f) < 2**bound_bits``
-    (see ``truncation.truncate``).  Cost: 2 rounds, 3N elements per peer.
-    """
-    from .truncation import truncate
-    return truncate(mul(x, y), bound_bits=bound_bits)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context import AShare, Party
+from .party import Party
+from .shares import AShare
 
 __all__ = ["b2a", "open_xor_bits"]
 

@@ -30,12 +30,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .boolean import (AndTriple, BShare, carry_out, carry_out_plan, n_words, pack_bits,
-                      prefix_carries, xor_share_words, xor_share_words_expand)
 from .arith import mul, open_values
 from .b2a import b2a
-from .context import AShare
+from .boolean import (AndTriple, BShare, carry_out, carry_out_plan, n_words, pack_bits,
+                      prefix_carries, xor_share_words, xor_share_words_expand)
 from .dealer import Correlation, correlation
+from .shares import AShare
 
 __all__ = ["ltz", "ltz_raw", "prefetch_ltz", "a2b", "less_than", "less_than_public",
            "less_than_thresholds",

@@ -38,7 +38,7 @@ from .argmax import rowmax
 from .arith import mul
 from .boolean import prefix_or
 from .compare import b2a_planes, bit_decompose, const_raw, less_than_thresholds, ltz_raw, mul_raw
-from .context import AShare
+from .shares import AShare
 from .truncation import MAX_BOUND_BITS, truncate
 
 __all__ = ["reciprocal", "divide", "sigmoid", "exp_neg", "softmax", "INTERNAL_BITS"]

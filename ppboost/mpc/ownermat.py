@@ -37,8 +37,9 @@ import numpy as np
 
 from ..crypto.prg import PRG, SEED_BYTES
 from . import ring
-from .context import AShare, Party
 from .dealer import Correlation, _shape, correlation
+from .party import Party
+from .shares import AShare
 
 __all__ = ["OwnerMatrix"]
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ring
-from .context import AShare
+from .shares import AShare
 
 __all__ = ["permute", "permute_many", "unpermute", "unpermute_many", "dealer_request"]
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context import AShare
 from .permutation import permute
+from .shares import AShare
 
 __all__ = ["shuffle", "block_permutation"]
 

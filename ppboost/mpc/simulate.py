@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 
 from ..transport.inprocess import run_inprocess
-from .context import Party
 from .dealer import run_dealer
+from .party import Party
 
 __all__ = ["run_parties", "run_parties_tls"]
 

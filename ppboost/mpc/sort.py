@@ -61,7 +61,7 @@ from numba import njit
 
 from .b2a import open_xor_bits
 from .compare import ltz_planes, planes_to_bits
-from .context import AShare
+from .shares import AShare
 from .shuffle import _check_blocks, shuffle
 
 __all__ = ["sort", "sort_levels"]

@@ -45,10 +45,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import ring
-from .arith import open_flat
-from .context import AShare
+from .arith import mul, open_flat
+from .shares import AShare
 
-__all__ = ["truncate", "MAX_BOUND_BITS"]
+__all__ = ["truncate", "mul_fixed", "mul_trunc", "MAX_BOUND_BITS"]
 
 #: Largest declared magnitude bound (in bits) :func:`truncate` accepts.
 MAX_BOUND_BITS = 62
@@ -85,6 +85,16 @@ def truncate(x: AShare, f: int | None = None, bound_bits: int = MAX_BOUND_BITS) 
     return AShare(party, _truncate_many(party, x.value.reshape(-1), [f], x.shape)[0])
 
 
+def mul_fixed(x: AShare, y: AShare, bound_bits: int = 62) -> AShare:
+    """Fixed-point product: Beaver product (:func:`ppboost.mpc.arith.mul`) then
+    :func:`truncate` by ``frac_bits``.
+
+    Inputs: fixed-point shares x, y with ``|x*y| * 2**(2f) < 2**bound_bits``
+    (see :func:`truncate`).  Cost: 2 rounds, 3N elements per peer.
+    """
+    return truncate(mul(x, y), bound_bits=bound_bits)
+
+
 def mul_trunc(x: AShare, y: AShare, shift: int, x_bits: int, y_bits: int,
               xy_bits: int) -> AShare:
     """[x * y / 2**shift] for a product wider than the ring: ``x`` is cut into limbs.
@@ -110,7 +120,6 @@ def mul_trunc(x: AShare, y: AShare, shift: int, x_bits: int, y_bits: int,
     Cost: 3 rounds (2 when k == 1); (k - 1) N + 2 k N + k N elements to each
     other party (truncations of x, Beaver masks, output truncations).
     """
-    from .arith import mul
     if not isinstance(x, AShare) or not isinstance(y, AShare):
         raise TypeError("mul_trunc expects two AShares")
     for name, v, hi in (("shift", shift, 124), ("x_bits", x_bits, MAX_BOUND_BITS),

@@ -304,7 +304,7 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
     Returns ``{"stats": ..., "model": SecretSharedModel | None}``; only the
     analyst's ``model`` is set (it holds every party's shares).
     """
-    from ..mpc.context import Party
+    from ..mpc.party import Party
 
     from ..errors import FormatError
 

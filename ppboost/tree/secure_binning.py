@@ -99,7 +99,8 @@ from ..crypto.floatbits import from_ordered_uint32, to_ordered_uint32
 from ..mpc.arith import mul, open_values
 from ..mpc.b2a import b2a, open_xor_bits
 from ..mpc.compare import ltz_planes, planes_to_bits
-from ..mpc.context import AShare, Party
+from ..mpc.party import Party
+from ..mpc.shares import AShare
 from ..mpc.shuffle import shuffle
 from ..mpc.sort import sort
 from .binning import FeatureCuts, FeatureSummary, cuts_from_summary

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...mpc.arith import matmul as matmul_share
-from ...mpc.context import AShare, Party
+from ...mpc.party import Party
+from ...mpc.shares import AShare
 from ..backend import TreeBackend, TreeLayout
 from ..params import TreeParams
 from .histogram import Hist, histograms, prepare_cells

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...mpc import ring
-from ...mpc.context import AShare, Party
+from ...mpc.party import Party
 from ...mpc.permutation import dealer_request, permute, permute_many
+from ...mpc.shares import AShare
 from ..backend import TreeLayout
 from .ops import Ops
 

@@ -16,8 +16,8 @@ import math
 import numpy as np
 
 from ...mpc.argmax import rowmax
-from ...mpc.context import AShare
 from ...mpc.nonlinear import exp_neg, reciprocal, sigmoid, softmax
+from ...mpc.shares import AShare
 from ..params import TreeParams
 from ..split_rule import threshold_units
 from .ops import Ops, enc, frac_bits

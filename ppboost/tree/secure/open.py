@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...crypto import fixed
-from ...mpc.context import Party
+from ...mpc.party import Party
 from ..backend import RevealedTree, TreeLayout
 from .ops import Ops
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from ...crypto import fixed
 from ...mpc.compare import const_raw, ltz_raw, mul_raw
-from ...mpc.context import AShare, Party
+from ...mpc.party import Party
+from ...mpc.shares import AShare
 from ...mpc.truncation import truncate
 
 __all__ = ["Ops", "enc", "signed", "frac_bits"]

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...mpc import ring
-from ...mpc.context import AShare, Party
 from ...mpc.ownermat import OwnerMatrix
+from ...mpc.party import Party
+from ...mpc.shares import AShare
 from ..backend import KIND_BACKWARD, KIND_FORWARD, TreeLayout
 from .histogram import Hist
 from .ops import Ops, signed

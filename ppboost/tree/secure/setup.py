@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...mpc.context import Party
+from ...mpc.party import Party
 from ..backend import TreeLayout
 from ..binning import BinMapper, fit_bins
 from ..secure_binning import shared_cuts

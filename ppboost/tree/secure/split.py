@@ -28,8 +28,8 @@ import numpy as np
 
 from ...mpc.argmax import argmax
 from ...mpc.arith import matmul as matmul_share
-from ...mpc.context import AShare
 from ...mpc.nonlinear import reciprocal
+from ...mpc.shares import AShare
 from ...mpc.truncation import mul_trunc
 from ..backend import KIND_BACKWARD, KIND_CAT_MISSING_RIGHT, KIND_FORWARD, TreeLayout
 from .histogram import Hist

@@ -1,11 +1,10 @@
-"""The per-participant context (:class:`Party`) and additive shares (:class:`AShare`).
-
-There are no global singletons: every protocol takes the ``Party`` of the
-participant running it (or an ``AShare``, which knows its party).
+"""Additive shares over Z_2^64 (:class:`AShare`) and their operators.
 
 ``AShare`` holds this party's additive share of a uint64 array over
-Z_2^64: the secret is ``sum_p x_p mod 2**64``.  Operators dispatch on the
-type of the other operand, like ``phe.EncryptedNumber``:
+Z_2^64: the secret is ``sum_p x_p mod 2**64``.  Every share knows the
+:class:`~ppboost.mpc.party.Party` it belongs to (there are no global
+singletons).  Operators dispatch on the type of the other operand, like
+``phe.EncryptedNumber``:
 
 ====================  =====================================  ==============
 expression            meaning                                cost
@@ -21,14 +20,14 @@ expression            meaning                                cost
 
 All arithmetic is on raw ring elements.  Fixed-point values (``party.encode``)
 multiply to ``2f`` fractional bits: truncate the product with
-``ppboost.mpc.truncation.truncate`` (or use ``arith.mul_fixed``).
+``ppboost.mpc.truncation.truncate`` (or use ``truncation.mul_fixed``).
 Public operands must be integers (or uint64 ring elements); floats raise
 ``TypeError`` because their encoding must be explicit.
 
 Example (every party runs ``fn``; see ``ppboost.mpc.simulate``)::
 
     from ppboost.mpc import run_parties
-    from ppboost.mpc.arith import mul_fixed
+    from ppboost.mpc.truncation import mul_fixed
 
     def fn(party):
         x = party.share_float(X if party.id == 0 else None, owner=0, shape=X.shape)
@@ -39,104 +38,19 @@ Example (every party runs ``fn``; see ``ppboost.mpc.simulate``)::
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from ..crypto import fixed
-from ..crypto.prg import PRG
 from . import ring
-from .dealer import DealerClient
+from .party import Party
 
-__all__ = ["Party", "AShare"]
-
-
-class Party:
-    """One data party: endpoint, id, fixed-point config, PRGs and the dealer client.
-
-    ``Party(endpoint, frac_bits=16)`` must be built on every data party at
-    the same time as :func:`ppboost.mpc.dealer.run_dealer` runs on the
-    dealer: construction receives this party's seed.  ``keep_opened=True``
-    records every value this party sees opened (``party.opened``), for audits
-    and tests of masking.
-
-    Attributes: ``ep`` (the Endpoint), ``id``, ``n_parties``, ``frac_bits``,
-    ``prg`` (private local randomness), ``dealer`` (:class:`DealerClient`).
-    """
-
-    def __init__(self, endpoint, frac_bits: int = fixed.DEFAULT_FRAC_BITS, *,
-                 seed: bytes | None = None, keep_opened: bool = False):
-        if endpoint.is_dealer:
-            raise ValueError(f"participant {endpoint.me} is the dealer, not a data party; "
-                             f"run ppboost.mpc.dealer.run_dealer on it")
-        if endpoint.n_parties < 2:
-            raise ValueError(f"n_parties == {endpoint.n_parties}, must be >= 2")
-        self.ep = endpoint
-        self.id = endpoint.me
-        self.n_parties = endpoint.n_parties
-        self.frac_bits = fixed.check_frac_bits(frac_bits)
-        self.prg = PRG(seed)
-        self.dealer = DealerClient(endpoint)
-        self.opened = [] if keep_opened else None
-
-    def __repr__(self):
-        return f"Party({self.id} of {self.n_parties}, frac_bits={self.frac_bits})"
-
-    # ------------------------------------------------------------ fixed point
-    def encode(self, x, bound_bits: int = 63) -> np.ndarray:
-        """float -> ring with this party's ``frac_bits`` (``crypto.fixed.encode``)."""
-        return fixed.encode(x, self.frac_bits, bound_bits)
-
-    def decode(self, u, frac_bits: int | None = None) -> np.ndarray:
-        """ring -> float (``frac_bits`` defaults to this party's)."""
-        return fixed.decode(u, self.frac_bits if frac_bits is None else frac_bits)
-
-    # ------------------------------------------------------------ input / output
-    def share(self, values=None, owner: int = 0, shape=None, bound_bits: int | None = None):
-        """Secret-share the owner's integer array; see :func:`ppboost.mpc.arith.share`."""
-        from .arith import share
-        return share(self, values, owner=owner, shape=shape, bound_bits=bound_bits)
-
-    def share_float(self, values=None, owner: int = 0, shape=None):
-        """Encode floats with ``frac_bits`` on the owner, then :meth:`share`."""
-        if self.id == owner and values is not None:
-            values = self.encode(values)
-        return self.share(values, owner=owner, shape=shape)
-
-    def reveal(self, x: "AShare", to: int | None = None):
-        """Open ``x`` to everyone (``to=None``) or to party ``to`` (others get None)."""
-        from .arith import reveal
-        return reveal(x, to=to)
-
-    def reveal_float(self, x: "AShare", to: int | None = None, frac_bits: int | None = None):
-        out = self.reveal(x, to=to)
-        return None if out is None else self.decode(out, frac_bits)
-
-    def zeros(self, shape) -> "AShare":
-        """A sharing of zeros (all shares 0), local."""
-        return AShare(self, np.zeros(shape, dtype=np.uint64))
-
-    def public(self, value) -> "AShare":
-        """A trivial sharing of a public integer array (party 0 holds it), local."""
-        v = np.asarray(ring.as_ring(value, "public value"))
-        return AShare(self, v.copy() if self.id == 0 else np.zeros(v.shape, np.uint64))
-
-    # ------------------------------------------------------------ lifecycle
-    def close(self) -> None:
-        """Stop the dealer (sent by party 0).  Call once when the protocol is done."""
-        self.dealer.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
+__all__ = ["AShare", "share_array"]
 
 
 def _wraps(method):
     """Ring arithmetic wraps mod 2**64: silence numpy's overflow warnings, which
     numpy raises for 0-d (scalar) operands only."""
-    import functools
-
     @functools.wraps(method)
     def inner(*args, **kwargs):
         with np.errstate(over="ignore"):
@@ -302,3 +216,10 @@ def _same_party(shares) -> Party:
     if any(s.party is not party for s in shares):
         raise ValueError("cannot combine shares that belong to different Party objects")
     return party
+
+
+def share_array(x, name: str = "x") -> np.ndarray:
+    """The uint64 array of an :class:`AShare` (``TypeError`` for anything else)."""
+    if isinstance(x, AShare):
+        return x.value
+    raise TypeError(f"{name} must be an AShare, got {type(x).__name__}")
