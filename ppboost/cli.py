@@ -6,8 +6,12 @@ Subcommands (``ppboost <command> --help`` for all options):
     Run the encrypted prediction HTTP service (:mod:`ppboost.inference.server`)::
 
         ppboost serve --db models.db --host 127.0.0.1 --port 8000 --admin-token-file admin.tok
+        ppboost serve --db models.db --host 0.0.0.0 --port 8443 --admin-token-file admin.tok \
+                      --tls-cert server.crt --tls-key server.key
 
     The admin token comes from ``--admin-token-file`` or ``$PPBOOST_ADMIN_TOKEN``.
+    HTTPS with ``--tls-cert``/``--tls-key``; plain HTTP on an address that is not
+    loopback is refused unless ``--insecure-http`` (a warning is logged).
 ``enroll``
     Run the trusted Proxy locally: build a user's keys and encrypted model from
     an xgboost JSON model, upload the model, write the user's keys file::
@@ -21,6 +25,11 @@ Subcommands (``ppboost <command> --help`` for all options):
 
 ``delete``
     Delete a user's model and token from the server (admin).
+
+``enroll``, ``query`` and ``delete`` verify an ``https://`` server against
+``--ca FILE`` (the CA certificate that signed the server's), else against the
+system's trust store.  User ids are checked by
+:func:`ppboost.inference.ids.validate_user_id` before anything is sent.
 ``demo``
     Run ``ppboost.demo.main()``.
 
@@ -41,6 +50,7 @@ import io
 import json
 import math
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -48,6 +58,7 @@ __all__ = ["main", "build_parser", "CliError", "read_rows"]
 
 ADMIN_ENV = "PPBOOST_ADMIN_TOKEN"
 _MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
+_FLT_MAX = 3.4028234663852886e38          # the largest finite float32
 
 
 class CliError(Exception):
@@ -60,6 +71,23 @@ class CliError(Exception):
 
 # ---------------------------------------------------------------------------
 # helpers
+def _warn(message: str) -> None:
+    print(f"ppboost: warning: {message}", file=sys.stderr)
+
+
+def warn_if_loose(path: str, what: str) -> bool:
+    """Warn on stderr if group or others may read or write ``path``; True if so."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return False
+    if mode & 0o077:
+        _warn(f"{what} file {path!r} is readable or writable by group or others "
+              f"(mode {mode:04o}); run chmod 600 {path}")
+        return True
+    return False
+
+
 def _read_token_file(path: str, what: str) -> str:
     try:
         tok = Path(path).read_text().strip()
@@ -67,7 +95,16 @@ def _read_token_file(path: str, what: str) -> str:
         raise CliError(f"cannot read {what} file {path!r}: {e.strerror}")
     if not tok:
         raise CliError(f"{what} file {path!r} is empty")
+    warn_if_loose(path, what)
     return tok
+
+
+def _user_id(user_id, where: str = "--user") -> str:
+    from ppboost.inference.ids import validate_user_id  # noqa: PLC0415
+    try:
+        return validate_user_id(user_id)
+    except ValueError as e:
+        raise CliError(f"{where}: {e}")
 
 
 def _admin_token(args, required: bool = True) -> str | None:
@@ -98,15 +135,22 @@ def _parse_cell(cell: str, where: str) -> float:
     if s.lower() in _MISSING:
         return math.nan
     try:
-        return float(s)
+        v = float(s)
     except ValueError:
         raise CliError(f"{where}: {cell!r} is not a number (missing values: empty or NaN)")
+    if math.isinf(v) or abs(v) > _FLT_MAX:
+        raise CliError(f"{where}: {cell!r} is not a finite number (inf and values beyond "
+                       "float32's range are refused, as by xgboost; missing values: empty or "
+                       "NaN)")
+    return v
 
 
 def read_rows(text: str, name: str = "input"):
     """Parse CSV (optional header row) or a JSON list of rows into a float64 matrix.
 
     Empty cells and ``NaN``/``NA``/``null`` are missing values (``NaN``).
+    ``inf`` (or a value beyond float32's range) is refused, naming its row
+    (0-based, as the query's rows), line and feature.
     """
     import numpy as np  # noqa: PLC0415
 
@@ -123,9 +167,15 @@ def read_rows(text: str, name: str = "input"):
             if not isinstance(row, list):
                 raise CliError(f"{name}: row {i} is not a list")
             rows.append([math.nan if v is None else
-                         _parse_cell(str(v), f"{name} row {i}") for v in row])
+                         _parse_cell(str(v), f"{name} row {i}, feature {j}")
+                         for j, v in enumerate(row)])
     else:
-        reader = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+        rd = csv.reader(io.StringIO(text))
+        reader, lines = [], []
+        for r in rd:
+            if any(c.strip() for c in r):
+                reader.append(r)
+                lines.append(rd.line_num)
         if reader:
             first = reader[0]
 
@@ -136,9 +186,9 @@ def read_rows(text: str, name: str = "input"):
                 except ValueError:
                     return c.strip().lower() in _MISSING
             if not all(numeric(c) for c in first):
-                reader = reader[1:]           # a header row
-        rows = [[_parse_cell(c, f"{name} line {i + 1}") for c in r]
-                for i, r in enumerate(reader)]
+                reader, lines = reader[1:], lines[1:]           # a header row
+        rows = [[_parse_cell(c, f"{name} row {i} (line {ln}), feature {j}")
+                 for j, c in enumerate(r)] for i, (r, ln) in enumerate(zip(reader, lines))]
     if not rows:
         raise CliError(f"{name}: no rows")
     widths = {len(r) for r in rows}
@@ -176,31 +226,42 @@ def cmd_serve(args) -> int:
         raise CliError(f"--port == {args.port}, must be in 1..65535")
     if args.workers < 1:
         raise CliError(f"--workers == {args.workers}, must be >= 1")
+    from ppboost.inference.server import check_listen  # noqa: PLC0415
     try:
+        check_listen(args.host, args.tls_cert, args.tls_key, args.insecure_http)
         config = ServerConfig(db_path=str(Path(args.db).resolve()),
                               admin_token_sha256=admin_token_digest(token),
                               max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
-                              cache_size=args.cache_size)
+                              max_model_bytes=args.max_model_bytes,
+                              cache_size=args.cache_size, log_level=args.log_level)
         from ppboost.inference.store import ModelStore  # noqa: PLC0415
-        ModelStore(config.db_path).close()
+        store = ModelStore(config.db_path)
+        loose = store.loose_files()
+        store.close()
     except ValueError as e:
         raise CliError(str(e))
-    print(f"ppboost serve: http://{args.host}:{args.port} (db {config.db_path}, "
-          f"{args.workers} worker(s), max_batch {config.max_batch}, max_body_bytes "
-          f"{config.max_body_bytes}; OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
+    for path, mode in loose:
+        _warn(f"database file {str(path)!r} is readable or writable by group or others "
+              f"(mode {mode:04o}); it holds the models and token digests: run chmod 600 {path}")
+    if args.tls_key:
+        warn_if_loose(args.tls_key, "TLS key")
+    scheme = "https" if args.tls_cert else "http"
+    body = (f"max_body_bytes {config.max_body_bytes}" if config.max_body_bytes is not None
+            else "predict bodies up to the largest valid query of each model")
+    print(f"ppboost serve: {scheme}://{args.host}:{args.port} (db {config.db_path}, "
+          f"{args.workers} worker(s), max_batch {config.max_batch}, {body}, model uploads up "
+          f"to {config.upload_limit()[0]} bytes; OpenAPI at /openapi.json)", file=sys.stderr,
+          flush=True)
     serve(config, host=args.host, port=args.port, workers=args.workers,
-          log_level=args.log_level, access_log=args.access_log)
+          log_level=args.log_level, access_log=args.access_log, tls_cert=args.tls_cert,
+          tls_key=args.tls_key, insecure_http=args.insecure_http)
     return 0
 
 
 def cmd_enroll(args) -> int:
     from ppboost.inference.keys import load_client_keys, save_client_keys  # noqa: PLC0415
-    from ppboost.inference.store import validate_user_id  # noqa: PLC0415
 
-    try:
-        validate_user_id(args.user)
-    except ValueError as e:
-        raise CliError(str(e))
+    _user_id(args.user)
     if args.key_bits < 1024 or args.key_bits % 8:
         raise CliError(f"--key-bits == {args.key_bits}, must be >= 1024 and a multiple of 8 "
                        "(3072 recommended)")
@@ -211,7 +272,7 @@ def cmd_enroll(args) -> int:
         raise CliError(f"model file {args.model!r} not found (an xgboost JSON model)")
     admin = _admin_token(args)
     quiet = args.quiet
-    with _service(args.server, admin_token=admin, timeout=args.timeout) as svc:
+    with _service(args.server, admin_token=admin, timeout=args.timeout, ca=args.ca) as svc:
         svc.health()                               # fail fast before the slow part
         steps = _progress(3, f"enrolling {args.user}", unit="step", quiet=quiet)
         steps.set_postfix_str("encrypting the model")
@@ -266,12 +327,12 @@ def cmd_query(args) -> int:
             text = Path(args.input).read_text()
         except OSError as e:
             raise CliError(f"cannot read input {args.input!r}: {e.strerror}")
+    user = _user_id(doc["user_id"], f"keys file {args.keys!r}")
     X = read_rows(text, args.input)
     from ppboost.inference import Client  # noqa: PLC0415
     client = Client(doc["keys"])
-    user = doc["user_id"]
     outs = []
-    with _service(server, token=token, timeout=args.timeout) as svc:
+    with _service(server, token=token, timeout=args.timeout, ca=args.ca) as svc:
         limit = int(svc.health().get("max_batch", args.batch_size))
         batch = max(1, min(args.batch_size, limit))
         starts = range(0, X.shape[0], batch)
@@ -312,8 +373,9 @@ def format_predictions(pred, fmt: str, user_id: str, output_margin: bool) -> str
 
 
 def cmd_delete(args) -> int:
+    _user_id(args.user)
     with _service(args.server, admin_token=_admin_token(args),
-                  timeout=args.timeout) as svc:
+                  timeout=args.timeout, ca=args.ca) as svc:
         svc.delete_model(args.user)
     print(f"deleted {args.user!r}'s model and token", file=sys.stderr)
     return 0
@@ -341,14 +403,27 @@ def build_parser() -> argparse.ArgumentParser:
                        f"prefer --admin-token-file or ${ADMIN_ENV})")
         g.add_argument("--admin-token-file", help="file whose content is the admin token")
 
+    def ca_opt(sp):
+        sp.add_argument("--ca", metavar="FILE", help="PEM file of the CA certificate that signed "
+                        "the https:// server's certificate (default: the system trust store)")
+
     s = sub.add_parser("serve", help="run the encrypted prediction HTTP service")
     s.add_argument("--db", required=True, help="SQLite file (created if missing)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--admin-token-file", help=f"file holding the admin token (or ${ADMIN_ENV})")
     s.add_argument("--max-batch", type=int, default=1024, help="max rows per predict request")
-    s.add_argument("--max-body-bytes", type=int, default=64 * 1024 * 1024,
-                   help="max request body size in bytes")
+    s.add_argument("--max-body-bytes", type=int, default=None,
+                   help="max request body size in bytes, uploads included (default: each "
+                   "predict body up to the largest valid query for that user's model, "
+                   "max_batch rows)")
+    s.add_argument("--max-model-bytes", type=int, default=64 * 1024 * 1024,
+                   help="max model upload size in bytes (admin token only; default 64 MiB)")
+    s.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve HTTPS")
+    s.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    s.add_argument("--insecure-http", action="store_true",
+                   help="allow plain HTTP on an address that is not loopback (tokens and "
+                   "queries in clear; for a TLS proxy in front); logs a warning")
     s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each evaluates on one core; "
                    "2 measured best on a 2-core machine)")
     s.add_argument("--cache-size", type=int, default=32, help="models kept deserialised")
@@ -362,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--user", required=True, help="user id")
     e.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8000")
     admin_opts(e)
+    ca_opt(e)
     e.add_argument("--out", required=True, help="keys file to write (mode 0600)")
     e.add_argument("--key-bits", type=int, default=3072,
                    help="Paillier modulus size (default 3072; small values are for tests only)")
@@ -375,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("query", help="encrypt rows, query the server, decrypt the scores")
     q.add_argument("--keys", required=True, help="keys file written by `ppboost enroll`")
     q.add_argument("--server", help="server URL (default: the one in the keys file)")
+    ca_opt(q)
     q.add_argument("--input", required=True,
                    help="CSV (optional header; empty/NaN = missing) or JSON rows; '-' = stdin")
     q.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
@@ -388,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--user", required=True)
     d.add_argument("--server", required=True)
     admin_opts(d)
+    ca_opt(d)
     d.add_argument("--timeout", type=float, default=60.0)
     d.set_defaults(func=cmd_delete)
 

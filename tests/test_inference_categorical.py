@@ -14,7 +14,7 @@ import xgboost as xgb
 
 from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy
 from ppboost.inference import container as fmt
-from ppboost.inference.model import MODEL_MAGIC, MODEL_SCHEMA
+from ppboost.inference.model import MODEL_MAGIC, MODEL_SCHEMA, MODEL_VERSION
 
 #: values every categorical column is also queried with: non-integers (truncated), -0.0,
 #: negatives and huge values (invalid: left), unseen categories, NaN (default side)
@@ -161,6 +161,8 @@ def test_category_intervals_are_encrypted_once_with_the_thresholds(monkeypatch):
     want = set(zip(proxy._feat[numeric].tolist(), proxy._thr[numeric].tolist()))
     want |= set(zip(proxy._cat_feat.tolist(), proxy._cat_lo.tolist()))
     want |= set(zip(proxy._cat_feat.tolist(), proxy._cat_hi.tolist()))
+    fmax = float(np.finfo(np.float32).max)            # and each feature's finite bounds
+    want |= {(f, v) for f in range(proxy.plain.n_features) for v in (-fmax, fmax)}
     assert calls == [len(want)]                       # one batch, each distinct pair once
     # intervals are [c, c + 1) runs: lo < hi in plaintext and in ciphertext
     assert np.all(proxy._cat_lo < proxy._cat_hi) and np.all(m.cat_lo < m.cat_hi)
@@ -190,13 +192,13 @@ def test_categorical_model_bytes_are_validated():
                                     enable_categorical=True), 3)
     enr = Proxy(booster, key_bits=1024).enroll("u")
     raw = enr.model.to_bytes()
-    meta, arrays = fmt.unpack("model", MODEL_MAGIC, 2, raw, MODEL_SCHEMA)
+    meta, arrays = fmt.unpack("model", MODEL_MAGIC, MODEL_VERSION, raw, MODEL_SCHEMA)
     assert arrays["kind"].sum() > 0
 
     def repack(**changes):
         a = {k: np.array(v) for k, v in arrays.items()}
         a.update(changes)
-        return fmt.pack(MODEL_MAGIC, 2, meta, a)
+        return fmt.pack(MODEL_MAGIC, MODEL_VERSION, meta, a)
     ptr, lo, hi, kind = (arrays[k] for k in ("cat_ptr", "cat_lo", "cat_hi", "kind"))
     leaf = int(np.flatnonzero(arrays["left"] < 0)[0])
     num = int(np.flatnonzero((arrays["left"] >= 0) & (kind == 0))[0])

@@ -50,22 +50,28 @@ def test_model_round_trip_gives_identical_predictions(setup):
 
 
 def test_version_1_model_bytes_still_load_and_other_versions_are_refused(setup):
-    # version 1 (before categorical splits) had no kind/cat_* arrays
+    # version 1 (before categorical splits) had no kind/cat_* arrays, version 2 no fin_*
     from ppboost.inference import container as fmt
-    from ppboost.inference.model import MODEL_MAGIC, MODEL_SCHEMA, MODEL_SCHEMA_V1
+    from ppboost.inference.model import (MODEL_MAGIC, MODEL_SCHEMA, MODEL_SCHEMA_V1,
+                                         MODEL_SCHEMA_V2)
     booster, X, proxy, a, b = setup
     raw = a.model.to_bytes()
-    assert raw[4:6] == b"\x02\x00"
-    meta, arrays = fmt.unpack("model", MODEL_MAGIC, 2, raw, MODEL_SCHEMA)
-    v1 = fmt.pack(MODEL_MAGIC, 1, meta, {k: arrays[k] for k in MODEL_SCHEMA_V1})
-    m1 = EncryptedModel.from_bytes(v1)
-    assert m1.kind.sum() == 0 and len(m1.cat_lo) == 0
+    assert raw[4:6] == b"\x03\x00"
+    meta, arrays = fmt.unpack("model", MODEL_MAGIC, 3, raw, MODEL_SCHEMA)
     q = Client(a.keys).encrypt(X[:30])
-    assert np.array_equal(m1.leaf_indices(q), a.model.leaf_indices(q))
-    with pytest.raises(ValueError, match="malformed model: format version 3, expected 2"):
-        EncryptedModel.from_bytes(raw[:4] + b"\x03\x00" + raw[6:])
+    for version, schema in ((1, MODEL_SCHEMA_V1), (2, MODEL_SCHEMA_V2)):
+        old = fmt.pack(MODEL_MAGIC, version, meta, {k: arrays[k] for k in schema})
+        m = EncryptedModel.from_bytes(old)
+        assert m.fin_lo is None and m.to_bytes()[4:6] == b"\x02\x00"   # written back as 2
+        assert np.array_equal(m.leaf_indices(q), a.model.leaf_indices(q))
+        if version == 1:
+            assert m.kind.sum() == 0 and len(m.cat_lo) == 0
+    with pytest.raises(ValueError, match="malformed model: format version 4, expected 3"):
+        EncryptedModel.from_bytes(raw[:4] + b"\x04\x00" + raw[6:])
     with pytest.raises(ValueError, match="malformed model: unexpected array 'kind'"):
         EncryptedModel.from_bytes(raw[:4] + b"\x01\x00" + raw[6:])
+    with pytest.raises(ValueError, match="malformed model: unexpected array 'fin_lo'"):
+        EncryptedModel.from_bytes(raw[:4] + b"\x02\x00" + raw[6:])
 
 
 def test_results_are_rerandomised(setup):
@@ -311,6 +317,8 @@ def test_thresholds_encrypted_once_per_distinct_value(setup, monkeypatch):
     enr = proxy.enroll("carol")
     inner = enr.model.left >= 0
     pairs = set(zip(proxy._feat[inner].tolist(), proxy._thr[inner].tolist()))
+    fmax = float(np.finfo(np.float32).max)       # and each feature's finite bounds
+    pairs |= {(f, v) for f in range(X.shape[1]) for v in (-fmax, fmax)}
     assert calls == [len(pairs)]                 # one batch, each distinct pair once
     # equal (feature, threshold) pairs share one ciphertext; order within a feature holds
     thr = enr.model.thr[inner]

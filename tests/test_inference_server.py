@@ -241,7 +241,7 @@ def test_tokens_isolated_between_users(world):
     assert post("bob", ta).status_code == 403               # alice's token on bob
     r = post("alice", admin)                                # admin cannot query
     assert r.status_code == 403 and "admin token cannot query" in r.json()["detail"]
-    assert post("nobody", ta).status_code == 404            # unknown user
+    assert post("nobody", ta).status_code == 403            # unknown user: no enumeration
     assert post("alice", ta).status_code == 200
     # user tokens never reach admin endpoints; model info only for the owner
     assert http(world, "PUT", "/v1/users/alice/model", ta, content=b"x",

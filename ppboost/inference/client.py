@@ -11,7 +11,7 @@ import numpy as np
 
 from ..crypto import paillier as pl
 from .keys import UserKeys, feature_order, ope_cipher
-from .messages import FRAC_BITS, EncryptedQuery, EncryptedResult
+from .messages import FRAC_BITS, EncryptedQuery, EncryptedResult, NonFiniteQuery
 
 __all__ = ["Client"]
 
@@ -36,7 +36,10 @@ class Client:
         Values are rounded to float32 as xgboost's DMatrix does.  A categorical
         column holds the category codes xgboost sees (e.g. ``Series.cat.codes``
         with -1 replaced by NaN); nothing here depends on which columns are
-        categorical.
+        categorical.  A value that is not finite in float32 (+-inf, or a float64
+        beyond float32's range, which xgboost would read as inf) raises
+        :class:`~ppboost.inference.messages.NonFiniteQuery` naming its row and
+        feature (xgboost and ``ppboost.train`` refuse such values too).
         """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
@@ -45,7 +48,16 @@ class Client:
             raise ValueError(f"X must be 2-D (n_rows, n_features), got {X.ndim}-D")
         if X.shape[1] != self.keys.n_features:
             raise ValueError(f"X has {X.shape[1]} features, model expects {self.keys.n_features}")
-        Xp = np.ascontiguousarray(X[:, self._order].astype(np.float32))
+        with np.errstate(over="ignore"):
+            X32 = X.astype(np.float32)
+        inf = np.isinf(X32)
+        if inf.any():
+            r, f = (int(v) for v in np.argwhere(inf)[0])
+            v = X[r, f]
+            what = repr(float(v)) if np.isinf(v) else f"{float(v)!r} (beyond float32's range)"
+            raise NonFiniteQuery(f"row {r}, feature {f}: {what} is not a finite number; "
+                                 "use NaN for a missing value", r, f)
+        Xp = np.ascontiguousarray(X32[:, self._order])
         feats = np.broadcast_to(self._order, Xp.shape)
         ct = self._ope.encrypt_float32(feats.reshape(-1), Xp.reshape(-1)).reshape(Xp.shape)
         return EncryptedQuery(ct, self.key_fingerprint)

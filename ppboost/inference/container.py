@@ -38,6 +38,20 @@ def pack(magic: bytes, version: int, meta: dict, arrays: dict) -> bytes:
     return _PRE.pack(magic, version, len(header)) + header + b"".join(chunks)
 
 
+def packed_size(magic: bytes, version: int, meta: dict, shapes: dict) -> int:
+    """``len(pack(magic, version, meta, arrays))`` for arrays of these ``{name: (dtype str,
+    shape)}``, without building them."""
+    descr, nbytes = [], 0
+    for name, (dts, shape) in shapes.items():
+        n = _DTYPES[dts].itemsize
+        for d in shape:
+            n *= int(d)
+        descr.append([name, dts, [int(d) for d in shape]])
+        nbytes += n
+    header = json.dumps({"meta": meta, "arrays": descr}, separators=(",", ":")).encode()
+    return _PRE.size + len(header) + nbytes
+
+
 def peek_version(what: str, magic: bytes, data) -> int:
     """The format version in ``data``'s preamble (ValueError "malformed {what}: ..." if none)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):

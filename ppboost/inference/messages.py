@@ -24,7 +24,7 @@ import numpy as np
 from . import container as fmt
 
 __all__ = ["FRAC_BITS", "SLOT_CHOICES", "VERSION", "QUERY_MAGIC", "RESULT_MAGIC",
-           "slots_per_ct", "EncryptedQuery", "EncryptedResult"]
+           "slots_per_ct", "EncryptedQuery", "EncryptedResult", "NonFiniteQuery"]
 
 FRAC_BITS = 32
 SLOT_CHOICES = (64, 128)
@@ -35,6 +35,18 @@ VERSION = 1          # queries and results
 def slots_per_ct(n_bits: int, slot_bits: int) -> int:
     """How many ``slot_bits``-wide results one plaintext of an ``n_bits`` modulus holds."""
     return max(1, (n_bits // 2 - 2) // slot_bits)
+
+
+class NonFiniteQuery(ValueError):
+    """A query value that is not a finite number (+-inf, or beyond float32's range).
+
+    ``row`` and ``column``: on the client, the row and the feature of the input
+    matrix; on the server, the row and the (pseudonymous) query column.
+    """
+
+    def __init__(self, message: str, row: int, column: int):
+        super().__init__(message)
+        self.row, self.column = int(row), int(column)
 
 
 class EncryptedQuery:

@@ -24,6 +24,14 @@ category c, or x >= c + 1); the model itself shows which nodes are
 categorical and how many intervals each has.  Feature indices are replaced
 by positions in a keyed-PRF pseudonym order, and thresholds of different
 features use independent OPE functions.
+
+Finite bounds (version 3): for each query column the model holds the OPE
+ciphertexts of -FLT_MAX and +FLT_MAX under that feature's function
+(``fin_lo``, ``fin_hi``), so the server refuses a query value outside them,
+i.e. +-inf (:class:`~ppboost.inference.messages.NonFiniteQuery`, naming the
+row and the column).  What this adds to the server's view: whether a value
+is infinite (never evaluated) and two more ciphertexts of public values per
+feature.
 """
 from __future__ import annotations
 
@@ -38,17 +46,22 @@ from ..crypto.ope import MISSING_CT
 from . import container as fmt
 from .evaluate import SumTables, pack_slots, walk
 from .keys import OPE_RANGE_BITS
-from .messages import SLOT_CHOICES, EncryptedQuery, EncryptedResult, slots_per_ct
+from .messages import (SLOT_CHOICES, EncryptedQuery, EncryptedResult, NonFiniteQuery,
+                       slots_per_ct)
 
-__all__ = ["MODEL_MAGIC", "MODEL_VERSION", "MODEL_SCHEMA_V1", "MODEL_SCHEMA", "EncryptedModel"]
+__all__ = ["MODEL_MAGIC", "MODEL_VERSION", "MODEL_SCHEMA_V1", "MODEL_SCHEMA_V2", "MODEL_SCHEMA",
+           "EncryptedModel"]
 
 MODEL_MAGIC = b"PPEM"
-MODEL_VERSION = 2    # 2: categorical splits (arrays kind, cat_ptr, cat_lo, cat_hi); 1 still loads
+#: 3: finite bounds (fin_lo, fin_hi); 2: categorical splits (kind, cat_ptr, cat_lo, cat_hi).
+#: 1 and 2 still load (without the check of infinite values)
+MODEL_VERSION = 3
 MODEL_SCHEMA_V1 = {"left": ("<i4", 1), "right": ("<i4", 1), "slot": ("<i4", 1),
                    "thr": ("<u8", 1), "dleft": ("|u1", 1), "leafidx": ("<i4", 1),
                    "roots": ("<i4", 1), "groups": ("<i4", 1), "leaf_ct": ("|u1", 2)}
-MODEL_SCHEMA = dict(MODEL_SCHEMA_V1, kind=("|u1", 1), cat_ptr=("<i4", 1), cat_lo=("<u8", 1),
-                    cat_hi=("<u8", 1))
+MODEL_SCHEMA_V2 = dict(MODEL_SCHEMA_V1, kind=("|u1", 1), cat_ptr=("<i4", 1),
+                       cat_lo=("<u8", 1), cat_hi=("<u8", 1))
+MODEL_SCHEMA = dict(MODEL_SCHEMA_V2, fin_lo=("<u8", 1), fin_hi=("<u8", 1))
 
 
 class EncryptedModel:
@@ -63,11 +76,14 @@ class EncryptedModel:
     ``roots`` and ``groups`` per tree; categorical splits: ``kind`` (per
     node, 0 numerical, 1 categorical), ``cat_ptr`` (n_nodes + 1: node i's
     intervals are ``cat_lo``/``cat_hi[cat_ptr[i]:cat_ptr[i + 1]]``, OPE
-    ciphertexts of [lo, hi) in float32; empty for numerical nodes).
+    ciphertexts of [lo, hi) in float32; empty for numerical nodes);
+    ``fin_lo``/``fin_hi`` (per query column: E(-FLT_MAX), E(+FLT_MAX), or
+    ``None`` for a model of version 1 or 2).
 
-    Bytes (``to_bytes``/``from_bytes``): magic ``PPEM``, version 2 (version
-    1, written before categorical splits, has no ``kind``/``cat_*`` arrays
-    and still loads as an all-numerical model), meta
+    Bytes (``to_bytes``/``from_bytes``): magic ``PPEM``, version 3 (version
+    2 has no ``fin_*`` arrays; version 1, written before categorical splits,
+    has no ``kind``/``cat_*`` arrays either and loads as an all-numerical
+    model; both load without the check of infinite values), meta
     ``{user_id, n_features, n_outputs, key_fingerprint, n, h_s, ope_range_bits,
     slot_bits}``
     (n and h_s as hex strings) and the arrays above (``leaf_ct`` uint8
@@ -77,7 +93,7 @@ class EncryptedModel:
 
     def __init__(self, user_id, n_features, n_outputs, n, h_s, left, right, slot, thr, dleft,
                  leafidx, roots, groups, leaf_ct, ope_range_bits=OPE_RANGE_BITS, slot_bits=64,
-                 kind=None, cat_ptr=None, cat_lo=None, cat_hi=None):
+                 kind=None, cat_ptr=None, cat_lo=None, cat_hi=None, fin_lo=None, fin_hi=None):
         self.user_id = user_id
         self.n_features = int(n_features)
         self.n_outputs = int(n_outputs)
@@ -91,6 +107,10 @@ class EncryptedModel:
         self.cat_ptr = np.zeros(nn + 1, np.int32) if cat_ptr is None else cat_ptr
         self.cat_lo = np.zeros(0, np.uint64) if cat_lo is None else cat_lo
         self.cat_hi = np.zeros(0, np.uint64) if cat_hi is None else cat_hi
+        if (fin_lo is None) != (fin_hi is None):
+            raise ValueError("fin_lo and fin_hi go together")
+        self.fin_lo = None if fin_lo is None else np.asarray(fin_lo, np.uint64)
+        self.fin_hi = None if fin_hi is None else np.asarray(fin_hi, np.uint64)
         self.leaf_ct = list(leaf_ct)
         self.ope_range_bits = ope_range_bits
         if slot_bits not in SLOT_CHOICES:
@@ -123,8 +143,12 @@ class EncryptedModel:
                   "dleft": self.dleft, "leafidx": self.leafidx, "roots": self.roots,
                   "groups": self.groups, "leaf_ct": leaf, "kind": self.kind,
                   "cat_ptr": self.cat_ptr, "cat_lo": self.cat_lo, "cat_hi": self.cat_hi}
-        return fmt.pack(MODEL_MAGIC, MODEL_VERSION, meta,
-                        {k: np.asarray(v).astype(MODEL_SCHEMA[k][0]) for k, v in arrays.items()})
+        version, schema = 2, MODEL_SCHEMA_V2
+        if self.fin_lo is not None:
+            version, schema = MODEL_VERSION, MODEL_SCHEMA
+            arrays.update(fin_lo=self.fin_lo, fin_hi=self.fin_hi)
+        return fmt.pack(MODEL_MAGIC, version, meta,
+                        {k: np.asarray(v).astype(schema[k][0]) for k, v in arrays.items()})
 
     @classmethod
     def from_bytes(cls, b) -> "EncryptedModel":
@@ -136,6 +160,8 @@ class EncryptedModel:
         version = fmt.peek_version(what, MODEL_MAGIC, b)
         if version == 1:
             meta, a = fmt.unpack(what, MODEL_MAGIC, 1, b, MODEL_SCHEMA_V1)
+        elif version == 2:
+            meta, a = fmt.unpack(what, MODEL_MAGIC, 2, b, MODEL_SCHEMA_V2)
         else:
             meta, a = fmt.unpack(what, MODEL_MAGIC, MODEL_VERSION, b, MODEL_SCHEMA)
         user_id = fmt.get(meta, what, "user_id", str)
@@ -203,6 +229,14 @@ class EncryptedModel:
             if np.any(cat_hi >= np.uint64(1 << rb)) or np.any(cat_lo >= cat_hi):
                 raise bad("category interval ciphertexts must satisfy lo < hi < "
                           f"2**{rb}")
+        fin_lo = fin_hi = None
+        if version >= 3:
+            fin_lo, fin_hi = a["fin_lo"].copy(), a["fin_hi"].copy()
+            if fin_lo.shape[0] != nf or fin_hi.shape[0] != nf:
+                raise bad(f"arrays 'fin_lo' and 'fin_hi' have {fin_lo.shape[0]} and "
+                          f"{fin_hi.shape[0]} entries, expected {nf} (features)")
+            if np.any(fin_lo >= fin_hi) or np.any(fin_hi >= np.uint64(1 << rb)):
+                raise bad(f"finite bounds must satisfy fin_lo < fin_hi < 2**{rb}")
         nl = a["leaf_ct"].shape[0]
         li = a["leafidx"]
         if np.any(isleaf & ((li < 0) | (li >= nl))):
@@ -221,7 +255,8 @@ class EncryptedModel:
                 raise bad(f"leaf ciphertext {i} out of range (0, n^2)")
         return cls(user_id, nf, no, n, h_s, left.copy(), right.copy(), slot.copy(),
                    a["thr"].copy(), a["dleft"].copy(), li.copy(), a["roots"].copy(),
-                   a["groups"].copy(), leaf_ct, rb, sb, kind, cat_ptr, cat_lo, cat_hi)
+                   a["groups"].copy(), leaf_ct, rb, sb, kind, cat_ptr, cat_lo, cat_hi,
+                   fin_lo, fin_hi)
 
     # -- serving -------------------------------------------------------------
     def validate_query(self, query) -> "EncryptedQuery":
@@ -244,6 +279,14 @@ class EncryptedModel:
             r, f = np.argwhere(bad)[0]
             raise ValueError(f"ciphertext out of range in row {r}, feature {f}: must be < "
                              f"2**{self.ope_range_bits} or the missing marker 2**64-1")
+        if self.fin_lo is not None:
+            inf = (ct != MISSING_CT) & ((ct < self.fin_lo[None, :]) | (ct > self.fin_hi[None, :]))
+            if inf.any():
+                r, c = (int(v) for v in np.argwhere(inf)[0])
+                raise NonFiniteQuery(
+                    f"row {r}, column {c} (the query's pseudonymous feature column): the value "
+                    "is not a finite number (+inf or -inf); send a finite value, or NaN for a "
+                    "missing one", r, c)
         return query
 
     def leaf_indices(self, query) -> np.ndarray:

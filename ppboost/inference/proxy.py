@@ -8,7 +8,9 @@ material only).  Thresholds and category intervals are OPE-encrypted under
 the user's key, each distinct (feature, value) once; leaves are encoded in
 fixed point (:data:`~ppboost.inference.messages.FRAC_BITS`) and
 Paillier-encrypted; the slot width is chosen from the bound on the margins
-(see :mod:`ppboost.inference.messages`).
+(see :mod:`ppboost.inference.messages`).  Each feature's finite bounds, -FLT_MAX
+and +FLT_MAX, are OPE-encrypted too (in the same batch), so that the server can
+refuse an infinite query value (see :mod:`ppboost.inference.model`).
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from .messages import FRAC_BITS, SLOT_CHOICES
 from .model import EncryptedModel
 from .xgbmodel import PlainModel, load_xgboost
 
-__all__ = ["Enrollment", "Proxy"]
+__all__ = ["Enrollment", "Proxy", "FLT_MAX"]
+
+FLT_MAX = np.finfo(np.float32).max
 
 
 @dataclass
@@ -90,12 +94,15 @@ class Proxy:
         self.max_abs_margin = bound / float(1 << FRAC_BITS)
         numeric = ~isleaf & (self._kind == 0)
         # feature -> (numerical nodes, intervals, distinct values, inverse): every distinct
-        # (feature, value) among thresholds and interval ends is encrypted once per enrolment
+        # (feature, value) among thresholds, interval ends and the finite bounds
+        # -FLT_MAX, +FLT_MAX (last two) is encrypted once per enrolment
         self._uthr = {}
-        for f in np.unique(self._feat[~isleaf]).tolist():
+        bounds = np.array([-FLT_MAX, FLT_MAX], np.float32)
+        for f in range(pm.n_features):
             sel = np.flatnonzero(numeric & (self._feat == f))
             isel = np.flatnonzero(self._cat_feat == f)
-            vals = np.concatenate([self._thr[sel], self._cat_lo[isel], self._cat_hi[isel]])
+            vals = np.concatenate([self._thr[sel], self._cat_lo[isel], self._cat_hi[isel],
+                                   bounds])
             u, inv = np.unique(vals, return_inverse=True)
             self._uthr[f] = (sel, isel, u, inv)
 
@@ -126,19 +133,21 @@ class Proxy:
         thr_ct = np.zeros(len(self._left), np.uint64)
         lo_ct = np.zeros(len(self._cat_lo), np.uint64)
         hi_ct = np.zeros(len(self._cat_hi), np.uint64)
+        fin_ct = np.zeros((pm.n_features, 2), np.uint64)      # by feature: E(-FLT_MAX), E(FLT_MAX)
         feats, vals, spans, start = [], [], [], 0
         for f, (sel, isel, u, inv) in self._uthr.items():
-            spans.append((sel, isel, inv, start))
+            spans.append((f, sel, isel, inv, start))
             start += len(u)
             feats.append(np.full(len(u), f, np.int64))
             vals.append(u)
         if vals:
             enc = ope.encrypt_float32(np.concatenate(feats), np.concatenate(vals))
-            for (sel, isel, inv, start) in spans:
+            for (f, sel, isel, inv, start) in spans:
                 ns, ni = len(sel), len(isel)
                 thr_ct[sel] = enc[start + inv[:ns]]
                 lo_ct[isel] = enc[start + inv[ns:ns + ni]]
-                hi_ct[isel] = enc[start + inv[ns + ni:]]
+                hi_ct[isel] = enc[start + inv[ns + ni:ns + 2 * ni]]
+                fin_ct[f] = enc[start + inv[ns + 2 * ni:]]
         slot = np.where(self._left >= 0, slot_of[np.maximum(self._feat, 0)], -1).astype(np.int32)
         h_s = pl.make_h_s(pub, priv)
         encr = pl.CrtEncryptor(pub, priv, h_s, window=pl.best_window(len(self._leafint)))
@@ -147,5 +156,6 @@ class Proxy:
                                self._left.copy(), self._right.copy(), slot, thr_ct,
                                self._dleft.copy(), self._leafidx.copy(), self._roots.copy(),
                                self._groups.copy(), leaf_ct, OPE_RANGE_BITS, self.slot_bits,
-                               self._kind.copy(), self._cat_ptr.copy(), lo_ct, hi_ct)
+                               self._kind.copy(), self._cat_ptr.copy(), lo_ct, hi_ct,
+                               fin_lo=fin_ct[order, 0].copy(), fin_hi=fin_ct[order, 1].copy())
         return Enrollment(keys, model)

@@ -26,13 +26,23 @@ octet-stream predict is the raw ``EncryptedResult`` bytes).  One
 ``EncryptedQuery`` carries a batch of rows; ``--max-batch`` bounds its rows.
 
 Status codes: 401 token absent or wrong; 403 a valid token that may not do
-this (another user's token, a user token on an admin endpoint); 404 no model
-for that user; 400 malformed body or bytes; 413 body over ``--max-body-bytes``
-(checked on Content-Length first, then while streaming) or batch over
-``--max-batch``; 415 unsupported content type; 422 well-formed but wrong
-(number of features, out-of-range ciphertexts, a model for another user id).
-Every error body is ``{"detail": "...", "field": "..."}`` where ``field``
-names the offending input.  A rejected request changes nothing stored.
+this (a user token on any user id but its own, whether that id exists or
+not, or on an admin endpoint); 404 no model for that user (admin token);
+400 malformed body or bytes, or a query value that is not finite (the
+row and the query column are named); 413 body over the limit (checked on
+Content-Length first, then while streaming) or batch over ``--max-batch``;
+415 unsupported content type; 422 well-formed but wrong (a user id that
+breaks the rule of :mod:`.ids`, number of features, out-of-range
+ciphertexts, a model for another user id).  Every error body is
+``{"detail": "...", "field": "..."}`` where ``field`` names the offending
+input.  A rejected request changes nothing stored.
+
+Body limits: a predict body may be as large as the largest valid request
+for that user's model (``max_batch`` rows of its ``n_features`` ciphertexts,
+in the JSON variant, plus 1 KiB), unless ``max_body_bytes`` is set, which
+then bounds every body.  Model uploads (admin token only) are bounded by
+``max_model_bytes`` (64 MiB by default).  A client that disconnects while
+sending its body is logged as one warning line, without a traceback.
 
 The CPU-heavy work (deserialising a model, evaluating a batch) runs in the
 threadpool, off the event loop.  Deserialised models are cached in memory per
@@ -45,10 +55,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
 import socket
+import ssl
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
@@ -61,16 +73,24 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
-from .store import USER_ID_PATTERN, ModelStore
+from .ids import USER_ID_PATTERN, USER_ID_RULE, is_valid_user_id
+from .messages import NonFiniteQuery
+from .store import ModelStore
 
 __all__ = ["ServerConfig", "create_app", "app_from_env", "serve", "ModelCache", "ServedModel",
-           "DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "CONFIG_ENV"]
+           "DEFAULT_MAX_BATCH", "DEFAULT_MAX_MODEL_BYTES", "CONFIG_ENV", "max_query_body",
+           "is_loopback", "check_listen", "check_tls_files", "configure_logging"]
 
 log = logging.getLogger("ppboost.server")
 
 DEFAULT_MAX_BATCH = 1024
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_MODEL_BYTES = 64 * 1024 * 1024
+#: room for whitespace in the JSON variant of the largest valid predict body
+BODY_SLACK = 1024
+TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"   # TLS 1.2 suites; TLS 1.3 ones are always on
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 CONFIG_ENV = "PPBOOST_SERVER_CONFIG"
 API_VERSION = "1"
 OCTET = "application/octet-stream"
@@ -86,20 +106,31 @@ class ServerConfig:
     """Everything a worker process needs; serialisable so uvicorn workers can share it.
 
     ``admin_token_sha256`` is the SHA-256 hex digest of the admin token
-    (the token itself is not kept).
+    (the token itself is not kept).  ``max_body_bytes``: ``None`` (default)
+    bounds each predict body by the largest valid request for the user's
+    model (:func:`max_query_body`); a number bounds every body, uploads
+    included.  ``max_model_bytes`` bounds model uploads.
     """
     db_path: str
     admin_token_sha256: str
     max_batch: int = DEFAULT_MAX_BATCH
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_body_bytes: Optional[int] = None
     cache_size: int = 32
+    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    log_level: str = "warning"
 
     def __post_init__(self):
         if not isinstance(self.max_batch, int) or self.max_batch < 1:
             raise ValueError(f"max_batch == {self.max_batch!r}, must be an integer >= 1")
-        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1024:
+        if self.max_body_bytes is not None and (not isinstance(self.max_body_bytes, int)
+                                                or self.max_body_bytes < 1024):
             raise ValueError(f"max_body_bytes == {self.max_body_bytes!r}, "
+                             "must be an integer >= 1024 (or unset: derived from the models)")
+        if not isinstance(self.max_model_bytes, int) or self.max_model_bytes < 1024:
+            raise ValueError(f"max_model_bytes == {self.max_model_bytes!r}, "
                              "must be an integer >= 1024")
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"log_level == {self.log_level!r}, must be one of {LOG_LEVELS}")
         if not isinstance(self.cache_size, int) or self.cache_size < 1:
             raise ValueError(f"cache_size == {self.cache_size!r}, must be an integer >= 1")
         if len(self.admin_token_sha256) != 64:
@@ -111,6 +142,52 @@ class ServerConfig:
     @classmethod
     def from_json(cls, text: str) -> "ServerConfig":
         return cls(**json.loads(text))
+
+    def upload_limit(self) -> tuple[int, str]:
+        """(bytes, the option's name) bounding a model upload."""
+        if self.max_body_bytes is not None and self.max_body_bytes <= self.max_model_bytes:
+            return self.max_body_bytes, "max_body_bytes"
+        return self.max_model_bytes, "max_model_bytes"
+
+
+def max_query_body(n_features: int, max_batch: int) -> int:
+    """Bytes of the largest valid predict body for a model of ``n_features`` features:
+    ``max_batch`` rows, in the JSON variant (base64, the larger one), plus
+    :data:`BODY_SLACK`."""
+    from . import container as fmt  # noqa: PLC0415
+    from .messages import QUERY_MAGIC, VERSION  # noqa: PLC0415
+    raw = fmt.packed_size(QUERY_MAGIC, VERSION, {"key_fingerprint": "0" * 64,
+                                                 "n_rows": max_batch, "n_features": n_features},
+                          {"ct": ("<u8", (max_batch, n_features))})
+    return 4 * -(-raw // 3) + len('{"query": ""}') + BODY_SLACK
+
+
+def is_loopback(host: str) -> bool:
+    """True if ``host`` (an address or a name) is only ever a loopback address."""
+    h = host.strip("[]")
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        pass
+    if h.lower() == "localhost":
+        return True
+    try:
+        infos = socket.getaddrinfo(h, None)
+    except OSError:
+        return False
+    addrs = {i[4][0] for i in infos}
+    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+
+
+def configure_logging(level: str = "warning") -> None:
+    """One handler on the ``ppboost.server`` logger: ``time LEVEL ppboost.server: message``."""
+    if not any(getattr(h, "_ppboost", False) for h in log.handlers):
+        h = logging.StreamHandler()
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s ppboost.server: %(message)s"))
+        h._ppboost = True
+        log.addHandler(h)
+        log.propagate = False
+    log.setLevel(level.upper())
 
 
 # ---------------------------------------------------------------------------
@@ -132,6 +209,14 @@ class ApiError(Exception):
         self.status, self.detail, self.field, self.headers = status, detail, field, headers
 
 
+class ClientGone(Exception):
+    """The client closed the connection before its body was complete."""
+
+    def __init__(self, received: int, expected: int | None):
+        super().__init__("client disconnected")
+        self.received, self.expected = received, expected
+
+
 class ErrorBody(BaseModel):
     detail: str = Field(description="what was wrong and what was expected")
     field: Optional[str] = Field(None, description="the offending input (header, path "
@@ -143,7 +228,10 @@ class HealthBody(BaseModel):
     service: str
     api_version: str
     max_batch: int
-    max_body_bytes: int
+    max_body_bytes: Optional[int] = Field(
+        description="the largest predict body accepted now: the configured limit, else the "
+                    "largest valid request for the served models (null when there is none)")
+    max_model_bytes: int
 
 
 class ModelUpload(BaseModel):
@@ -185,7 +273,7 @@ class PredictBody(BaseModel):
 def _err(*codes: int) -> dict:
     text = {400: "malformed body or bytes", 401: "bearer token absent or wrong",
             403: "this token may not do this", 404: "no model for this user",
-            413: "body over max_body_bytes or batch over max_batch",
+            413: "body over the body limit or batch over max_batch",
             415: "unsupported Content-Type", 422: "well-formed but invalid input"}
     return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
 
@@ -265,13 +353,17 @@ class ModelCache:
 
 
 # ---------------------------------------------------------------------------
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, name: str | None = None) -> bytes:
     """Read the body, refusing (413) as soon as it is known to exceed ``limit`` bytes.
 
     Content-Length is checked before anything is read; the streamed bytes are
-    counted too (chunked bodies, or a Content-Length that lies).
+    counted too (chunked bodies, or a Content-Length that lies).  ``name``
+    says what the limit is (default ``max_body_bytes <limit>``).  A client
+    that disconnects meanwhile raises :class:`ClientGone`.
     """
+    name = name or f"max_body_bytes {limit}"
     cl = request.headers.get("content-length")
+    n = None
     if cl is not None:
         try:
             n = int(cl)
@@ -279,13 +371,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise ApiError(400, f"Content-Length == {cl!r}, must be an integer", "content-length")
         if n > limit:
             raise ApiError(413, f"body size == {n} bytes (Content-Length), must be <= "
-                           f"max_body_bytes {limit}", "body")
+                           f"{name}", "body")
     buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > limit:
-            raise ApiError(413, f"body size > {limit} bytes, must be <= max_body_bytes {limit}",
-                           "body")
+    try:
+        async for chunk in request.stream():
+            buf += chunk
+            if len(buf) > limit:
+                raise ApiError(413, f"body size > {limit} bytes, must be <= {name}",
+                               "body")
+    except ClientDisconnect:
+        raise ClientGone(len(buf), n) from None
     return bytes(buf)
 
 
@@ -379,6 +474,14 @@ def create_app(config: ServerConfig) -> FastAPI:
         return JSONResponse({"detail": msg or "invalid request", "field": field},
                             status_code=422)
 
+    @app.exception_handler(ClientGone)
+    async def _client_gone(request: Request, exc: ClientGone):
+        of = f" of {exc.expected}" if exc.expected is not None else ""
+        peer = f"{request.client.host}:{request.client.port}" if request.client else "?"
+        log.warning("client %s disconnected during the body of %s %s (%d%s bytes received)",
+                    peer, request.method, request.url.path, exc.received, of)
+        return Response(status_code=400)         # nobody reads it
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):  # pragma: no cover - a bug
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -406,19 +509,34 @@ def create_app(config: ServerConfig) -> FastAPI:
                                "user's access token", "authorization")
             raise ApiError(401, "invalid token", "authorization", {"WWW-Authenticate": "Bearer"})
         if owner != user_id:
-            if store.get_version(user_id) is None:
-                raise ApiError(404, f"user_id == {user_id!r}: no model for this user", "user_id")
-            raise ApiError(403, f"this token belongs to another user, not to {user_id!r}",
-                           "authorization")
+            # the same answer whether user_id exists or not: ids cannot be enumerated
+            raise ApiError(403, f"this token belongs to another user, not to {user_id!r} (a "
+                           "user token reaches only its own user id)", "authorization")
+
+    def predict_limit(user_id: str) -> tuple[int, str] | None:
+        """(bytes, description) bounding ``user_id``'s predict bodies; None if it has no model."""
+        if config.max_body_bytes is not None:
+            return config.max_body_bytes, f"max_body_bytes {config.max_body_bytes}"
+        rec = store.get_record(user_id)
+        if rec is None:
+            return None
+        n = max_query_body(rec.n_features, config.max_batch)
+        return n, (f"{n} bytes, the largest valid predict body for this model (max_batch "
+                   f"{config.max_batch} rows x {rec.n_features} features, as JSON)")
 
     UserId = Path(..., pattern=USER_ID_PATTERN, min_length=1, max_length=64,
-                  description="the user's id (1-64 letters, digits, '.', '_', '-')")
+                  description=f"the user's id ({USER_ID_RULE})")
 
     @app.get("/v1/health", response_model=HealthBody, tags=["service"])
     def health() -> HealthBody:
         """Liveness and the limits a client must respect."""
+        limit = config.max_body_bytes
+        if limit is None:
+            nf = store.max_n_features()
+            limit = None if nf is None else max_query_body(nf, config.max_batch)
         return HealthBody(status="ok", service="ppboost", api_version=API_VERSION,
-                          max_batch=config.max_batch, max_body_bytes=config.max_body_bytes)
+                          max_batch=config.max_batch, max_body_bytes=limit,
+                          max_model_bytes=config.upload_limit()[0])
 
     @app.put("/v1/users/{user_id}/model", response_model=UploadBody, tags=["admin"],
              status_code=200, responses={201: {"model": UploadBody, "description": "created"},
@@ -435,7 +553,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         """
         require_admin(request)
         media = _media_type(request)
-        body = await _read_body(request, config.max_body_bytes)
+        up, up_name = config.upload_limit()
+        body = await _read_body(request, up, f"{up_name} {up}")
         blob = _blob_from_body(body, media, "model")
         try:
             model = await run_in_threadpool(load_model, blob)
@@ -493,7 +612,10 @@ def create_app(config: ServerConfig) -> FastAPI:
         """
         require_user(request, user_id)
         media = _media_type(request)
-        body = await _read_body(request, config.max_body_bytes)
+        limit = await run_in_threadpool(predict_limit, user_id)
+        if limit is None:
+            raise ApiError(404, f"user_id == {user_id!r}: no model for this user", "user_id")
+        body = await _read_body(request, *limit)
         raw = _blob_from_body(body, media, "query")
         _, EncryptedQuery = _inference_types()
         try:
@@ -517,11 +639,29 @@ def create_app(config: ServerConfig) -> FastAPI:
         try:
             result = await run_in_threadpool(served.predict, query)
             out = result.to_bytes()
+        except NonFiniteQuery as e:
+            raise ApiError(400, f"query: {e}", "query")
         except (ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
             raise ApiError(422, f"query: rejected by the model ({e})", "query")
         if media == OCTET:
             return Response(out, media_type=OCTET, headers={"X-Ppboost-Rows": str(n_rows)})
         return PredictBody(result=base64.b64encode(out).decode(), n_rows=n_rows)
+
+    @app.api_route("/v1/users/{rest:path}", include_in_schema=False,
+                   methods=["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+    def other_user_paths(request: Request, rest: str):
+        """Everything under /v1/users/ that no route above took: an id that is not one
+        path segment (``alice/../bob`` or ``alice%2F..%2Fbob``) gets the same 422 as any
+        other bad id; an unknown endpoint 404; a known one with another method 405."""
+        for suffix, methods in (("/model", "GET, PUT, DELETE"), ("/predict", "POST")):
+            if rest.endswith(suffix):
+                uid = rest[:-len(suffix)]
+                if not is_valid_user_id(uid):
+                    raise ApiError(422, f"user_id == {uid!r}, must be one path segment matching "
+                                   f"{USER_ID_PATTERN} ({USER_ID_RULE})", "user_id")
+                raise ApiError(405, f"{request.method} is not allowed here (allowed: {methods})",
+                               "method", {"Allow": methods})
+        raise ApiError(404, f"no such endpoint: {request.url.path}", "path")
 
     def openapi_with_auth() -> dict:
         """The generated description plus the bearer-token security scheme."""
@@ -548,10 +688,25 @@ def app_from_env() -> FastAPI:
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise RuntimeError(f"${CONFIG_ENV} is not set; start the server with `ppboost serve`")
-    return create_app(ServerConfig.from_json(text))
+    config = ServerConfig.from_json(text)
+    configure_logging(config.log_level)
+    return create_app(config)
 
 
-class TcpConfig(uvicorn.Config):
+class _TlsMixin:
+    """Restrict uvicorn's TLS 1.2 cipher list to AEAD suites with forward secrecy."""
+
+    def __init__(self, *a, **kw):
+        if kw.get("ssl_certfile"):
+            kw.setdefault("ssl_ciphers", TLS_CIPHERS)
+        super().__init__(*a, **kw)
+
+
+class ServeConfig(_TlsMixin, uvicorn.Config):
+    """uvicorn config of one process (TLS ciphers as :class:`_TlsMixin`)."""
+
+
+class TcpConfig(_TlsMixin, uvicorn.Config):
     """uvicorn config whose shared listening socket says it is TCP.
 
     uvicorn's multi-worker mode binds ``socket.socket(family)``, whose
@@ -568,17 +723,70 @@ class TcpConfig(uvicorn.Config):
         return tcp
 
 
+def check_tls_files(cert: str, key: str) -> None:
+    """Load the certificate chain and key once (``ValueError`` naming the problem)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    for what, path in (("certificate", cert), ("key", key)):
+        if not os.path.isfile(path):
+            raise ValueError(f"TLS {what} file {path!r} not found")
+    try:
+        ctx.load_cert_chain(cert, key)
+    except ssl.SSLError as e:
+        raise ValueError(f"cannot use TLS certificate {cert!r} with key {key!r}: "
+                         f"{e.reason or e} (PEM files; the key must match the certificate)"
+                         ) from None
+    except OSError as e:
+        raise ValueError(f"cannot read TLS certificate {cert!r} or key {key!r}: "
+                         f"{e.strerror or e}") from None
+
+
+def check_listen(host: str, tls_cert: str | None, tls_key: str | None,
+                 insecure_http: bool) -> str | None:
+    """Check how the service may listen: ``ValueError`` if it may not, else the warning
+    to log at start (``None`` if none).
+
+    HTTPS needs both PEM files, loadable together.  Plain HTTP on a host that is
+    not a loopback address is refused unless ``insecure_http``.
+    """
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("HTTPS needs both a certificate and its key (--tls-cert and --tls-key)")
+    if tls_cert is not None:
+        check_tls_files(tls_cert, tls_key)
+        return None
+    if is_loopback(host):
+        return None
+    if not insecure_http:
+        raise ValueError(
+            f"refusing to serve plain HTTP on {host}, which is not a loopback address: "
+            "tokens and queries would travel in clear; give --tls-cert and --tls-key "
+            "(HTTPS), or --insecure-http if a TLS proxy in front terminates HTTPS")
+    return (f"serving plain HTTP on {host} (--insecure-http): bearer tokens and queries "
+            "travel in clear to anyone on the network path; use --tls-cert/--tls-key")
+
+
 def serve(config: ServerConfig, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          log_level: str = "info", access_log: bool = False) -> None:
+          log_level: str = "info", access_log: bool = False, tls_cert: str | None = None,
+          tls_key: str | None = None, insecure_http: bool = False) -> None:
     """Run the service under uvicorn (blocking).  ``workers > 1`` forks worker processes
-    sharing one listening socket (each with its own model cache; the store is shared)."""
+    sharing one listening socket (each with its own model cache; the store is shared).
+
+    HTTPS with ``tls_cert`` and ``tls_key`` (PEM files; uvicorn's TLS).  Without them,
+    a ``host`` that is not a loopback address is refused (``ValueError``) unless
+    ``insecure_http``, which logs a warning: tokens and queries would travel in clear.
+    """
+    configure_logging(config.log_level)
+    warning = check_listen(host, tls_cert, tls_key, insecure_http)
+    if warning:
+        log.warning("%s", warning)
+    tls = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key} if tls_cert else {}
     # validate and create the database once, in this process, before any worker starts
     ModelStore(config.db_path).close()
     if workers > 1:
         from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
         os.environ[CONFIG_ENV] = config.to_json()
         ucfg = TcpConfig("ppboost.inference.server:app_from_env", factory=True, host=host,
-                          port=port, workers=workers, log_level=log_level, access_log=access_log)
+                         port=port, workers=workers, log_level=log_level, access_log=access_log,
+                         **tls)
         sock = ucfg.bind_socket()
         try:
             Multiprocess(ucfg, sockets=[sock]).run()
@@ -587,5 +795,6 @@ def serve(config: ServerConfig, *, host: str = "127.0.0.1", port: int = 8000, wo
         finally:
             sock.close()
     else:
-        uvicorn.run(create_app(config), host=host, port=port, log_level=log_level,
-                    access_log=access_log)
+        ucfg = ServeConfig(create_app(config), host=host, port=port, log_level=log_level,
+                           access_log=access_log, **tls)
+        uvicorn.Server(ucfg).run()

@@ -29,6 +29,12 @@ Rotation policy (applied by :meth:`ModelStore.put_model`):
   carries no token) unless ``rotate_token=True`` is asked for;
 - deleting a user's model deletes the user's token too.
 
+File modes: the database file is created with mode 0600 (owner read/write
+only), before SQLite opens it; SQLite gives its ``-wal`` and ``-shm`` files the
+database file's mode, and the store also sets 0600 on them.  An existing file
+readable by group or others is reported by :meth:`ModelStore.loose_files`.
+User ids are checked by :func:`ppboost.inference.ids.validate_user_id`.
+
 The store knows nothing about trees or cryptography: it stores bytes and the
 three public facts the server needs to answer quickly (number of features,
 number of outputs, key fingerprint).
@@ -42,19 +48,19 @@ import os
 import re
 import secrets
 import sqlite3
+import stat
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .ids import USER_ID_PATTERN, validate_user_id
 
 __all__ = [
     "ModelStore", "ModelRecord", "PutResult", "USER_ID_PATTERN",
     "validate_user_id", "new_token", "parse_token",
 ]
 
-#: user ids: 1-64 characters, letters, digits, ``.``, ``_`` and ``-``, not starting with a symbol.
-USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_USER_ID_RE = re.compile(USER_ID_PATTERN)
 _TOKEN_RE = re.compile(r"^ppb_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 _SCHEMA_VERSION = "1"
@@ -84,15 +90,6 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 
-def validate_user_id(user_id: str) -> str:
-    """Return ``user_id`` if it is well formed, else raise ``ValueError`` naming the rule."""
-    if not isinstance(user_id, str) or not _USER_ID_RE.fullmatch(user_id):
-        raise ValueError(
-            f"user_id == {user_id!r}, must match {USER_ID_PATTERN} "
-            "(1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)")
-    return user_id
-
-
 def new_token() -> tuple[str, str, str]:
     """A fresh random access token: ``(token, token_id, secret)``."""
     token_id = secrets.token_hex(8)
@@ -104,6 +101,15 @@ def parse_token(token: str) -> tuple[str, str] | None:
     """Split a token into ``(token_id, secret)``; ``None`` if it is not of our form."""
     m = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
     return (m.group(1), m.group(2)) if m else None
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if it does not exist (an existing file is kept)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _digest(salt: bytes, secret: str) -> bytes:
@@ -148,9 +154,36 @@ class ModelStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        _create_private(self.path)
         con = self._con()
         con.execute("PRAGMA journal_mode=WAL")
         self._init_schema(con)
+        self._private_sidecars()
+
+    def files(self) -> list[Path]:
+        """The database file and those of its ``-wal`` and ``-shm`` files that exist."""
+        return [p for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+                if p.exists()]
+
+    def loose_files(self) -> list[tuple[Path, int]]:
+        """``(file, mode)`` of the database files that group or others may read or write."""
+        out = []
+        for p in self.files():
+            mode = stat.S_IMODE(p.stat().st_mode)
+            if mode & 0o077:
+                out.append((p, mode))
+        return out
+
+    def _private_sidecars(self) -> None:
+        """Set 0600 on the -wal/-shm files this process created (SQLite copies the db's mode)."""
+        for p in self.files()[1:]:
+            try:
+                st = p.stat()
+                if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077 \
+                        and not stat.S_IMODE(self.path.stat().st_mode) & 0o077:
+                    os.chmod(p, 0o600)
+            except OSError:  # pragma: no cover - removed by a checkpoint meanwhile
+                pass
 
     # -- connections ---------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
@@ -218,6 +251,10 @@ class ModelStore:
         row = self._con().execute("SELECT version FROM models WHERE user_id=?",
                                   (user_id,)).fetchone()
         return row[0] if row else None
+
+    def max_n_features(self) -> int | None:
+        """The largest ``n_features`` of the stored models (``None`` when there is none)."""
+        return self._con().execute("SELECT max(n_features) FROM models").fetchone()[0]
 
     def count_users(self) -> int:
         return self._con().execute("SELECT count(*) FROM models").fetchone()[0]
