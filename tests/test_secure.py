@@ -193,13 +193,12 @@ def test_secure_log_at_powers_of_two(n_parties):
     from ppboost.crypto import fixed
     from ppboost.mpc.shares import AShare
     from ppboost.tree.secure.objective import secure_log
-    from ppboost.tree.secure.ops import Ops
     vals = np.concatenate([np.full(600, 0.5), np.full(200, 0.25), np.full(100, 0.5 - 2 ** -24),
                            np.linspace(1e-4, 1, 200)])
 
     def fn(P):
         f = P.share(fixed.encode(vals, 24) if P.id == 0 else None, owner=0, shape=vals.shape)
-        return P.reveal(AShare(P, secure_log(Ops(P), f.value, 1e-4)))
+        return P.reveal(AShare(P, secure_log(P, f.value, 1e-4)))
 
     res, _, _ = run_parties(n_parties, fn, timeout=300)
     err = np.abs(fixed.decode(res[0], 24) - np.log(fixed.decode(fixed.encode(vals, 24), 24)))

@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import _check_bound, _raw, _wrap, const_raw, ltz_raw, mul_raw, prefetch_ltz
-from .shares import AShare
+from . import raw
+from .compare import check_bound, prefetch_ltz
+from .shares import AShare, share_array
 
 __all__ = ["argmax", "rowmax", "prefetch_argmax"]
 
@@ -84,7 +85,7 @@ def prefetch_argmax(party, shape, bound_bits: int = 64) -> None:
 
 
 def _check(x, who):
-    xv = _raw(x)
+    xv = share_array(x)
     if xv.ndim not in (1, 2):
         raise ValueError(f"{who}: x.ndim == {xv.ndim}, must be 1 (a vector) or 2 (a batch of rows)")
     if xv.shape[-1] < 1:
@@ -102,7 +103,7 @@ def _forward(party, cur, bound_bits=64, tol=None):
     tolerance, and the winner's tolerance moves up with it (muxed in the same
     Beaver product as the value).
     """
-    _check_bound(bound_bits)
+    check_bound(bound_bits)
     k = cur.shape[0]
     shared = isinstance(tol, np.ndarray) and tol.ndim == 2
     e = np.uint64(0) if tol is None or shared or party.id != 0 else np.uint64(tol)
@@ -118,14 +119,14 @@ def _forward(party, cur, bound_bits=64, tol=None):
             d += tcur[:, 0:2 * h:2]                                    # [left + tol_left < right]
         elif e:
             d += e                                                     # [left + tol < right]
-        s = ltz_raw(party, d.reshape(-1), bound_bits).reshape(k, h)   # [left < right]
+        s = raw.ltz(party, d.reshape(-1), bound_bits).reshape(k, h)   # [left < right]
         if shared:
             tl = tcur[:, 0:2 * h:2]
-            both = mul_raw(party, np.concatenate([s, s], axis=1),
+            both = raw.mul(party, np.concatenate([s, s], axis=1),
                            np.concatenate([right - left, tcur[:, 1:2 * h:2] - tl], axis=1))
             win, twin = left + both[:, :h], tl + both[:, h:]
         else:
-            win = left + mul_raw(party, s, right - left)               # left + s (right - left)
+            win = left + raw.mul(party, s, right - left)               # left + s (right - left)
         if L % 2:
             win = np.concatenate([win, cur[:, L - 1:]], axis=1)        # the odd one out: a bye
             if shared:
@@ -149,7 +150,7 @@ def rowmax(party, x, bound_bits: int = 64, tol: int | None = None):
     k = 1 if xv.ndim == 1 else xv.shape[0]
     tol = _check_tol(party, tol, xv.shape)
     cur, _, _ = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
-    return _wrap(party, cur[:, 0].reshape(()) if xv.ndim == 1 else cur[:, 0])
+    return AShare(party, cur[:, 0].reshape(()) if xv.ndim == 1 else cur[:, 0])
 
 
 def argmax(party, x, return_max: bool = False, bound_bits: int = 64, tol: int | None = None):
@@ -181,21 +182,21 @@ def argmax(party, x, return_max: bool = False, bound_bits: int = 64, tol: int | 
     k = 1 if vec else xv.shape[0]
     tol = _check_tol(party, tol, xv.shape)
     cur, levels, twin = _forward(party, xv.reshape(k, xv.shape[-1]), bound_bits, tol)
-    onehot = const_raw(party, np.ones((k, 1), dtype=np.uint64))
+    onehot = raw.const(party, np.ones((k, 1), dtype=np.uint64))
     for s, L in reversed(levels):
         h = L // 2
-        r = mul_raw(party, onehot[:, :h], s)
+        r = raw.mul(party, onehot[:, :h], s)
         child = np.empty((k, L), dtype=np.uint64)
         child[:, 0:2 * h:2] = onehot[:, :h] - r
         child[:, 1:2 * h:2] = r
         if L % 2:
             child[:, L - 1] = onehot[:, h]
         onehot = child
-    oh = _wrap(party, onehot.reshape(xv.shape))
+    oh = AShare(party, onehot.reshape(xv.shape))
     if not return_max:
         return oh
     mx = cur[:, 0]
     if twin is None:
-        return oh, _wrap(party, mx.reshape(()) if vec else mx)
+        return oh, AShare(party, mx.reshape(()) if vec else mx)
     tw = twin[:, 0]
-    return oh, _wrap(party, mx.reshape(()) if vec else mx), _wrap(party, tw.reshape(()) if vec else tw)
+    return oh, AShare(party, mx.reshape(()) if vec else mx), AShare(party, tw.reshape(()) if vec else tw)

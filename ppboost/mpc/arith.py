@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import ring
-from .dealer import _shape
 from .party import Party
 from .shares import AShare
 
@@ -48,7 +47,7 @@ def share(party: Party, values=None, owner: int = 0, shape=None,
             raise TypeError(f"share() takes integers, got dtype {v.dtype}: "
                             f"use party.share_float or party.encode first")
         v = np.asarray(ring.as_ring(v, "shared values"))
-        if shape is not None and v.shape != _shape(shape):
+        if shape is not None and v.shape != ring.as_shape(shape):
             raise ValueError(f"values have shape {v.shape} but shape={shape} was passed")
         if bound_bits is not None:
             if not 1 <= bound_bits <= 63:
@@ -70,7 +69,7 @@ def share(party: Party, values=None, owner: int = 0, shape=None,
                              f"values=None and the public shape")
         if shape is None:
             raise ValueError(f"party {party.id}: pass the public shape of party {owner}'s input")
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
     z = party.dealer.get("zero", shape=shape, to=owner)
     if party.id == owner:
         z = z + v

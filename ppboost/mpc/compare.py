@@ -30,17 +30,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .arith import mul, open_values
+from .arith import open_values
 from .b2a import b2a
 from .boolean import (AndTriple, BShare, carry_out, carry_out_plan, n_words, pack_bits,
                       prefix_carries, xor_share_words, xor_share_words_expand)
 from .dealer import Correlation, correlation
-from .shares import AShare
+from .shares import AShare, share_array
 
-__all__ = ["ltz", "ltz_raw", "prefetch_ltz", "a2b", "less_than", "less_than_public",
-           "less_than_thresholds",
-           "greater_than", "bit_decompose",
-           "b2a_planes", "planes_to_bits", "mul_raw", "const_raw"]
+__all__ = ["ltz", "ltz_planes", "prefetch_ltz", "a2b", "less_than", "less_than_public",
+           "less_than_thresholds", "greater_than", "bit_decompose", "b2a_planes",
+           "planes_to_bits", "check_bound"]
 
 _U64 = np.dtype(np.uint64)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -209,27 +208,6 @@ def _ks_level1_kernel(cpl, r, rq, first, G, P, praw):
 
 
 # --------------------------------------------------------------------------
-def _raw(x, name="x") -> np.ndarray:
-    if isinstance(x, AShare):
-        return x.value
-    raise TypeError(f"{name} must be an AShare, got {type(x).__name__}")
-
-
-def _wrap(party, value) -> AShare:
-    return AShare(party, np.asarray(value, dtype=np.uint64))
-
-
-def const_raw(party, value) -> np.ndarray:
-    """This party's share of a public ring array (party 0 holds it, the others 0)."""
-    value = np.asarray(value, dtype=np.uint64)
-    return value.copy() if party.id == 0 else np.zeros(value.shape, np.uint64)
-
-
-def mul_raw(party, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Beaver product of raw share arrays, no truncation (:func:`ppboost.mpc.arith.mul`)."""
-    return mul(AShare(party, x), AShare(party, y)).value
-
-
 def planes_to_bits(planes: np.ndarray, n: int) -> np.ndarray:
     """Bit-sliced ``(k, W)`` planes -> ``(k, n)`` uint8 0/1 (bit ``i`` of word ``w`` is value ``64w + i``)."""
     planes = np.ascontiguousarray(planes, dtype="<u8")     # little-endian words: byte j holds bits 8j..8j+7
@@ -260,7 +238,8 @@ def _edabit_open(party, x: np.ndarray, nbits: int, pairs: int = 0, adjacent: int
     return c, pack_bits(c, nbits), r_planes
 
 
-def _check_bound(bound_bits) -> int:
+def check_bound(bound_bits) -> int:
+    """A declared comparison bound ``l``: an int in 2..64 (``-2**(l-1) <= x < 2**(l-1)``)."""
     if isinstance(bound_bits, bool) or not isinstance(bound_bits, (int, np.integer)) \
             or not 2 <= bound_bits <= 64:
         raise ValueError(f"bound_bits == {bound_bits!r}, must be an int in 2..64 "
@@ -288,7 +267,7 @@ def ltz_planes(party, x: np.ndarray, thresholds=None, bound_bits: int = 64):
     ``J * sum(carry_out_plan(l // 2, 1))`` ANDs (2 opened bits each): 57 ANDs
     and 6 rounds for ``l = 64``, 26 ANDs and 5 rounds for ``l = 32``.
     """
-    l = _check_bound(bound_bits)
+    l = check_bound(bound_bits)
     kb = l - 1
     ts = np.zeros(1, np.uint64) if thresholds is None else np.asarray(thresholds, dtype=np.uint64).reshape(-1)
     J = ts.size
@@ -313,12 +292,6 @@ def ltz_planes(party, x: np.ndarray, thresholds=None, bound_bits: int = 64):
     return sign.reshape(J, W)
 
 
-def ltz_raw(party, x: np.ndarray, bound_bits: int = 64) -> np.ndarray:
-    """:func:`ltz` on a raw share array: additive shares of ``[x < 0]``, same shape."""
-    sign = ltz_planes(party, x.reshape(-1), bound_bits=bound_bits)
-    return b2a_planes(party, sign, x.size).reshape(x.shape)
-
-
 def less_than_thresholds(x, thresholds, bound_bits: int = 64) -> AShare:
     """``[x < t_j]`` for one AShare ``x`` and public ring thresholds ``t_1..t_J``: shape ``(J,) + x.shape``.
 
@@ -327,7 +300,7 @@ def less_than_thresholds(x, thresholds, bound_bits: int = 64) -> AShare:
     Opened: ``c = x + r`` once (uniform), AND masks, daBit masks (uniform).
     Cost: 7 rounds; per element and peer 8 bytes + ``J`` x (114 + 1) bits.
     """
-    xv = _raw(x)
+    xv = share_array(x)
     ts = np.asarray(thresholds)
     if ts.dtype != _U64 or ts.ndim != 1 or ts.size < 1:
         raise TypeError(f"less_than_thresholds: thresholds must be a non-empty 1-D uint64 array of "
@@ -335,17 +308,17 @@ def less_than_thresholds(x, thresholds, bound_bits: int = 64) -> AShare:
                         f"{ts.dtype} of shape {ts.shape}")
     party = x.party
     sign = ltz_planes(party, xv.reshape(-1), ts, bound_bits)
-    return _wrap(party, b2a_planes(party, sign, xv.size).reshape(ts.shape + xv.shape))
+    return AShare(party, b2a_planes(party, sign, xv.size).reshape(ts.shape + xv.shape))
 
 
 def prefetch_ltz(party, count: int, bound_bits: int = 64) -> None:
     """Fetch from the dealer, ahead of time, all material of one ``ltz`` on ``count`` values.
 
-    The offline phase (docs/design.md, section 3): the next :func:`ltz` / :func:`ltz_raw` on
+    The offline phase (docs/design.md, section 3): the next :func:`ltz` / :func:`ppboost.mpc.raw.ltz` on
     ``count`` values then never waits for the dealer.  Same order as the
     protocol's requests (the dealer client checks it).
     """
-    l = _check_bound(bound_bits)
+    l = check_bound(bound_bits)
     d = party.dealer
     d.prefetch("ltz_bundle", count=count, bound_bits=l, copies=1)
     d.prefetch("dabit", shape=(1, count))
@@ -374,14 +347,17 @@ def ltz(party, x, bound_bits: int = 64):
     (b2a) ~ 22.4 bytes sent.  Offline: 95 + 57 bits + 1 word + 1 bit from the
     dealer to the last party.  ``l = 32``: 6 rounds, 52 AND bits, ~14.6 bytes.
     """
-    return _wrap(party, ltz_raw(party, _raw(x), bound_bits))
+    xv = share_array(x)
+    sign = ltz_planes(party, xv.reshape(-1), bound_bits=bound_bits)
+    return AShare(party, b2a_planes(party, sign, xv.size).reshape(xv.shape))
 
 
 def less_than(party, x, y, bound_bits: int = 64):
     """``[x < y]`` for AShares of one shape: ``ltz(x - y)``; exact while
     ``-2**(l-1) <= x - y < 2**(l-1)`` ring units (``l = bound_bits``, default 64)."""
-    if _raw(x).shape != _raw(y, "y").shape:
-        raise ValueError(f"less_than: shapes {_raw(x).shape} and {_raw(y).shape} differ, must be equal")
+    xs, ys = share_array(x).shape, share_array(y, "y").shape
+    if xs != ys:
+        raise ValueError(f"less_than: shapes {xs} and {ys} differ, must be equal")
     return ltz(party, x - y, bound_bits)
 
 
@@ -404,7 +380,7 @@ def a2b(x, nbits: int = 64) -> BShare:
 
     See :func:`bit_decompose` for the protocol and its cost.
     """
-    return BShare(x.party, bit_decompose(x.party, x, nbits), _raw(x).size)
+    return BShare(x.party, bit_decompose(x.party, x, nbits), share_array(x).size)
 
 
 def bit_decompose(party, x, nbits: int) -> np.ndarray:
@@ -420,7 +396,7 @@ def bit_decompose(party, x, nbits: int) -> np.ndarray:
     """
     if not 1 <= nbits <= 64:
         raise ValueError(f"bit_decompose: nbits == {nbits}, must be in 1..64")
-    xv = _raw(x).reshape(-1)
+    xv = share_array(x).reshape(-1)
     c, cpl, rp = _edabit_open(party, xv, nbits, adjacent=1)
     first = party.id == 0
     r, rq = rp[:nbits], rp[nbits:]

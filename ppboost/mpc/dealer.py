@@ -128,15 +128,6 @@ def _encode_request(kind: str, params: dict) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def _shape(shape) -> tuple:
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
-    shape = tuple(int(s) for s in shape)
-    if any(s < 0 for s in shape):
-        raise ValueError(f"invalid shape {shape}")
-    return shape
-
-
 # ========================================================================= dealer side
 class DealerSession:
     """The dealer's view while serving: one PRG per party, mirrored on the parties.
@@ -173,7 +164,7 @@ class DealerSession:
 
     def random(self, shape) -> list:
         """Every party's next PRG words of ``shape``; the shared value is their sum."""
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
         return [prg.uint64(shape) for prg in self.prgs]
 
     def share(self, value, to: int | None = None) -> None:
@@ -448,11 +439,11 @@ class DealerClient:
     # ---------------------------------------------------------------- mirrored helpers
     def random(self, shape) -> np.ndarray:
         """My share of a random value (mirror of :meth:`DealerSession.random`)."""
-        return self.prg.uint64(_shape(shape))
+        return self.prg.uint64(ring.as_shape(shape))
 
     def share(self, shape, to: int | None = None) -> np.ndarray:
         """My share of a dealer-chosen value (mirror of :meth:`DealerSession.share`)."""
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
         to = self.n_parties - 1 if to is None else to
         if self.me != to:
             return self.prg.uint64(shape)
@@ -460,7 +451,7 @@ class DealerClient:
 
     def share_bits(self, shape, to: int | None = None) -> np.ndarray:
         """My XOR share (uint8 0/1) of dealer-chosen bits (mirror of ``share_bits``)."""
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
         to = self.n_parties - 1 if to is None else to
         if self.me != to:
             return self.prg.bits(shape)
@@ -475,7 +466,7 @@ class DealerClient:
         if not isinstance(arr, np.ndarray):
             raise DealerError(f"party {self.me}: expected an array from the dealer")
         if shape is not None:
-            shape = _shape(shape)
+            shape = ring.as_shape(shape)
             if arr.size != int(np.prod(shape, dtype=np.int64)):
                 raise DealerError(f"party {self.me}: the dealer sent {arr.size} elements but "
                                   f"this party expected shape {shape}: the parties disagree "
@@ -536,7 +527,7 @@ class DaBit(Correlation):
     Traffic: N elements + N bits to the last party."""
 
     def deal(self, d, shape):
-        b = d.own.bits(_shape(shape))
+        b = d.own.bits(ring.as_shape(shape))
         d.share(b.astype(np.uint64))
         d.share_bits(b)
 
@@ -551,7 +542,7 @@ class ZeroShare(Correlation):
     Traffic: N elements to party ``to``."""
 
     def deal(self, d, shape, to):
-        d.share(np.zeros(_shape(shape), np.uint64), to=to)
+        d.share(np.zeros(ring.as_shape(shape), np.uint64), to=to)
 
     def expand(self, c, shape, to):
         return c.share(shape, to=to)
@@ -575,7 +566,7 @@ class PermutationCorrelation(Correlation):
     """
 
     def deal(self, d, shape, owner, count):
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
         n = shape[0]
         a_sum, c_sums = None, [None] * count
         for p in range(d.n_parties):             # sums over the non-owners, in place
@@ -591,7 +582,7 @@ class PermutationCorrelation(Correlation):
             d.send(owner, np.add(D, a_sum, out=D))
 
     def expand(self, c, shape, owner, count):
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
         if c.me != owner:
             a = c.prg.uint64(shape)
             return a, [c.prg.uint64(shape) for _ in range(count)]
@@ -617,7 +608,7 @@ class PermutationSelectCorrelation(PermutationCorrelation):
         super().deal(d, shape=shape, owner=owner, count=count)
 
     def expand(self, c, shape, owner, count, rows):
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
         if not 0 <= rows <= shape[0]:
             raise ValueError(f"rows == {rows}, must be in 0..{shape[0]}")
         if c.me == owner:

@@ -1,9 +1,10 @@
 """Reciprocal, division, sigmoid and exp on additively shared fixed-point values.
 
-All functions take :class:`AShare` values with ``f = party.frac_bits``
-fractional bits and return the same encoding.  Internally they work at
-``F`` (up to 30) fractional bits so that the final result is within a few
-ulps of ``2**-f`` (see each docstring for the accuracy measured in tests).
+All functions take :class:`AShare` values with ``f`` fractional bits (the
+keyword ``frac_bits``, by default ``party.frac_bits``) and return the same
+encoding.  Internally they work at ``F`` (up to 30) fractional bits so
+that the final result is within a few ulps of ``2**-f`` (see each
+docstring for the accuracy measured in tests).
 Truncations use :func:`ppboost.mpc.truncation.truncate` (exact up to one
 ulp, any ``|x| < 2**62`` ring units); every call declares its bound.
 
@@ -37,7 +38,9 @@ from numpy.polynomial import chebyshev as _cheb
 from .argmax import rowmax
 from .arith import mul
 from .boolean import prefix_or
-from .compare import b2a_planes, bit_decompose, const_raw, less_than_thresholds, ltz_raw, mul_raw
+from ..crypto import fixed
+from . import raw
+from .compare import b2a_planes, bit_decompose, less_than_thresholds
 from .shares import AShare
 from .truncation import MAX_BOUND_BITS, truncate
 
@@ -55,9 +58,13 @@ def _enc(v, bits: int) -> np.ndarray:
     return np.asarray(np.rint(np.asarray(v, dtype=np.float64) * 2.0 ** bits)).astype(np.int64).view(np.uint64)
 
 
-def _check_bound(party, bound_bits) -> None:
+def _frac_bits(party, frac_bits) -> int:
+    """The fractional bits ``f`` of a call: ``frac_bits``, or the party's if None."""
+    return party.frac_bits if frac_bits is None else fixed.check_frac_bits(frac_bits)
+
+
+def _check_bound(f: int, bound_bits) -> None:
     """Declared input bound of sigmoid / exp: |x| < 2**(bound_bits - 1) ring units."""
-    f = party.frac_bits
     if isinstance(bound_bits, bool) or not isinstance(bound_bits, (int, np.integer)) \
             or not f + 6 <= bound_bits <= 64:
         raise ValueError(f"bound_bits == {bound_bits!r}, must be an int in {f + 6}..64 with "
@@ -74,10 +81,11 @@ def _check_share(x, name="x") -> None:
 # reciprocal / division
 
 def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3,
-               out_bits: int | None = None) -> AShare:
+               out_bits: int | None = None, *, frac_bits: int | None = None) -> AShare:
     """``[1 / x]`` for a secret fixed-point ``x`` declared in ``[lo, hi]``, ``0 < lo <= hi``.
 
-    Inputs: ``x`` (AShare, ``f = party.frac_bits``); the public declared
+    Inputs: ``x`` (AShare at ``f = frac_bits`` bits, default ``party.frac_bits``;
+    the result at ``out_bits``, default ``f``); the public declared
     range ``lo <= x <= hi`` with ``lo >= 2**-f``.  Outside it the result is
     meaningless (it is never checked: that would leak).  ``iterations`` of
     Newton-Raphson (3 reach the internal precision).
@@ -103,7 +111,7 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3,
     """
     _check_share(x)
     party = x.party
-    f = party.frac_bits
+    f = _frac_bits(party, frac_bits)
     if not (isinstance(iterations, (int, np.integer)) and 1 <= iterations <= 6):
         raise ValueError(f"iterations == {iterations!r}, must be an int in 1..6")
     if not (math.isfinite(lo) and math.isfinite(hi)) or not 0 < lo <= hi:
@@ -143,7 +151,7 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3,
             ubits[j] ^= onehot[i]
     U = b2a_planes(party, ubits, n)                      # (nb, n) integer bits
     # S = 2**(K + f - m) * prod_j (1 + u_j (2**(2**j) - 1)) = 2**(K + f - 1 - t), exact
-    factors = [AShare(party, const_raw(party, np.ones(n, np.uint64)) + U[j] * np.uint64((1 << (1 << j)) - 1))
+    factors = [AShare(party, raw.const(party, np.ones(n, np.uint64)) + U[j] * np.uint64((1 << (1 << j)) - 1))
                for j in range(nb)]
     S = (_product(factors) * np.uint64(1 << (K + f - m))).reshape(shape)
     XS = mul(x, S)                                       # = X 2**(K+f-1-t) < 2**(K+f)
@@ -176,7 +184,8 @@ def _product(factors: list) -> AShare:
     return factors[0]
 
 
-def divide(a: AShare, b: AShare, lo: float, hi: float, bound: float) -> AShare:
+def divide(a: AShare, b: AShare, lo: float, hi: float, bound: float, *,
+           frac_bits: int | None = None) -> AShare:
     """``[a / b]``: ``a * reciprocal(b)`` with ``b`` declared in ``[lo, hi]`` and ``|a / b| < bound``.
 
     Cost: :func:`reciprocal` plus one Beaver product and one truncation.
@@ -186,12 +195,12 @@ def divide(a: AShare, b: AShare, lo: float, hi: float, bound: float) -> AShare:
     _check_share(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"divide: shapes {a.shape} and {b.shape} differ, must be equal")
-    f = a.party.frac_bits
+    f = _frac_bits(a.party, frac_bits)
     need = int(math.ceil(math.log2(max(bound, 2.0 ** -f)))) + 2 * f + 1
     if need > MAX_BOUND_BITS:
         raise ValueError(f"divide: bound == {bound} needs {need} ring bits, at most {MAX_BOUND_BITS} "
                          f"with frac_bits == {f}")
-    return truncate(mul(a, reciprocal(b, lo, hi)), f, bound_bits=need)
+    return truncate(mul(a, reciprocal(b, lo, hi, frac_bits=f)), f, bound_bits=need)
 
 
 # --------------------------------------------------------------------------
@@ -226,15 +235,15 @@ def _select_kernel(consts, ind, out):
             out[r, i] = acc
 
 
-def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float, bound_bits: int = 64) -> AShare:
-    """Evaluate the octave-wise polynomial at ``t >= 0`` (f bits); result at ``F`` bits.
+def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float, bound_bits: int,
+                 f: int) -> AShare:
+    """Evaluate the octave-wise polynomial at ``t >= 0`` (``f`` bits); result at ``F`` bits.
 
     One batched comparison ``[t < 2**j]`` for every octave boundary gives the
     segment one-hot; ``t >= 16`` selects the constant ``saturate_value``.
     Cost: 7 (comparison) + 2 (u) + 2 * degree (Horner) rounds.
     """
     party = t.party
-    f = party.frac_bits
     F = INTERNAL_BITS
     shape = t.shape
     bounds = [b for _, b in _OCTAVES]                    # 1, 2, 4, 8, 16
@@ -270,7 +279,7 @@ def _octave_poly(t: AShare, coefs: np.ndarray, saturate_value: float, bound_bits
     return y
 
 
-def sigmoid(x: AShare, bound_bits: int = 64) -> AShare:
+def sigmoid(x: AShare, bound_bits: int = 64, *, frac_bits: int | None = None) -> AShare:
     """``[1 / (1 + exp(-x))]`` for any shared fixed-point ``x`` (no range restriction).
 
     Method: ``s = [x < 0]``, ``|x| = x - 2 s x``, octave-wise degree-6
@@ -291,18 +300,18 @@ def sigmoid(x: AShare, bound_bits: int = 64) -> AShare:
     """
     _check_share(x)
     party = x.party
-    f = party.frac_bits
+    f = _frac_bits(party, frac_bits)
     F = INTERNAL_BITS
-    _check_bound(party, bound_bits)
-    s = AShare(party, ltz_raw(party, x.value, bound_bits))
-    absx = x - AShare(party, mul_raw(party, s.value, x.value)) * 2
-    p = _octave_poly(absx, _SIG_COEFS, 1.0, bound_bits)   # F bits
+    _check_bound(f, bound_bits)
+    s = AShare(party, raw.ltz(party, x.value, bound_bits))
+    absx = x - AShare(party, raw.mul(party, s.value, x.value)) * 2
+    p = _octave_poly(absx, _SIG_COEFS, 1.0, bound_bits, f)   # F bits
     one = _enc(1.0, F)
-    res = p + AShare(party, mul_raw(party, s.value, ((-p) * 2 + one).value))
+    res = p + AShare(party, raw.mul(party, s.value, ((-p) * 2 + one).value))
     return truncate(res, F - f, bound_bits=F + 2)
 
 
-def exp_neg(x: AShare, bound_bits: int = 64) -> AShare:
+def exp_neg(x: AShare, bound_bits: int = 64, *, frac_bits: int | None = None) -> AShare:
     """``[exp(x)]`` for a shared fixed-point ``x <= 0`` (e.g. softmax after subtracting the max).
 
     Method: ``t = -x >= 0``, octave-wise degree-6 polynomial of ``exp(-t)``
@@ -316,13 +325,13 @@ def exp_neg(x: AShare, bound_bits: int = 64) -> AShare:
     """
     _check_share(x)
     party = x.party
-    f = party.frac_bits
-    _check_bound(party, bound_bits)
-    p = _octave_poly(-x, _EXPNEG_COEFS, 0.0, bound_bits)
+    f = _frac_bits(party, frac_bits)
+    _check_bound(f, bound_bits)
+    p = _octave_poly(-x, _EXPNEG_COEFS, 0.0, bound_bits, f)
     return truncate(p, INTERNAL_BITS - f, bound_bits=INTERNAL_BITS + 2)
 
 
-def softmax(x: AShare) -> AShare:
+def softmax(x: AShare, *, frac_bits: int | None = None) -> AShare:
     """Row-wise softmax of a shared fixed-point ``(k, c)`` (or ``(c,)``) matrix, e.g. for multi:softprob.
 
     Method: ``m = rowmax(x)`` (tournament), ``e = exp_neg(x - m)`` (every
@@ -336,15 +345,15 @@ def softmax(x: AShare) -> AShare:
     """
     _check_share(x)
     party = x.party
-    f = party.frac_bits
+    f = _frac_bits(party, frac_bits)
     if x.ndim not in (1, 2) or x.shape[-1] < 1:
         raise ValueError(f"softmax: x.shape == {x.shape}, must be (c,) or (k, c) with c >= 1")
     vec = x.ndim == 1
     xm = x.reshape(1, -1) if vec else x
     k, c = xm.shape
     m = rowmax(party, xm)
-    e = exp_neg(xm - AShare(party, np.repeat(m.value.reshape(k, 1), c, axis=1)))
-    r = reciprocal(e.sum(axis=1), 0.5, float(c))
+    e = exp_neg(xm - AShare(party, np.repeat(m.value.reshape(k, 1), c, axis=1)), frac_bits=f)
+    r = reciprocal(e.sum(axis=1), 0.5, float(c), frac_bits=f)
     p = truncate(mul(e, AShare(party, np.repeat(r.value.reshape(k, 1), c, axis=1))), f,
                  bound_bits=2 * f + 2)
     return p.reshape(-1) if vec else p

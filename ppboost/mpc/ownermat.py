@@ -37,7 +37,7 @@ import numpy as np
 
 from ..crypto.prg import PRG, SEED_BYTES
 from . import ring
-from .dealer import Correlation, _shape, correlation
+from .dealer import Correlation, correlation
 from .party import Party
 from .shares import AShare
 
@@ -55,13 +55,13 @@ class _OwnerMatrixSetup(Correlation):
     Owner's material: (handle, {q: S_q}); others': (handle, None)."""
 
     def deal(self, d, shape, owner):
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
         table = d.state.setdefault("omat", [])
         seeds = {q: _seed(d.prgs[owner]) for q in range(d.n_parties) if q != owner}
         table.append((owner, shape, seeds))
 
     def expand(self, c, shape, owner):
-        shape = _shape(shape)
+        shape = ring.as_shape(shape)
         handle = c.state.get("omat", 0)
         c.state["omat"] = handle + 1
         if c.me != owner:
@@ -78,10 +78,10 @@ class _OwnerMatrixProduct(Correlation):
 
     def deal(self, d, handle, owner, shape, cols):
         table = d.state.get("omat", [])
-        if not 0 <= handle < len(table) or table[handle][:2] != (owner, _shape(shape)):
+        if not 0 <= handle < len(table) or table[handle][:2] != (owner, ring.as_shape(shape)):
             raise ValueError(f"omat_mul: handle {handle} with owner {owner} and shape "
                              f"{tuple(shape)} was not set up")
-        n, k = _shape(shape)
+        n, k = ring.as_shape(shape)
         seeds = table[handle][2]
         for q in range(d.n_parties):
             if q == owner:
@@ -92,7 +92,7 @@ class _OwnerMatrixProduct(Correlation):
             d.send(q, np.subtract(W, Z, out=W))
 
     def expand(self, c, handle, owner, shape, cols):
-        n, k = _shape(shape)
+        n, k = ring.as_shape(shape)
         if c.me == owner:
             return {q: c.prg.uint64((n, cols)) for q in range(c.n_parties) if q != owner}
         return c.prg.uint64((k, cols)), c.recv((n, cols), np.uint64)
@@ -123,16 +123,16 @@ class OwnerMatrix:
             A = np.asarray(ring.as_ring(np.asarray(A), "owner matrix"))
             if A.ndim != 2:
                 raise ValueError(f"A has shape {A.shape}, must be 2-D (n, k)")
-            if shape is not None and _shape(shape) != A.shape:
+            if shape is not None and ring.as_shape(shape) != A.shape:
                 raise ValueError(f"A has shape {A.shape} but shape={shape} was passed")
             shape = A.shape
         else:
             if A is not None:
                 raise ValueError(f"party {party.id} is not the owner (party {owner}): pass "
                                  f"A=None and the public shape")
-            if shape is None or len(_shape(shape)) != 2:
+            if shape is None or len(ring.as_shape(shape)) != 2:
                 raise ValueError(f"party {party.id}: pass shape=(n, k), the public shape of A")
-            shape = _shape(shape)
+            shape = ring.as_shape(shape)
         self.shape = tuple(int(s) for s in shape)
         ep = party.ep
         self.handle, masks = party.dealer.get("omat_setup", shape=self.shape, owner=self.owner)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["as_ring", "beaver_finish", "matmul", "prefix_sum", "gather_rows",
+__all__ = ["as_ring", "as_shape", "beaver_finish", "matmul", "prefix_sum", "gather_rows",
            "truncate_finish", "inverse_permutation", "check_permutation",
            "compose", "mask_pair", "beaver_finish_opened"]
 
@@ -54,6 +54,16 @@ def as_ring(x, name: str = "value") -> np.ndarray:
         return a.astype(np.int64).view(np.uint64) if a.dtype.kind == "i" else a.astype(np.uint64)
     raise TypeError(f"{name} has dtype {a.dtype}, expected integers / uint64 ring elements "
                     f"(encode floats with ppboost.crypto.fixed.encode first)")
+
+
+def as_shape(shape) -> tuple:
+    """A public shape as a tuple of non-negative ints (an int ``n`` is ``(n,)``)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"invalid shape {shape}")
+    return shape
 
 
 # ---------------------------------------------------------------- Beaver

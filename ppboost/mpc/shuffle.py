@@ -33,10 +33,11 @@ import numpy as np
 from .permutation import permute
 from .shares import AShare
 
-__all__ = ["shuffle", "block_permutation"]
+__all__ = ["shuffle", "block_permutation", "check_blocks"]
 
 
-def _check_blocks(blocks, n: int | None) -> np.ndarray:
+def check_blocks(blocks, n: int | None) -> np.ndarray:
+    """Row counts of consecutive blocks as int64 (None: one block of ``n`` rows), checked."""
     if blocks is None:
         return np.array([n], dtype=np.int64)
     b = np.asarray(blocks)
@@ -51,7 +52,7 @@ def _check_blocks(blocks, n: int | None) -> np.ndarray:
 def block_permutation(prg, blocks) -> np.ndarray:
     """A uniformly random permutation of ``sum(blocks)`` rows that maps every
     block of consecutive rows onto itself (local, from ``prg``)."""
-    blocks = _check_blocks(blocks, None)
+    blocks = check_blocks(blocks, None)
     parts, start = [], 0
     for size in blocks.tolist():
         parts.append(start + prg.permutation(size))
@@ -80,7 +81,7 @@ def shuffle(x: AShare, blocks=None) -> AShare:
         raise ValueError("shuffle needs a share with at least one axis (the rows)")
     party = x.party
     n = x.shape[0]
-    blocks = _check_blocks(blocks, n)
+    blocks = check_blocks(blocks, n)
     out = x
     if n == 0:
         return AShare(party, x.value.copy())

@@ -62,7 +62,7 @@ from numba import njit
 from .b2a import open_xor_bits
 from .compare import ltz_planes, planes_to_bits
 from .shares import AShare
-from .shuffle import _check_blocks, shuffle
+from .shuffle import check_blocks, shuffle
 
 __all__ = ["sort", "sort_levels"]
 
@@ -183,7 +183,7 @@ def sort(keys: AShare, payload: AShare | None = None, *, key_bits: int, blocks=N
         if payload.ndim == 0 or payload.shape[0] != n:
             raise ValueError(f"sort: payload has shape {payload.shape}, must have {n} rows "
                              f"(one per key)")
-    blocks = _check_blocks(blocks, n)
+    blocks = check_blocks(blocks, n)
     cols = [keys.value.reshape(n, 1)]
     if stable:
         t = max(1, int(blocks.max(initial=1) - 1).bit_length())

@@ -25,7 +25,7 @@ from ..errors import TransportError  # the transport branch of ppboost.errors, r
 
 __all__ = [
     "Endpoint", "Stats", "TransportError", "TransportTimeout", "PeerFailed",
-    "encode", "decode", "encoded_size",
+    "encode", "decode", "encoded_size", "array_header",
 ]
 
 
@@ -42,7 +42,8 @@ class PeerFailed(TransportError):
 _BYTES, _ARRAY = 0, 1
 
 
-def _array_header(arr: np.ndarray) -> bytes:
+def array_header(arr: np.ndarray) -> bytes:
+    """The frame header of an array payload: kind, dtype, ndim and shape (before its bytes)."""
     dt = arr.dtype.str.encode()
     return (struct.pack("<BB", _ARRAY, len(dt)) + dt
             + struct.pack("<B", arr.ndim) + struct.pack(f"<{arr.ndim}Q", *arr.shape))
@@ -57,7 +58,7 @@ def encode(payload) -> bytes:
             raise TypeError("object arrays cannot be sent; use a numeric dtype")
         # not np.ascontiguousarray: it turns a 0-d array into shape (1,)
         arr = payload if payload.flags.c_contiguous else payload.copy(order="C")
-        return _array_header(arr) + arr.tobytes()
+        return array_header(arr) + arr.tobytes()
     raise TypeError(f"cannot send a {type(payload).__name__}; send bytes or a numpy array")
 
 
@@ -68,7 +69,7 @@ def encoded_size(payload) -> int:
     if isinstance(payload, np.ndarray):
         if payload.dtype == object:
             raise TypeError("object arrays cannot be sent; use a numeric dtype")
-        return len(_array_header(payload)) + payload.nbytes
+        return len(array_header(payload)) + payload.nbytes
     raise TypeError(f"cannot send a {type(payload).__name__}; send bytes or a numpy array")
 
 

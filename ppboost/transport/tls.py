@@ -61,7 +61,7 @@ import time
 
 import numpy as np
 
-from .base import (Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, _array_header,
+from .base import (Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, array_header,
                    decode, encode)
 from .config import FederationConfig
 from .identity import identity_from_peercert
@@ -278,7 +278,7 @@ def _encode_parts(payload) -> list:
     """:func:`encode` as a list of buffers (header, data) without copying array data."""
     if isinstance(payload, np.ndarray) and payload.dtype != object:
         arr = payload if payload.flags.c_contiguous else payload.copy(order="C")   # keeps 0-d arrays 0-d
-        return [_array_header(arr), arr.reshape(-1).view(np.uint8)]
+        return [array_header(arr), arr.reshape(-1).view(np.uint8)]
     return [encode(payload)]
 
 

@@ -21,8 +21,10 @@ One module per stage, in the order a run uses them:
 * :mod:`.split`: gains, the tolerant argmax, node and leaf weights;
 * :mod:`.route`: children indicators by owner-private code matrices;
 * :mod:`.open`: a finished tree's shares, and opening them;
-* :mod:`.backend`: :class:`SecureBackend`, the grower's interface over them;
-* :mod:`.ops`: raw-array protocol shorthands.
+* :mod:`.backend`: :class:`SecureBackend`, the grower's interface over them.
+
+The stages keep their shares as uint64 arrays and call the raw-array
+protocols of :mod:`ppboost.mpc.raw` with the party.
 
 Not done (documented gaps): histograms run in Z_2^64 (no 32-bit ring); the
 histogram's bin-end selection still costs O(n m L) elements per level and

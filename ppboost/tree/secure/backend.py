@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...mpc import raw
 from ...mpc.arith import matmul as matmul_share
 from ...mpc.party import Party
 from ...mpc.shares import AShare
@@ -16,7 +17,6 @@ from ..params import TreeParams
 from .histogram import Hist, histograms, prepare_cells
 from .objective import SecureObjective
 from .open import SharedTree, export_shares, reveal_to
-from .ops import Ops
 from .plan import SecurePlan
 from .precision import precision_plan
 from .route import Nodes, RouteMaps, route, setup_codes
@@ -31,7 +31,7 @@ class SecureBackend(TreeBackend):
 
     Parameters
     ----------
-    party : the mpc :class:`~ppboost.mpc.context.Party` of this data party
+    party : the mpc :class:`~ppboost.mpc.party.Party` of this data party
     plan : the public :class:`SecurePlan` (``n_bins`` set by ``agree_bins``)
     params : TreeParams
     binned : {cell index: int (n_c, m_c)} bins of this party's cells
@@ -58,7 +58,7 @@ class SecureBackend(TreeBackend):
                                     or not 0 <= analyst < party.n_parties):
             raise ValueError(f"analyst == {analyst!r}, must be a party id in "
                              f"0..{party.n_parties - 1} or None")
-        self.party, self.ops, self.plan, self.params = party, Ops(party), plan, params
+        self.party, self.plan, self.params = party, plan, params
         self.layout = TreeLayout(plan.n_bins, plan.categorical)
         self.n_rows = int(plan.n_rows)
         self.prec = precision_plan(params, self.n_rows)
@@ -66,8 +66,8 @@ class SecureBackend(TreeBackend):
         self._route_maps = RouteMaps.from_layout(self.layout)
         self._cells = prepare_cells(party, plan, self.layout.n_bins, binned)
         self._codes = setup_codes(party, plan, self.layout.n_bins, binned)
-        self._cond = share_conditions(self.ops, plan, self.layout, cuts)
-        self.objective = SecureObjective(self.ops, params, self.prec, plan, labels)
+        self._cond = share_conditions(party, plan, self.layout, cuts)
+        self.objective = SecureObjective(party, params, self.prec, plan, labels)
         self.offline, self.analyst = offline, analyst
         self._round_requests = None          # the dealer requests of one round (recorded)
         self._recording = False
@@ -121,26 +121,26 @@ class SecureBackend(TreeBackend):
     # ------------------------------------------------------------------ one tree
     def root_nodes(self) -> Nodes:
         """N = all ones (n, 1), no parent.  Local."""
-        return Nodes(self.ops.const(np.ones((self.n_rows, 1), np.uint64)))
+        return Nodes(raw.const(self.party, np.ones((self.n_rows, 1), np.uint64)))
 
     def histograms(self, nodes: Nodes, gh) -> Hist:
         """:func:`ppboost.tree.secure.histogram.histograms` of the level, using
         ``nodes.parent`` for the right children."""
-        return histograms(self.ops, self.plan, self._cells, self.layout, nodes.indicator, gh,
+        return histograms(self.party, self.plan, self._cells, self.layout, nodes.indicator, gh,
                           nodes.parent, request_ahead=self._level_ahead)
 
     def choose_splits(self, hist: Hist) -> Splits:
         """:func:`ppboost.tree.secure.split.choose_splits` against the objective's threshold."""
         thr = self.objective.split_threshold(hist.tot.shape[1])
-        return choose_splits(self.ops, self.prec, self._maps, self.params.reg_lambda, hist, thr)
+        return choose_splits(self.party, self.prec, self._maps, self.params.reg_lambda, hist, thr)
 
     def route(self, nodes: Nodes, splits: Splits) -> Nodes:
         """:func:`ppboost.tree.secure.route.route` (the children carry the level's Hist)."""
-        return route(self.ops, self.plan, self._codes, self._route_maps, nodes, splits)
+        return route(self.party, self.plan, self._codes, self._route_maps, nodes, splits)
 
     def leaf_values(self, nodes: Nodes, gh) -> Leaves:
         """:func:`ppboost.tree.secure.split.leaf_values` of the last level."""
-        return leaf_values(self.ops, self.prec, self.params.reg_lambda, self.params.eta,
+        return leaf_values(self.party, self.prec, self.params.reg_lambda, self.params.eta,
                            self.objective.fm, nodes.indicator, gh)
 
     # ------------------------------------------------------------------ finished trees
@@ -149,7 +149,7 @@ class SecureBackend(TreeBackend):
         (:func:`ppboost.tree.secure.open.export_shares`; weights unscaled for
         reg:squarederror).  The analyst sums every party's with ``open_tree``."""
         unscale = self.objective.unscale if self.objective.reg else None
-        return export_shares(self.ops, self._cond, splits, leaves, group, self.prec.fo, unscale)
+        return export_shares(self.party, self._cond, splits, leaves, group, self.prec.fo, unscale)
 
     def reveal_tree(self, splits: list, leaves: Leaves, group: int):
         """Open one grown tree to the analyst party (``analyst``): a

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...mpc import ring
+from ...mpc import raw, ring
 from ...mpc.party import Party
 from ...mpc.permutation import dealer_request, permute, permute_many
 from ...mpc.shares import AShare
 from ..backend import TreeLayout
-from .ops import Ops
 
 __all__ = ["Hist", "HistCell", "prepare_cells", "cell_requests", "cell_histogram",
            "histograms"]
@@ -148,7 +147,7 @@ def cell_histogram(party: Party, owner: int, info: HistCell, Vc: np.ndarray) -> 
     return sel.value.reshape(mc, B, cols)
 
 
-def histograms(ops: Ops, plan, cells: list, layout: TreeLayout, nodes: np.ndarray, gh,
+def histograms(party: Party, plan, cells: list, layout: TreeLayout, nodes: np.ndarray, gh,
                parent: Hist | None, request_ahead: bool) -> Hist:
     """The :class:`Hist` of a level (module docstring, steps 1-4).
 
@@ -163,18 +162,17 @@ def histograms(ops: Ops, plan, cells: list, layout: TreeLayout, nodes: np.ndarra
     on (ncol - 1) n L/2 elements.
     """
     g, h = gh
-    party = ops.p
     n, L = nodes.shape
     left = nodes if L == 1 else np.ascontiguousarray(nodes[:, 0::2])
     Lh = left.shape[1]
     ncol = 2 if h is None else 3
     if h is None:
-        gN = ops.mul(np.repeat(g[:, None], Lh, axis=1), left)
+        gN = raw.mul(party, np.repeat(g[:, None], Lh, axis=1), left)
         V = np.concatenate([gN, left], axis=1)
     else:
         gh2 = np.concatenate([np.repeat(g[:, None], Lh, axis=1),
                               np.repeat(h[:, None], Lh, axis=1)], axis=1)
-        prod = ops.mul(gh2, np.concatenate([left, left], axis=1))
+        prod = raw.mul(party, gh2, np.concatenate([left, left], axis=1))
         V = np.concatenate([prod, left], axis=1)
     if request_ahead:
         party.dealer.prefetch_many([r for cell, info in zip(plan.cells, cells)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...crypto import fixed
+from ...mpc import raw
 from ...mpc.party import Party
 from ..backend import RevealedTree, TreeLayout
-from .ops import Ops
 
 __all__ = ["SharedTree", "export_shares", "open_tree", "reveal_to"]
 
@@ -55,7 +55,7 @@ class SharedTree:
                           self.weight_bits)
 
 
-def export_shares(ops: Ops, cond: np.ndarray, splits: list, leaves, group: int,
+def export_shares(party: Party, cond: np.ndarray, splits: list, leaves, group: int,
                   weight_bits: int, unscale=None) -> SharedTree:
     """This party's :class:`SharedTree` of one grown tree.
 
@@ -68,7 +68,7 @@ def export_shares(ops: Ops, cond: np.ndarray, splits: list, leaves, group: int,
     """
     C = cond.shape[0]
     flat = np.concatenate([s.onehot[:, :C] for s in splits], axis=0)
-    prod = ops.mul(flat, np.broadcast_to(cond, flat.shape))
+    prod = raw.mul(party, flat, np.broadcast_to(cond, flat.shape))
     cond_all = prod.sum(axis=1, dtype=np.uint64)
     sizes = [s.onehot.shape[0] for s in splits]
     cuts = np.cumsum(sizes)[:-1]

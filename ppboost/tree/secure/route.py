@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...mpc import ring
+from ...mpc import raw, ring
 from ...mpc.ownermat import OwnerMatrix
 from ...mpc.party import Party
 from ...mpc.shares import AShare
 from ..backend import KIND_BACKWARD, KIND_FORWARD, TreeLayout
 from .histogram import Hist
-from .ops import Ops, signed
 from .precision import bits_for
 from .split import Splits
 
@@ -56,7 +55,7 @@ class RouteMaps:
         t = np.asarray(lay.cand_bin, dtype=np.int64)
         numeric = ((kind == KIND_FORWARD) | (kind == KIND_BACKWARD)).astype(np.int64)
         dleft = np.asarray(lay.cand_default_left, dtype=np.int64)
-        codes = signed(np.stack([t, 2 * numeric - 1, 1 - numeric, dleft], axis=1))
+        codes = ring.as_ring(np.stack([t, 2 * numeric - 1, 1 - numeric, dleft], axis=1))
         bits = bits_for(int(np.max(lay.n_bins, initial=0)) + 2) + 2
         return cls(codes, lay.cand_offsets, bits)
 
@@ -76,7 +75,7 @@ def setup_codes(party: Party, plan, n_bins: np.ndarray, binned: dict) -> list:
     return out
 
 
-def route(ops: Ops, plan, codes: list, maps: RouteMaps, nodes: Nodes, splits: Splits) -> Nodes:
+def route(party: Party, plan, codes: list, maps: RouteMaps, nodes: Nodes, splits: Splits) -> Nodes:
     """Children indicators (n, 2L): N_left = N * left, N_right = N - N_left.
 
     Inputs: N and the one-hot choices o (L x (C + 1), the last column "do
@@ -97,7 +96,6 @@ def route(ops: Ops, plan, codes: list, maps: RouteMaps, nodes: Nodes, splits: Sp
     from the dealer), one comparison batch on 3 n L elements of
     ``maps.bits`` bits, 2 Beaver rounds on 4 n L and 2 n L elements.
     """
-    party = ops.p
     N = nodes.indicator
     n, L = N.shape
     onehot = splits.onehot
@@ -113,17 +111,18 @@ def route(ops: Ops, plan, codes: list, maps: RouteMaps, nodes: Nodes, splits: Sp
     for cell, A in zip(plan.cells, codes):
         ec = np.ascontiguousarray(E[:, cell.features].T)                     # (m_c, L)
         v[cell.rows] += A.matmul(AShare(party, ec)).value
-    one = ops.const(np.ones((n, L), np.uint64))
+    one = raw.const(party, np.ones((n, L), np.uint64))
     cmp = np.concatenate([(np.uint64(0) - v).ravel(),          # z  = [v <= 0]
                           (t[None, :] + one - v).ravel(),      # le = [v - 1 <= t]
                           (t[None, :] - v).ravel()])           # lt = [v - 1 < t]
-    z, le, lt = ops.ge0(cmp, maps.bits).reshape(3, n, L)
+    z, le, lt = raw.ge0(party, cmp, maps.bits).reshape(3, n, L)
     full = (n, L)
-    p = ops.mul(np.concatenate([np.broadcast_to(nc_, full), np.broadcast_to(cat, full), N, N]),
+    p = raw.mul(party, np.concatenate([np.broadcast_to(nc_, full), np.broadcast_to(cat, full),
+                                       N, N]),
                 np.concatenate([le, lt, z, np.broadcast_to(dns, full)]))
     p1, p2, nz, ndns = p[:n], p[n:2 * n], p[2 * n:3 * n], p[3 * n:]
     q = cat[None, :] + p1 + p2
-    r = ops.mul(np.concatenate([N, nz]), np.concatenate([q, dl[None, :] - q]))
+    r = raw.mul(party, np.concatenate([N, nz]), np.concatenate([q, dl[None, :] - q]))
     nl = ndns + r[:n] + r[n:]
     out = np.empty((n, 2 * L), np.uint64)
     out[:, 0::2] = nl

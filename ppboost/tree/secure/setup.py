@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...mpc import raw
 from ...mpc.party import Party
 from ..backend import TreeLayout
 from ..binning import BinMapper, fit_bins
 from ..secure_binning import shared_cuts
-from .ops import Ops
 from .plan import SecurePlan
 
 __all__ = ["agree_bins", "share_conditions"]
@@ -104,7 +104,7 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
     return binned, {j: cuts[j] for j in range(m) if cut_owner[j] == me}
 
 
-def share_conditions(ops: Ops, plan: SecurePlan, layout: TreeLayout, cuts: dict) -> np.ndarray:
+def share_conditions(party: Party, plan: SecurePlan, layout: TreeLayout, cuts: dict) -> np.ndarray:
     """Shares (C,) of the float32 split condition of every candidate (bit patterns).
 
     Inputs: ``cuts`` {feature: FeatureCuts} of the features this party is cut
@@ -119,8 +119,8 @@ def share_conditions(ops: Ops, plan: SecurePlan, layout: TreeLayout, cuts: dict)
     for cell in plan.cells:
         for j in cell.features.tolist():
             owners.setdefault(j, cell.owner)
-    me = ops.p.id
-    for q in range(ops.p.n_parties):
+    me = party.id
+    for q in range(party.n_parties):
         mine = None
         if q == me:
             mine = np.zeros(C, np.uint64)
@@ -130,5 +130,5 @@ def share_conditions(ops: Ops, plan: SecurePlan, layout: TreeLayout, cuts: dict)
                     v = fc.cuts[t] if (fc.categorical or t >= 0) else fc.min_value
                     mine[c] = np.float32(v).view(np.uint32)
         if any(o == q for o in owners.values()):
-            cond = cond + ops.share_from(q, mine, (C,))
+            cond = cond + raw.share_from(party, q, mine, (C,))
     return cond

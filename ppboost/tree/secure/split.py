@@ -26,14 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...crypto import fixed
+from ...mpc import raw, ring
 from ...mpc.argmax import argmax
 from ...mpc.arith import matmul as matmul_share
 from ...mpc.nonlinear import reciprocal
+from ...mpc.party import Party
 from ...mpc.shares import AShare
 from ...mpc.truncation import mul_trunc
 from ..backend import KIND_BACKWARD, KIND_CAT_MISSING_RIGHT, KIND_FORWARD, TreeLayout
 from .histogram import Hist
-from .ops import Ops, enc, frac_bits, signed
 from .precision import PrecisionPlan, bits_for
 
 __all__ = ["CandidateMaps", "Splits", "Leaves", "node_weights", "choose_splits",
@@ -90,7 +92,7 @@ class CandidateMaps:
         # right = {t} + missing: GL = -C[t] + C[t-1] + C[b-1]
         idx[cmr, 0], idx[cmr, 1], idx[cmr, 2] = cum(t)[cmr], cum(t - 1)[cmr], cum(b - 1)[cmr]
         coef[cmr, :3] = (-1, 1, 1)
-        return cls(idx, signed(coef), tot, miss, bw)
+        return cls(idx, ring.as_ring(coef), tot, miss, bw)
 
 
 @dataclass
@@ -117,7 +119,7 @@ class Leaves:
     value: np.ndarray
 
 
-def node_weights(ops: Ops, prec: PrecisionPlan, reg_lambda: float, G, H):
+def node_weights(party: Party, prec: PrecisionPlan, reg_lambda: float, G, H):
     """w = G / (H + lambda) at fw bits (not negated), for shared G (fg bits), H (fh bits).
 
     x = H + lambda at fx bits (H shifted, never truncated: equal sums give
@@ -127,16 +129,15 @@ def node_weights(ops: Ops, prec: PrecisionPlan, reg_lambda: float, G, H):
     product (mpc.truncation.mul_trunc), so G is never truncated.
     Opened: masks only.  Cost: the reciprocal, then 3 rounds of the limb product.
     """
-    party, pr = ops.p, prec
+    pr = prec
     x = H << np.uint64(pr.fx - pr.fh)
-    x = x + (enc([reg_lambda], pr.fx)[0] if party.id == 0 else np.uint64(0))
-    with frac_bits(party, pr.fx):
-        r = reciprocal(AShare(party, np.ascontiguousarray(x)), pr.lo, pr.hi,
-                       out_bits=pr.fr + pr.s)
+    x = x + (fixed.encode([reg_lambda], pr.fx)[0] if party.id == 0 else np.uint64(0))
+    r = reciprocal(AShare(party, np.ascontiguousarray(x)), pr.lo, pr.hi,
+                   out_bits=pr.fr + pr.s, frac_bits=pr.fx)
     return mul_trunc(AShare(party, np.ascontiguousarray(G)), r, *pr.w_mul).value
 
 
-def choose_splits(ops: Ops, prec: PrecisionPlan, maps: CandidateMaps, reg_lambda: float,
+def choose_splits(party: Party, prec: PrecisionPlan, maps: CandidateMaps, reg_lambda: float,
                   hist: Hist, threshold) -> Splits:
     """Secret one-hot split choice over C + 1 outcomes and node weights.
 
@@ -162,7 +163,7 @@ def choose_splits(ops: Ops, prec: PrecisionPlan, maps: CandidateMaps, reg_lambda
     tournament levels, on L (2C + 1) elements; then 1 comparison on L and
     1 product on L C elements.
     """
-    pr, party = prec, ops.p
+    pr = prec
     cum, tot = hist.cum, hist.tot
     ncol, L = tot.shape
     C = maps.tot.shape[0]
@@ -178,7 +179,7 @@ def choose_splits(ops: Ops, prec: PrecisionPlan, maps: CandidateMaps, reg_lambda
     gp, hp = tot[0], tot[hcol]
     Gall = np.concatenate([gl.ravel(), gr.ravel(), gp])
     Hall = np.concatenate([hl.ravel(), hr.ravel(), hp])
-    w = node_weights(ops, pr, reg_lambda, Gall, Hall)
+    w = node_weights(party, pr, reg_lambda, Gall, Hall)
     gain = mul_trunc(AShare(party, Gall), AShare(party, w), *pr.gain_mul).value
     LC = L * C
     S = gain[:LC].reshape(L, C) + gain[LC:2 * LC].reshape(L, C)
@@ -186,37 +187,37 @@ def choose_splits(ops: Ops, prec: PrecisionPlan, maps: CandidateMaps, reg_lambda
     # the tolerance before its final shift: S + tol_per_row * count_parent
     Tn = S + tot[ccol][:, None] * np.uint64(pr.tol_per_row)
     thr = np.uint64(pr.h_thr)
-    cmp = np.concatenate([Hall - ops.const(np.full(Hall.shape, thr)),
-                          miss.T.ravel() - ops.const(np.ones(LC, np.uint64))])
+    cmp = np.concatenate([Hall - raw.const(party, np.full(Hall.shape, thr)),
+                          miss.T.ravel() - raw.const(party, np.ones(LC, np.uint64))])
     # declared bound of the compared values: |H| <= hi 2^fh (+ 1 ulp of h's
     # truncation per row), h_thr, |miss - 1| <= n -> a shorter comparison circuit
-    ge = ops.ge0(cmp, pr.cmp_bits)
+    ge = raw.ge0(party, cmp, pr.cmp_bits)
     geL, geR, geP = ge[:LC], ge[LC:2 * LC], ge[2 * LC:2 * LC + L]
     geM = ge[2 * LC + L:]
-    wP = ops.trunc(w[2 * LC:], pr.fw - pr.fo, pr.w_bits)
-    v1 = ops.mul(np.concatenate([geL, geP]), np.concatenate([geR, np.uint64(0) - wP]))
+    wP = raw.trunc(party, w[2 * LC:], pr.fw - pr.fo, pr.w_bits)
+    v1 = raw.mul(party, np.concatenate([geL, geP]), np.concatenate([geR, np.uint64(0) - wP]))
     valid, wnode = v1[:LC], v1[LC:]
     bwd = np.tile(maps.bwd, L)
-    vb = ops.mul(valid, np.where(bwd, geM, ops.const(np.ones(LC, np.uint64))))
+    vb = raw.mul(party, valid, np.where(bwd, geM, raw.const(party, np.ones(LC, np.uint64))))
     # invalid candidates: loss -2^61 and tolerance 0 (their S is garbage)
-    both = ops.mul(np.concatenate([vb, vb]),
-                   np.concatenate([loss.ravel() + ops.const(np.full(LC, _BIG)), Tn.ravel()]))
-    masked = both[:LC] - ops.const(np.full(LC, _BIG))
-    tol = ops.trunc(both[LC:], pr.tol_shift, 62) \
-        + ops.const(np.full(LC, np.uint64(pr.tol_const)))
+    both = raw.mul(party, np.concatenate([vb, vb]),
+                   np.concatenate([loss.ravel() + raw.const(party, np.full(LC, _BIG)), Tn.ravel()]))
+    masked = both[:LC] - raw.const(party, np.full(LC, _BIG))
+    tol = raw.trunc(party, both[LC:], pr.tol_shift, 62) \
+        + raw.const(party, np.full(LC, np.uint64(pr.tol_const)))
     if C == 0:
-        return Splits(ops.const(np.ones((L, 1), np.uint64)), wnode, hist)
+        return Splits(raw.const(party, np.ones((L, 1), np.uint64)), wnode, hist)
     oh, best, btol = argmax(party, AShare(party, masked.reshape(L, C)), return_max=True,
                             tol=AShare(party, tol.reshape(L, C)))
     # split iff the best loss exceeds the threshold by more than its tolerance
-    split = ops.ge0(best.value - btol.value - threshold)
-    chosen = ops.mul(oh.value, np.repeat(split[:, None], C, axis=1))
-    onehot = np.concatenate([chosen, (ops.const(np.ones(L, np.uint64)) - split)[:, None]],
+    split = raw.ge0(party, best.value - btol.value - threshold)
+    chosen = raw.mul(party, oh.value, np.repeat(split[:, None], C, axis=1))
+    onehot = np.concatenate([chosen, (raw.const(party, np.ones(L, np.uint64)) - split)[:, None]],
                             axis=1)
     return Splits(onehot, wnode, hist)
 
 
-def leaf_values(ops: Ops, prec: PrecisionPlan, reg_lambda: float, eta: float, fm: int,
+def leaf_values(party: Party, prec: PrecisionPlan, reg_lambda: float, eta: float, fm: int,
                 nodes: np.ndarray, gh) -> Leaves:
     """Leaf weights w = -G / (H + lambda) (0 if H < max(mcw, ulp)) and eta * w.
 
@@ -227,15 +228,16 @@ def leaf_values(ops: Ops, prec: PrecisionPlan, reg_lambda: float, eta: float, fm
     Opened: masks only.
     """
     g, h = gh
-    party, pr = ops.p, prec
+    pr = prec
     cnt = nodes.sum(axis=0, dtype=np.uint64)
     rows = [g] if h is None else [g, h]
     S = matmul_share(AShare(party, np.stack(rows)),
                      AShare(party, np.ascontiguousarray(nodes))).value
     G = S[0]
     H = cnt if h is None else S[1]
-    w = ops.trunc(node_weights(ops, pr, reg_lambda, G, H), pr.fw - pr.fo, pr.w_bits)
-    ok = ops.ge0(H - ops.const(np.full(H.shape, np.uint64(pr.h_thr))), pr.cmp_bits)
-    wl = ops.mul(ok, np.uint64(0) - w)
-    value = ops.trunc(wl * enc([eta], fm)[0], pr.fo, pr.fo + fm + bits_for(pr.Wmax) + 2)
+    w = raw.trunc(party, node_weights(party, pr, reg_lambda, G, H), pr.fw - pr.fo, pr.w_bits)
+    ok = raw.ge0(party, H - raw.const(party, np.full(H.shape, np.uint64(pr.h_thr))), pr.cmp_bits)
+    wl = raw.mul(party, ok, np.uint64(0) - w)
+    value = raw.trunc(party, wl * fixed.encode([eta], fm)[0], pr.fo,
+                      pr.fo + fm + bits_for(pr.Wmax) + 2)
     return Leaves(wl, value)
