@@ -74,11 +74,11 @@ def tls_context(ca: str | None = None) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(ca))
     except FileNotFoundError:
         raise ValueError(f"CA file {str(ca)!r} not found") from None
-    except OSError as e:
-        raise ValueError(f"cannot read CA file {str(ca)!r}: {e.strerror or e}") from None
-    except ssl.SSLError as e:
+    except ssl.SSLError as e:                 # (an OSError too)
         raise ValueError(f"CA file {str(ca)!r} holds no usable PEM certificate ({e.reason or e})"
                          ) from None
+    except OSError as e:
+        raise ValueError(f"cannot read CA file {str(ca)!r}: {e.strerror or e}") from None
 
 
 def _tls_reason(e: Exception) -> str | None:
