@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from ppboost.mpc import dealer as dealer_mod
-from ppboost.mpc.dealer import Correlation, DealerError, correlation, kinds
+from ppboost.mpc.dealer import Correlation, DealerClient, DealerError
+from ppboost.mpc.kinds import standard_kinds
 from ppboost.mpc.simulate import run_parties
 
 PARTIES = [2, 3]
@@ -58,9 +59,10 @@ def test_perm_material_identity(n):
         assert np.array_equal(ds[j], delta[invs[j]])
 
 
-@correlation("test_square")
 class _Square(Correlation):
-    """A kind defined outside dealer.py: shares of r and r*r."""
+    """A kind defined outside ppboost: shares of r and r*r."""
+
+    name = "test_square"
 
     def deal(self, d, shape):
         r = sum(d.random(shape))
@@ -72,19 +74,53 @@ class _Square(Correlation):
 
 @pytest.mark.parametrize("n", PARTIES)
 def test_registry_accepts_kinds_from_other_modules(n):
-    assert "test_square" in kinds() and "beaver" in kinds()
-    res, stats, _ = _material(n, "test_square", shape=(7,))
+    kinds = standard_kinds()
+    assert kinds.add(_Square) is _Square
+    assert "test_square" in kinds and "beaver" in kinds
+    assert "test_square" not in standard_kinds()       # one registry per dealer, no global one
+    res, stats, _ = run_parties(n, lambda p: p.dealer.get("test_square", shape=(7,)), kinds=kinds)
     r, r2 = sum(m[0] for m in res), sum(m[1] for m in res)
     assert np.array_equal(r2, r * r) and stats["by_kind"] == {"test_square": 1}
 
 
+def test_a_dealer_without_the_kind_refuses_it():
+    """The parties' injected clients know test_square, the dealer's default registry does not."""
+    from ppboost.mpc.party import Party
+    from ppboost.transport.inprocess import run_inprocess
+    kinds = standard_kinds()
+    kinds.add(_Square)
+
+    def party(ep):
+        p = Party(ep, dealer=DealerClient(ep, kinds))
+        p.dealer.get("test_square", shape=(3,))
+
+    with pytest.raises(DealerError, match="dealer: unknown correlation kind 'test_square'"):
+        run_inprocess(2, party, dealer_mod.run_dealer, timeout=5)
+
+
 def test_registry_rejects_duplicates_and_bad_names():
-    with pytest.raises(ValueError, match="'beaver' is already registered"):
-        @correlation("beaver")
-        class Other(Correlation):
+    kinds = standard_kinds()
+
+    class Other(Correlation):
+        name = "beaver"
+
+        def deal(self, d):
             pass
+
+        def expand(self, c):
+            pass
+
+    class Nameless(Other):
+        name = ""
+
+    with pytest.raises(ValueError, match="'beaver' is already registered"):
+        kinds.add(Other)
     with pytest.raises(ValueError, match="invalid correlation name"):
-        correlation("")
+        kinds.add(Nameless)
+    with pytest.raises(TypeError, match="Correlation subclass"):
+        kinds.add(Other())
+    with pytest.raises(TypeError, match="needs a Registry"):
+        DealerClient(None, ["beaver"])
 
 
 def test_unknown_kind_is_a_clear_error():

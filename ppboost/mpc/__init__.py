@@ -30,12 +30,17 @@ Each protocol's own docstring is authoritative for its cost (the comparison
 rows above are for 64-bit inputs; a declared ``bound_bits`` makes them cheaper).
 
 Correlated randomness always comes from ``party.dealer.get(kind, ...)``;
-kinds are registered with ``@correlation("name")`` (see ``dealer``).
+the kinds are :class:`Correlation` classes in a :class:`Registry` held by
+the dealer and by every party's :class:`DealerClient`
+(:func:`standard_kinds` builds the built-in one; see ``dealer``).
+Code that keeps its shares as bare uint64 arrays calls the same protocols
+through :mod:`ppboost.mpc.raw`.
 """
-from .dealer import DealerClient, correlation, run_dealer
+from .dealer import Correlation, DealerClient, Registry, run_dealer
+from .kinds import standard_kinds
 from .party import Party
 from .shares import AShare
 from .simulate import run_parties, run_parties_tls
 
-__all__ = ["AShare", "Party", "DealerClient", "correlation", "run_dealer", "run_parties",
-           "run_parties_tls"]
+__all__ = ["AShare", "Party", "DealerClient", "Correlation", "Registry", "standard_kinds",
+           "run_dealer", "run_parties", "run_parties_tls"]

@@ -28,12 +28,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .dealer import Correlation, correlation
+from .dealer import Correlation
 
 __all__ = [
     "n_words", "pack_bits", "unpack_bits", "pack_bitvector", "unpack_bitvector",
     "BShare", "share_bits", "band", "band_planes", "carry_out", "carry_out_plan",
-    "prefix_carries", "prefix_or",
+    "prefix_carries", "prefix_or", "AndTriple", "XorZero", "xor_share_words",
+    "xor_share_words_expand", "xor_random",
 ]
 
 _U64 = np.dtype(np.uint64)
@@ -177,11 +178,12 @@ def xor_random(d, shape) -> np.ndarray:
     return out
 
 
-@correlation("and_triple")
 class AndTriple(Correlation):
     """``words`` uint64 words of boolean Beaver triples: XOR shares of a, b and c = a & b
     (64 independent triples per word) [Beaver 1991].  a, b come from every party's PRG;
     traffic: ``words`` words to the last party (the correction of c)."""
+
+    name = "and_triple"
 
     def deal(self, d, words):
         a = xor_random(d, words)
@@ -194,10 +196,11 @@ class AndTriple(Correlation):
         return a, b, xor_share_words_expand(c, (words,))
 
 
-@correlation("xor_zero")
 class XorZero(Correlation):
     """XOR shares of zero words; party ``to`` receives the correction.  Used to input
     bits: the owner XORs its plaintext planes into its share.  Traffic: ``words`` words."""
+
+    name = "xor_zero"
 
     def deal(self, d, words, to):
         xor_share_words(d, np.zeros(words, np.uint64), to=to)

@@ -34,21 +34,20 @@ from .arith import open_values
 from .b2a import b2a
 from .boolean import (AndTriple, BShare, carry_out, carry_out_plan, n_words, pack_bits,
                       prefix_carries, xor_share_words, xor_share_words_expand)
-from .dealer import Correlation, correlation
+from .dealer import Correlation
 from .shares import AShare, share_array
 
 __all__ = ["ltz", "ltz_planes", "prefetch_ltz", "a2b", "less_than", "less_than_public",
            "less_than_thresholds", "greater_than", "bit_decompose", "b2a_planes",
-           "planes_to_bits", "check_bound"]
+           "planes_to_bits", "check_bound", "EdaBit", "LtzBundle"]
 
 _U64 = np.dtype(np.uint64)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 # --------------------------------------------------------------------------
-# dealer correlations (registered into the core dealer's registry)
+# dealer correlations (registered by ppboost.mpc.kinds.standard_kinds)
 
-@correlation("edabit")
 class EdaBit(Correlation):
     """``count`` edaBits [Escudero et al. 2020]: a uniform ``r`` in Z_2^64 as additive
     shares (every party's PRG; ``r`` is their sum) and the low ``nbits`` bits of ``r`` as
@@ -58,6 +57,8 @@ class EdaBit(Correlation):
     (see :func:`_level1_kernel`), with ``adjacent = 1`` the products ``r_i & r_{i-1}``
     for ``0 < i < nbits`` (see :func:`_ks_level1_kernel`); appended after the bit planes.
     Traffic: one word per plane and 64 values to the last party (the correction)."""
+
+    name = "edabit"
 
     def deal(self, d, count, nbits, pairs=0, adjacent=0):
         r = sum(d.random(count))
@@ -74,13 +75,14 @@ class EdaBit(Correlation):
         return c.random(count), xor_share_words_expand(c, (rows, n_words(count)))
 
 
-@correlation("ltz_bundle")
 class LtzBundle(Correlation):
     """All boolean material of one comparison batch in a single dealer request: the
     edaBit (``count`` values, low ``l = bound_bits`` bits and ``(l-1)//2`` pair products)
     followed by one AND-triple batch per layer of the carry tree for ``copies``
     circuits side by side (:func:`ppboost.mpc.boolean.carry_out_plan`).  Same traffic
     as the separate kinds, but one dealer round trip instead of ``1 + ceil(log2(l/2))``."""
+
+    name = "ltz_bundle"
 
     def deal(self, d, count, bound_bits, copies=1):
         l = int(bound_bits)

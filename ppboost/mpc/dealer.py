@@ -24,28 +24,27 @@ not match.  :meth:`DealerClient.prefetch` (one correlation) and
 parties fetch material ahead of time (the offline phase), so the online
 phase never waits on the dealer.
 
-**Kinds are a registry.**  A kind is a class decorated with
-``@correlation("name")`` with two methods that consume the PRGs in the same
-order:
+**Kinds.**  A kind is a :class:`Correlation` subclass with a ``name`` and
+two methods that consume the PRGs in the same order:
 
 * ``deal(self, d: DealerSession, **params)`` runs on the dealer;
 * ``expand(self, c: DealerClient, **params)`` runs on every party and
   returns that party's material.
 
-Other modules add kinds (boolean AND triples, edaBits, ...) the same way;
-:func:`run_dealer` imports the protocol modules listed in ``KIND_MODULES``
-so a dealer process knows them all.
-
-Built-in kinds: ``beaver`` (elementwise triples), ``matmul`` (matrix
-triples), ``trunc`` (truncation material), ``dabit`` (a random bit shared
-both additively and by XOR), ``zero`` (shares of zero, used to input
-values), ``perm`` (owner-known permutation correlations, docs/design.md 6.1) and
-``perm_select`` (the same, when only some rows of the result are kept).
+The kinds a run knows are a :class:`Registry` held by the dealer's
+:class:`DealerSession` and by every party's :class:`DealerClient` (one
+registry per dealer; there is no module-level registry).
+:func:`ppboost.mpc.kinds.standard_kinds` builds the registry of every
+kind ppboost's protocols use, from plain imports of the kind classes: the
+core kinds of :mod:`ppboost.mpc.correlations` (Beaver and matrix triples,
+truncation pairs, daBits, zero sharings, permutation correlations) and
+those defined next to their protocols (boolean AND triples, edaBits, the
+owner-matrix masks).  A protocol with kinds of its own adds them to a
+registry (:meth:`Registry.add`) and passes that registry to both sides.
 """
 from __future__ import annotations
 
 import collections
-import importlib
 import json
 import os
 import time
@@ -57,14 +56,8 @@ from ..crypto.prg import PRG, SEED_BYTES
 from ..transport.base import TransportTimeout
 from . import ring
 
-__all__ = ["correlation", "kinds", "Correlation", "DealerClient", "DealerSession",
-           "run_dealer", "KIND_MODULES", "DealerError"]
-
-_KINDS: dict = {}
-
-#: Modules imported by :func:`run_dealer` so that their kinds are registered.
-KIND_MODULES = ["ppboost.mpc.boolean", "ppboost.mpc.compare", "ppboost.mpc.argmax",
-                "ppboost.mpc.nonlinear", "ppboost.mpc.ownermat"]
+__all__ = ["Correlation", "Registry", "DealerClient", "DealerSession", "run_dealer",
+           "DealerError"]
 
 _STOP = "__stop__"
 _BATCH = "__batch__"
@@ -77,9 +70,14 @@ class DealerError(RuntimeError):
 
 
 class Correlation(ABC):
-    """Base class of a correlation kind (see the module docstring)."""
+    """Base class of a correlation kind (see the module docstring).
 
-    name = "?"
+    A subclass sets ``name``, the kind's name in requests.  Kinds keep no
+    state: anything a later request refers to lives in
+    :attr:`DealerSession.state` / :attr:`DealerClient.state`.
+    """
+
+    name = ""
 
     @abstractmethod
     def deal(self, d: "DealerSession", **params) -> None:
@@ -90,25 +88,50 @@ class Correlation(ABC):
         """Party side: expand this party's share of the material (mirror of ``deal``)."""
 
 
-def correlation(name: str):
-    """Class decorator registering a correlation kind under ``name``."""
-    if not isinstance(name, str) or not name or name in (_STOP, _BATCH, _MARK):
-        raise ValueError(f"invalid correlation name {name!r}")
+class Registry:
+    """The correlation kinds one dealer serves and its parties expand, by name.
 
-    def deco(cls):
-        if name in _KINDS and type(_KINDS[name]).__qualname__ != cls.__qualname__:
+    ``Registry(kinds)`` with an iterable of :class:`Correlation` subclasses;
+    :meth:`add` adds one more.  The dealer's :class:`DealerSession` and every
+    party's :class:`DealerClient` hold a registry with the same kinds.
+    """
+
+    def __init__(self, kinds=()):
+        self._kinds: dict = {}
+        for kind in kinds:
+            self.add(kind)
+
+    def add(self, kind: type) -> type:
+        """Register the :class:`Correlation` subclass ``kind`` under ``kind.name``;
+        returns ``kind``.  A name taken by another class raises ``ValueError``."""
+        if not (isinstance(kind, type) and issubclass(kind, Correlation)):
+            raise TypeError(f"a correlation kind is a Correlation subclass, got {kind!r}")
+        name = kind.name
+        if not isinstance(name, str) or not name or name in (_STOP, _BATCH, _MARK):
+            raise ValueError(f"invalid correlation name {name!r} (class {kind.__qualname__})")
+        have = self._kinds.get(name)
+        if have is not None and type(have) is not kind:
             raise ValueError(f"correlation kind {name!r} is already registered "
-                             f"by {type(_KINDS[name]).__qualname__}")
-        inst = cls()
-        inst.name = name
-        _KINDS[name] = inst
-        return cls
-    return deco
+                             f"by {type(have).__qualname__}")
+        self._kinds[name] = kind()
+        return kind
 
+    def __contains__(self, name) -> bool:
+        return name in self._kinds
 
-def kinds() -> list:
-    """Names of the registered correlation kinds."""
-    return sorted(_KINDS)
+    def __getitem__(self, name: str) -> Correlation:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise DealerError(f"unknown correlation kind {name!r}; registered kinds: "
+                              f"{', '.join(self.names())}") from None
+
+    def names(self) -> list:
+        """Names of the registered kinds, sorted."""
+        return sorted(self._kinds)
+
+    def __repr__(self):
+        return f"Registry({', '.join(self.names())})"
 
 
 def _public(v):
@@ -132,15 +155,17 @@ def _encode_request(kind: str, params: dict) -> bytes:
 class DealerSession:
     """The dealer's view while serving: one PRG per party, mirrored on the parties.
 
-    Helpers come in mirrored pairs with :class:`DealerClient` (same names,
-    same PRG consumption): ``random`` / ``random``, ``share`` / ``share``,
-    ``share_bits`` / ``share_bits``, ``send`` / ``recv``.
+    ``kinds`` is the :class:`Registry` it serves.  Helpers come in mirrored
+    pairs with :class:`DealerClient` (same names, same PRG consumption):
+    ``random`` / ``random``, ``share`` / ``share``, ``share_bits`` /
+    ``share_bits``, ``send`` / ``recv``.
     """
 
-    def __init__(self, endpoint, prgs, own_seed: bytes | None = None):
+    def __init__(self, endpoint, prgs, kinds: Registry, own_seed: bytes | None = None):
         self.ep = endpoint
         self.n_parties = endpoint.n_parties
         self.prgs = prgs
+        self.kinds = kinds
         self.own = PRG(own_seed)  # the dealer's private randomness (e.g. the bits of daBits)
         self.elements_sent = 0
         #: state kept across requests by kinds that refer to an earlier one
@@ -198,11 +223,14 @@ class DealerSession:
         self.ep.send(to, arr, move=True)
 
 
-def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None, own_seed=None,
-               on_mark=None) -> dict:
+def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float = 3600.0,
+               seeds=None, own_seed=None, on_mark=None) -> dict:
     """Serve correlation requests until party 0 says stop; return the dealer's stats.
 
-    ``endpoint`` is participant ``n_parties``.  The loop waits at most
+    ``endpoint`` is participant ``n_parties``.  ``kinds``: the
+    :class:`Registry` of the kinds it serves (default
+    :func:`ppboost.mpc.kinds.standard_kinds`; the parties' clients must hold
+    the same kinds).  The loop waits at most
     ``idle_timeout`` seconds for the next request (parties may compute
     locally for longer than the transport timeout); a failed or
     disconnected party still stops it at once (``PeerFailed``).  ``seeds``
@@ -220,6 +248,10 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None, own_seed=N
     if not endpoint.is_dealer:
         raise ValueError(f"run_dealer needs the dealer's endpoint (id {endpoint.n_parties}), "
                          f"got participant {endpoint.me}")
+    if kinds is None:
+        # the modules that define kinds import this one, so they are imported here
+        from .kinds import standard_kinds
+        kinds = standard_kinds()
     n = endpoint.n_parties
     if seeds is None:
         seeds = [os.urandom(SEED_BYTES) for _ in range(n)]
@@ -227,7 +259,7 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None, own_seed=N
         raise ValueError(f"{len(seeds)} seeds for {n} parties")
     for p in range(n):
         endpoint.send(p, bytes(seeds[p]))
-    session = DealerSession(endpoint, [PRG(s) for s in seeds], own_seed)
+    session = DealerSession(endpoint, [PRG(s) for s in seeds], kinds, own_seed)
     stats = {"offline_seconds": 0.0, "requests": 0, "by_kind": {}, "seconds_by_kind": {}}
     while True:
         req = _wait_request(endpoint, idle_timeout)
@@ -243,12 +275,13 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None, own_seed=N
                 on_mark(str(params.get("tag", "")), session)
             continue
         for kind, params in (params if kind == _BATCH else [(kind, params)]):
-            if kind not in _KINDS:
-                _load_kind_modules(kind)
+            if kind not in kinds:
+                raise DealerError(f"dealer: unknown correlation kind {kind!r}; registered "
+                                  f"kinds: {', '.join(kinds.names())}")
             t1 = time.perf_counter()
             try:
                 with np.errstate(over="ignore"):  # ring arithmetic wraps (0-d values warn)
-                    _KINDS[kind].deal(session, **params)
+                    kinds[kind].deal(session, **params)
             except TypeError as exc:
                 raise DealerError(f"dealer: bad parameters {params} for kind {kind!r}: "
                                   f"{exc}") from exc
@@ -261,21 +294,6 @@ def run_dealer(endpoint, *, idle_timeout: float = 3600.0, seeds=None, own_seed=N
     stats.update({"bytes_sent": endpoint.stats.total_sent,
                   "messages": endpoint.stats.messages_sent})
     return stats
-
-
-def _load_kind_modules(kind: str) -> None:
-    """Import ``KIND_MODULES`` (a dealer in its own process has not imported the
-    protocol modules); raise a clear error if ``kind`` is still unknown."""
-    problems = []
-    for mod in KIND_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ImportError as exc:
-            problems.append(f"{mod}: {exc}")
-    if kind not in _KINDS:
-        extra = f" (import problems: {'; '.join(problems)})" if problems else ""
-        raise DealerError(f"dealer: unknown correlation kind {kind!r}; registered kinds: "
-                          f"{', '.join(kinds())}{extra}")
 
 
 def _wait_request(endpoint, idle_timeout):
@@ -293,13 +311,19 @@ def _wait_request(endpoint, idle_timeout):
 class DealerClient:
     """A party's handle on the dealer (``party.dealer``).
 
-    Construction receives this party's seed from the dealer (one message).
-    ``get(kind, **params)`` returns this party's material of a correlation.
-    ``expand_seconds`` accumulates the party-side (offline) expansion time.
+    ``DealerClient(endpoint, kinds)``: ``kinds`` is the :class:`Registry` of
+    the kinds it may request (the dealer's).  Construction receives this
+    party's seed from the dealer (one message).  ``get(kind, **params)``
+    returns this party's material of a correlation.  ``expand_seconds``
+    accumulates the party-side (offline) expansion time.
     """
 
-    def __init__(self, endpoint):
+    def __init__(self, endpoint, kinds: Registry):
+        if not isinstance(kinds, Registry):
+            raise TypeError(f"DealerClient needs a Registry of correlation kinds, got "
+                            f"{type(kinds).__name__}")
         self.ep = endpoint
+        self.kinds = kinds
         self.me = endpoint.me
         self.n_parties = endpoint.n_parties
         seed = endpoint.recv(endpoint.dealer_id)
@@ -416,9 +440,7 @@ class DealerClient:
                 self.ep.send(self.ep.dealer_id, _encode_request(_STOP, {}))
 
     def _key(self, kind, params):
-        if kind not in _KINDS:
-            raise DealerError(f"unknown correlation kind {kind!r}; registered kinds: "
-                              f"{', '.join(kinds())}")
+        self.kinds[kind]                    # an unknown kind raises DealerError here
         return _encode_request(kind, params)
 
     def _fetch(self, kind, key, params):
@@ -431,7 +453,7 @@ class DealerClient:
     def _expand(self, kind, key):
         t0 = time.perf_counter()
         with np.errstate(over="ignore"):
-            material = _KINDS[kind].expand(self, **json.loads(key.decode())[1])
+            material = self.kinds[kind].expand(self, **json.loads(key.decode())[1])
         self.expand_seconds += time.perf_counter() - t0
         self.requests += 1
         return material
@@ -476,147 +498,3 @@ class DealerClient:
             raise DealerError(f"party {self.me}: dealer sent dtype {arr.dtype}, expected "
                               f"{np.dtype(dtype)}")
         return arr
-
-
-# ========================================================================= built-in kinds
-@correlation("beaver")
-class BeaverTriple(Correlation):
-    """Elementwise triple a, b, c = a*b [Beaver 1991].  Traffic: N elements to the last party."""
-
-    def deal(self, d, shape):
-        a = sum(d.random(shape))
-        b = sum(d.random(shape))
-        d.share(a * b)
-
-    def expand(self, c, shape):
-        return c.random(shape), c.random(shape), c.share(shape)
-
-
-@correlation("matmul")
-class MatrixTriple(Correlation):
-    """Matrix triple A (m x k), B (k x n), C = A @ B [Beaver 1991; SecureML, Mohassel-Zhang 2017].
-    Traffic: m*n elements to the last party."""
-
-    def deal(self, d, a_shape, b_shape):
-        a = sum(d.random(a_shape))
-        b = sum(d.random(b_shape))
-        d.share(ring.matmul(a, b))
-
-    def expand(self, c, a_shape, b_shape):
-        out_shape = ring.matmul(np.zeros(a_shape, np.uint64), np.zeros(b_shape, np.uint64)).shape
-        return c.random(a_shape), c.random(b_shape), c.share(out_shape)
-
-
-@correlation("trunc")
-class TruncationPair(Correlation):
-    """r uniform in Z_2^64, shares of r >> f and of msb(r) (see mpc/truncation.py).
-    Traffic: 2N elements to the last party."""
-
-    def deal(self, d, shape, f):
-        r = sum(d.random(shape))
-        d.share(r >> np.uint64(f))
-        d.share(r >> np.uint64(63))
-
-    def expand(self, c, shape, f):
-        return c.random(shape), c.share(shape), c.share(shape)
-
-
-@correlation("dabit")
-class DaBit(Correlation):
-    """A uniform bit b shared additively in Z_2^64 and by XOR [Rotaru-Wood 2019].
-    Traffic: N elements + N bits to the last party."""
-
-    def deal(self, d, shape):
-        b = d.own.bits(ring.as_shape(shape))
-        d.share(b.astype(np.uint64))
-        d.share_bits(b)
-
-    def expand(self, c, shape):
-        return c.share(shape), c.share_bits(shape)
-
-
-@correlation("zero")
-class ZeroShare(Correlation):
-    """Shares of zero; party ``to`` holds the correction (minus the others' sum).
-    Used to input a value: the owner adds its plaintext to its share.
-    Traffic: N elements to party ``to``."""
-
-    def deal(self, d, shape, to):
-        d.share(np.zeros(ring.as_shape(shape), np.uint64), to=to)
-
-    def expand(self, c, shape, to):
-        return c.share(shape, to=to)
-
-
-@correlation("perm")
-class PermutationCorrelation(Correlation):
-    """Owner-known permutation correlation (docs/design.md 6.1, steps 1-2), ``count`` permutations.
-
-    Every non-owner p gets one input mask a_p (``shape``) and one output mask
-    c_{p,j} per permutation j (PRG-expanded).  The owner gets random
-    permutations pi_j (from its PRG) and, explicitly, delta_j in the
-    pre-permuted form D_j = pi_j^-1(delta_j) = a - pi_j^-1(c_j), where
-    delta_j = pi_j(a) - c_j, a = sum_p a_p and c_j = sum_p c_{p,j}.  (With
-    gather semantics pi(V) = V[pi], D_j = a - c_j[pi_j^-1]; sending D_j
-    instead of delta_j is the same information given pi_j and saves the owner
-    a gather online.)  Only pi_j^-1 is ever used, so the owner's stream
-    gives pi_j^-1 directly (the inverse of a uniform permutation is uniform):
-    no inversion on either side.  Traffic: count * N elements to the owner.
-    Owner's material: (pi_inverses, Ds); others': (a_p, [c_{p,j}]).
-    """
-
-    def deal(self, d, shape, owner, count):
-        shape = ring.as_shape(shape)
-        n = shape[0]
-        a_sum, c_sums = None, [None] * count
-        for p in range(d.n_parties):             # sums over the non-owners, in place
-            if p != owner:
-                a = d.prgs[p].uint64(shape)
-                a_sum = a if a_sum is None else np.add(a_sum, a, out=a_sum)
-                for j in range(count):
-                    c = d.prgs[p].uint64(shape)
-                    c_sums[j] = c if c_sums[j] is None else np.add(c_sums[j], c, out=c_sums[j])
-        for j in range(count):
-            pi_inv = d.prgs[owner].permutation(n)
-            D = ring.gather_rows(c_sums[j], pi_inv, negate=True, check=False)  # -c_j[pi_j^-1]
-            d.send(owner, np.add(D, a_sum, out=D))
-
-    def expand(self, c, shape, owner, count):
-        shape = ring.as_shape(shape)
-        if c.me != owner:
-            a = c.prg.uint64(shape)
-            return a, [c.prg.uint64(shape) for _ in range(count)]
-        invs, ds = [], []
-        for _ in range(count):
-            invs.append(c.prg.permutation(shape[0]))
-            ds.append(c.recv(shape, np.uint64))
-        return invs, ds
-
-
-@correlation("perm_select")
-class PermutationSelectCorrelation(PermutationCorrelation):
-    """The ``perm`` correlation for a permutation of which only ``rows`` rows are kept.
-
-    The dealer does exactly what it does for ``perm``.  A non-owner does not
-    expand its output masks c_{p,j}: it reserves their place in its AES-CTR
-    stream and later expands only the rows it needs by random access
-    (docs/design.md 6.1, histogram step 4: the non-owner touches only the b kept rows).
-    Non-owner's material: (a_p, [stream offset of c_{p,j}], prg).
-    """
-
-    def deal(self, d, shape, owner, count, rows):
-        super().deal(d, shape=shape, owner=owner, count=count)
-
-    def expand(self, c, shape, owner, count, rows):
-        shape = ring.as_shape(shape)
-        if not 0 <= rows <= shape[0]:
-            raise ValueError(f"rows == {rows}, must be in 0..{shape[0]}")
-        if c.me == owner:
-            return super().expand(c, shape=shape, owner=owner, count=count)
-        a = c.prg.uint64(shape)
-        size = int(np.prod(shape, dtype=np.int64))
-        offsets = []
-        for _ in range(count):
-            offsets.append(c.prg.pos)
-            c.prg.pos += size  # reserved: rows are expanded on demand with words_at
-        return a, offsets, c.prg

@@ -37,22 +37,23 @@ import numpy as np
 
 from ..crypto.prg import PRG, SEED_BYTES
 from . import ring
-from .dealer import Correlation, correlation
+from .dealer import Correlation
 from .party import Party
 from .shares import AShare
 
-__all__ = ["OwnerMatrix"]
+__all__ = ["OwnerMatrix", "OwnerMatrixSetup", "OwnerMatrixProduct"]
 
 
 def _seed(prg) -> bytes:
     return prg.uint64(SEED_BYTES // 8).tobytes()
 
 
-@correlation("omat_setup")
-class _OwnerMatrixSetup(Correlation):
+class OwnerMatrixSetup(Correlation):
     """Seeds of the masks S_q (from the owner's stream, no traffic); the dealer
     keeps them (and the shape) under a handle, the k-th setup of the session.
     Owner's material: (handle, {q: S_q}); others': (handle, None)."""
+
+    name = "omat_setup"
 
     def deal(self, d, shape, owner):
         shape = ring.as_shape(shape)
@@ -70,11 +71,12 @@ class _OwnerMatrixSetup(Correlation):
                         for q in range(c.n_parties) if q != owner}
 
 
-@correlation("omat_mul")
-class _OwnerMatrixProduct(Correlation):
+class OwnerMatrixProduct(Correlation):
     """Per non-owner q: R_q (k x cols, q's stream), Z_q (n x cols, owner's
     stream) and W_q = S_q @ R_q - Z_q (explicit, to q).
     Owner's material: {q: Z_q}; q's: (R_q, W_q).  Traffic: n cols elements per non-owner."""
+
+    name = "omat_mul"
 
     def deal(self, d, handle, owner, shape, cols):
         table = d.state.get("omat", [])

@@ -32,8 +32,9 @@ class Party:
     and tests of masking.
 
     ``dealer``: this party's :class:`DealerClient` on ``endpoint``, if the
-    caller builds it (e.g. with its own correlation kinds); by default the
-    party builds one, which receives the seed.
+    caller builds it (e.g. with a registry of its own correlation kinds);
+    by default the party builds one with
+    :func:`ppboost.mpc.kinds.standard_kinds`.
 
     Attributes: ``ep`` (the Endpoint), ``id``, ``n_parties``, ``frac_bits``,
     ``prg`` (private local randomness), ``dealer`` (:class:`DealerClient`).
@@ -54,7 +55,11 @@ class Party:
         self.prg = PRG(seed)
         if dealer is not None and dealer.ep is not endpoint:
             raise ValueError("the DealerClient passed as dealer= belongs to another endpoint")
-        self.dealer = DealerClient(endpoint) if dealer is None else dealer
+        if dealer is None:
+            # the modules that define kinds import Party, so they are imported here
+            from .kinds import standard_kinds
+            dealer = DealerClient(endpoint, standard_kinds())
+        self.dealer = dealer
         self.opened = [] if keep_opened else None
 
     def __repr__(self):

@@ -9,50 +9,61 @@ participant is re-raised in the caller; the others stop with ``PeerFailed``.
 ``run_parties_tls(n, fn)`` runs the very same ``fn`` with every party and
 the dealer in its own OS process, talking over TLS with mutual
 certificate authentication on 127.0.0.1 (``transport.launch.run_local``).
+
+``kinds`` (both): the :class:`~ppboost.mpc.dealer.Registry` of correlation
+kinds the dealer serves and every party's dealer client knows (default
+:func:`~ppboost.mpc.kinds.standard_kinds`).
 """
 from __future__ import annotations
 
 import functools
 
 from ..transport.inprocess import run_inprocess
-from .dealer import run_dealer
+from .dealer import DealerClient, Registry, run_dealer
+from .kinds import standard_kinds
 from .party import Party
 
 __all__ = ["run_parties", "run_parties_tls"]
 
 
 def run_parties(n_parties: int, fn, *, timeout: float = 30.0, frac_bits: int = 16,
-                keep_opened: bool = False, dealer_seeds=None):
+                keep_opened: bool = False, dealer_seeds=None, kinds: Registry | None = None):
     """Run ``fn(party)`` (or ``fn[i](party)`` for a list) on ``n_parties`` parties."""
     fns = list(fn) if isinstance(fn, (list, tuple)) else [fn] * n_parties
+    kinds = standard_kinds() if kinds is None else kinds
 
     def wrap(f):
         def main(ep):
-            party = Party(ep, frac_bits=frac_bits, keep_opened=keep_opened)
-            out = f(party)
-            party.close()
-            return out
+            return _party_main(ep, f, frac_bits, keep_opened, kinds)
         return main
 
     return run_inprocess(n_parties, [wrap(f) for f in fns],
-                         lambda ep: run_dealer(ep, seeds=dealer_seeds), timeout=timeout)
+                         lambda ep: run_dealer(ep, kinds=kinds, seeds=dealer_seeds),
+                         timeout=timeout)
 
 
-def _party_main(ep, fn, frac_bits, keep_opened):
-    party = Party(ep, frac_bits=frac_bits, keep_opened=keep_opened)
+def _party_main(ep, fn, frac_bits, keep_opened, kinds):
+    party = Party(ep, frac_bits=frac_bits, keep_opened=keep_opened,
+                  dealer=DealerClient(ep, standard_kinds() if kinds is None else kinds))
     out = fn(party)
     party.close()
     return out
 
 
+def _dealer_main(ep, kinds):
+    return run_dealer(ep, kinds=kinds)
+
+
 def run_parties_tls(n_parties: int, fn, *, timeout: float = 30.0, frac_bits: int = 16,
-                    keep_opened: bool = False):
+                    keep_opened: bool = False, kinds: Registry | None = None):
     """Like :func:`run_parties`, one OS process per participant over mutual-TLS sockets.
 
-    ``fn`` must be picklable by reference (a module-level function).  Returns
-    what ``transport.launch.run_local`` returns:
+    ``fn`` (and the classes in ``kinds``) must be picklable by reference
+    (module-level).  Returns what ``transport.launch.run_local`` returns:
     ``(party_results, dealer_stats, transport_stats)``.
     """
     from ..transport.launch import run_local
-    party = functools.partial(_party_main, fn=fn, frac_bits=frac_bits, keep_opened=keep_opened)
-    return run_local(n_parties, party, run_dealer, timeout=timeout)
+    party = functools.partial(_party_main, fn=fn, frac_bits=frac_bits, keep_opened=keep_opened,
+                              kinds=kinds)
+    dealer = functools.partial(_dealer_main, kinds=kinds)
+    return run_local(n_parties, party, dealer, timeout=timeout)
