@@ -36,6 +36,18 @@ Where the set-up figures come from (each participant's ``stats.json``, or
   participant's exit, as seen by this script: Python start-up, imports,
   reading the file, joining the TLS mesh, then the runner.
 
+The deployed model is checked in a second deployed run (``--checkpoint``, not
+timed): the PSI places the rows in a random agreed order, and xgboost's hist
+sketch depends on the row order at 25,000 rows, so the model need not equal
+xgboost's on the file order.  The hospital's checkpoint seed lets this script
+(the auditor who sees both files) replay that order and train xgboost on the
+joined rows in it; ``order_check`` gives both differences and xgboost's own
+difference between the two orders.  A third deployed run on loopback
+addresses (no namespaces) is timed for comparison (``loopback``; not with
+``--quick``).  CPU seconds: every participant's (``/proc/<pid>/stat``), all
+processes' (``getrusage`` of the children) and ``train()``'s (``getrusage``
+of this process).
+
 PSI at 100,000 ids at each of two parties (target: <= 20 s on this 2-core
 machine), measured two ways:
 
@@ -66,13 +78,13 @@ import argparse
 import functools
 import json
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 import common
+import numpy as np
 
 common.repo_on_path()
 
@@ -160,12 +172,57 @@ def _site_frames(X, y, shuffle_seed, n_common=None, extra=0):
     return hosp, ins, joined
 
 
-def deployed(root: Path, hosp, ins, params, trees, timeout) -> dict:
-    """Run the job through ``ppboost party`` / ``ppboost dealer`` processes."""
+def _cpu(who) -> dict:
+    r = resource.getrusage(who)
+    return {"user": r.ru_utime, "sys": r.ru_stime}
+
+
+def _cpu_delta(a, b) -> dict:
+    return {"user_seconds": round(b["user"] - a["user"], 2),
+            "sys_seconds": round(b["sys"] - a["sys"], 2)}
+
+
+class _CpuSampler:
+    """Each participant's CPU seconds (user, sys) from /proc/<pid>/stat, sampled until it
+    exits (the last sample is within ``every`` seconds of its end)."""
+
+    def __init__(self, procs: dict, every: float = 0.2):
+        import threading
+        self.pids = {n: p.pid for n, p in procs.items()}
+        self.last: dict = {}
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self.thread.start()
+
+    def _run(self, every):
+        while not self.stop.is_set():
+            for n, pid in self.pids.items():
+                try:
+                    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    if f[0] != "Z":
+                        self.last[n] = (int(f[11]) / self.tick, int(f[12]) / self.tick)
+                except (OSError, IndexError, ValueError):
+                    pass
+            self.stop.wait(every)
+
+    def result(self) -> dict:
+        self.stop.set()
+        self.thread.join()
+        return {n: {"user_seconds": round(u, 2), "sys_seconds": round(s_, 2)}
+                for n, (u, s_) in self.last.items()}
+
+
+def deployed(root: Path, hosp, ins, params, trees, timeout, *, extra=(),
+             prefer_netns=True) -> dict:
+    """Run the job through ``ppboost party`` / ``ppboost dealer`` processes.
+
+    ``extra``: more command-line flags for every participant; ``prefer_netns``
+    False: loopback addresses even as root."""
     from ppboost.consortium import Consortium, Network
 
     parties = ["hospital", "insurer"]
-    with Network(parties + ["dealer"]) as net:
+    with Network(parties + ["dealer"], prefer_netns=prefer_netns) as net:
         c = Consortium(root, net, parties)
         t0 = time.perf_counter()
         hosp.to_parquet(c.site("hospital") / "hospital.parquet", index=False)
@@ -173,19 +230,25 @@ def deployed(root: Path, hosp, ins, params, trees, timeout) -> dict:
         write_s = time.perf_counter() - t0
         c.write_job({"params": params, "num_boost_round": trees, "split": "vertical",
                      "label": "y", "id": "pid", "analyst": "hospital", "timeout": timeout})
+        load0, cpu0 = common.load_average(), _cpu(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        c.start("dealer")
-        c.start("hospital", data="hospital.parquet", out=True)
-        c.start("insurer", data="insurer.parquet")
+        c.start("dealer", *extra)
+        c.start("hospital", *extra, data="hospital.parquet", out=True)
+        c.start("insurer", *extra, data="insurer.parquet")
+        sampler = _CpuSampler(c.procs)
         res = c.wait(timeout * (trees + 4) + 600)
+        per_cpu = sampler.result()
         t_all = time.perf_counter() - t0
+        cpu = _cpu_delta(cpu0, _cpu(resource.RUSAGE_CHILDREN))
+        load1 = common.load_average()
     bad = {n: (rc, err[-2000:]) for n, (rc, _, err, _) in res.items() if rc != 0}
     if bad:
         raise RuntimeError(f"deployed run failed: {bad}")
     stats = {n: json.loads((c.site(n) / "stats.json").read_text()) for n in c.everyone}
-    return {"stats": stats, "model": c.site("hospital") / "model.json",
+    return {"stats": stats, "model": c.site("hospital") / "model.json", "consortium": c,
             "process_seconds": {n: round(r[3], 2) for n, r in res.items()},
             "all_processes_seconds": t_all, "write_files_seconds": write_s,
+            "cpu_all_processes": cpu, "cpu_per_participant": per_cpu, "load_average_before_after": [load0, load1],
             "network": net.kind, "network_note": net.reason or "one network namespace per participant",
             "stdout": {n: r[1].strip().splitlines()[-1:] for n, r in res.items()}}
 
@@ -200,30 +263,87 @@ def simulated(X, y, names, params, trees, timeout):
     split = ppboost.VerticalSplit({
         "hospital": (pd.DataFrame(X[:, :h], columns=names[:h]), y),
         "insurer": pd.DataFrame(X[:, h:], columns=names[h:])})
+    load0, cpu0 = common.load_average(), _cpu(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     model = ppboost.train(params, split, trees, verbose=False, timeout=timeout)
     wall = time.perf_counter() - t0
-    return model, wall
+    return model, wall, _cpu_delta(cpu0, _cpu(resource.RUSAGE_SELF)), [load0, common.load_average()]
 
 
-def xorboost_run(rows, features, trees, timeout, root: Path) -> dict:
+def _equal_per_tree(a: dict, b: dict, key: str) -> int:
+    """Largest |a - b| of ``key`` (a per-tree list) over both parties and every tree."""
+    return max(abs(x - y) for n in a for x, y in zip(a[n][key], b[n][key]))
+
+
+def order_check(root, hosp, ins, Xj, yj, names, params, trees, timeout, ref) -> dict:
+    """A second deployed run with ``--checkpoint``: the hospital's master seed (CKDIR/seed)
+    lets this script, as an auditor, replay the row order the PSI alignment agreed
+    (``ppboost.training.runner.align``: the label holder draws the PSI scalar, 4 words,
+    then a permutation of the kept rows; every id is kept here).  xgboost trained on the
+    joined rows in that order is then compared with the deployed model.  (xgboost's
+    hist sketch depends on the row order at this size, so a model trained in the PSI's
+    random order need not equal xgboost's on the file order; this run is not timed:
+    checkpoints add one dealer mark per round.)"""
+    import xgboost as xgb
+
+    from ppboost.crypto.prg import PRG
+    dep = deployed(root / "order-check", hosp, ins, params, trees, timeout,
+                   extra=("--checkpoint", "ck"))
+    seed = (dep["consortium"].site("hospital") / "ck" / "seed").read_bytes()
+    rng = PRG(seed)
+    rng.uint64(4)                       # the PSI scalar (one partner)
+    perm = rng.permutation(len(yj))     # pooled row p is the hospital's file row perm[p]
+    xparams = {**params, "tree_method": "hist", "nthread": os.cpu_count()}
+    ref_perm = xgb.train(xparams, xgb.DMatrix(Xj[perm], label=yj[perm], feature_names=names),
+                         trees)
+    b = xgb.Booster()
+    b.load_model(str(dep["model"]))
+    d = xgb.DMatrix(Xj, feature_names=names)
+    p_b, p_perm = b.predict(d), ref_perm.predict(d)
+    return {
+        "what": "a second deployed run (with --checkpoint, not timed); the PSI's row order "
+                "replayed from the hospital's checkpoint seed",
+        "max_prediction_difference_vs_xgboost_in_the_psi_row_order": float(np.abs(p_b - p_perm).max()),
+        "max_prediction_difference_vs_xgboost_in_file_order": float(np.abs(p_b - ref.predict(d)).max()),
+        "xgboost_itself_psi_row_order_vs_file_order": float(np.abs(p_perm - ref.predict(d)).max()),
+    }
+
+
+def loopback_run(root, hosp, ins, params, trees, timeout, sim_parties, sim_sum) -> dict:
+    """The same deployed job on 127.0.x.y addresses (no namespaces), for comparison."""
+    dep = deployed(root / "loopback", hosp, ins, params, trees, timeout, prefer_netns=False)
+    parties = {n: _party_figures(dep["stats"][n], trees) for n in ("hospital", "insurer")}
+    summ = _summary(parties)
+    return {"network": dep["network"], **summ,
+            "seconds_per_tree_per_party": {n: p["seconds_per_tree"] for n, p in parties.items()},
+            "wall_per_tree_ratio_over_simulated":
+                summ["seconds_per_tree"] / max(sim_sum["seconds_per_tree"], 1e-9),
+            "max_bytes_per_tree_difference_vs_simulated":
+                _equal_per_tree(parties, sim_parties, "bytes_sent_per_tree"),
+            "max_rounds_per_tree_difference_vs_simulated":
+                _equal_per_tree(parties, sim_parties, "rounds_per_tree"),
+            "dealer_expand_seconds": {n: p["dealer_expand_seconds"] for n, p in parties.items()},
+            "cpu_all_processes (getrusage of the children)": dep["cpu_all_processes"],
+            "cpu_per_participant (/proc/<pid>/stat, last sample)": dep["cpu_per_participant"],
+            "load_average_before_after": dep["load_average_before_after"]}
+
+
+def xorboost_run(rows, features, trees, timeout, root: Path, *, check_order=True,
+                 loopback=False) -> dict:
     import xgboost as xgb
 
     X, y = synthetic(rows, features)
     hosp, ins, (Xj, yj, names) = _site_frames(X, y, shuffle_seed=1)
     params = dict(PARAMS)
     dep = deployed(root / "xorboost", hosp, ins, params, trees, timeout)
-    del hosp, ins
-    model, sim_wall = simulated(Xj, yj, names, params, trees, timeout)
+    model, sim_wall, sim_cpu, sim_load = simulated(Xj, yj, names, params, trees, timeout)
 
     dep_parties = {n: _party_figures(dep["stats"][n], trees) for n in ("hospital", "insurer")}
     sim_parties = {n: _party_figures(model.stats["parties"][n], trees)
                    for n in ("hospital", "insurer")}
     dep_sum, sim_sum = _summary(dep_parties), _summary(sim_parties)
-    bytes_diff = max(abs(a - b) for n in dep_parties for a, b in
-                     zip(dep_parties[n]["bytes_sent_per_tree"], sim_parties[n]["bytes_sent_per_tree"]))
-    rounds_diff = max(abs(a - b) for n in dep_parties for a, b in
-                      zip(dep_parties[n]["rounds_per_tree"], sim_parties[n]["rounds_per_tree"]))
+    bytes_diff = _equal_per_tree(dep_parties, sim_parties, "bytes_sent_per_tree")
+    rounds_diff = _equal_per_tree(dep_parties, sim_parties, "rounds_per_tree")
     same_trees = all(dep_parties[n]["trees"] == sim_parties[n]["trees"] == trees
                      for n in dep_parties)
 
@@ -241,7 +361,9 @@ def xorboost_run(rows, features, trees, timeout, root: Path) -> dict:
     p_sim = b_sim.predict(dtrain if b_sim.feature_names else d_plain)
     p_ref = ref.predict(dtrain)
     dstats = dep["stats"]["dealer"]
-    return {
+    dep_cpu = sum(dep["cpu_all_processes"].values())
+    sim_cpu_s = sum(sim_cpu.values())
+    out = {
         "rows": rows, "features": features, "trees": trees, "depth": params["max_depth"],
         "max_bin": params["max_bin"], "objective": params["objective"], "eta": params["eta"],
         "split": "vertical: hospital (id, 150 columns, label), insurer (id, 150 columns, rows "
@@ -255,12 +377,17 @@ def xorboost_run(rows, features, trees, timeout, root: Path) -> dict:
             "process_seconds": dep["process_seconds"],
             "all_processes_seconds": dep["all_processes_seconds"],
             "dealer": {"bytes_sent": dstats.get("bytes_sent"), "rounds": dstats.get("rounds")},
+            "cpu_all_processes (getrusage of the children)": dep["cpu_all_processes"],
+            "cpu_per_participant (/proc/<pid>/stat, last sample)": dep["cpu_per_participant"],
+            "load_average_before_after": dep["load_average_before_after"],
             "write_site_files_seconds": dep["write_files_seconds"],
             "stdout_last_lines": dep["stdout"],
         },
         "simulated": {
             **sim_sum,
             "train_wall_seconds": sim_wall,
+            "cpu_this_process (getrusage)": sim_cpu,
+            "load_average_before_after": sim_load,
             "parties": sim_parties,
             "dealer": {"bytes_sent": model.stats["dealer"].get("bytes_sent"),
                        "rounds": model.stats["dealer"].get("rounds")},
@@ -277,7 +404,19 @@ def xorboost_run(rows, features, trees, timeout, root: Path) -> dict:
         "max_prediction_difference_deployed_vs_xgboost": float(np.abs(p_dep - p_ref).max()),
         "max_prediction_difference_simulated_vs_xgboost": float(np.abs(p_sim - p_ref).max()),
         "plain_xgboost_seconds_per_tree": plain_s / trees,
+        # CPU time (less sensitive to the shared machine's load than wall time); the deployed
+        # figure also holds three interpreters' start-up, imports, file reads and the PSI
+        "cpu_seconds_deployed_all_processes": round(dep_cpu, 2),
+        "cpu_seconds_simulated_train": round(sim_cpu_s, 2),
+        "cpu_ratio_deployed_over_simulated": dep_cpu / max(sim_cpu_s, 1e-9),
     }
+    if check_order:
+        out["order_check"] = order_check(root, hosp, ins, Xj, yj, names, params, trees, timeout,
+                                         ref)
+    if loopback:
+        out["loopback"] = loopback_run(root, hosp, ins, params, trees, timeout, sim_parties,
+                                       sim_sum)
+    return out
 
 
 # --------------------------------------------------------------------------- PSI
@@ -360,6 +499,10 @@ def main():
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="the job's timeout (seconds a participant waits for a message)")
     ap.add_argument("--skip-psi", action="store_true")
+    ap.add_argument("--skip-order-check", action="store_true",
+                    help="no second deployed run replaying the PSI's row order")
+    ap.add_argument("--skip-loopback", action="store_true",
+                    help="no third deployed run on loopback addresses (not run with --quick)")
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
     run = common.Run()
@@ -371,7 +514,9 @@ def main():
     doc = {"quick": bool(args.quick)}
     with tempfile.TemporaryDirectory(prefix="ppboost-bench-deploy-") as d:
         root = Path(d)
-        doc["xorboost_config"] = xorboost_run(rows, features, trees, args.timeout, root)
+        doc["xorboost_config"] = xorboost_run(rows, features, trees, args.timeout, root,
+                                              check_order=not args.skip_order_check,
+                                              loopback=not (args.quick or args.skip_loopback))
         common.progress({"xorboost_config": {k: v for k, v in doc["xorboost_config"].items()
                                              if not isinstance(v, dict)}})
         if not args.skip_psi:
