@@ -58,7 +58,7 @@ def _enc(v, bits: int) -> np.ndarray:
     return np.asarray(np.rint(np.asarray(v, dtype=np.float64) * 2.0 ** bits)).astype(np.int64).view(np.uint64)
 
 
-def _frac_bits(party, frac_bits) -> int:
+def _fractional_bits(party, frac_bits) -> int:
     """The fractional bits ``f`` of a call: ``frac_bits``, or the party's if None."""
     return party.frac_bits if frac_bits is None else fixed.check_frac_bits(frac_bits)
 
@@ -111,7 +111,7 @@ def reciprocal(x: AShare, lo: float, hi: float, iterations: int = 3,
     """
     _check_share(x)
     party = x.party
-    f = _frac_bits(party, frac_bits)
+    f = _fractional_bits(party, frac_bits)
     if not (isinstance(iterations, (int, np.integer)) and 1 <= iterations <= 6):
         raise ValueError(f"iterations == {iterations!r}, must be an int in 1..6")
     if not (math.isfinite(lo) and math.isfinite(hi)) or not 0 < lo <= hi:
@@ -195,7 +195,7 @@ def divide(a: AShare, b: AShare, lo: float, hi: float, bound: float, *,
     _check_share(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"divide: shapes {a.shape} and {b.shape} differ, must be equal")
-    f = _frac_bits(a.party, frac_bits)
+    f = _fractional_bits(a.party, frac_bits)
     need = int(math.ceil(math.log2(max(bound, 2.0 ** -f)))) + 2 * f + 1
     if need > MAX_BOUND_BITS:
         raise ValueError(f"divide: bound == {bound} needs {need} ring bits, at most {MAX_BOUND_BITS} "
@@ -300,7 +300,7 @@ def sigmoid(x: AShare, bound_bits: int = 64, *, frac_bits: int | None = None) ->
     """
     _check_share(x)
     party = x.party
-    f = _frac_bits(party, frac_bits)
+    f = _fractional_bits(party, frac_bits)
     F = INTERNAL_BITS
     _check_bound(f, bound_bits)
     s = AShare(party, raw.ltz(party, x.value, bound_bits))
@@ -325,7 +325,7 @@ def exp_neg(x: AShare, bound_bits: int = 64, *, frac_bits: int | None = None) ->
     """
     _check_share(x)
     party = x.party
-    f = _frac_bits(party, frac_bits)
+    f = _fractional_bits(party, frac_bits)
     _check_bound(f, bound_bits)
     p = _octave_poly(-x, _EXPNEG_COEFS, 0.0, bound_bits, f)
     return truncate(p, INTERNAL_BITS - f, bound_bits=INTERNAL_BITS + 2)
@@ -345,7 +345,7 @@ def softmax(x: AShare, *, frac_bits: int | None = None) -> AShare:
     """
     _check_share(x)
     party = x.party
-    f = _frac_bits(party, frac_bits)
+    f = _fractional_bits(party, frac_bits)
     if x.ndim not in (1, 2) or x.shape[-1] < 1:
         raise ValueError(f"softmax: x.shape == {x.shape}, must be (c,) or (k, c) with c >= 1")
     vec = x.ndim == 1
