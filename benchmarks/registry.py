@@ -123,4 +123,39 @@ BENCHMARKS = {b.name: b for b in [
               Figure("server: encrypted in-process ceiling {rows_per_s} rows/s "
                      "({threads} thread(s))", ("in_process_predict[*]",)),
           )),
+    Bench("deploy", "bench_deploy.py", (), ("--quick",), timeout=3600.0, quick_timeout=180.0,
+          what="deployment: XORBoost config through `ppboost party` processes vs train(); PSI",
+          figures=(
+              Figure("deployed training {rows} x {features}, {trees} trees ({network}): "
+                     "{deployed.seconds_per_tree} s/tree through `ppboost party` processes vs "
+                     "{simulated.seconds_per_tree} s/tree in train() "
+                     "({wall_per_tree_ratio_deployed_over_simulated}x; 1-min load average at their "
+                     "starts {deployed.load_average_before_after[0][0]} and "
+                     "{simulated.load_average_before_after[0][0]}; CPU time "
+                     "{cpu_seconds_deployed_all_processes} s in all processes vs "
+                     "{cpu_seconds_simulated_train} s in train(), "
+                     "{cpu_ratio_deployed_over_simulated}x); bytes per tree equal: "
+                     "{bytes_per_tree_equal}, rounds per tree equal: {rounds_per_tree_equal} "
+                     "(hospital, tree 1: {deployed.parties.hospital.bytes_sent_per_tree[0]} bytes, "
+                     "{deployed.parties.hospital.rounds_per_tree[0]} rounds); set-up: binning and "
+                     "sharing {deployed.binning_and_sharing_seconds} s, agreement + PSI + delivery "
+                     "{deployed.agreement_psi_delivery_seconds} s; max prediction difference vs "
+                     "train() {max_prediction_difference_deployed_vs_simulated}, vs xgboost "
+                     "{max_prediction_difference_deployed_vs_xgboost}", ("xorboost_config",)),
+              Figure("deployed model checked in the PSI's row order (replayed from the analyst's "
+                     "checkpoint seed, a second run): max prediction difference vs xgboost on the "
+                     "join in that order {max_prediction_difference_vs_xgboost_in_the_psi_row_order}"
+                     ", vs xgboost in file order "
+                     "{max_prediction_difference_vs_xgboost_in_file_order} (xgboost itself, "
+                     "the two orders: {xgboost_itself_psi_row_order_vs_file_order})",
+                     ("xorboost_config.order_check",)),
+              Figure("deployed on {network} addresses (no namespaces): {seconds_per_tree} s/tree "
+                     "({wall_per_tree_ratio_over_simulated}x train(); 1-min load average "
+                     "{load_average_before_after[0][0]} at its start)", ("xorboost_config.loopback",)),
+              Figure("PSI, {ids_per_party} ids at each of 2 parties ({ids_in_common} in common): "
+                     "deployed {deployed.agreement_psi_delivery_seconds} s (agreement + PSI + "
+                     "delivery, from the parties' stats); psi_leader/psi_partner in threads "
+                     "{threads_inprocess.seconds} s, in 2 processes over TLS "
+                     "{processes_tls.seconds} s", ("psi",)),
+          )),
 ]}

@@ -24,7 +24,10 @@ depth 4, 128 bins: <= 10 s per tree in total, <= 3 s online; XORBoost published
 to end, model encryption >= 10x faster than PPXGBoost's ~10 s per user and 143 s for
 ~4,400 leaves, >= 300 queries/s for 4 clients x batches of 64).  The horizontal
 binning benchmark (``secure_binning``) has no target; its figures are listed in the
-summary without one.
+summary without one.  Issue 11 (deployment: every participant its own process): the
+XORBoost configuration through `ppboost party` processes with the same bytes and rounds per
+tree as ``train()`` and wall time per tree within 1.3x of it; the PSI of 100,000 ids at each
+of two parties in <= 20 s.
 """
 from __future__ import annotations
 
@@ -92,6 +95,28 @@ TARGETS: list = [
     Target("training", "secure training", "seconds per tree vs XORBoost's published 90 s",
            "xorboost_config.seconds_per_tree_total", "s", "<=", 90, "XORBoost (PoPETs 2022)",
            _xorboost("xorboost_config")),
+    # -- deployment (issue 11): `ppboost party` processes vs train(), XORBoost config
+    Target("deploy", "deployment", "bytes per tree, `ppboost party` processes vs train(): largest "
+           "difference (either party, any tree)", "xorboost_config.max_bytes_per_tree_difference",
+           "bytes", "<=", 0, None, _xorboost("xorboost_config")),
+    Target("deploy", "deployment", "rounds per tree, `ppboost party` processes vs train(): largest "
+           "difference", "xorboost_config.max_rounds_per_tree_difference", "rounds", "<=", 0, None,
+           _xorboost("xorboost_config")),
+    Target("deploy", "deployment", "wall time per tree, deployed / train() (slowest party's mean)",
+           "xorboost_config.wall_per_tree_ratio_deployed_over_simulated", "x", "<=", 1.3, None,
+           _xorboost("xorboost_config"),
+           note="3 processes (2 parties + dealer) on the 2 shared cores; CPU ratio in the summary"),
+    Target("deploy", "deployment", "PSI, {psi.ids_per_party|100,000} ids at each of 2 parties, "
+           "deployed (agreement + PSI + delivery from the parties' stats)",
+           "psi.deployed.agreement_psi_delivery_seconds", "s", "<=", 20, None,
+           (("psi.ids_per_party", "==", 100000),)),
+    Target("deploy", "deployment", "PSI, {psi.ids_per_party|100,000} ids at each of 2 parties, "
+           "psi_leader/psi_partner in two threads", "psi.threads_inprocess.seconds", "s", "<=", 20,
+           None, (("psi.ids_per_party", "==", 100000),),
+           note="both parties in one interpreter: their X25519 work shares the GIL"),
+    Target("deploy", "deployment", "PSI, {psi.ids_per_party|100,000} ids at each of 2 parties, "
+           "psi_leader/psi_partner in two processes over TLS", "psi.processes_tls.seconds", "s",
+           "<=", 20, None, (("psi.ids_per_party", "==", 100000),)),
     # -- encrypted prediction in process (issue 4)
     Target("inference", "encrypted prediction", "one query end to end, p50, in process",
            "single_query.end_to_end.p50_ms", "ms", "<=", 12, _PPXG_QUERY, _KEYS_3072),
