@@ -4,7 +4,10 @@ Used for simulation (the default federation) and for tests.  Arrays are
 copied on send, so no participant can see another's memory.  If any
 participant raises, every other participant's next (or current) ``recv``
 raises :class:`PeerFailed` naming it, and :func:`run_inprocess` re-raises
-the first failure in the caller.
+the first failure in the caller.  A participant that calls
+:meth:`InProcessEndpoint.close` (it is done, or it leaves: a simulated
+dropout) fails only the ``recv`` calls that wait for *it*, once its queued
+messages are read, as a goodbye does over TLS; everyone else goes on.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ class Hub:
         self.queues = {(a, b): queue.Queue() for a in range(n) for b in range(n) if a != b}
         self.failed = threading.Event()
         self.failure: str | None = None
+        self.closed: set = set()          # ids of endpoints that called close()
         self._lock = threading.Lock()
 
     def fail(self, who: str, exc: BaseException) -> None:
@@ -67,6 +71,11 @@ class InProcessEndpoint(Endpoint):
         self.hub.queues[(self.me, to)].put(payload)
         return n
 
+    def close(self) -> None:
+        """Leave: peers waiting for a message from this endpoint get :class:`PeerFailed`
+        (after the messages already sent), instead of waiting for the timeout."""
+        self.hub.closed.add(self.me)
+
     def _recv(self, frm):
         q = self.hub.queues[(frm, self.me)]
         waited = 0.0
@@ -78,6 +87,11 @@ class InProcessEndpoint(Endpoint):
                 pass
             if self.hub.failed.is_set():
                 raise PeerFailed(f"{self.name(self.me)} stopped: {self.hub.failure}")
+            if frm in self.hub.closed and q.empty():
+                exc = PeerFailed(f"{self.name(self.me)} waited for a message from {self.name(frm)}, "
+                                 f"which already closed its endpoint and will send nothing more")
+                exc.peer = frm
+                raise exc
             waited += _POLL
             if waited >= self.timeout:
                 raise TransportTimeout(
