@@ -276,7 +276,7 @@ def _checkpoint(directory, job: Job, name: str, site: Site | None):
     return Checkpoint(directory, job.digest, name, data)
 
 
-def _local_checks(site: Site, job: Job) -> None:
+def local_checks(site: Site, job: Job) -> None:
     """Checks on a site's own data that need the job (before anything is announced)."""
     p = job.tree_params
     if site.y is not None and p.objective == "reg:squarederror":
@@ -312,7 +312,7 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
     ck = _checkpoint(checkpoint, job, names[ep.me], site)
     if error is None and site is not None:
         try:
-            _local_checks(site, job)
+            local_checks(site, job)
             if ck is not None:
                 seed = ck.open(resume)
         except (DataError, FormatError) as exc:

@@ -46,7 +46,7 @@ import numpy as np
 from ..tree.params import TreeParams
 from .job import Job
 from .model import SecretSharedModel
-from .runner import _local_checks, run_dealer, run_party
+from .runner import local_checks, run_dealer, run_party
 from .site import site_from_view
 
 __all__ = ["train"]
@@ -105,7 +105,7 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
               categorical={c: [str(v) for v in levels] for c, levels in data.categories.items()})
     sites = [site_from_view(data.party(name)) for name in names]
     for site in sites:
-        _local_checks(site, job)             # each site's own checks, before anything is shared
+        local_checks(site, job)             # each site's own checks, before anything is shared
     everyone = names + ["dealer"]
     fns = [functools.partial(_party, job, site, everyone, keep_opened, bool(verbose) and pid == 0)
            for pid, site in enumerate(sites)]
