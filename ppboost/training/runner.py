@@ -22,7 +22,9 @@ sends it.  The phases, each a function below:
 
 Stats: the ``transcript``, ``bytes_sent``, ``rounds`` of a party's result
 cover phase 3 (training) only, so they are comparable with earlier runs;
-``setup_messages`` covers phases 1-2 and ``delivery_bytes`` phase 4.
+``setup_messages`` covers phases 1-2 (with ``agreement_seconds`` and
+``alignment_seconds``), ``setup_seconds`` the binning and label sharing that
+start phase 3, and ``delivery_bytes`` / ``delivery_seconds`` phase 4.
 """
 from __future__ import annotations
 
@@ -322,9 +324,12 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
     info = _agree.check(facts, names, job, ep.dealer_id)
     if error is not None:                  # pragma: no cover - check() raised it already
         raise error
+    t_agreed = time.perf_counter()
     rng = PRG(seed if seed is not None else os.urandom(16))
     site, info = align(ep, job, info, site, names, rng)
     setup_stats = setup.stats()
+    setup_stats.update(agreement_seconds=t_agreed - t0,
+                       alignment_seconds=time.perf_counter() - t_agreed)
     from ..tree.secure import precision_plan
     params = job.tree_params
     precision_plan(params, int(info["n_rows"]))       # same verdict at every party
@@ -347,7 +352,9 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
                  setup_messages=setup_stats, resumed_from=info.get("resume_from"))
     if keep_opened:
         stats["opened"] = party.opened
+    t_deliver = time.perf_counter()
     model = deliver(ep, job, names, info, out)
+    stats["delivery_seconds"] = time.perf_counter() - t_deliver
     stats["delivery_bytes"] = ep.stats.total_sent - window.sent - train_stats["bytes_sent"]
     stats["wall_seconds"] = time.perf_counter() - t0
     return {"stats": stats, "model": model}
