@@ -99,6 +99,8 @@ def _run(args, me_name: str | None) -> int:
         raise _Stop(str(exc), 1) from None
     except OSError as exc:
         raise _Stop(f"{name}: {exc}", 1) from None
+    except KeyboardInterrupt:
+        raise _Stop("interrupted while joining the federation", 130) from None
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
