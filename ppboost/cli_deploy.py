@@ -7,6 +7,8 @@
     ppboost party  --federation DIR/federation.json --me hospital_a --key DIR/hospital_a.key \\
                    --job job.json --data hospital_a.csv --out model.json
     ppboost dealer --federation DIR/federation.json --key DIR/dealer.key --job job.json
+    ppboost analyst --federation DIR/federation.json --key DIR/analyst.key --job job.json \
+                    --out model.json          # only with `federation init --analyst HOST:PORT`
 
 Each command is one participant's process: it reads only its own files,
 joins the mutual-TLS mesh (:func:`ppboost.transport.tls.connect_tls`) and
@@ -29,7 +31,7 @@ __all__ = ["add_commands"]
 from .cli import CliError as _Stop   # one line on stderr, exit with its code
 
 
-def _load(args, me_name: str | None):
+def _load(args, me_name: str | None, role: str = "party"):
     from .errors import JobError
     from .training.job import Job
     from .transport.config import FederationConfig
@@ -40,11 +42,16 @@ def _load(args, me_name: str | None):
     except ValueError as exc:
         raise _Stop(f"federation file {args.federation}: {exc}", 2) from None
     try:
-        me = config.n_parties if me_name is None else config.id_of(me_name)
+        me = {"dealer": config.dealer_id, "analyst": config.n_parties + 1}.get(role) \
+            if me_name is None else config.id_of(me_name)
     except ValueError as exc:
         raise _Stop(str(exc), 2) from None
-    if me_name is not None and me == config.dealer_id:
-        raise _Stop(f"{me_name!r} is the dealer; run `ppboost dealer`", 2)
+    if role == "analyst" and config.n_participants != config.n_parties + 2:
+        raise _Stop("this federation has no analyst of its own (federation init --analyst "
+                    "HOST:PORT); the job's analyst is one of the data parties", 2)
+    if me_name is not None and me >= config.dealer_id:
+        raise _Stop(f"{me_name!r} is not a data party; run `ppboost "
+                    f"{'dealer' if me == config.dealer_id else 'analyst'}`", 2)
     try:
         job = Job.load(args.job)
     except JobError as exc:
@@ -68,15 +75,17 @@ def _summary(name: str, st: dict, seconds: float, dealer: bool) -> str:
                f"{setup['rounds']} rounds" if setup else ""))
 
 
-def _run(args, me_name: str | None) -> int:
+def _run(args, me_name: str | None, role: str = "party") -> int:
     from .errors import DataError, PPBoostError
     t0 = time.perf_counter()
-    config, me, job = _load(args, me_name)
+    config, me, job = _load(args, me_name, role)
     if args.resume and not args.checkpoint:
         raise _Stop("--resume needs --checkpoint CKDIR (where the state was saved)", 2)
     name = config.name(me)
     names = config.names()
     is_analyst = name == job.analyst
+    if role == "analyst" and not args.out:
+        raise _Stop("the analyst writes the model: give --out FILE", 2)
     if me_name is not None:
         if is_analyst and not args.out:
             raise _Stop(f"{name} is the job's analyst: give --out FILE for the model", 2)
@@ -106,11 +115,14 @@ def _run(args, me_name: str | None) -> int:
         raise KeyboardInterrupt
     old = signal.signal(signal.SIGTERM, on_term)
     try:
-        if me_name is None:
+        if role == "dealer":
             from .training import run_dealer
             out = run_dealer(job, ep, names=names, checkpoint=args.checkpoint,
                              resume=args.resume)
             result = {"stats": out, "model": None}
+        elif role == "analyst":
+            from .training import run_analyst
+            result = run_analyst(job, ep, names=names)
         else:
             from .training import run_party
             result = run_party(job, ep, site, names=names, error=error,
@@ -133,7 +145,7 @@ def _run(args, me_name: str | None) -> int:
         raise _Stop(str(exc), 1) from None
     finally:
         signal.signal(signal.SIGTERM, old)
-    print(_summary(name, result["stats"], time.perf_counter() - t0, me_name is None))
+    print(_summary(name, result["stats"], time.perf_counter() - t0, role != "party"))
     if getattr(args, "stats_json", None):
         Path(args.stats_json).write_text(json.dumps(_jsonable(result["stats"]), indent=1))
     return 0
@@ -155,7 +167,11 @@ def cmd_party(args) -> int:
 
 
 def cmd_dealer(args) -> int:
-    return _run(args, None)
+    return _run(args, None, "dealer")
+
+
+def cmd_analyst(args) -> int:
+    return _run(args, None, "analyst")
 
 
 def cmd_federation_init(args) -> int:
@@ -168,7 +184,8 @@ def cmd_federation_init(args) -> int:
         parties.append((name, addr))
     try:
         cfg = init_federation(args.directory, parties, args.dealer, federation=args.name,
-                              timeout=args.timeout, connect_timeout=args.connect_timeout)
+                              timeout=args.timeout, connect_timeout=args.connect_timeout,
+                              analyst=args.analyst)
     except ValueError as exc:
         raise _Stop(str(exc), 2) from None
     d = Path(args.directory)
@@ -188,6 +205,8 @@ def add_commands(sub) -> None:
     i.add_argument("--party", action="append", metavar="NAME=HOST:PORT",
                    help="a data party and where it listens (repeat, in id order)")
     i.add_argument("--dealer", required=True, metavar="HOST:PORT")
+    i.add_argument("--analyst", metavar="HOST:PORT",
+                   help="an analyst that is not a data party (participant 'analyst')")
     i.add_argument("--name", default="ppboost", help="federation name (in every certificate)")
     i.add_argument("--timeout", type=float, default=120.0)
     i.add_argument("--connect-timeout", type=float, default=60.0,
@@ -213,4 +232,12 @@ def add_commands(sub) -> None:
     d = sub.add_parser("dealer", help="run the dealer of a training job")
     common(d)
     d.set_defaults(func=cmd_dealer, out=None)
+    a = sub.add_parser("analyst", help="receive and open the model (an analyst that is not a party)")
+    a.add_argument("--federation", required=True, help="federation.json")
+    a.add_argument("--key", required=True, help="the analyst's private key")
+    a.add_argument("--job", required=True, help="job.json (identical at every site)")
+    a.add_argument("--out", required=True, help="where to write the model (xgboost JSON)")
+    a.add_argument("--stats-json", metavar="FILE", help="also write the stats as JSON")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(func=cmd_analyst, checkpoint=None, resume=False)
 

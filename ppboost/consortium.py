@@ -100,11 +100,11 @@ class Consortium:
     """The sites of one federation, each in its own directory, started as real processes."""
 
     def __init__(self, root: Path, net: Network, parties: list, ports=None,
-                 connect_timeout: float = 40.0):
+                 connect_timeout: float = 40.0, analyst: bool = False):
         self.root = Path(root)
         self.net = net
         self.parties = list(parties)
-        self.everyone = self.parties + ["dealer"]
+        self.everyone = self.parties + ["dealer"] + (["analyst"] if analyst else [])
         base = random.randrange(20000, 50000)
         self.port = {n: (ports or {}).get(n, base + i) for i, n in enumerate(self.everyone)}
         fed = self.root / "federation"
@@ -113,6 +113,8 @@ class Consortium:
         for n in self.parties:
             args += ["--party", f"{n}={net.addr[n]}:{self.port[n]}"]
         args += ["--dealer", f"{net.addr['dealer']}:{self.port['dealer']}"]
+        if analyst:
+            args += ["--analyst", f"{net.addr['analyst']}:{self.port['analyst']}"]
         subprocess.run(args, check=True, capture_output=True, text=True)
         self.fed = fed
         self.procs: dict = {}
@@ -138,12 +140,14 @@ class Consortium:
         cmd = self.net.prefix(name) + [PY, "-m", "ppboost"]
         if name == "dealer":
             cmd += ["dealer", "--key", "dealer.key"]
+        elif name == "analyst":
+            cmd += ["analyst", "--key", "analyst.key", "--out", "model.json"]
         else:
             cmd += ["party", "--me", name, "--key", f"{name}.key", "--data", data or f"{name}.csv"]
             if out:
                 cmd += ["--out", "model.json"]
         cmd += ["--federation", "federation.json", "--job", "job.json", "--quiet",
-                "--stats-json", "stats.json", *extra]
+                "--stats-json", "stats.json", *(extra if name != "analyst" else ())]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.procs[name] = subprocess.Popen(cmd, cwd=d, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE, text=True, env=env,

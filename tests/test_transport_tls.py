@@ -180,8 +180,10 @@ def test_certificate_identity_roundtrip(tmp_path):
     from cryptography.hazmat.primitives.serialization import Encoding
     assert parse_identity(cert.public_bytes(Encoding.DER)) == ("fedx", 2)
     assert identity_uri("fedx", 2) == "urn:ppboost:fedx:2"
-    with pytest.raises(ValueError, match="pid == 3, must be in 0..2"):
-        issue_participant_cert(ca, ca_key, "fedx", 3, 2)
+    analyst, _ = issue_participant_cert(ca, ca_key, "fedx", 3, 2)   # an analyst of its own
+    assert parse_identity(analyst.public_bytes(Encoding.DER)) == ("fedx", 3)
+    with pytest.raises(ValueError, match="pid == 4, must be in 0..3"):
+        issue_participant_cert(ca, ca_key, "fedx", 4, 2)
 
 
 def _rogue(tmp_path, cfg, pid, federation=None):

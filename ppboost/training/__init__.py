@@ -8,8 +8,9 @@
 """
 from .job import Job
 from .model import SecretSharedModel
-from .runner import run_dealer, run_party
+from .runner import run_analyst, run_dealer, run_party
 from .simulate import train
 from .site import Site, read_site
 
-__all__ = ["train", "SecretSharedModel", "run_party", "run_dealer", "Job", "Site", "read_site"]
+__all__ = ["train", "SecretSharedModel", "run_party", "run_dealer", "run_analyst", "Job", "Site",
+           "read_site"]

@@ -87,25 +87,30 @@ def check(facts: list, names: list, job, dealer: int) -> dict:
         raise AgreementError(f"job file differs: {', '.join(odd)} announced job digest "
                              f"{_short(facts[names.index(odd[0])].get('job'))}, the others "
                              f"{_short(ref)}; every site must use the same job.json")
-    parties = [i for i in range(len(facts)) if i != dealer]
-    for i in parties:
-        if facts[i].get("role") != "party":
-            raise AgreementError(f"{names[i]} is a data party in the federation file but "
-                                 f"announced role {facts[i].get('role')!r}")
-    if facts[dealer].get("role") != "dealer":
-        raise AgreementError(f"{names[dealer]} is the dealer in the federation file but "
-                             f"announced role {facts[dealer].get('role')!r}")
+    parties = list(range(dealer))
+    roles = {i: "party" for i in parties} | {dealer: "dealer"} | \
+        {i: "analyst" for i in range(dealer + 1, len(facts))}
+    for i, role in roles.items():
+        if facts[i].get("role") != role:
+            raise AgreementError(f"{names[i]} is the {role if role != 'party' else 'data party'} "
+                                 f"in the federation file but announced role "
+                                 f"{facts[i].get('role')!r}")
     pnames = [names[i] for i in parties]
-    if job.analyst not in pnames:
-        raise AgreementError(f"the job's analyst {job.analyst!r} is not a data party of the "
-                             f"federation ({', '.join(pnames)})")
+    own = [names[i] for i in roles if roles[i] == "analyst"]
+    if job.analyst not in pnames + own:
+        raise AgreementError(f"the job's analyst {job.analyst!r} is neither a data party of the "
+                             f"federation ({', '.join(pnames)}) nor its analyst"
+                             + (f" ({own[0]})" if own else ""))
+    if own and job.analyst != own[0]:
+        raise AgreementError(f"the federation has an analyst of its own ({own[0]}), but the job "
+                             f"names {job.analyst!r}; the job's analyst must be {own[0]!r}")
     pf = {names[i]: facts[i] for i in parties}
     modes = {n: bool(f["aligned"]) for n, f in pf.items()}
     if len(set(modes.values())) > 1:
         raise AgreementError("some parties give pooled row indices and others join ids: "
                              f"{modes}")
     info = _layout(job.split, pf, pnames, job)
-    info["resume_from"] = resume_point(facts, names)
+    info["resume_from"] = resume_point(facts[:dealer + 1], names[:dealer + 1])
     return info
 
 

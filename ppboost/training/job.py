@@ -12,7 +12,10 @@
      "timeout": 120}                   # seconds a participant waits for a message
 
 Optional keys: ``"offline"`` (``"overlap"`` or ``"before"``, see
-:func:`ppboost.train`).  Any other key is an error that lists the known
+:func:`ppboost.train`); ``"dp"``: differential privacy of the released model,
+an object with :class:`ppboost.DP`'s fields, e.g. ``{"epsilon": 1.0, "delta": 1e-6,
+"bounds": {"age": [18, 80, 63]}}`` (``"epsilon": "inf"``: none); ``"mode"``: ``"mpc"`` (default) or ``"federated"``
+(:mod:`ppboost.training.federated`, horizontal splits only).  Any other key is an error that lists the known
 ones.  :attr:`Job.digest` is the SHA-256 of the job's canonical JSON; every
 participant announces it first (:mod:`ppboost.training.agree`) and a
 checkpoint is keyed by it.
@@ -31,8 +34,9 @@ from ..errors import JobError
 __all__ = ["Job", "SPLITS"]
 
 SPLITS = ("horizontal", "vertical", "mixed")
+MODES = ("mpc", "federated")
 _KEYS = ("params", "num_boost_round", "split", "label", "id", "analyst", "categorical",
-         "timeout", "offline")
+         "timeout", "offline", "dp", "mode")
 _REQUIRED = ("params", "num_boost_round", "split", "analyst")
 
 
@@ -49,6 +53,8 @@ class Job:
     categorical: dict = field(default_factory=dict)
     timeout: float = 120.0
     offline: str = "overlap"
+    dp: object = None                              #: a ppboost.DP, or None
+    mode: str = "mpc"                              #: "mpc" or "federated"
 
     def __post_init__(self):
         TreeParams.from_dict(self.params)          # raises, listing the supported keys
@@ -77,6 +83,16 @@ class Job:
             raise JobError(f"timeout == {t!r}, must be a number of seconds > 0")
         if self.offline not in ("overlap", "before"):
             raise JobError(f"offline == {self.offline!r}, must be 'overlap' or 'before'")
+        if self.mode not in MODES:
+            raise JobError(f"mode == {self.mode!r}, must be one of {list(MODES)}")
+        if self.mode == "federated" and self.split != "horizontal":
+            raise JobError(f"mode 'federated' needs split 'horizontal', got {self.split!r}")
+        if self.dp is not None:
+            from ..dp import DP, DPError
+            try:
+                object.__setattr__(self, "dp", DP.from_dict(self.dp))
+            except DPError as exc:
+                raise JobError(f"dp: {exc}") from None
 
     # ------------------------------------------------------------------ identity
     def to_dict(self) -> dict:
@@ -84,6 +100,10 @@ class Job:
              "split": self.split, "analyst": self.analyst, "label": self.label, "id": self.id,
              "categorical": {k: list(v) for k, v in self.categorical.items()},
              "timeout": float(self.timeout), "offline": self.offline}
+        if self.dp is not None:                    # absent without dp: the digest stays as it was
+            d["dp"] = self.dp.to_dict()
+        if self.mode != "mpc":                     # absent for MPC: the digest stays as it was
+            d["mode"] = self.mode
         return d
 
     @property
@@ -111,7 +131,8 @@ class Job:
             return cls(params=dict(d["params"]), num_boost_round=d["num_boost_round"],
                        split=d["split"], analyst=d["analyst"], label=d.get("label"),
                        id=d.get("id"), categorical=dict(d.get("categorical") or {}),
-                       timeout=d.get("timeout", 120.0), offline=d.get("offline", "overlap"))
+                       timeout=d.get("timeout", 120.0), offline=d.get("offline", "overlap"),
+                       dp=d.get("dp"), mode=d.get("mode", "mpc"))
         except JobError:
             raise
         except (TypeError, ValueError) as exc:

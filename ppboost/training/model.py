@@ -20,9 +20,13 @@ from ..tree.params import TreeParams
 __all__ = ["SecretSharedModel", "pack_shares", "unpack_shares"]
 
 
-def pack_shares(trees: list, base: tuple) -> bytes:
-    """One party's :class:`~ppboost.tree.secure.SharedTree` list and intercept share -> bytes."""
+def pack_shares(trees: list, base: tuple, n_bins=None, categorical=None) -> bytes:
+    """One party's :class:`~ppboost.tree.secure.SharedTree` list and intercept share -> bytes
+    (with the public bin counts and categorical flags an analyst needs to open them)."""
     arrays, meta = {}, {"trees": [], "base_bits": int(base[1])}
+    if n_bins is not None:
+        arrays["n_bins"] = np.asarray(n_bins, np.int64)
+        arrays["categorical"] = np.asarray(categorical, bool)
     for i, t in enumerate(trees):
         meta["trees"].append({"group": int(t.group), "levels": len(t.onehot),
                               "weight_bits": int(t.weight_bits)})
@@ -39,7 +43,8 @@ def pack_shares(trees: list, base: tuple) -> bytes:
 
 
 def unpack_shares(data: bytes, who: str = "a party") -> tuple:
-    """Inverse of :func:`pack_shares`: ``(trees, (base_share, bits))``."""
+    """Inverse of :func:`pack_shares`: ``(trees, (base_share, bits), layout)`` with
+    ``layout`` = ``(n_bins, categorical)`` or None."""
     from ..tree.secure import SharedTree
     try:
         with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as z:
@@ -51,7 +56,8 @@ def unpack_shares(data: bytes, who: str = "a party") -> tuple:
                                         [z[f"t{i}_cond{k}"] for k in range(L)],
                                         [z[f"t{i}_weight{k}"] for k in range(L)],
                                         z[f"t{i}_leaf"], int(t["weight_bits"])))
-            return trees, (z["base"], int(meta["base_bits"]))
+            layout = (z["n_bins"], z["categorical"]) if "n_bins" in z.files else None
+            return trees, (z["base"], int(meta["base_bits"])), layout
     except (ValueError, KeyError, OSError) as exc:
         raise FormatError(f"the model shares from {who} are malformed: {exc}") from None
 
@@ -84,6 +90,8 @@ class SecretSharedModel:
     base_shares: list
     stats: dict = field(default_factory=dict)
     analyst: str | None = None
+    #: differential privacy: the booster attributes of :meth:`ppboost.dp.DPPlan.attributes`
+    dp: dict | None = None
 
     @property
     def num_trees(self) -> int:
@@ -93,7 +101,9 @@ class SecretSharedModel:
         """Open the trees to the analyst: sum shares, prune dummy splits, export.
 
         Returns an ``xgboost.Booster`` (predict / save_model / load in plain
-        xgboost all work; cover and gain are 0).
+        xgboost all work; cover and gain are 0).  A differentially private
+        model carries ``attr("dp_epsilon")`` (the accountant's spend),
+        ``"dp_delta"``, ``"dp_mechanism"`` and ``"dp_params"`` (JSON).
         """
         from ..crypto import fixed
         from ..tree.backend import TreeLayout
@@ -113,4 +123,6 @@ class SecretSharedModel:
         if self.feature_names and list(self.feature_names) != default:
             booster.feature_names = list(self.feature_names)   # DataFrame column names
             booster.feature_types = ["c" if c else "q" for c in self.categorical]
+        if self.dp:
+            booster.set_attr(**self.dp)
         return booster

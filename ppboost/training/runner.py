@@ -39,7 +39,7 @@ from . import agree as _agree
 from .job import Job
 from .site import Site
 
-__all__ = ["run_party", "run_dealer", "PartyProgress"]
+__all__ = ["run_party", "run_dealer", "run_analyst", "PartyProgress"]
 
 
 class PartyProgress:
@@ -166,8 +166,11 @@ def _check_onehot(plan, params):
 
 
 def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress,
-                checkpoint=None) -> dict:
+                checkpoint=None, dp_plan=None) -> dict:
     """Phase 3: bin, share, grow every tree; returns this party's shares and stats.
+
+    ``dp_plan``: the run's :class:`~ppboost.dp.DPPlan` (differential privacy:
+    public cuts from the job's bounds, the noisy backend), or None.
 
     With a ``checkpoint``, the state is saved after every round (a dealer
     mark first, so that the dealer saves where its streams stand at the same
@@ -191,10 +194,16 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress,
         full[np.asarray(view.rows)] = X
         X = full
     my_X = {ci: X for ci, c in enumerate(plan.cells) if c.owner == ep.me}
-    binned, cuts = agree_bins(party, plan, my_X, params.max_bin)
+    pub = None
+    if dp_plan is not None:
+        from ..tree.secure.dp import public_cuts
+        pub = public_cuts(job.dp, info["feature_names"], info["feature_types"], job.categorical,
+                          params.max_bin)
+    binned, cuts = agree_bins(party, plan, my_X, params.max_bin, public_cuts=pub)
     _check_onehot(plan, params)
     labels = {bi: np.asarray(view.y) for bi, (o, _) in enumerate(plan.label_blocks) if o == ep.me}
-    backend = SecureBackend(party, plan, params, binned, cuts, labels, offline=job.offline)
+    backend = SecureBackend(party, plan, params, binned, cuts, labels, offline=job.offline,
+                            dp=dp_plan)
     setup_seconds = time.perf_counter() - t_start
 
     per_tree = []
@@ -242,7 +251,7 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress,
           on_round=on_round if with_ck else None, resume=resume if with_ck else None)
     return {"trees": shared, "base": backend.base_score_share(), "n_bins": plan.n_bins,
             "categorical": categorical, "setup_seconds": setup_seconds, "per_tree": per_tree,
-            "t_start": t_start}
+            "t_start": t_start, "dp": None if dp_plan is None else dp_plan.attributes()}
 
 
 # ----------------------------------------------------------------------------- stats
@@ -306,6 +315,10 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
     Returns ``{"stats": ..., "model": SecretSharedModel | None}``; only the
     analyst's ``model`` is set (it holds every party's shares).
     """
+    if job.mode == "federated":
+        from .federated import run_federated_party
+        return run_federated_party(job, ep, site, names=names, error=error, verbose=verbose,
+                                   checkpoint=checkpoint, resume=resume, seed=seed)
     from ..mpc.party import Party
 
     from ..errors import FormatError
@@ -332,7 +345,13 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
                        alignment_seconds=time.perf_counter() - t_agreed)
     from ..tree.secure import precision_plan
     params = job.tree_params
-    precision_plan(params, int(info["n_rows"]))       # same verdict at every party
+    dp_plan = None
+    if job.dp is not None and job.dp.private:         # same verdict at every party
+        from ..tree.secure.dp import plan_run
+        dp_plan = plan_run(job.dp, params, int(info["n_rows"]),
+                           job.num_boost_round * params.n_groups, ep.n_parties)
+    else:
+        precision_plan(params, int(info["n_rows"]))   # same verdict at every party
     me = names[ep.me]
     view = site.view(info["parties"][me]["feature_indices"], info["parties"][me]["columns"])
     window = _Window(ep)
@@ -340,7 +359,8 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
     progress = PartyProgress(job.num_boost_round * params.n_groups, verbose,
                              f"ppboost secure training ({me})")
     try:
-        out = train_party(party, job, info, view, progress=progress, checkpoint=ck)
+        out = train_party(party, job, info, view, progress=progress, checkpoint=ck,
+                          dp_plan=dp_plan)
     finally:
         progress.close()
     party.close()
@@ -364,28 +384,69 @@ def deliver(ep, job: Job, names: list, info: dict, out: dict):
     """Phase 4: shares of the trees and the intercept go to the analyst only.
 
     Opens nothing to anyone but the analyst, who receives every party's
-    shares and can sum them (:meth:`SecretSharedModel.reveal`).  Returns the
-    :class:`~ppboost.training.model.SecretSharedModel` at the analyst,
-    ``None`` elsewhere.
+    shares (with the public bin counts) and can sum them
+    (:meth:`SecretSharedModel.reveal`).  Returns the
+    :class:`~ppboost.training.model.SecretSharedModel` at an analyst that is
+    a data party, ``None`` at the other parties.  Cost: one message per
+    party to the analyst (its shares of every tree).
     """
-    from .model import SecretSharedModel, pack_shares, unpack_shares
+    from .model import pack_shares
 
     analyst = names.index(job.analyst)
-    parties = [i for i in range(len(names)) if i != ep.dealer_id]
     if ep.me != analyst:
-        ep.send(analyst, pack_shares(out["trees"], out["base"]))
+        ep.send(analyst, pack_shares(out["trees"], out["base"], out["n_bins"], out["categorical"]))
         return None
-    shares, bases = [], []
-    for p in parties:
+    return collect_model(ep, job, names, info, mine=(out["trees"], out["base"]), dp=out.get("dp"))
+
+
+def collect_model(ep, job: Job, names: list, info: dict, mine=None, dp=None):
+    """The analyst's side of :func:`deliver`: every party's shares -> SecretSharedModel.
+
+    ``mine``: the analyst's own ``(trees, base)`` if it is a data party; ``dp``: the
+    booster's differential-privacy attributes (default: from the job's public facts,
+    :func:`ppboost.tree.secure.dp.model_attributes`)."""
+    from .model import SecretSharedModel, unpack_shares
+
+    shares, bases, layout = [], [], None
+    for p in range(ep.n_parties):
         if p == ep.me:
-            trees, base = out["trees"], out["base"]
+            trees, base = mine
         else:
-            trees, base = unpack_shares(ep.recv(p), names[p])
+            trees, base, got = unpack_shares(ep.recv(p), names[p])
+            layout = layout if layout is not None else got
         shares.append(trees)
         bases.append(base)
-    return SecretSharedModel(job.tree_params, [names[p] for p in parties], out["n_bins"],
-                             out["categorical"], list(info["feature_names"]), shares, bases,
-                             analyst=job.analyst)
+    n_bins, categorical = layout
+    return SecretSharedModel(job.tree_params, names[:ep.n_parties], np.asarray(n_bins),
+                             np.asarray(categorical, bool), list(info["feature_names"]), shares,
+                             bases, analyst=job.analyst, dp=dp if dp is not None else _dp_attrs(
+                                 job, info, ep.n_parties))
+
+
+def _dp_attrs(job: Job, info: dict, n_parties: int):
+    if job.dp is None or not job.dp.private:
+        return None
+    from ..tree.secure.dp import model_attributes
+    p = job.tree_params
+    return model_attributes(job.dp, p, info.get("n_rows"), job.num_boost_round * p.n_groups,
+                            n_parties)
+
+
+def run_analyst(job: Job, ep, *, names: list) -> dict:
+    """Run an analyst that is not a data party: agree, then receive and open the model.
+
+    It announces only the job digest and sees only what :func:`deliver`
+    sends it (every party's shares of the trees).  Returns
+    ``{"stats": ..., "model": SecretSharedModel}``.
+    """
+    t0 = time.perf_counter()
+    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "analyst", None, None))
+    info = _agree.check(facts, names, job, ep.dealer_id)
+    window = _Window(ep)
+    model = collect_model(ep, job, names, info)
+    st = window.stats()
+    return {"stats": dict(st, per_tree=[], wall_seconds=time.perf_counter() - t0),
+            "model": model}
 
 
 def run_dealer(job: Job, ep, *, names: list, checkpoint=None, resume: bool = False) -> dict:
@@ -397,6 +458,9 @@ def run_dealer(job: Job, ep, *, names: list, checkpoint=None, resume: bool = Fal
     them back there at the parties' resume mark).  Returns its stats
     (``offline_seconds``, requests, bytes, transcript of the training phase).
     """
+    if job.mode == "federated":
+        from .federated import run_federated_dealer
+        return run_federated_dealer(job, ep, names=names, checkpoint=checkpoint, resume=resume)
     from ..errors import FormatError
     from ..mpc.dealer import run_dealer as serve
 

@@ -62,7 +62,7 @@ def _dealer(job, names, ep):
 
 def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
           timeout: float = 120.0, transport: str = "inprocess",
-          keep_opened: bool = False, offline: str = "overlap") -> SecretSharedModel:
+          keep_opened: bool = False, offline: str = "overlap", dp=None) -> SecretSharedModel:
     """Train XGBoost securely on a split; returns a :class:`SecretSharedModel`.
 
     Parameters
@@ -81,6 +81,11 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         ``"before"`` the round starts, in full (a separate offline phase: the
         parties then compute alone, and ``online_seconds`` is their protocol
         time only; it needs memory for a whole round's material).
+    dp : :class:`ppboost.DP` (or its dict): train a differentially private
+        model (:mod:`ppboost.dp`); ``None`` or ``DP(epsilon=math.inf)``: no
+        noise, today's model.  The budget is checked here, before anything is
+        shared (:class:`ppboost.dp.DPError`, e.g. a spend above the request
+        or a budget too small for the trees).
     """
     from ..data import Split
     p = params if isinstance(params, TreeParams) else TreeParams.from_dict(params)
@@ -95,13 +100,21 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
     if offline not in ("overlap", "before"):
         raise ValueError(f"offline == {offline!r}, must be 'overlap' or 'before'")
     data.validate(p.objective, p.num_class if p.objective == "multi:softprob" else None)
-    from ..tree.secure import precision_plan
-    precision_plan(p, data.n_rows)           # rejects parameters the fixed point cannot hold
     names = list(data.party_names)
+    if dp is not None:
+        from ..dp import DP
+        dp = DP.from_dict(dp)
+    if dp is not None and dp.private:        # the DP plan and the public cuts, checked here
+        from ..tree.secure.dp import plan_run, public_cuts
+        public_cuts(dp, data.feature_names, data.feature_types, data.categories, p.max_bin)
+        plan_run(dp, p, data.n_rows, int(num_boost_round) * p.n_groups, len(names))
+    else:
+        from ..tree.secure import precision_plan
+        precision_plan(p, data.n_rows)       # rejects parameters the fixed point cannot hold
     pdict = dict(params) if not isinstance(params, TreeParams) else {
         k: v for k, v in dataclasses.asdict(params).items() if v is not None}
     job = Job(params=pdict, num_boost_round=int(num_boost_round), split=data.kind,
-              analyst=names[0], timeout=float(timeout), offline=offline,
+              analyst=names[0], timeout=float(timeout), offline=offline, dp=dp,
               categorical={c: [str(v) for v in levels] for c, levels in data.categories.items()})
     sites = [site_from_view(data.party(name)) for name in names]
     for site in sites:

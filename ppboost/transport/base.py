@@ -151,6 +151,8 @@ class Endpoint(ABC):
     n_parties: int
     timeout: float
     stats: Stats
+    #: every participant: the data parties, the dealer, and an analyst of its own if any
+    n_participants: int | None = None
 
     @property
     def dealer_id(self) -> int:
@@ -169,9 +171,10 @@ class Endpoint(ABC):
         return "dealer" if pid == self.n_parties else f"party {pid}"
 
     def _check_peer(self, pid: int) -> None:
-        if not (0 <= pid <= self.n_parties) or pid == self.me:
+        last = (self.n_participants or self.n_parties + 1) - 1
+        if not (0 <= pid <= last) or pid == self.me:
             raise ValueError(f"{self.name(self.me)}: invalid peer id {pid} "
-                             f"(ids are 0..{self.n_parties}, dealer={self.n_parties})")
+                             f"(ids are 0..{last}, dealer={self.n_parties})")
 
     def send(self, to: int, payload, *, move: bool = False) -> None:
         """Send ``payload`` (bytes or ndarray) to participant ``to``. Never blocks for long.

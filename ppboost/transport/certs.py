@@ -74,13 +74,14 @@ def issue_participant_cert(ca_cert, ca_key, federation: str, pid: int, n_parties
     The certificate is valid for TLS client and server use (every participant
     both listens and connects) and names ``pid`` by :func:`identity_uri`.
     """
-    if not (0 <= pid <= n_parties):
-        raise ValueError(f"pid == {pid}, must be in 0..{n_parties} (dealer = {n_parties})")
+    if not (0 <= pid <= n_parties + 1):
+        raise ValueError(f"pid == {pid}, must be in 0..{n_parties + 1} (dealer = {n_parties}, "
+                         f"an analyst of its own = {n_parties + 1})")
     import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     now = _dt.datetime.now(_dt.timezone.utc)
-    cn = "dealer" if pid == n_parties else f"party {pid}"
+    cn = {n_parties: "dealer", n_parties + 1: "analyst"}.get(pid, f"party {pid}")
     alt = [x509.UniformResourceIdentifier(identity_uri(federation, pid))]
     for h in hosts:
         try:
@@ -166,11 +167,13 @@ def _address(spec: str, what: str) -> tuple:
 
 
 def init_federation(directory, parties: list, dealer: str, federation: str = "ppboost",
-                    timeout: float = 120.0, connect_timeout: float = 60.0, days: int = 365):
+                    timeout: float = 120.0, connect_timeout: float = 60.0, days: int = 365,
+                    analyst: str | None = None):
     """Write a pilot federation: ``federation.json``, ``ca.crt``, ``<name>.key`` + ``<name>.crt``.
 
     ``parties``: ``[(name, "HOST:PORT"), ...]`` in id order; ``dealer``:
-    ``"HOST:PORT"``.  Each certificate names its participant's id (the
+    ``"HOST:PORT"``; ``analyst``: the address of an analyst that is not a
+    data party (participant ``analyst``, after the dealer), or None.  Each certificate names its participant's id (the
     identity rule above) and is valid for its host.  Key files are mode
     0600; the CA key is not kept (no further certificate can be issued: a
     consortium with its own CA signs its members' keys instead, see the
@@ -185,7 +188,11 @@ def init_federation(directory, parties: list, dealer: str, federation: str = "pp
             raise ValueError(f"participant name {n!r}: use letters, digits, '_', '-' and '.'")
     if len(set(names)) != len(names) or "dealer" in names:
         raise ValueError(f"participant names {names} must be distinct and not 'dealer'")
-    addrs = [_address(a, n) for n, a in parties] + [_address(dealer, "dealer")]
+    extra = [] if analyst is None else ["analyst"]
+    if "analyst" in names and extra:
+        raise ValueError("a data party is called 'analyst' and --analyst is given; rename one")
+    addrs = [_address(a, n) for n, a in parties] + [_address(dealer, "dealer")] \
+        + ([] if analyst is None else [_address(analyst, "analyst")])
     taken = [a for a in addrs if addrs.count(a) > 1]
     if taken:
         raise ValueError(f"address {taken[0][0]}:{taken[0][1]} is given to two participants")
@@ -195,7 +202,7 @@ def init_federation(directory, parties: list, dealer: str, federation: str = "pp
     ca_cert, ca_key = generate_ca(federation, days=days)
     write_cert(ca_cert, d / "ca.crt")
     parts = []
-    for pid, (name, (host, port)) in enumerate(zip(names + ["dealer"], addrs)):
+    for pid, (name, (host, port)) in enumerate(zip(names + ["dealer"] + extra, addrs)):
         cert, key = issue_participant_cert(ca_cert, ca_key, federation, pid, n, hosts=(host,),
                                            days=days)
         write_cert(cert, d / f"{name}.crt")

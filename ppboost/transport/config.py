@@ -61,11 +61,12 @@ class FederationConfig:
             raise ValueError(f"federation == {self.federation!r}, must be a non-empty name without ':'")
         if not isinstance(self.n_parties, int) or self.n_parties < 2:
             raise ValueError(f"n_parties == {self.n_parties!r}, must be an int >= 2")
-        ids = [p.id for p in self.participants]
+        ids = sorted(p.id for p in self.participants)
         want = list(range(self.n_parties + 1))
-        if sorted(ids) != want:
-            raise ValueError(f"participant ids == {sorted(ids)}, must be exactly {want} "
-                             f"(data parties 0..{self.n_parties - 1}, dealer {self.n_parties})")
+        if ids not in (want, want + [self.n_parties + 1]):
+            raise ValueError(f"participant ids == {ids}, must be exactly {want} (data parties "
+                             f"0..{self.n_parties - 1}, dealer {self.n_parties}), optionally "
+                             f"with an analyst {self.n_parties + 1}")
         for p in self.participants:
             if not isinstance(p.port, int) or not (0 <= p.port <= 65535):
                 raise ValueError(f"participant {p.id}: port == {p.port!r}, must be an int in 0..65535")
@@ -85,19 +86,25 @@ class FederationConfig:
     def dealer_id(self) -> int:
         return self.n_parties
 
+    @property
+    def n_participants(self) -> int:
+        """Data parties, the dealer and, if the federation has one, an analyst of its own."""
+        return len(self.participants)
+
     def participant(self, pid: int) -> Participant:
-        if not (0 <= pid <= self.n_parties):
-            raise ValueError(f"participant id == {pid}, must be in 0..{self.n_parties}")
+        if not (0 <= pid < self.n_participants):
+            raise ValueError(f"participant id == {pid}, must be in 0..{self.n_participants - 1}")
         return self.participants[pid]
 
     def name(self, pid: int) -> str:
         """The participant's name in messages: its configured name, else ``party <id>`` / ``dealer``."""
         named = self.participants[pid].name if 0 <= pid < len(self.participants) else ""
-        return named or ("dealer" if pid == self.n_parties else f"party {pid}")
+        return named or {self.n_parties: "dealer", self.n_parties + 1: "analyst"}.get(
+            pid, f"party {pid}")
 
     def names(self) -> list:
         """Every participant's name, by id (the dealer last)."""
-        return [self.name(i) for i in range(self.n_parties + 1)]
+        return [self.name(i) for i in range(self.n_participants)]
 
     def id_of(self, name: str) -> int:
         """The id of the participant called ``name`` (raises naming the known ones)."""
@@ -109,8 +116,8 @@ class FederationConfig:
 
     def with_ports(self, ports) -> "FederationConfig":
         """A copy with participant ``i`` listening on ``ports[i]``."""
-        if len(ports) != self.n_parties + 1:
-            raise ValueError(f"{len(ports)} ports for {self.n_parties + 1} participants")
+        if len(ports) != self.n_participants:
+            raise ValueError(f"{len(ports)} ports for {self.n_participants} participants")
         parts = tuple(replace(p, port=int(ports[p.id])) for p in self.participants)
         return replace(self, participants=parts)
 

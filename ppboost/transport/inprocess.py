@@ -27,15 +27,20 @@ _POLL = 0.05
 class Hub:
     """The shared mailboxes of one in-process federation."""
 
-    def __init__(self, n_parties: int, timeout: float = 60.0, names: list | None = None):
+    def __init__(self, n_parties: int, timeout: float = 60.0, names: list | None = None,
+                 n_participants: int | None = None):
         if n_parties < 2:
             raise ValueError(f"n_parties == {n_parties}, must be >= 2")
-        if names is not None and len(names) != n_parties + 1:
-            raise ValueError(f"{len(names)} names for {n_parties + 1} participants")
+        self.n_participants = n_parties + 1 if n_participants is None else int(n_participants)
+        if self.n_participants not in (n_parties + 1, n_parties + 2):
+            raise ValueError(f"n_participants == {n_participants}: the parties, the dealer and "
+                             "at most one analyst of its own")
+        if names is not None and len(names) != self.n_participants:
+            raise ValueError(f"{len(names)} names for {self.n_participants} participants")
         self.n_parties = n_parties
         self.timeout = timeout
         self.names = None if names is None else list(names)
-        n = n_parties + 1
+        n = self.n_participants
         self.queues = {(a, b): queue.Queue() for a in range(n) for b in range(n) if a != b}
         self.failed = threading.Event()
         self.failure: str | None = None
@@ -57,6 +62,7 @@ class InProcessEndpoint(Endpoint):
         self.hub = hub
         self.me = me
         self.n_parties = hub.n_parties
+        self.n_participants = hub.n_participants
         self.timeout = hub.timeout
         self.names = hub.names
         self.stats = Stats(me)
@@ -105,23 +111,30 @@ def run_inprocess(
     dealer_fn: Callable[[Endpoint], object] | None = None,
     timeout: float = 60.0,
     names: list | None = None,
+    analyst_fn: Callable[[Endpoint], object] | None = None,
 ):
     """Run one function per participant in its own thread and return their results.
 
     ``party_fn`` is one callable used by every data party, or a list with one
     callable per party.  ``dealer_fn`` (optional) runs as participant
     ``n_parties``.  ``names``: every participant's name by id, used in
-    messages (default ``party <id>`` / ``dealer``).  Returns
-    ``(party_results, dealer_result, endpoints)``.
+    messages (default ``party <id>`` / ``dealer``).  ``analyst_fn`` (needs
+    ``dealer_fn``) runs as participant ``n_parties + 1``, an analyst that is
+    not a data party.  Returns ``(party_results, dealer_result, endpoints)``,
+    and the analyst's result as a fourth item when ``analyst_fn`` is given.
     The first exception raised by any participant is re-raised here (the
     others stop with :class:`PeerFailed`).
     """
-    hub = Hub(n_parties, timeout, names)
+    if analyst_fn is not None and dealer_fn is None:
+        raise ValueError("an analyst_fn needs a dealer_fn (the analyst's id comes after the dealer)")
+    hub = Hub(n_parties, timeout, names, n_parties + 1 + (analyst_fn is not None))
     fns = list(party_fn) if isinstance(party_fn, (list, tuple)) else [party_fn] * n_parties
     if len(fns) != n_parties:
         raise ValueError(f"{len(fns)} party functions for {n_parties} parties")
     if dealer_fn is not None:
         fns.append(dealer_fn)
+    if analyst_fn is not None:
+        fns.append(analyst_fn)
     eps = [hub.endpoint(i) for i in range(len(fns))]
     results: list = [None] * len(fns)
     errors: list = [None] * len(fns)
@@ -147,4 +160,6 @@ def run_inprocess(
     if others:
         raise others[0]
     dealer_result = results[n_parties] if dealer_fn is not None else None
+    if analyst_fn is not None:
+        return results[:n_parties], dealer_result, eps, results[n_parties + 1]
     return results[:n_parties], dealer_result, eps

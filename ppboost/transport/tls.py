@@ -104,6 +104,7 @@ class TLSEndpoint(Endpoint):
         self.config = config
         self.me = me
         self.n_parties = config.n_parties
+        self.n_participants = config.n_participants
         self.names = config.names()
         self.timeout = float(timeout)
         self.stats = Stats(me)

@@ -72,9 +72,10 @@ def connect_mesh(config: FederationConfig | str, me: int, key: str, *, cert: str
     """
     if not isinstance(config, FederationConfig):
         config = FederationConfig.load(config)
-    n = config.n_parties
+    n = config.n_participants - 1          # the highest id (the dealer, or an analyst after it)
     if not isinstance(me, int) or not (0 <= me <= n):
-        raise ValueError(f"me == {me!r}, must be a participant id in 0..{n} (dealer = {n})")
+        raise ValueError(f"me == {me!r}, must be a participant id in 0..{n} "
+                         f"(dealer = {config.n_parties})")
     timeout = config.timeout if timeout is None else float(timeout)
     connect_timeout = config.connect_timeout if connect_timeout is None else float(connect_timeout)
     if not timeout > 0:

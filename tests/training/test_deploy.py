@@ -215,3 +215,28 @@ def test_checkpoint_of_another_job_is_refused(tmp_path):
         res = c.wait(120)
     for n, (rc, _, err, _) in res.items():
         assert rc == 1 and "belongs to another job" in err, (n, err)
+
+
+def test_analyst_of_its_own_receives_the_model_and_nobody_else(tmp_path):
+    """federation init --analyst: the analyst is its own process (not a data party); it alone
+    writes the model, which equals xgboost's on the joined data."""
+    parties = ["hospital", "insurer"]
+    with Network(parties + ["dealer", "analyst"]) as net:
+        c = Consortium(tmp_path, net, parties, analyst=True)
+        pop = _population(200, 9)
+        hosp = pop.iloc[:180][["patient_id", "age", "bmi", "edss", "region", "ms"]]
+        ins = pop.iloc[20:][["patient_id", "claims", "rx"]]
+        hosp.to_csv(c.site("hospital") / "hospital.csv", index=False)
+        ins.sample(frac=1, random_state=4).to_csv(c.site("insurer") / "insurer.csv", index=False)
+        c.write_job(_job("vertical", analyst="analyst"))
+        for n in c.everyone:
+            c.start(n)
+        res = c.wait(240)
+    _ok(res)
+    assert {f.name for f in c.site("analyst").iterdir()} >= {"model.json", "analyst.key"}
+    assert not any(f.suffix in (".csv", ".parquet") for f in c.site("analyst").iterdir())
+    for n in ("hospital", "insurer", "dealer"):
+        assert not (c.site(n) / "model.json").exists()
+    joined = hosp.merge(ins, on="patient_id").drop(columns=["patient_id"])
+    _check_model(c.site("analyst") / "model.json",
+                 joined[["age", "bmi", "edss", "region", "claims", "rx", "ms"]], "ms", 2)

@@ -189,7 +189,7 @@ def test_agreement_layout_and_errors():
     with pytest.raises(AgreementError, match="p2 announced job digest other"):
         check(facts, names, _job("horizontal"), 3)
     facts, names = _facts([q, q], [True] * 2)
-    with pytest.raises(AgreementError, match="analyst 'zz' is not a data party"):
+    with pytest.raises(AgreementError, match="the job's analyst 'zz' is neither a data party of the federation \\(p0, p1\\) nor its analyst"):
         check(facts, names, _job("horizontal", analyst="zz"), 2)
     facts[1]["error"] = "the data file x.csv does not exist"
     with pytest.raises(AgreementError, match="p1: the data file x.csv does not exist"):

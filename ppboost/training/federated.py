@@ -1,0 +1,305 @@
+"""Federated mode: each party's histograms in the clear, summed by secure aggregation.
+
+``ppboost.train(params, HorizontalSplit(...), rounds, mode="federated")`` and
+``"mode": "federated"`` in a job file (``ppboost party``) run this instead
+of the MPC training: :func:`ppboost.training.runner.run_party` dispatches
+to :func:`run_federated_party`, :func:`~ppboost.training.runner.run_dealer`
+to :func:`run_federated_dealer`.
+
+Phases of a data party:
+
+1. **agree**: the same announcement as the MPC mode
+   (:mod:`ppboost.training.agree`); then :func:`check_federated` refuses
+   anything but a horizontal split of 3 or more parties, with the same
+   message at every participant.
+2. **set-up** (one secure-aggregation session, :mod:`ppboost.mpc.secagg`):
+   the federated sketch gives the cuts (:mod:`ppboost.tree.federated_binning`),
+   then the pooled label statistics give the intercept.  Every party must
+   take part: a drop here stops the job.
+3. **train**: the grower on the :class:`~ppboost.tree.federated.FederatedBackend`:
+   one session per boosting round, one secure sum per level.  The analyst
+   is the aggregation server: it alone receives the sums, chooses the
+   splits, and tells everyone the decisions and leaf values.
+4. **deliver**: nothing to send; the analyst already holds the model.
+
+The dealer takes part in the agreement only (it has nothing to do here) and
+leaves.  What each participant learns is in :mod:`ppboost.tree.federated`
+and in the README's threat model.
+
+Two parties are refused: the sum of two histograms minus your own is the
+other party's histogram, so secure aggregation would hide nothing.  That
+needs differential-privacy noise on the sums, which ppboost does not
+implement yet.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import AgreementError, JobError, ProtocolError
+from ..tree.params import TreeParams
+
+__all__ = ["FederatedModel", "check_federated", "train_federated_party", "run_federated_party",
+           "run_federated_dealer", "TWO_PARTIES"]
+
+TWO_PARTIES = ("mode='federated' with 2 parties is refused: the sum of the two histograms minus "
+               "your own is the other party's histogram, so secure aggregation would hide "
+               "nothing. It needs differential-privacy noise on the sums, which ppboost does not "
+               "implement yet; use mode='mpc' (the default) with 2 parties, or 3 or more parties")
+
+
+def check_federated(kind: str, n_parties: int, error=JobError) -> None:
+    """Refuse what federated mode cannot do safely: raises ``error`` with the reason."""
+    if kind != "horizontal":
+        raise error(f"mode='federated' needs a horizontal split (every party holds whole rows "
+                    f"with every column and the labels), got a {kind} split; use mode='mpc'")
+    if n_parties < 3:
+        raise error(TWO_PARTIES if n_parties == 2 else
+                    f"mode='federated' needs 3 or more parties, got {n_parties}")
+
+
+@dataclass
+class FederatedModel:
+    """The trained model at the analyst (plaintext: every party saw its decisions).
+
+    ``trees``: :class:`~ppboost.tree.backend.RevealedTree` per tree; ``base``:
+    base_score as xgboost stores it; ``stats``: per party bytes, rounds,
+    seconds per tree, the binning stages, ``dropouts``.
+    """
+
+    params: TreeParams
+    trees: list
+    base: np.ndarray
+    n_bins: np.ndarray
+    categorical: np.ndarray
+    feature_names: list
+    stats: dict = field(default_factory=dict)
+    dropouts: list = field(default_factory=list)
+
+    @property
+    def num_trees(self) -> int:
+        return len(self.trees)
+
+    def reveal(self):
+        """The model as an ``xgboost.Booster`` (cover and gain 0, as in the MPC mode)."""
+        from ..tree.export import to_booster
+        booster = to_booster(self.trees, self.params, self.base, n_features=len(self.n_bins),
+                             categorical=self.categorical)
+        default = [f"f{j}" for j in range(len(self.n_bins))]
+        if self.feature_names and list(self.feature_names) != default:
+            booster.feature_names = list(self.feature_names)
+            booster.feature_types = ["c" if c else "q" for c in self.categorical]
+        return booster
+
+
+class _Leave(Exception):
+    """A simulated dropout (tests): this party leaves here."""
+
+
+def _threads(ep, n_parties: int):
+    """Kernel threads: all of numba's, or a share of them when every party runs in this process."""
+    import numba
+    from ..transport.inprocess import InProcessEndpoint
+    t = numba.config.NUMBA_NUM_THREADS
+    return max(1, t // n_parties) if isinstance(ep, InProcessEndpoint) else t
+
+
+def _intercept(fed, params: TreeParams, y: np.ndarray, n_total: int, everyone):
+    """(margins per group, base_score as stored): the pooled label statistics by secure sum.
+
+    Opens to the server: reg:squarederror sum_u ceil(sum |y|) (the scale) and the sum
+    of labels; binary:logistic the sum of labels; multi:softprob the class counts.
+    Opens to everyone: the intercept (it is in the model)."""
+    from ..tree import losses
+    from ..tree.federated import _dec, _enc, frac_bits_for
+    from ..tree.federated_binning import _sum
+    if params.base_score is not None:
+        base = losses.base_margin_from_stats(params)
+        rep = np.array([params.base_score], np.float32) \
+            if params.objective == "binary:logistic" else base
+        return base, rep
+    obj = params.objective
+    y64 = np.asarray(y, np.float64)
+    if obj == "multi:softprob":
+        cnt = np.bincount(y64.astype(np.int64), minlength=params.num_class).astype(np.uint64)
+        agg = _sum(fed, cnt, "intercept", everyone)
+        if fed.is_server:
+            counts = agg.total.view(np.int64)
+            base = losses.base_margin_from_stats(params, counts=counts, n=n_total)
+            fed.announce({"base": base.astype(np.float64).tolist()}, "intercept")
+        else:
+            base = np.asarray(fed.hear()["base"], np.float32)
+        return base.astype(np.float32), base.astype(np.float32)
+    if obj == "reg:squarederror":
+        l1 = float(np.abs(y64).sum())
+        if not l1 < 2.0 ** 62 / max(1, len(everyone)):
+            raise ProtocolError(f"labels too large for the 64-bit fixed point (sum |y| = {l1:.3g})")
+        agg = _sum(fed, np.array([math.ceil(l1)], np.uint64), "label bound", everyone)
+        if fed.is_server:
+            f = frac_bits_for(float(agg.total.view(np.int64)[0]))
+            fed.announce({"f": f}, "label scale")
+        else:
+            f = int(fed.hear()["f"])
+    else:
+        f = frac_bits_for(n_total)
+    agg = _sum(fed, _enc(np.array([y64.sum()]), f), "intercept", everyone)
+    if fed.is_server:
+        mean = float(_dec(agg.total, f)[0]) / n_total
+        base = losses.base_margin_from_stats(params, mean=mean)
+        rep = np.array([np.float32(mean)], np.float32) if obj == "binary:logistic" else base
+        fed.announce({"base": base.astype(np.float64).tolist(),
+                      "repr": rep.astype(np.float64).tolist()}, "intercept")
+    else:
+        msg = fed.hear()
+        base, rep = np.asarray(msg["base"], np.float32), np.asarray(msg["repr"], np.float32)
+    return base.astype(np.float32), rep.astype(np.float32)
+
+
+def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
+                          threads=None, leave_at=None, audit: bool = False) -> dict:
+    """Phases 2-3 for this party; returns the trees (at the analyst) and the stats.
+
+    ``leave_at`` (tests only): ``(round, level)``, this party leaves before sending its
+    sum of that level of the round's first tree (level -1: before the round starts),
+    as if its process died there."""
+    from ..tree.federated import Federation, FederatedBackend
+    from ..tree.federated_binning import SLOTS, bin_codes, federated_cuts
+    from ..tree.grower import boost
+    from ..tree.plain import _check_onehot
+
+    params = job.tree_params
+    parties = [i for i in range(len(names)) if i != ep.dealer_id]
+    server = names.index(job.analyst)
+    n_total = int(info["n_rows"])
+    categorical = np.array([t == "c" for t in info["feature_types"]], dtype=bool)
+    threads = _threads(ep, len(parties)) if threads is None else threads
+    t_start = time.perf_counter()
+    fed = Federation(ep, parties, server, audit=audit)
+    members = fed.session(SLOTS + 2, "set-up")
+    if members != parties:
+        gone = ", ".join(names[p] for p in parties if p not in members)
+        raise ProtocolError(f"{gone} dropped out before the federated set-up finished: the job "
+                            "stops (nothing was trained); restart it without them")
+    X = np.asarray(view.X, np.float32)
+    mapper, bin_stats = federated_cuts(fed, X, categorical, params.max_bin, threads)
+    _check_onehot(mapper, params)
+    codes = bin_codes(X, mapper, threads)
+    base, base_repr = _intercept(fed, params, np.asarray(view.y), n_total, parties)
+    backend = FederatedBackend(fed, codes, np.asarray(view.y), params, mapper, n_total, base,
+                               threads=threads)
+    setup_seconds = time.perf_counter() - t_start
+    setup_bytes = ep.stats.total_sent
+
+    if leave_at is not None:
+        r0, l0 = leave_at
+        hist, before = backend.histograms, backend.before_round
+
+        def leave_hist(nodes, gh):
+            if backend.round == r0 and backend.tree_in_round == 0 and nodes.level == l0:
+                raise _Leave
+            return hist(nodes, gh)
+
+        def leave_round(rnd):
+            if rnd == r0 and l0 < 0:
+                raise _Leave
+            before(rnd)
+        backend.histograms, backend.before_round = leave_hist, leave_round
+
+    per_tree, trees = [], []
+    mark = {"t": time.perf_counter(), "b": ep.stats.total_sent, "r": ep.stats.rounds}
+
+    def on_level(level):
+        progress.level(f"level {level + 1}/{params.max_depth}, "
+                       f"{time.perf_counter() - mark['t']:.1f}s")
+
+    def on_tree(rnd, group, tree):
+        if fed.is_server:
+            trees.append(backend.reveal_tree(tree.splits, tree.leaves, tree.group))
+        now = time.perf_counter()
+        rec = {"round": rnd, "group": group, "seconds": now - mark["t"],
+               "bytes_sent": ep.stats.total_sent - mark["b"], "rounds": ep.stats.rounds - mark["r"]}
+        per_tree.append(rec)
+        mark.update(t=now, b=ep.stats.total_sent, r=ep.stats.rounds)
+        progress.tree(f"{rec['seconds']:.2f}s, {rec['bytes_sent'] / 1e6:.2f} MB sent/tree")
+
+    left = None
+    try:
+        boost(backend, job.num_boost_round, on_tree=on_tree, on_level=on_level)
+    except _Leave:
+        ep.close()
+        left = {"round": backend.round, "level": leave_at[1]}
+    return {"trees": trees, "base": base_repr, "n_bins": mapper.n_bins, "categorical": categorical,
+            "setup_seconds": setup_seconds, "setup_bytes_sent": setup_bytes, "per_tree": per_tree,
+            "binning": bin_stats, "t_start": t_start, "dropouts": list(fed.events),
+            "secagg_drops": list(fed.sa.drops), "left": left, "fed": fed}
+
+
+def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool = False,
+                        checkpoint=None, resume: bool = False, keep_opened: bool = False,
+                        seed=None, leave_at=None, threads=None) -> dict:
+    """:func:`~ppboost.training.runner.run_party` for ``job.mode == "federated"``.
+
+    Returns ``{"stats": ..., "model": FederatedModel | None}``; only the analyst's
+    ``model`` is set.  ``leave_at``: see :func:`train_federated_party` (tests)."""
+    from . import agree as _agree
+    from .runner import PartyProgress, _facts, _Window, align
+    from ..crypto.prg import PRG
+
+    t0 = time.perf_counter()
+    if error is None and checkpoint is not None:
+        error = JobError("checkpoints (--checkpoint) are not built for mode 'federated'")
+    setup = _Window(ep)
+    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "party", site, error))
+    info = _agree.check(facts, names, job, ep.dealer_id)
+    check_federated(info["kind"], len(names) - 1, AgreementError)
+    if error is not None:                  # pragma: no cover - check() raised it already
+        raise error
+    rng = PRG(seed if seed is not None else os.urandom(16))
+    site, info = align(ep, job, info, site, names, rng)
+    setup_stats = setup.stats()
+    me = names[ep.me]
+    view = site.view(info["parties"][me]["feature_indices"], info["parties"][me]["columns"])
+    window = _Window(ep)
+    params = job.tree_params
+    progress = PartyProgress(job.num_boost_round * params.n_groups, verbose,
+                             f"ppboost federated training ({me})")
+    try:
+        out = train_federated_party(ep, job, info, view, names, progress=progress,
+                                    leave_at=leave_at, threads=threads)
+    finally:
+        progress.close()
+    train_stats = window.stats()
+    stats = dict(train_stats, mode="federated",
+                 online_seconds=time.perf_counter() - out["t_start"],
+                 setup_seconds=out["setup_seconds"], per_tree=out["per_tree"],
+                 setup_messages=setup_stats, binning=out["binning"],
+                 setup_bytes_sent=out["setup_bytes_sent"] - window.sent,
+                 dropouts=out["dropouts"], secagg_drops=out["secagg_drops"], left=out["left"],
+                 delivery_bytes=0, wall_seconds=time.perf_counter() - t0)
+    model = None
+    if out["fed"].is_server:
+        model = FederatedModel(params, out["trees"], out["base"], out["n_bins"],
+                               out["categorical"], list(info["feature_names"]),
+                               dropouts=out["dropouts"])
+    return {"stats": stats, "model": model}
+
+
+def run_federated_dealer(job, ep, *, names: list, checkpoint=None, resume: bool = False) -> dict:
+    """The dealer in federated mode: it takes part in the agreement only, then leaves."""
+    from . import agree as _agree
+    from .runner import _facts, _Window
+
+    t0 = time.perf_counter()
+    error = JobError("checkpoints (--checkpoint) are not built for mode 'federated'") \
+        if checkpoint is not None else None
+    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "dealer", None, error))
+    info = _agree.check(facts, names, job, ep.dealer_id)
+    check_federated(info["kind"], len(names) - 1, AgreementError)
+    w = _Window(ep).stats()
+    return {"mode": "federated", "offline_seconds": 0.0, "requests": 0, "bytes_sent": 0,
+            "messages": 0, "rounds": 0, "transcript": w["transcript"],
+            "wall_seconds": time.perf_counter() - t0}
