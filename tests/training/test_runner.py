@@ -254,3 +254,23 @@ def test_job_files(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(JobError, match="not valid JSON"):
         Job.load(tmp_path / "bad.json")
+
+
+def test_an_analyst_of_its_own_in_process(tmp_path):
+    """run_analyst as participant n_parties + 1: it alone gets a model; the parties get None."""
+    from ppboost.training import run_analyst
+    rng = np.random.default_rng(11)
+    job = Job(params=PARAMS, num_boost_round=1, split="horizontal", analyst="auditor", label="y")
+    frames = [pd.DataFrame({"x": rng.integers(0, 4, 50).astype(float),
+                            "y": rng.normal(size=50)}) for _ in range(2)]
+    sites = [_site(tmp_path, f"p{i}", f, job) for i, f in enumerate(frames)]
+    names = ["p0", "p1", "dealer", "auditor"]
+    fns = [functools.partial(lambda s, ep: run_party(job, ep, s, names=names), s) for s in sites]
+    results, _, _, analyst = run_inprocess(2, fns, lambda ep: run_dealer(job, ep, names=names),
+                                           timeout=60, names=names,
+                                           analyst_fn=lambda ep: run_analyst(job, ep, names=names))
+    assert all(r["model"] is None for r in results)
+    pooled = pd.concat(frames)
+    d = xgb.DMatrix(pooled[["x"]], label=pooled["y"])
+    ref = xgb.train({**PARAMS, "tree_method": "hist"}, d, 1)
+    assert np.abs(analyst["model"].reveal().predict(d) - ref.predict(d)).max() <= 1e-5
