@@ -179,7 +179,34 @@ def bench_throughput(url, token, user, batches, n_clients, seconds, ca=None):
     return {"clients": n_clients, "rows_per_s": sum(counts) / el, "requests": len(all_lat),
             "request_ms_p50": _pct(all_lat, 50) if all_lat else None,
             "request_ms_p99": _pct(all_lat, 99) if all_lat else None,
-            "seconds": el, "errors": errors}
+            "seconds": el, "errors": errors, "_rows": sum(counts), "_lat": all_lat}
+
+
+def bench_throughput_interleaved(targets: dict, batches, n_clients, seconds, rounds):
+    """Throughput of several servers under the same load, measured in alternation.
+
+    ``targets``: {name: (url, token, ca)}.  Each server gets ``rounds`` slices of
+    ``seconds / rounds`` (order reversed every round), so that a change in the
+    machine's load (it is shared) reaches every server alike.  Returns {name: result}.
+    """
+    parts = {k: [] for k in targets}
+    names = list(targets)
+    for r in range(rounds):
+        for k in (names if r % 2 == 0 else names[::-1]):
+            url, token, ca = targets[k]
+            parts[k].append(bench_throughput(url, token, "bench", batches, n_clients,
+                                             seconds / rounds, ca))
+    out = {}
+    for k, ps in parts.items():
+        lat = [x for p in ps for x in p["_lat"]]
+        el = sum(p["seconds"] for p in ps)
+        out[k] = {"clients": n_clients, "rows_per_s": sum(p["_rows"] for p in ps) / el,
+                  "requests": len(lat), "request_ms_p50": _pct(lat, 50) if lat else None,
+                  "request_ms_p99": _pct(lat, 99) if lat else None, "seconds": el,
+                  "rounds": rounds, "rows_per_s_by_round": [round(p["rows_per_s"], 1)
+                                                            for p in ps],
+                  "errors": [e for p in ps for e in p["errors"]]}
+    return out
 
 
 def bench_in_process(model, batches, seconds, n_threads):
@@ -446,7 +473,10 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--clients", default="1,2,4,8")
     ap.add_argument("--workers", default="1,2", help="server worker processes to try")
-    ap.add_argument("--seconds", type=float, default=8.0, help="per throughput level")
+    ap.add_argument("--seconds", type=float, default=8.0,
+                    help="per throughput level and server (split into --rounds slices)")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="slices per throughput level, HTTP and HTTPS in alternation")
     ap.add_argument("--latency-n", type=int, default=200)
     ap.add_argument("--schemes", default="http,https", help="http, https or both")
     ap.add_argument("--quick", action="store_true", help="1024-bit keys, 20 trees, short runs")
@@ -502,35 +532,48 @@ def main(argv=None):
     if tls:
         out["tls"] = {"certificate": "ECDSA P-256, throwaway CA, verified by the clients",
                       "server_ciphers_tls12": "ECDHE+AESGCM:ECDHE+CHACHA20"}
+    out["throughput_method"] = (f"per client count, each server gets {a.rounds} slices of "
+                                f"{a.seconds / a.rounds:g} s, HTTP and HTTPS in alternation "
+                                "(order reversed every round); rows/s over all slices")
     for workers in [int(w) for w in a.workers.split(",")]:
-        for scheme in schemes:              # HTTP and HTTPS back to back, same load
-            ca = tls["ca"] if scheme == "https" else None
-            log = open(tmp / f"server-{scheme}-{workers}.log", "ab")
-            proc, url = start_server(tmp / f"db-{scheme}-{workers}.sqlite", tmp / "admin.tok",
-                                     workers, max(a.batch, 64), log,
-                                     tls if scheme == "https" else None)
-            try:
+        procs, logs, targets, runs = [], [], {}, {}
+        try:
+            for scheme in schemes:          # both servers up; idle while the other is measured
+                ca = tls["ca"] if scheme == "https" else None
+                log = open(tmp / f"server-{scheme}-{workers}.log", "ab")
+                logs.append(log)
+                proc, url = start_server(tmp / f"db-{scheme}-{workers}.sqlite",
+                                         tmp / "admin.tok", workers, max(a.batch, 64), log,
+                                         tls if scheme == "https" else None)
+                procs.append(proc)
                 with ServiceClient(url, admin_token=admin, timeout=600, ca=ca) as svc:
                     t0 = time.perf_counter()
                     token = svc.upload_model("bench", blob)["token"]
                     upload_s = time.perf_counter() - t0
-                run = {"workers": workers, "scheme": scheme, "upload_s": upload_s}
+                runs[scheme] = {"workers": workers, "scheme": scheme, "upload_s": upload_s}
+                targets[scheme] = (url, token, ca)
                 # warm every worker's cache (model deserialisation) before timing
                 for _ in range(4 * workers):
                     with ServiceClient(url, token=token, ca=ca) as svc:
                         svc.predict_bytes("bench", batches[0][0])
-                run["latency_single_query"] = bench_latency(url, token, "bench", client, X,
-                                                            a.latency_n, bc, ca)
-                run["loadavg_before_throughput"] = list(os.getloadavg())
-                run["throughput"] = [bench_throughput(url, token, "bench", batches, c,
-                                                      a.seconds, ca)
-                                     for c in [int(c) for c in a.clients.split(",")]]
+            for scheme, (url, token, ca) in targets.items():
+                runs[scheme]["latency_single_query"] = bench_latency(
+                    url, token, "bench", client, X, a.latency_n, bc, ca)
+                runs[scheme]["loadavg_before_throughput"] = list(os.getloadavg())
+                runs[scheme]["throughput"] = []
+            for c in [int(c) for c in a.clients.split(",")]:
+                res = bench_throughput_interleaved(targets, batches, c, a.seconds, a.rounds)
+                for scheme, r in res.items():
+                    runs[scheme]["throughput"].append(r)
+                common.progress({"workers": workers, "clients": c,
+                                 **{f"{k}_rows_per_s": round(v["rows_per_s"])
+                                    for k, v in res.items()}})
+            for scheme, run in runs.items():
                 out["servers" if scheme == "http" else "servers_https"].append(run)
-                common.progress({"workers": workers, "scheme": scheme,
-                                 "rows_per_s": {t["clients"]: round(t["rows_per_s"])
-                                                for t in run["throughput"]}})
-            finally:
+        finally:
+            for proc in procs:
                 stop_server(proc)
+            for log in logs:
                 log.close()
     out["https_vs_http"] = compare_schemes(out["servers"], out["servers_https"])
     common.emit(out, bench_run, a.out)

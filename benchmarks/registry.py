@@ -116,13 +116,35 @@ BENCHMARKS = {b.name: b for b in [
     Bench("server", "bench_server.py", (),
           ("--key-bits", "1024", "--trees", "5", "--seconds", "0.3", "--latency-n", "5",
            "--clients", "1,2", "--workers", "1"), timeout=1800.0,
-          what="encrypted prediction over HTTP: latency, throughput vs clients",
+          what="encrypted prediction over HTTP and HTTPS: latency, throughput vs clients",
           figures=(
               Figure("server: plain xgboost {plain_xgboost.rows_per_s_batch*} rows/s "
                      "(batches of {batch})"),
               Figure("server: encrypted in-process ceiling {rows_per_s} rows/s "
                      "({threads} thread(s))", ("in_process_predict[*]",)),
+              Figure("server over HTTPS, {workers} worker(s): one query end to end p50 "
+                     "{latency_single_query.end_to_end_ms.p50} ms, p99 "
+                     "{latency_single_query.end_to_end_ms.p99} ms", ("servers_https[*]",)),
+              Figure("server, {workers} worker(s), 4 clients x batches of {/batch}: HTTPS "
+                     "{clients[clients=4].https_rows_per_s} rows/s, HTTP "
+                     "{clients[clients=4].http_rows_per_s} rows/s (HTTPS / HTTP "
+                     "{clients[clients=4].https_over_http})", ("https_vs_http[*]",)),
           )),
+    Bench("server_soak", "bench_server.py", ("--soak",),
+          ("--soak", "--quick", "--soak-seconds", "6"), timeout=600.0, quick_timeout=120.0,
+          results_file="server_soak.json",
+          what="service soak over HTTPS: 8 clients, valid and invalid requests, <= 30 s",
+          figures=(Figure("server soak ({soak.scheme}, {soak.clients} clients, {soak.seconds} s, "
+                          "{key_bits}-bit keys): {soak.requests} requests, "
+                          "{soak.server_errors_5xx} 5xx, {soak.unexpected_status} unexpected "
+                          "statuses, {soak.decryptions_checked} answers decrypted "
+                          "({soak.decryption_errors} wrong), server RSS "
+                          "{soak.server_rss_kib.after_warmup} KiB after the warm-up, "
+                          "{soak.server_rss_kib.end} KiB at the end "
+                          "({soak.server_rss_growth_percent}%); "
+                          "{soak.server_log.disconnect_warnings} aborted uploads logged as "
+                          "{soak.server_log.lines} log lines, "
+                          "{soak.server_log.tracebacks} tracebacks"),)),
     Bench("deploy", "bench_deploy.py", (), ("--quick",), timeout=3600.0, quick_timeout=180.0,
           what="deployment: XORBoost config through `ppboost party` processes vs train(); PSI",
           figures=(

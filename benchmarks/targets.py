@@ -22,7 +22,10 @@ permutation within 15x of numpy, comparison at 10^6 per second, at 10^6 elements
 depth 4, 128 bins: <= 10 s per tree in total, <= 3 s online; XORBoost published
 < 90 s) and issue 4 (encrypted prediction with 3072-bit keys: <= 12 ms per query end
 to end, model encryption >= 10x faster than PPXGBoost's ~10 s per user and 143 s for
-~4,400 leaves, >= 300 queries/s for 4 clients x batches of 64).  The horizontal
+~4,400 leaves, >= 300 queries/s for 4 clients x batches of 64), issue 15 (the service
+over HTTPS: >= 1,500 rows/s and >= 90% of HTTP's throughput for 4 clients x batches of
+64; a soak of 8 clients with valid and invalid requests for <= 30 s: no 5xx, every
+answer decrypting correctly, server RSS growth under 20%).  The horizontal
 binning benchmark (``secure_binning``) has no target; its figures are listed in the
 summary without one.  Issue 11 (deployment: every participant its own process): the
 XORBoost configuration through `ppboost party` processes with the same bytes and rounds per
@@ -141,6 +144,26 @@ TARGETS: list = [
            "queries/s, 4 concurrent clients x batches of {batch|64}",
            "throughput[clients=4].rows_per_s", "rows/s", ">=", 300, None, _SERVER,
            each="servers", each_label="{workers} worker(s)"),
+    # -- the service over HTTPS and its soak (issue 15)
+    Target("server", "encrypted prediction",
+           "rows/s over HTTPS, 4 concurrent clients x batches of {batch|64}",
+           "throughput[clients=4].rows_per_s", "rows/s", ">=", 1500, None, _SERVER,
+           each="servers_https", each_label="{workers} worker(s)"),
+    Target("server", "encrypted prediction",
+           "HTTPS throughput / HTTP throughput, 4 concurrent clients x batches of {batch|64}",
+           "clients[clients=4].https_over_http", "x", ">=", 0.9, None, _SERVER,
+           each="https_vs_http", each_label="{workers} worker(s)"),
+    Target("server_soak", "prediction service", "soak: answers with a 5xx status",
+           "soak.server_errors_5xx", "", "<=", 0, None, (("soak.clients", "==", 8),)),
+    Target("server_soak", "prediction service",
+           "soak: answers whose status is not the expected one (valid and invalid requests)",
+           "soak.unexpected_status", "", "<=", 0, None, (("soak.clients", "==", 8),)),
+    Target("server_soak", "prediction service", "soak: valid answers decrypting to another "
+           "prediction than booster.predict", "soak.decryption_errors", "", "<=", 0, None,
+           (("soak.clients", "==", 8),)),
+    Target("server_soak", "prediction service", "soak: server RSS growth after the warm-up "
+           "(issue 15: under 20%)", "soak.server_rss_growth_percent", "%", "<=", 20, None,
+           (("soak.clients", "==", 8), ("/key_bits", "==", 3072))),
     # -- MPC engine (issue 2), 10^6 elements
     *_mpc_rows("beaver_mul", "Beaver multiplication"),
     *_mpc_rows("owner_permutation", "owner-known permutation"),

@@ -39,7 +39,9 @@ The keys file
 format and its reader and writer are in :mod:`ppboost.inference.keys`.
 
 Exit codes: 0 success; 1 the server refused the request (the HTTP status is
-explained); 2 bad command-line input or local files; 3 server unreachable.
+explained); 2 bad command-line input or local files (a user id that breaks the
+rule, an infinite input value, an unreadable CA file); 3 server unreachable, or
+its TLS certificate not accepted (nothing was sent).
 Expected errors print one line on stderr, never a traceback.
 """
 from __future__ import annotations

@@ -32,7 +32,8 @@ Roles and what each holds:
 The messages between them are in :mod:`.messages` (with the fixed-point
 encoding), their byte container in :mod:`.container`.  The names below are
 loaded on first use, so that the service plumbing (:mod:`.store`,
-:mod:`.http_client`) imports without the numba and gmpy2 code.
+:mod:`.http_client`, the user-id rule in :mod:`.ids`) imports without the numba
+and gmpy2 code.
 """
 
 _LAZY = {
