@@ -25,6 +25,7 @@ _LAZY = {
     "Job": "ppboost.training",
     "SecureXGBClassifier": "ppboost.sklearn",
     "SecureXGBRegressor": "ppboost.sklearn",
+    "DP": "ppboost.dp",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

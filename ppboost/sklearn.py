@@ -17,6 +17,11 @@ Fitted attributes: ``booster_``, ``model_`` (the
 :class:`~ppboost.training.SecretSharedModel`), ``n_features_in_``,
 ``feature_names_in_``, and for the classifier ``classes_`` and ``n_classes_``.
 Classifier labels must be the integers 0 .. K-1.
+
+Differential privacy (:mod:`ppboost.dp`): ``dp_epsilon`` (None: none),
+``dp_delta``, ``dp_clip`` and ``dp_bounds`` (public ranges of the numerical
+features) make ``fit`` call ``train(..., dp=ppboost.DP(...))``; the fitted
+``booster_`` then carries ``attr("dp_epsilon")`` and ``attr("dp_delta")``.
 """
 from __future__ import annotations
 
@@ -28,13 +33,15 @@ __all__ = ["SecureXGBClassifier", "SecureXGBRegressor"]
 class _SecureXGBBase:
     _param_names = ("n_estimators", "max_depth", "learning_rate", "reg_lambda", "gamma",
                     "min_child_weight", "max_bin", "base_score", "verbose", "timeout",
-                    "transport")
+                    "transport", "dp_epsilon", "dp_delta", "dp_clip", "dp_bounds")
 
     def __init__(self, *, n_estimators: int = 10, max_depth: int = 6,
                  learning_rate: float = 0.3, reg_lambda: float = 1.0, gamma: float = 0.0,
                  min_child_weight: float = 1.0, max_bin: int = 256,
                  base_score: float | None = None, verbose: bool = False,
-                 timeout: float = 120.0, transport: str = "inprocess"):
+                 timeout: float = 120.0, transport: str = "inprocess",
+                 dp_epsilon: float | None = None, dp_delta: float = 1e-6, dp_clip: float = 1.0,
+                 dp_bounds: dict | None = None):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -46,6 +53,10 @@ class _SecureXGBBase:
         self.verbose = verbose
         self.timeout = timeout
         self.transport = transport
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.dp_clip = dp_clip
+        self.dp_bounds = dp_bounds
 
     # -- scikit-learn protocol
     def get_params(self, deep: bool = True) -> dict:
@@ -81,8 +92,13 @@ class _SecureXGBBase:
         if not isinstance(split, Split):
             raise TypeError(f"fit takes a ppboost HorizontalSplit / VerticalSplit / "
                             f"MixedSplit, got {type(split).__name__}")
+        dp = None
+        if self.dp_epsilon is not None:
+            from .dp import DP
+            dp = DP(epsilon=self.dp_epsilon, delta=self.dp_delta, clip=self.dp_clip,
+                    bounds=self.dp_bounds)
         self.model_ = train(params, split, int(self.n_estimators), verbose=self.verbose,
-                            timeout=self.timeout, transport=self.transport)
+                            timeout=self.timeout, transport=self.transport, dp=dp)
         self.booster_ = self.model_.reveal()
         self.n_features_in_ = split.n_features
         self.feature_names_in_ = np.array(split.feature_names, dtype=object)
@@ -129,12 +145,14 @@ class SecureXGBClassifier(_SecureXGBBase):
                  min_child_weight: float = 1.0, max_bin: int = 256,
                  base_score: float | None = None, verbose: bool = False,
                  timeout: float = 120.0, transport: str = "inprocess",
-                 num_class: int | None = None):
+                 num_class: int | None = None, dp_epsilon: float | None = None,
+                 dp_delta: float = 1e-6, dp_clip: float = 1.0, dp_bounds: dict | None = None):
         super().__init__(n_estimators=n_estimators, max_depth=max_depth,
                          learning_rate=learning_rate, reg_lambda=reg_lambda, gamma=gamma,
                          min_child_weight=min_child_weight, max_bin=max_bin,
                          base_score=base_score, verbose=verbose, timeout=timeout,
-                         transport=transport)
+                         transport=transport, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
+                         dp_clip=dp_clip, dp_bounds=dp_bounds)
         self.num_class = num_class
 
     def fit(self, split):

@@ -225,10 +225,10 @@ def test_refusals_come_before_anything_is_shared(data, monkeypatch):
     with pytest.raises(DPError, match=r"missing: \['f4'\]"):
         b = _bounds(X)
         del b["f4"]
-        ppboost.train(PARAMS, split, 3, verbose=False, dp=DP(epsilon=1.0, bounds=b))
+        ppboost.train(PARAMS, split, 3, verbose=False, dp=DP(epsilon=50.0, bounds=b))
     with pytest.raises(DPError, match="unknown feature"):
         ppboost.train(PARAMS, split, 3, verbose=False,
-                      dp=DP(epsilon=1.0, bounds=dict(_bounds(X), age=(0, 1))))
+                      dp=DP(epsilon=50.0, bounds=dict(_bounds(X), age=(0, 1))))
     with pytest.raises(DPError, match="reg:squarederror"):
         ppboost.train(dict(PARAMS, objective="reg:squarederror"), split, 3, verbose=False,
                       dp=DP(epsilon=1.0, bounds=_bounds(X)))

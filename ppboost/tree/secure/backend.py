@@ -6,6 +6,8 @@ open) and schedules the dealer (:meth:`SecureBackend.before_round`).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ...mpc import raw
@@ -39,6 +41,10 @@ class SecureBackend(TreeBackend):
     labels : {label block index: float labels} for the blocks this party holds
     offline : ``"overlap"`` or ``"before"`` (:meth:`before_round`)
     analyst : the party id :meth:`reveal_tree` opens trees to, or None
+    dp : a :class:`~ppboost.dp.DPPlan` (differentially private training,
+        :mod:`ppboost.tree.secure.dp`: clipped gradients with unit hessians,
+        report-noisy-max splits, noisy leaves, public base_score; the cuts
+        must then be :func:`~ppboost.tree.secure.dp.public_cuts`), or None
 
     Construction (every party at once) sets up the owners' code matrices
     (:func:`~ppboost.tree.secure.route.setup_codes`), the split conditions'
@@ -50,7 +56,7 @@ class SecureBackend(TreeBackend):
 
     def __init__(self, party: Party, plan: SecurePlan, params: TreeParams, binned: dict,
                  cuts: dict, labels: dict, offline: str = "overlap",
-                 analyst: int | None = None):
+                 analyst: int | None = None, dp=None):
         if offline not in ("overlap", "before"):
             raise ValueError(f"offline == {offline!r}, must be 'overlap' or 'before'")
         if analyst is not None and (isinstance(analyst, bool)
@@ -58,10 +64,19 @@ class SecureBackend(TreeBackend):
                                     or not 0 <= analyst < party.n_parties):
             raise ValueError(f"analyst == {analyst!r}, must be a party id in "
                              f"0..{party.n_parties - 1} or None")
+        if dp is not None:
+            from .dp import check_params
+            check_params(params)
+            if dp.n_parties != party.n_parties:
+                raise ValueError(f"the DP plan is for {dp.n_parties} parties, not "
+                                 f"{party.n_parties}")
+            if params.base_score is None:          # the label mean would be released unnoised
+                params = dataclasses.replace(params, base_score=0.5)
+        self.dp = dp
         self.party, self.plan, self.params = party, plan, params
         self.layout = TreeLayout(plan.n_bins, plan.categorical)
         self.n_rows = int(plan.n_rows)
-        self.prec = precision_plan(params, self.n_rows)
+        self.prec = precision_plan(params, self.n_rows, unit_hessian=dp is not None)
         self._maps = CandidateMaps.from_layout(self.layout)
         self._route_maps = RouteMaps.from_layout(self.layout)
         self._cells = prepare_cells(party, plan, self.layout.n_bins, binned)
@@ -106,8 +121,14 @@ class SecureBackend(TreeBackend):
         return self.objective.init_margins()
 
     def gradients(self, margins) -> list:
-        """[(g, h)] per group: :meth:`SecureObjective.gradients`."""
-        return self.objective.gradients(margins)
+        """[(g, h)] per group: :meth:`SecureObjective.gradients`.  With DP: [(clip(g), None)]
+        (h = 1; :func:`ppboost.tree.secure.dp.clip_gradients` to the plan's g*)."""
+        if self.dp is None:
+            return self.objective.gradients(margins)
+        from .dp import clip_gradients
+        ghs = self.objective.gradients(margins, hessian=False)
+        return [(clip_gradients(self.party, g, self.dp.gradient_bound, self.objective.fm), None)
+                for g, _ in ghs]
 
     def update_margins(self, margins, nodes: Nodes, leaves: Leaves, group: int):
         """margins[:, group] += N @ (eta w): one matrix Beaver product (exact:
@@ -131,6 +152,10 @@ class SecureBackend(TreeBackend):
 
     def choose_splits(self, hist: Hist) -> Splits:
         """:func:`ppboost.tree.secure.split.choose_splits` against the objective's threshold."""
+        if self.dp is not None:
+            from .dp import noisy_choose_splits
+            return noisy_choose_splits(self.party, self.prec, self._maps, self.params.reg_lambda,
+                                       hist, self.dp)
         thr = self.objective.split_threshold(hist.tot.shape[1])
         return choose_splits(self.party, self.prec, self._maps, self.params.reg_lambda, hist, thr)
 
@@ -139,7 +164,13 @@ class SecureBackend(TreeBackend):
         return route(self.party, self.plan, self._codes, self._route_maps, nodes, splits)
 
     def leaf_values(self, nodes: Nodes, gh) -> Leaves:
-        """:func:`ppboost.tree.secure.split.leaf_values` of the last level."""
+        """:func:`ppboost.tree.secure.split.leaf_values` of the last level (with DP:
+        :func:`ppboost.tree.secure.dp.noisy_leaf_values`)."""
+        if self.dp is not None:
+            from .dp import noisy_leaf_values
+            return noisy_leaf_values(self.party, self.prec, self.params.reg_lambda,
+                                     self.params.eta, self.objective.fm, nodes.indicator, gh,
+                                     self.dp)
         return leaf_values(self.party, self.prec, self.params.reg_lambda, self.params.eta,
                            self.objective.fm, nodes.indicator, gh)
 

@@ -210,12 +210,14 @@ class SecureObjective:
         self._base_margin = b
         return np.tile(b.reshape(1, K), (n, 1))
 
-    def gradients(self, margins):
+    def gradients(self, margins, hessian: bool = True):
         """[(g, h)] per group.  reg: g = m - y_s, h = 1 (None), local.
         logistic: p = sigmoid(m) (33 rounds), g = p - y, h = p (1 - p)
         (1 product + 1 truncation).  softprob: P = softmax(M), g = P - onehot(y),
-        h = 2 P (1 - P).  Opened: Beaver / comparison / truncation masks only.
-        Elements: O(n K) per round.  [Chen & Guestrin 2016, sec. 2.2]
+        h = 2 P (1 - P).  ``hessian=False``: h is not computed (None; unit
+        hessians, for differential privacy).  Opened: Beaver / comparison /
+        truncation masks only.  Elements: O(n K) per round.
+        [Chen & Guestrin 2016, sec. 2.2]
         """
         p, party = self.params, self.party
         if self.reg:
@@ -225,10 +227,14 @@ class SecureObjective:
         if p.objective == "binary:logistic":
             pr = sigmoid(AShare(party, np.ascontiguousarray(margins[:, 0])), frac_bits=F).value
             g = pr - self._y
+            if not hessian:
+                return [(g, None)]
             h = raw.trunc(party, raw.mul(party, pr, one[:, 0] - pr), F, 2 * F + 2)
             return [(g, h)]
         P = softmax(AShare(party, np.ascontiguousarray(margins)), frac_bits=F).value
         G = P - self._y
+        if not hessian:
+            return [(np.ascontiguousarray(G[:, k]), None) for k in range(P.shape[1])]
         H = raw.trunc(party, raw.mul(party, P, one - P), F, 2 * F + 2) * np.uint64(2)
         return [(np.ascontiguousarray(G[:, k]), np.ascontiguousarray(H[:, k]))
                 for k in range(P.shape[1])]

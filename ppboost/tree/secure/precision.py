@@ -103,12 +103,31 @@ class PrecisionPlan:
         return bits_for(self.hi * 2.0 ** self.fh + self.n_rows + self.h_thr) + 2
 
 
-def precision_plan(params: TreeParams, n: int) -> PrecisionPlan:
+def precision_plan(params: TreeParams, n: int, unit_hessian: bool = False) -> PrecisionPlan:
     """The :class:`PrecisionPlan` for ``n`` rows; raises ValueError if the
     64-bit ring cannot hold these parameters (every bound is public and
-    worst case, module docstring)."""
+    worst case, module docstring).
+
+    ``unit_hessian`` (differential privacy, :mod:`ppboost.tree.secure.dp`):
+    binary:logistic / multi:softprob with every h = 1, so H is an integer
+    row count as for reg:squarederror; g at fg = 24 bits, |g| <= 1; nodes
+    may be empty (H = 0), so the reciprocal's range starts at lambda, which
+    must be >= 2^-8.
+    """
     lam, mcw = params.reg_lambda, params.min_child_weight
-    if params.objective == "reg:squarederror":
+    if unit_hessian:
+        if params.objective == "reg:squarederror":
+            raise ValueError("unit_hessian is for binary:logistic and multi:softprob "
+                             "(reg:squarederror has h = 1 already)")
+        fg, fh = CLS_BITS, 0                        # H = row count (integer)
+        gmax, hmax = 1.0, 1.0
+        h_thr = max(int(math.ceil(mcw - 1e-12)), 1)
+        lo = lam
+        fx = _lambda_bits(lam, 20)
+        if lo < 2.0 ** -8:
+            raise ValueError(f"lambda == {lam}, must be >= 2**-8 for differentially private "
+                             f"secure training (an empty node has H + lambda = lambda)")
+    elif params.objective == "reg:squarederror":
         fg, fh = REG_BITS, 0                        # H = row count (integer)
         gmax, hmax = 4.0, 1.0
         h_thr = max(int(math.ceil(mcw - 1e-12)), 1)
@@ -125,7 +144,7 @@ def precision_plan(params: TreeParams, n: int) -> PrecisionPlan:
     hi = n * hmax + lam
     Gmax = gmax * n
     # |G| / (H + lambda) <= max|g| when h = 1; else <= |G| / lo
-    Wmax = gmax if params.objective == "reg:squarederror" else Gmax / lo
+    Wmax = gmax if params.objective == "reg:squarederror" or unit_hessian else Gmax / lo
     Qmax = Gmax * Wmax
     s = int(math.ceil(math.log2(hi)))
     fr = int(min(28, math.floor(59 - s + math.log2(lo))))

@@ -20,8 +20,14 @@ from .plan import SecurePlan
 __all__ = ["agree_bins", "share_conditions"]
 
 
-def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
+def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int,
+               public_cuts: dict | None = None):
     """Every party learns the public bin counts; owners bin their cells.
+
+    ``public_cuts`` ({feature: FeatureCuts} for every feature, e.g.
+    :func:`ppboost.tree.secure.dp.public_cuts` for differential privacy):
+    the cuts are public, so nothing is computed from the data, nothing is
+    sent and the bin counts are theirs; owners bin their cells with them.
 
     ``my_X``: {cell index: float32 (n_c, m_c)} for the cells this party owns.
     A feature held by one cell is binned by its owner alone with xgboost's own
@@ -50,6 +56,8 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
     m = plan.n_features
     cells_of = [[ci for ci, c in enumerate(plan.cells) if j in set(c.features.tolist())]
                 for j in range(m)]
+    if public_cuts is not None:
+        return _bin_public(party, plan, my_X, public_cuts, cells_of)
     # --- shared features (rows split across cells): cuts by an oblivious sort of
     # the pooled rows (tree.secure_binning.shared_cuts); every party takes part and
     # learns the cuts, nobody a cell's rows or counts
@@ -102,6 +110,24 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int):
             mapper = BinMapper(tuple(cuts[j] for j in cell.features.tolist()))
             binned[ci] = mapper.transform(my_X[ci])
     return binned, {j: cuts[j] for j in range(m) if cut_owner[j] == me}
+
+
+def _bin_public(party: Party, plan: SecurePlan, my_X: dict, cuts: dict, cells_of: list):
+    """:func:`agree_bins` with public cuts: local, no message."""
+    m = plan.n_features
+    if sorted(cuts) != list(range(m)):
+        raise ValueError(f"public_cuts must give the cuts of every feature 0..{m - 1}")
+    for j in range(m):
+        if not cells_of[j]:
+            raise ValueError(f"feature {j} is held by no party")
+        if bool(cuts[j].categorical) != bool(plan.categorical[j]):
+            raise ValueError(f"public_cuts[{j}]: categorical == {cuts[j].categorical}, but the "
+                             f"feature is {'categorical' if plan.categorical[j] else 'numerical'}")
+    plan.n_bins = np.array([cuts[j].n_bins for j in range(m)], np.int64)
+    binned = {ci: BinMapper(tuple(cuts[j] for j in cell.features.tolist())).transform(my_X[ci])
+              for ci, cell in enumerate(plan.cells) if cell.owner == party.id}
+    cut_owner = [plan.cells[cells_of[j][0]].owner for j in range(m)]
+    return binned, {j: cuts[j] for j in range(m) if cut_owner[j] == party.id}
 
 
 def share_conditions(party: Party, plan: SecurePlan, layout: TreeLayout, cuts: dict) -> np.ndarray:

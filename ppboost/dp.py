@@ -1,0 +1,562 @@
+"""Differential privacy of the released model: the budget, its accounting, the noise parts.
+
+::
+
+    model = ppboost.train(params, split, 20, dp=ppboost.DP(epsilon=1.0, delta=1e-6,
+                                                           bounds={"age": (18, 80, 63), ...}))
+    booster = model.reveal()
+    booster.attr("dp_epsilon"), booster.attr("dp_delta"), booster.attr("dp_mechanism")
+
+MPC protects the data while it is in use; this module is about what the
+*finished model* says about its training rows (membership and attribute
+inference from the model).  With ``dp=DP(epsilon, delta)`` the training
+function itself is (epsilon, delta)-differentially private with respect to
+adding or removing one training row (the released trees, leaf values and
+intercept), and it is computed inside MPC, so neither a party, nor the
+dealer, nor a user of the model can take the noise out.
+
+What this module holds (no MPC code; importable from any layer):
+
+* :class:`DP`: the requested budget and the mechanism's public parameters,
+  validated on construction (:class:`DPError` before anything is shared);
+* :meth:`DP.plan` -> :class:`DPPlan`: the noise of every released quantity,
+  calibrated with ``dp-accounting``'s RDP accountant (no accountant is
+  written here), the budget split over trees and levels (below);
+* :func:`noise_part`: one party's local part of a distributed noise, sized so
+  that the parts of the parties other than any one already give the
+  required noise; the MPC side (:mod:`ppboost.mpc.noise`) inputs it as a
+  share, the federated side adds it to a local histogram;
+* :func:`gaussian_releases` / :func:`gaussian_release_event` /
+  :func:`spent_epsilon`: the accountant entries of a sequence of noisy
+  (e.g. histogram) releases, for the federated mode.
+
+The mechanism (MPC mode; :mod:`ppboost.tree.secure.dp` runs it)
+----------------------------------------------------------------
+Let g* be the public gradient bound (``clip``; for binary:logistic and
+multi:softprob at most 1, since |p - y| <= 1), every gradient clipped to
+[-g*, g*] in MPC and every hessian taken as 1 (DPBoost's setting: with the
+true hessians the gain G^2 / H has no bounded sensitivity, because H can be
+~0 while |G| is large).  Every tree is complete to ``max_depth`` (every node
+splits: whether a node splits is data dependent and would need a budget of
+its own), the split conditions come from public cuts (equal-width bins over
+public ``bounds``, categories from the declared levels), the internal
+nodes' weights are not released (0 in the model), and the intercept is the
+public ``base_score`` (0.5 unless given), not the label mean.
+
+Released quantities and their sensitivities (add / remove one row, whose
+gradient is g, |g| <= g*):
+
+1. **The split of each node** (feature, bin, default direction), chosen by
+   report-noisy-max with exponential noise on the utilities
+   u_c = G_L^2 / (n_L + lambda) + G_R^2 / (n_R + lambda).
+   Li et al., "Privacy-Preserving Gradient Boosting Decision Trees"
+   (DPBoost, AAAI 2020, Lemma 1) bound the sensitivity of this gain by
+   Delta_G = 3 g*^2.  Sharper, and what is used here: adding a row changes
+   one child's term by (G + g)^2 / (n + 1 + lambda) - G^2 / (n + lambda),
+   which lies in (-g*^2, 2 g*^2) for every candidate (|G| <= n g*, lambda >=
+   0), so the utilities of all candidates move within an interval of width
+   3 g*^2; argmax is unchanged by a common shift, so the effective
+   sensitivity is half that width, 3 g*^2 / 2, and noise of scale
+   beta = 3 g*^2 / eps_split makes each node's choice eps_split-DP
+   (report-noisy-max with exponential noise of scale 2 Delta / eps is
+   eps-DP; it is permute-and-flip, McKenna & Sheldon, NeurIPS 2020; Ding et
+   al. 2021).  A row is in one node per level, so a level's nodes compose
+   in parallel: each level costs eps_split.  The fixed-point error of the
+   computed utilities is added to the width (:meth:`DP.plan`'s
+   ``split_error``).
+2. **The leaf values** w = -G / (n + lambda) (then eta w): sensitivity
+   Delta_V = g* / (1 + lambda) (Li et al. 2020, Lemma 2; the maximum of
+   |(G + g) / (n + 1 + lambda) - G / (n + lambda)| is at n <= 1), and a row
+   is in one leaf of a tree, so the tree's leaf vector has L1 = L2
+   sensitivity Delta_V.  Gaussian noise N(0, (z Delta_V)^2) (default) or
+   Laplace noise of scale Delta_V / eps_leaf.
+3. **The split conditions**: public cut values, no cost.  **The internal
+   nodes' weights**: not released.  **The intercept**: public.
+
+Budget: every tree gets the same share; within a tree a fraction
+``split_share`` of its zCDP budget rho_t goes to split selection, evenly
+over its ``max_depth`` levels (eps_split = sqrt(2 split_share rho_t / depth),
+an eps-DP choice being eps^2/2-zCDP, Bun & Steinke 2016, Prop. 1.4), the
+rest to its leaves (z = 1 / sqrt(2 (1 - split_share) rho_t)).  rho_t is then
+calibrated with ``dp_accounting.calibrate_dp_mechanism`` so that the RDP
+accountant's composition of all trees x (depth ``ZCDpEvent`` + one
+``GaussianDpEvent`` / ``LaplaceDpEvent``) spends at most (epsilon, delta);
+the spend the accountant reports is what the booster carries.  Trees are
+adaptive (each tree's gradients depend on the earlier released trees);
+RDP composition covers that.
+
+Distributed noise.  Each data party p draws its part n_p locally from an
+infinitely divisible distribution, with parameters such that the sum of the
+parts of any P - 1 parties is exactly the noise above (exponential = Gamma(1)
+= sum of P - 1 Gamma(1 / (P - 1)); Gaussian = sum of N(0, s^2 / (P - 1));
+Laplace = difference of two such Gamma sums).  So a party that knows its
+own part (and nothing else about the others') still faces the full noise,
+and anyone else faces more (the total over P parties: a mixture of the
+mechanism over independent, data-independent shifts, which is at least as
+private).  The dealer contributes nothing and sees no part.  Why not
+Gumbel noise from jointly made uniforms (the exponential mechanism exactly):
+turning a shared uniform into -log(-log U) takes two secure logarithms per
+candidate and node (hundreds of rounds per level, and a fixed-point error
+in the noise that the analysis would have to carry); the divisible parts
+cost no online round at all (one input sharing per party, whose offline
+material is one dealer message), and report-noisy-max with exponential noise
+has the exponential mechanism's epsilon with at most its expected error
+(McKenna & Sheldon 2020).  Its cost: it composes as a generic eps-DP
+mechanism (eps^2/2-zCDP), not with the exponential mechanism's bounded-range
+eps^2/8, and with P parties the total noise is P / (P - 1) times the
+required one.
+
+What DP does not protect: the public facts (row counts, parameters, the
+bounds), anything a participant learns in the MPC itself (that is the
+threat model of the protocols), and neighbouring data sets that differ in
+more than one row (a patient with several rows, or a replaced row: twice
+epsilon).  The noise is drawn in float64 and rounded to the fixed-point
+grid (2^-20 for split utilities, 2^-fo for leaves); the guarantee is the
+continuous mechanism's.
+
+For the federated mode
+----------------------
+A party adds its :func:`noise_part` to its local histograms before the
+secure sum::
+
+    sigma, spent = gaussian_releases(dp, n_releases=T * (depth + 1), l2_sensitivity=S)
+    noisy = local_hist + noise_part(rng, "gaussian", sigma, n_parties, local_hist.shape)
+    # after the secure sum the total noise is >= N(0, sigma^2) from any one party's view;
+    # the split search on the noisy sum is post-processing
+
+``S`` is the L2 norm by which one row can change one release (e.g. with
+|g| <= g*, 0 <= h <= h* and m features, one level's [G, H, count]
+histograms of all nodes: sqrt(m (g*^2 + h*^2 + 1))).  With DP on, two
+parties suffice: the secure sum of two parties opens the total, which is
+differentially private by itself.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import PPBoostError
+
+__all__ = ["DP", "DPPlan", "DPError", "noise_part", "uniforms", "gaussian_releases",
+           "gaussian_release_event", "spent_epsilon", "NEIGHBOURING", "MECHANISM"]
+
+#: the neighbouring relation of every guarantee here
+NEIGHBOURING = "add or remove one training row"
+#: the mechanism's name as the booster carries it
+MECHANISM = ("DPBoost-style trees in MPC: clipped gradients, unit hessians, report-noisy-max "
+             "with exponential noise per node, {leaf} leaf noise, distributed noise parts")
+
+_KEYS = ("epsilon", "delta", "clip", "bounds", "split_share", "leaf_noise", "split_epsilon",
+         "leaf_noise_multiplier")
+_LEAF_NOISES = ("gaussian", "laplace")
+
+
+class DPError(PPBoostError, ValueError):
+    """A differential-privacy configuration that cannot be used (found before anything is shared)."""
+
+
+def _number(name, v, *, lo=None, hi=None, lo_open=True, hi_open=True, allow_inf=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise DPError(f"{name} == {v!r}, must be a number")
+    v = float(v)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise DPError(f"{name} == {v}, must be a finite number")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise DPError(f"{name} == {v}, must be {'>' if lo_open else '>='} {lo}")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise DPError(f"{name} == {v}, must be {'<' if hi_open else '<='} {hi}")
+    return v
+
+
+def _bounds(b) -> dict | None:
+    """{feature name: (lo, hi, bins or None)} from a mapping of (lo, hi) / (lo, hi, bins)."""
+    if b is None:
+        return None
+    if not isinstance(b, Mapping):
+        raise DPError(f"bounds must map a feature name to (lo, hi) or (lo, hi, bins), "
+                      f"got {type(b).__name__}")
+    out = {}
+    for name, v in b.items():
+        if not isinstance(v, (tuple, list)) or len(v) not in (2, 3):
+            raise DPError(f"bounds[{name!r}] == {v!r}, must be (lo, hi) or (lo, hi, bins)")
+        lo = _number(f"bounds[{name!r}] lo", v[0])
+        hi = _number(f"bounds[{name!r}] hi", v[1])
+        if not lo < hi:
+            raise DPError(f"bounds[{name!r}] == {tuple(v)!r}: lo must be < hi")
+        bins = None
+        if len(v) == 3:
+            bins = v[2]
+            if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
+                raise DPError(f"bounds[{name!r}] bins == {bins!r}, must be an integer >= 2")
+            bins = int(bins)
+        out[str(name)] = (lo, hi, bins)
+    return out
+
+
+@dataclass(frozen=True)
+class DP:
+    """The requested differential privacy of the released model.
+
+    Parameters
+    ----------
+    epsilon : > 0; ``math.inf`` means no differential privacy (exactly the
+        model and transcript of ``dp=None``).
+    delta : in (0, 1).
+    clip : g*, the public bound every gradient is clipped to (in MPC);
+        binary:logistic and multi:softprob gradients are in [-1, 1], so the
+        bound used is min(clip, 1).
+    bounds : {feature name: (lo, hi) or (lo, hi, bins)}: public ranges of the
+        numerical features (a data dictionary's, never the data's own).
+        Their cuts are ``bins`` (default ``max_bin``) equal-width bins; values
+        outside go to the first / last bin.  Categorical features take their
+        declared levels.  Every numerical feature needs one.
+    split_share : the fraction of each tree's (zCDP) budget spent on split
+        selection, spread evenly over its levels; the rest goes to its leaves.
+    leaf_noise : ``"gaussian"`` (default) or ``"laplace"``.
+    split_epsilon, leaf_noise_multiplier : fix the noise instead of
+        calibrating it (both or neither): each level's epsilon, and the
+        leaves' Gaussian noise multiplier z (sigma = z Delta_V) or, for
+        Laplace, 1 / eps_leaf.  ``train`` then refuses the configuration if
+        the accountant's spend exceeds (epsilon, delta).
+
+    The mechanism, its sensitivities and the budget split are in the module
+    docstring.  Every check here runs before anything is shared.
+    """
+
+    epsilon: float
+    delta: float = 1e-6
+    clip: float = 1.0
+    bounds: Any = None
+    split_share: float = 0.5
+    leaf_noise: str = "gaussian"
+    split_epsilon: float | None = None
+    leaf_noise_multiplier: float | None = None
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "epsilon", _number("epsilon", self.epsilon, lo=0.0, allow_inf=True))
+        set_(self, "delta", _number("delta", self.delta, lo=0.0, hi=1.0))
+        set_(self, "clip", _number("clip", self.clip, lo=0.0))
+        set_(self, "split_share", _number("split_share", self.split_share, lo=0.0, hi=1.0))
+        if self.leaf_noise not in _LEAF_NOISES:
+            raise DPError(f"leaf_noise == {self.leaf_noise!r}, must be one of {list(_LEAF_NOISES)}")
+        set_(self, "bounds", _bounds(self.bounds))
+        fixed = (self.split_epsilon, self.leaf_noise_multiplier)
+        if (fixed[0] is None) != (fixed[1] is None):
+            raise DPError("split_epsilon and leaf_noise_multiplier fix the noise together: "
+                          "give both or neither")
+        if fixed[0] is not None:
+            set_(self, "split_epsilon", _number("split_epsilon", fixed[0], lo=0.0))
+            set_(self, "leaf_noise_multiplier",
+                 _number("leaf_noise_multiplier", fixed[1], lo=0.0))
+
+    @property
+    def private(self) -> bool:
+        """False for epsilon = inf (no noise at all: today's model)."""
+        return math.isfinite(self.epsilon)
+
+    # ------------------------------------------------------------------ job file
+    def to_dict(self) -> dict:
+        """The job file's ``"dp"`` object (canonical: every key; epsilon inf as "inf")."""
+        return {"epsilon": self.epsilon if self.private else "inf", "delta": self.delta,
+                "clip": self.clip,
+                "bounds": None if self.bounds is None else {
+                    k: [lo, hi] if b is None else [lo, hi, b]
+                    for k, (lo, hi, b) in sorted(self.bounds.items())},
+                "split_share": self.split_share, "leaf_noise": self.leaf_noise,
+                "split_epsilon": self.split_epsilon,
+                "leaf_noise_multiplier": self.leaf_noise_multiplier}
+
+    @classmethod
+    def from_dict(cls, d) -> "DP":
+        if isinstance(d, DP):
+            return d
+        if not isinstance(d, Mapping):
+            raise DPError(f"dp must be an object with {list(_KEYS)}, got {type(d).__name__}")
+        unknown = sorted(k for k in d if k not in _KEYS)
+        if unknown:
+            raise DPError(f"unknown dp key(s) {unknown}; known keys are {list(_KEYS)}")
+        if "epsilon" not in d:
+            raise DPError("dp needs an epsilon")
+        kw = dict(d)
+        if isinstance(kw["epsilon"], str):
+            if kw["epsilon"].strip().lower() not in ("inf", "infinity"):
+                raise DPError(f"epsilon == {kw['epsilon']!r}, must be a number or 'inf'")
+            kw["epsilon"] = math.inf
+        return cls(**kw)
+
+    # ------------------------------------------------------------------ calibration
+    def plan(self, *, n_trees: int, depth: int, n_rows: int, reg_lambda: float,
+             n_parties: int, gradient_bound: float, split_error: float = 0.0,
+             leaf_error: float = 0.0, max_leaf: float | None = None) -> "DPPlan":
+        """The calibrated noise of a run (public inputs only; every party gets the same).
+
+        ``gradient_bound``: g* (clip, capped by the objective's own bound);
+        ``split_error`` / ``leaf_error``: bounds on the fixed-point error of
+        one computed utility / leaf weight (they widen the sensitivities:
+        two such errors per neighbouring pair); ``max_leaf``: the largest
+        |w| any data could give (default g* n / (n + lambda)).
+        Raises :class:`DPError` if the budget is too small for the trees
+        (the noise of every leaf would exceed ``max_leaf``, or each split's
+        noise scale the largest utility any data of n rows can have,
+        n g*^2) or, with fixed noise, if the spend exceeds (epsilon, delta).
+        """
+        if not self.private:
+            raise DPError("epsilon is inf: there is no noise to plan")
+        for name, v in (("n_trees", n_trees), ("depth", depth), ("n_rows", n_rows),
+                        ("n_parties", n_parties)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise DPError(f"{name} == {v!r}, must be an integer >= 1")
+        if n_parties < 2:
+            raise DPError(f"n_parties == {n_parties}: distributed noise needs >= 2 data parties")
+        lam = _number("reg_lambda", reg_lambda, lo=0.0, lo_open=False)
+        g = _number("gradient_bound", gradient_bound, lo=0.0)
+        T, D, n = int(n_trees), int(depth), int(n_rows)
+        split_range = 3.0 * g * g + 2.0 * float(split_error)
+        leaf_sens = g / (1.0 + lam) + 2.0 * float(leaf_error)
+        if max_leaf is None:
+            max_leaf = g * n / (n + lam) if n + lam > 0 else g
+        if self.split_epsilon is not None:
+            es, zl = self.split_epsilon, self.leaf_noise_multiplier
+        else:
+            es, zl = self._calibrate(T, D)
+        event = _tree_events(T, D, es, zl, self.leaf_noise)
+        spent = spent_epsilon(event, self.delta)
+        if spent > self.epsilon * (1 + 1e-9):
+            raise DPError(
+                f"this configuration spends epsilon == {spent:.6g} at delta == {self.delta:g} "
+                f"({T} trees x ({D} split levels at epsilon {es:.4g} + leaves), RDP accountant), "
+                f"more than the requested epsilon == {self.epsilon:g}")
+        beta = split_range / es
+        if self.leaf_noise == "gaussian":
+            leaf_scale = zl * leaf_sens                 # sigma
+            leaf_std = leaf_scale
+        else:
+            leaf_scale = zl * leaf_sens                 # Laplace b = Delta / eps_leaf
+            leaf_std = math.sqrt(2.0) * leaf_scale
+        where = (f"with epsilon == {self.epsilon:g}, delta == {self.delta:g} over {T} trees of "
+                 f"depth {D}")
+        if leaf_std > max_leaf:
+            raise DPError(
+                f"the budget is too small for {T} trees: {where}, each leaf's noise (std "
+                f"{leaf_std:.4g}) would exceed the largest leaf weight any data could give "
+                f"({max_leaf:.4g} = g* n / (n + lambda)); give a larger epsilon, fewer trees "
+                f"or a larger lambda")
+        if beta > n * g * g:
+            raise DPError(
+                f"the budget is too small for {T} trees: {where}, each split's noise scale "
+                f"({beta:.4g}) would exceed the largest utility any data of {n} rows could "
+                f"give ({n * g * g:.4g} = n g*^2); give a larger epsilon or fewer trees or levels")
+        return DPPlan(dp=self, n_trees=T, depth=D, n_rows=n, n_parties=int(n_parties),
+                      reg_lambda=lam, gradient_bound=g, split_epsilon=es,
+                      split_range=split_range, split_scale=beta, leaf_sensitivity=leaf_sens,
+                      leaf_noise_multiplier=zl, leaf_scale=leaf_scale,
+                      epsilon_spent=spent, split_error=float(split_error),
+                      leaf_error=float(leaf_error))
+
+    def _calibrate(self, T: int, D: int) -> tuple:
+        """(eps_split, leaf multiplier) from the per-tree zCDP budget rho_t, calibrated."""
+        import dp_accounting as dpa
+
+        f = self.split_share
+
+        def params(rho):
+            es = math.sqrt(2.0 * f * rho / D)
+            if self.leaf_noise == "gaussian":
+                zl = 1.0 / math.sqrt(2.0 * (1.0 - f) * rho)
+            else:
+                zl = 1.0 / math.sqrt(2.0 * (1.0 - f) * rho)      # = 1 / eps_leaf
+            return es, zl
+
+        def event(rho):
+            return _tree_events(T, D, *params(rho), self.leaf_noise)
+
+        guess = min(1.0, self.epsilon ** 2 / (8.0 * T))
+        rho = dpa.calibrate_dp_mechanism(
+            _accountant, event, self.epsilon, self.delta,
+            dpa.LowerEndpointAndGuess(1e-14, guess), tol=guess * 1e-7)
+        # the search returns a value within tol of the boundary on the feasible side;
+        # step back until the accountant agrees
+        for _ in range(60):
+            if spent_epsilon(event(rho), self.delta) <= self.epsilon:
+                break
+            rho *= 1.0 - 1e-6
+        return params(rho)
+
+
+@dataclass(frozen=True)
+class DPPlan:
+    """The calibrated noise of one run; every party computes the same from public facts.
+
+    ``split_epsilon`` per level of every tree; ``split_range`` the width within which
+    one row moves every utility (3 g*^2 plus the fixed-point errors); ``split_scale``
+    beta = split_range / split_epsilon, the exponential noise's scale (real units);
+    ``leaf_sensitivity`` Delta_V; ``leaf_scale`` the leaf noise's sigma (Gaussian) or
+    b (Laplace) in weight units; ``epsilon_spent`` what the RDP accountant reports at
+    ``dp.delta`` for the whole run.
+    """
+
+    dp: DP
+    n_trees: int
+    depth: int
+    n_rows: int
+    n_parties: int
+    reg_lambda: float
+    gradient_bound: float
+    split_epsilon: float
+    split_range: float
+    split_scale: float
+    leaf_sensitivity: float
+    leaf_noise_multiplier: float
+    leaf_scale: float
+    epsilon_spent: float
+    split_error: float = 0.0
+    leaf_error: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def delta(self) -> float:
+        return self.dp.delta
+
+    def event(self):
+        """The whole run as one ``dp_accounting`` DpEvent."""
+        return _tree_events(self.n_trees, self.depth, self.split_epsilon,
+                            self.leaf_noise_multiplier, self.dp.leaf_noise)
+
+    def attributes(self) -> dict:
+        """The booster's attributes: the spend, the mechanism's name and parameters."""
+        params = {
+            "requested_epsilon": self.dp.epsilon, "delta": self.dp.delta,
+            "neighbouring": NEIGHBOURING, "accountant": "dp_accounting RdpAccountant",
+            "trees": self.n_trees, "depth": self.depth, "rows": self.n_rows,
+            "parties": self.n_parties, "gradient_clip": self.gradient_bound,
+            "hessian": 1.0, "reg_lambda": self.reg_lambda,
+            "split_share": self.dp.split_share,
+            "split_mechanism": "report-noisy-max, exponential noise (permute-and-flip)",
+            "split_epsilon_per_level": self.split_epsilon,
+            "split_sensitivity_range": self.split_range,
+            "split_noise_scale": self.split_scale,
+            "leaf_mechanism": self.dp.leaf_noise,
+            "leaf_sensitivity": self.leaf_sensitivity,
+            ("leaf_noise_multiplier" if self.dp.leaf_noise == "gaussian"
+             else "leaf_inverse_epsilon"): self.leaf_noise_multiplier,
+            "leaf_noise_scale": self.leaf_scale,
+            "noise_parts": f"one per data party; any {self.n_parties - 1} give the full noise",
+            "split_conditions": "public cuts", "internal_weights": "not released",
+            "intercept": "public base_score", "min_child_weight": "not applied",
+            **self.extra,
+        }
+        return {"dp_epsilon": repr(float(self.epsilon_spent)), "dp_delta": repr(float(self.delta)),
+                "dp_mechanism": MECHANISM.format(leaf=self.dp.leaf_noise),
+                "dp_params": json.dumps(params, sort_keys=True)}
+
+
+# ----------------------------------------------------------------------------- accounting
+def _accountant():
+    from dp_accounting.rdp import rdp_privacy_accountant as rdp
+    return rdp.RdpAccountant()
+
+
+def _tree_events(T: int, D: int, split_epsilon: float, leaf_param: float, leaf_noise: str):
+    """T x (D eps-DP split choices as eps^2/2-zCDP + one leaf release)."""
+    import dp_accounting as dpa
+    leaf = (dpa.GaussianDpEvent(leaf_param) if leaf_noise == "gaussian"
+            else dpa.LaplaceDpEvent(leaf_param))
+    tree = dpa.ComposedDpEvent([dpa.SelfComposedDpEvent(dpa.ZCDpEvent(split_epsilon ** 2 / 2), D),
+                                leaf])
+    return dpa.SelfComposedDpEvent(tree, T)
+
+
+def spent_epsilon(event, delta: float) -> float:
+    """epsilon at ``delta`` of a ``dp_accounting`` event, by the RDP accountant."""
+    acc = _accountant()
+    acc.compose(event)
+    return float(acc.get_epsilon(delta))
+
+
+def gaussian_release_event(noise_multiplier: float, count: int = 1):
+    """``count`` adaptive Gaussian releases, each with sigma = noise_multiplier x its L2
+    sensitivity (e.g. the noisy histograms of every level of every tree)."""
+    import dp_accounting as dpa
+    return dpa.SelfComposedDpEvent(dpa.GaussianDpEvent(float(noise_multiplier)), int(count))
+
+
+def gaussian_releases(dp: DP, n_releases: int, l2_sensitivity: float) -> tuple:
+    """(sigma, epsilon spent): the Gaussian noise that makes ``n_releases`` adaptive
+    releases of L2 sensitivity ``l2_sensitivity`` (dp.epsilon, dp.delta)-DP together,
+    calibrated with the RDP accountant (federated mode: the histograms' noise)."""
+    import dp_accounting as dpa
+    if not dp.private:
+        raise DPError("epsilon is inf: there is no noise to calibrate")
+    if isinstance(n_releases, bool) or not isinstance(n_releases, (int, np.integer)) \
+            or n_releases < 1:
+        raise DPError(f"n_releases == {n_releases!r}, must be an integer >= 1")
+    s = _number("l2_sensitivity", l2_sensitivity, lo=0.0)
+    z = dpa.calibrate_dp_mechanism(
+        _accountant, lambda z: gaussian_release_event(1.0 / z, n_releases), dp.epsilon,
+        dp.delta, dpa.LowerEndpointAndGuess(1e-9, 1.0), tol=1e-9)
+    mult = 1.0 / z
+    for _ in range(60):
+        spent = spent_epsilon(gaussian_release_event(mult, n_releases), dp.delta)
+        if spent <= dp.epsilon:
+            break
+        mult *= 1.0 + 1e-6
+    return mult * s, spent
+
+
+# ----------------------------------------------------------------------------- noise parts
+def uniforms(rng, shape) -> np.ndarray:
+    """Uniforms in (0, 1), 53 bits each, from a :class:`ppboost.crypto.prg.PRG` (AES-CTR,
+    e.g. ``party.prg``, which the dealer does not know) or a ``numpy.random.Generator``."""
+    shape = (shape,) if np.isscalar(shape) else tuple(shape)
+    if hasattr(rng, "uint64") and hasattr(rng, "pos"):
+        w = rng.uint64(shape)
+    else:
+        w = rng.integers(0, np.iinfo(np.uint64).max, size=shape, dtype=np.uint64,
+                         endpoint=True)
+    return ((w >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+
+
+def _gamma(rng, shape, a: float, scale: float) -> np.ndarray:
+    """Gamma(a, scale) by the inverse CDF (both tails accurate)."""
+    from scipy.special import gammaincinv, gammainccinv
+    u = uniforms(rng, shape)
+    low = u < 0.5
+    out = np.empty(u.shape)
+    out[low] = gammaincinv(a, u[low])
+    out[~low] = gammainccinv(a, 1.0 - u[~low])
+    return out * scale
+
+
+def noise_part(rng, kind: str, scale: float, n_parties: int, shape) -> np.ndarray:
+    """One party's part of a distributed noise of ``scale``, float64 of ``shape``.
+
+    The parts of any ``n_parties - 1`` parties sum to exactly the noise:
+
+    * ``"exponential"``: Exp(scale) (mean ``scale``) = sum of n_parties - 1
+      Gamma(1 / (n_parties - 1), scale);
+    * ``"gaussian"``: N(0, scale^2) = sum of N(0, scale^2 / (n_parties - 1));
+    * ``"laplace"``: Laplace(scale) = Exp(scale) - Exp(scale), each a Gamma sum.
+
+    The sum of all ``n_parties`` parts has more noise (shape n_parties /
+    (n_parties - 1) for the Gamma sums, variance n_parties / (n_parties - 1)
+    times for the Gaussian).  ``rng``: see :func:`uniforms`; it must be the
+    party's own (never a dealer-seeded stream).
+    """
+    if isinstance(n_parties, bool) or not isinstance(n_parties, (int, np.integer)) \
+            or n_parties < 2:
+        raise DPError(f"n_parties == {n_parties!r}: distributed noise needs >= 2 parties")
+    scale = _number("scale", scale, lo=0.0, lo_open=False)
+    k = int(n_parties) - 1
+    if kind == "exponential":
+        return _gamma(rng, shape, 1.0 / k, scale)
+    if kind == "gaussian":
+        from scipy.special import ndtri
+        return ndtri(uniforms(rng, shape)) * (scale / math.sqrt(k))
+    if kind == "laplace":
+        return _gamma(rng, shape, 1.0 / k, scale) - _gamma(rng, shape, 1.0 / k, scale)
+    raise DPError(f"noise kind == {kind!r}, must be 'exponential', 'gaussian' or 'laplace'")

@@ -1,0 +1,148 @@
+"""Distributed noise made in MPC (ppboost.mpc.noise + ppboost.dp.noise_part).
+
+* the total and the sum of any P - 1 parties' parts have the right distribution
+  (Kolmogorov-Smirnov on many draws made in MPC, 2 and 3 parties, seeded);
+* no single participant can compute the total: a party's view is its own part,
+  shares that look uniform and are independent of the total, and no opened value;
+  the dealer sees requests only, the same whatever the noise.
+"""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ppboost.crypto import fixed
+from ppboost.crypto.prg import PRG
+from ppboost.dp import DPError, noise_part, uniforms
+from ppboost.mpc.arith import reveal
+from ppboost.mpc.noise import joint_noise
+from ppboost.mpc.shares import AShare
+from ppboost.mpc.simulate import run_parties
+
+N = 3000
+BITS = 24
+SCALE = 2.5
+
+
+def _draws(P, kind, seeds, n=N, keep_opened=False):
+    """Run joint_noise on P parties with party seeds ``seeds``; returns (parts, shares, total)."""
+    def fn(party):
+        party.prg = PRG(seeds[party.id])            # seeded private stream, for reproducibility
+        mine = {}
+
+        def sample(rng, shape):
+            mine["part"] = noise_part(rng, kind, SCALE, party.n_parties, shape)
+            return mine["part"]
+
+        sh = joint_noise(party, sample, (n,), BITS)
+        opened = list(party.opened or [])           # what joint_noise opened (before the test's reveal)
+        total = reveal(AShare(party, sh))
+        return mine["part"], sh, fixed.decode(total, BITS), opened
+
+    res, dealer, eps = run_parties(P, fn, keep_opened=keep_opened)
+    parts = np.stack([r[0] for r in res])
+    shares = np.stack([r[1] for r in res])
+    return parts, shares, res[0][2], [r[3] for r in res], dealer, eps
+
+
+def _seeds(P, base):
+    return [bytes([base + p]) * 16 for p in range(P)]
+
+
+@pytest.mark.parametrize("P", [2, 3])
+def test_exponential_parts_any_p_minus_1_give_exp_and_total_gamma(P):
+    parts, _, total, _, _, _ = _draws(P, "exponential", _seeds(P, 1))
+    # the opened total is the sum of every party's part (to the fixed-point rounding)
+    assert np.abs(total - parts.sum(axis=0)).max() < P * 2.0 ** -BITS
+    # total over P parties: Gamma(P / (P - 1), scale)
+    assert stats.kstest(total, stats.gamma(P / (P - 1), scale=SCALE).cdf).pvalue > 1e-3
+    # without any one party's part: exactly the required Exp(scale)
+    for p in range(P):
+        rest = parts.sum(axis=0) - parts[p]
+        assert stats.kstest(rest, stats.expon(scale=SCALE).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("P", [2, 3])
+def test_gaussian_parts_any_p_minus_1_give_the_required_normal(P):
+    parts, _, total, _, _, _ = _draws(P, "gaussian", _seeds(P, 11))
+    assert np.abs(total - parts.sum(axis=0)).max() < P * 2.0 ** -BITS
+    sd_total = SCALE * math.sqrt(P / (P - 1))
+    assert stats.kstest(total, stats.norm(scale=sd_total).cdf).pvalue > 1e-3
+    for p in range(P):
+        rest = parts.sum(axis=0) - parts[p]
+        assert stats.kstest(rest, stats.norm(scale=SCALE).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("P", [2, 3])
+def test_laplace_parts_any_p_minus_1_give_the_required_laplace(P):
+    parts, _, total, _, _, _ = _draws(P, "laplace", _seeds(P, 21))
+    assert np.abs(total - parts.sum(axis=0)).max() < P * 2.0 ** -BITS
+    for p in range(P):
+        rest = parts.sum(axis=0) - parts[p]
+        assert stats.kstest(rest, stats.laplace(scale=SCALE).cdf).pvalue > 1e-3
+
+
+def test_a_party_view_is_its_part_and_uniform_shares_only():
+    """Party 0's view: its own part, its shares, dealer messages; nothing opened.  Its
+    shares look uniform and are uncorrelated with the total; with its own seed (so its
+    own part) fixed, the total still changes with the other parties' seeds."""
+    P = 3
+    runs = []
+    for other in (31, 41):
+        seeds = [bytes([7]) * 16] + [bytes([other + p]) * 16 for p in range(1, P)]
+        runs.append(_draws(P, "gaussian", seeds, keep_opened=True))
+    (parts_a, sh_a, tot_a, opened_a, _, eps_a), (parts_b, sh_b, tot_b, _, _, _) = runs
+    assert all(o == [] for o in opened_a)                        # nothing is opened
+    assert np.array_equal(parts_a[0], parts_b[0])                # same own part
+    assert np.abs(tot_a - tot_b).max() > 1.0                     # but another total
+    # what party 0 received in joint_noise came from the dealer only (before the
+    # test's own reveal): no message from another party carries anything about a part
+    me = eps_a[0]
+    dealer_id = me.dealer_id
+    recv = [(f, n) for f, t, n in me.stats.transcript if t == 0]
+    first_from_party = next(i for i, (f, _) in enumerate(recv) if f != dealer_id)
+    assert all(f == dealer_id for f, _ in recv[:first_from_party])
+    for p in range(P):
+        u = sh_a[p].astype(np.float64) / 2.0 ** 64
+        assert stats.kstest(u, "uniform").pvalue > 1e-3          # uniform-looking shares
+        assert abs(np.corrcoef(u, tot_a)[0, 1]) < 0.1            # independent of the total
+    # the total is not what party 0 can compute from its part and its share
+    own = parts_a[0]
+    assert np.corrcoef(own, tot_a)[0, 1] < 0.9
+
+
+def test_the_dealer_sees_the_same_requests_whatever_the_noise():
+    t = []
+    for base in (51, 61):
+        _, _, _, _, dealer, eps = _draws(2, "exponential", _seeds(2, base), n=200)
+        d = eps[-1]
+        t.append([(f, to, n) for f, to, n in d.stats.transcript])
+    assert t[0] == t[1]
+
+
+def test_noise_part_checks():
+    rng = PRG(bytes(16))
+    with pytest.raises(DPError, match="n_parties"):
+        noise_part(rng, "gaussian", 1.0, 1, 4)
+    with pytest.raises(DPError, match="noise kind"):
+        noise_part(rng, "cauchy", 1.0, 2, 4)
+    with pytest.raises(DPError, match="scale"):
+        noise_part(rng, "gaussian", -1.0, 2, 4)
+    u = uniforms(np.random.default_rng(0), 1000)
+    assert u.min() > 0 and u.max() < 1
+    assert noise_part(np.random.default_rng(0), "exponential", 1.0, 3, (2, 3)).shape == (2, 3)
+
+
+def test_clip_gradients_in_mpc():
+    from ppboost.tree.secure.dp import clip_gradients
+    g = np.concatenate([np.linspace(-1.0, 1.0, 41), [-0.3, 0.3, 0.29999, -0.30001]])
+    enc = fixed.encode(g, 24)
+
+    def fn(party):
+        sh = enc.copy() if party.id == 0 else np.zeros_like(enc)
+        out = clip_gradients(party, sh, 0.3, 24)
+        return fixed.decode(reveal(AShare(party, out)), 24)
+
+    res, _, _ = run_parties(2, fn)
+    assert np.abs(res[0] - np.clip(g, -0.3, 0.3)).max() < 2.0 ** -23
