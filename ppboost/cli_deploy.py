@@ -28,7 +28,7 @@ from pathlib import Path
 __all__ = ["add_commands"]
 
 
-from .cli import CliError as _Stop   # one line on stderr, exit with its code
+from .cli import CliError as _Stop  # one line on stderr, exit with its code
 
 
 def _load(args, me_name: str | None, role: str = "party"):

@@ -54,8 +54,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 from Crypto.Cipher import AES
+from numba import njit
 
 from .floatbits import to_ordered_uint32
 
@@ -184,7 +184,7 @@ def _hgd(pop, good, sample, coins, ncoins, take_mode):
         c = math.sqrt(var + 0.5)
         h = _D1 * c + _D2
         m = np.int64(math.floor((cs + 1.0) * (mgb + 1.0) / (pop + 2.0)))
-        m = min(max(m, np.int64(0)), min(cs, mgb))
+        m = min(max(m, np.int64(0)), cs, mgb)
         b = min(float(min(cs, mgb) + 1), math.floor(a + 16.0 * c))
         pos = 0
         found = False

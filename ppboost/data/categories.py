@@ -24,7 +24,7 @@ in :meth:`Split.pooled() <ppboost.data.Split.pooled>`, so xgboost trained on
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -21,8 +21,8 @@ Party names are letters, digits, ``_``, ``.`` and ``-`` (not starting with
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 

@@ -43,15 +43,22 @@ counts are public).  Everything in ``PartyData.X`` and
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from .categories import agree_categories, codes_for, own_categories, to_party_matrix
 from .errors import DataValidationError
 from .labels import check_objective, parse_labels
-from .parse import (check_feature_names, check_nonempty, check_party_count, column_names,
-                    finite_float32, parse_features, split_entry)
+from .parse import (
+    check_feature_names,
+    check_nonempty,
+    check_party_count,
+    column_names,
+    finite_float32,
+    parse_features,
+    split_entry,
+)
 from .views import PartyData, PooledData
 
 __all__ = ["Split", "HorizontalSplit", "VerticalSplit", "MixedSplit"]
@@ -105,7 +112,7 @@ class Split:
         except KeyError:
             raise KeyError(f"no party named {name!r}; parties are {self.party_names}") from None
 
-    def validate(self, objective: str, num_class: int | None = None) -> "Split":
+    def validate(self, objective: str, num_class: int | None = None) -> Split:
         """Check every label holder's labels against ``objective``; returns self.
 
         Call before anything is shared (``ppboost.train`` does).  Each party's

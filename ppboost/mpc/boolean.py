@@ -122,7 +122,8 @@ def unpack_bits(planes: np.ndarray, n: int) -> np.ndarray:
     """Inverse of :func:`pack_bits`: ``(nbits, W)`` planes -> ``n`` uint64 values."""
     planes = np.asarray(planes)
     if planes.dtype != _U64 or planes.ndim != 2:
-        raise TypeError(f"unpack_bits: planes must be a 2-D uint64 array, got {planes.dtype} ndim {planes.ndim}")
+        raise TypeError(f"unpack_bits: planes must be a 2-D uint64 array, got {planes.dtype} "
+                        f"ndim {planes.ndim}")
     if not 1 <= planes.shape[0] <= 64:
         raise ValueError(f"unpack_bits: {planes.shape[0]} planes, must be in 1..64")
     if not 0 <= n <= 64 * planes.shape[1]:

@@ -32,8 +32,17 @@ from numba import njit
 
 from .arith import open_values
 from .b2a import b2a
-from .boolean import (AndTriple, BShare, carry_out, carry_out_plan, n_words, pack_bits,
-                      prefix_carries, xor_share_words, xor_share_words_expand)
+from .boolean import (
+    AndTriple,
+    BShare,
+    carry_out,
+    carry_out_plan,
+    n_words,
+    pack_bits,
+    prefix_carries,
+    xor_share_words,
+    xor_share_words_expand,
+)
 from .dealer import Correlation
 from .shares import AShare, share_array
 

@@ -80,11 +80,11 @@ class Correlation(ABC):
     name = ""
 
     @abstractmethod
-    def deal(self, d: "DealerSession", **params) -> None:
+    def deal(self, d: DealerSession, **params) -> None:
         """Dealer side: generate the material and send the corrections."""
 
     @abstractmethod
-    def expand(self, c: "DealerClient", **params):
+    def expand(self, c: DealerClient, **params):
         """Party side: expand this party's share of the material (mirror of ``deal``)."""
 
 
@@ -274,7 +274,7 @@ def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float =
             if on_mark is not None:
                 on_mark(str(params.get("tag", "")), session)
             continue
-        for kind, params in (params if kind == _BATCH else [(kind, params)]):
+        for kind, params in (params if kind == _BATCH else [(kind, params)]):  # noqa: B020 - one request or a batch
             if kind not in kinds:
                 raise DealerError(f"dealer: unknown correlation kind {kind!r}; registered "
                                   f"kinds: {', '.join(kinds.names())}")

@@ -13,8 +13,15 @@ from __future__ import annotations
 
 from .boolean import AndTriple, XorZero
 from .compare import EdaBit, LtzBundle
-from .correlations import (BeaverTriple, DaBit, MatrixTriple, PermutationCorrelation,
-                           PermutationSelectCorrelation, TruncationPair, ZeroShare)
+from .correlations import (
+    BeaverTriple,
+    DaBit,
+    MatrixTriple,
+    PermutationCorrelation,
+    PermutationSelectCorrelation,
+    TruncationPair,
+    ZeroShare,
+)
 from .dealer import Registry
 from .ownermat import OwnerMatrixProduct, OwnerMatrixSetup
 

@@ -35,11 +35,11 @@ import numpy as np
 from numba import njit
 from numpy.polynomial import chebyshev as _cheb
 
+from ..crypto import fixed
+from . import raw
 from .argmax import rowmax
 from .arith import mul
 from .boolean import prefix_or
-from ..crypto import fixed
-from . import raw
 from .compare import b2a_planes, bit_decompose, less_than_thresholds
 from .shares import AShare
 from .truncation import MAX_BOUND_BITS, truncate

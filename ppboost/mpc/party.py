@@ -9,12 +9,17 @@ be passed in).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..crypto import fixed
 from ..crypto.prg import PRG
 from . import ring
 from .dealer import DealerClient
+
+if TYPE_CHECKING:                      # shares.py imports this module
+    from .shares import AShare
 
 __all__ = ["Party"]
 
@@ -86,21 +91,21 @@ class Party:
             values = self.encode(values)
         return self.share(values, owner=owner, shape=shape)
 
-    def reveal(self, x: "AShare", to: int | None = None):
+    def reveal(self, x: AShare, to: int | None = None):
         """Open ``x`` to everyone (``to=None``) or to party ``to`` (others get None)."""
         from .arith import reveal
         return reveal(x, to=to)
 
-    def reveal_float(self, x: "AShare", to: int | None = None, frac_bits: int | None = None):
+    def reveal_float(self, x: AShare, to: int | None = None, frac_bits: int | None = None):
         out = self.reveal(x, to=to)
         return None if out is None else self.decode(out, frac_bits)
 
-    def zeros(self, shape) -> "AShare":
+    def zeros(self, shape) -> AShare:
         """A sharing of zeros (all shares 0), local."""
         from .shares import AShare
         return AShare(self, np.zeros(shape, dtype=np.uint64))
 
-    def public(self, value) -> "AShare":
+    def public(self, value) -> AShare:
         """A trivial sharing of a public integer array (party 0 holds it), local."""
         from .shares import AShare
         v = np.asarray(ring.as_ring(value, "public value"))

@@ -119,13 +119,13 @@ class AShare:
         return AShare(self.party, np.asarray(self.value.sum(axis=axis, dtype=np.uint64)))
 
     @staticmethod
-    def concatenate(shares, axis: int = 0) -> "AShare":
+    def concatenate(shares, axis: int = 0) -> AShare:
         shares = list(shares)
         party = _same_party(shares)
         return AShare(party, np.concatenate([s.value for s in shares], axis=axis))
 
     @staticmethod
-    def stack(shares, axis: int = 0) -> "AShare":
+    def stack(shares, axis: int = 0) -> AShare:
         shares = list(shares)
         party = _same_party(shares)
         return AShare(party, np.stack([s.value for s in shares], axis=axis))
@@ -134,7 +134,7 @@ class AShare:
         return self.party.reveal(self, to=to)
 
     # ------------------------------------------------------------ dispatch helpers
-    def _check_share(self, other: "AShare", op: str) -> None:
+    def _check_share(self, other: AShare, op: str) -> None:
         if other.party is not self.party:
             raise ValueError(f"cannot {op} shares that belong to different Party objects")
         if other.shape != self.shape:
@@ -142,12 +142,12 @@ class AShare:
                              f"share operands must have equal shapes")
 
     @_wraps
-    def _add_share(self, other: "AShare") -> "AShare":
+    def _add_share(self, other: AShare) -> AShare:
         self._check_share(other, "+")
         return AShare(self.party, self.value + other.value)
 
     @_wraps
-    def _add_public(self, k) -> "AShare":
+    def _add_public(self, k) -> AShare:
         k = ring.as_ring(k, "public operand")
         if self.party.id == 0:
             return AShare(self.party, np.asarray(self.value + k))
@@ -155,7 +155,7 @@ class AShare:
         return AShare(self.party, np.array(np.broadcast_to(self.value, shape)))
 
     @_wraps
-    def _mul_public(self, k) -> "AShare":
+    def _mul_public(self, k) -> AShare:
         k = ring.as_ring(k, "public factor")
         return AShare(self.party, np.asarray(self.value * k))
 

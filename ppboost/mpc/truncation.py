@@ -77,7 +77,8 @@ def truncate(x: AShare, f: int | None = None, bound_bits: int = MAX_BOUND_BITS) 
     if not 1 <= bound_bits <= MAX_BOUND_BITS:
         raise ValueError(
             f"bound_bits == {bound_bits}, must be in 1..{MAX_BOUND_BITS}: truncation is exact "
-            f"only for |x| < 2**{MAX_BOUND_BITS} ring units (|value| < 2**{MAX_BOUND_BITS - 2 * party.frac_bits} "
+            f"only for |x| < 2**{MAX_BOUND_BITS} ring units "
+            f"(|value| < 2**{MAX_BOUND_BITS - 2 * party.frac_bits} "
             f"for a product of two {party.frac_bits}-bit fixed-point numbers)")
     f = int(f)
     if f == 0:

@@ -178,8 +178,8 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress,
     (replayed) intercept, every stream moves to where it stood then.
     """
     from ..tree.grower import boost
-    from .model import pack_shares, unpack_shares
     from ..tree.secure import SecureBackend, SecurePlan, agree_bins, plan_from_info
+    from .model import pack_shares, unpack_shares
 
     ep = party.ep
     params = job.tree_params
@@ -319,9 +319,8 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
         from .federated import run_federated_party
         return run_federated_party(job, ep, site, names=names, error=error, verbose=verbose,
                                    checkpoint=checkpoint, resume=resume, seed=seed)
-    from ..mpc.party import Party
-
     from ..errors import FormatError
+    from ..mpc.party import Party
 
     t0 = time.perf_counter()
     ck = _checkpoint(checkpoint, job, names[ep.me], site)

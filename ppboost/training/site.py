@@ -52,7 +52,7 @@ class Site:
                 "n_rows": self.n_rows, "has_labels": self.has_labels,
                 "aligned": self.rows is not None}
 
-    def take(self, local_rows: np.ndarray, pooled_rows: np.ndarray) -> "Site":
+    def take(self, local_rows: np.ndarray, pooled_rows: np.ndarray) -> Site:
         """The sub-table of ``local_rows`` (in that order), placed at ``pooled_rows``."""
         local_rows = np.asarray(local_rows, np.int64)
         return Site(self.name, self.X[local_rows], self.feature_names, self.feature_types,

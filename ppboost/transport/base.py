@@ -212,5 +212,5 @@ class Endpoint(ABC):
     def _recv(self, frm: int):
         """Return ``(payload, encoded_size)``."""
 
-    def close(self) -> None:  # pragma: no cover - default no-op
-        pass
+    def close(self) -> None:  # noqa: B027 - pragma: no cover; an optional hook, no-op by default
+        """Release the connections (a no-op for transports that hold none)."""

@@ -114,21 +114,21 @@ class FederationConfig:
                              f"its participants are {names}")
         return names.index(name)
 
-    def with_ports(self, ports) -> "FederationConfig":
+    def with_ports(self, ports) -> FederationConfig:
         """A copy with participant ``i`` listening on ``ports[i]``."""
         if len(ports) != self.n_participants:
             raise ValueError(f"{len(ports)} ports for {self.n_participants} participants")
         parts = tuple(replace(p, port=int(ports[p.id])) for p in self.participants)
         return replace(self, participants=parts)
 
-    def with_timeouts(self, timeout=None, connect_timeout=None) -> "FederationConfig":
+    def with_timeouts(self, timeout=None, connect_timeout=None) -> FederationConfig:
         return replace(self, timeout=self.timeout if timeout is None else float(timeout),
                        connect_timeout=(self.connect_timeout if connect_timeout is None
                                         else float(connect_timeout)))
 
     # ------------------------------------------------------------------ (de)serialise
     @classmethod
-    def from_dict(cls, d: dict, base_dir: str | os.PathLike | None = None) -> "FederationConfig":
+    def from_dict(cls, d: dict, base_dir: str | os.PathLike | None = None) -> FederationConfig:
         """Build from the JSON structure; relative paths are resolved against ``base_dir``."""
         for key in ("federation", "n_parties", "ca", "participants"):
             if key not in d:
@@ -151,7 +151,7 @@ class FederationConfig:
                    connect_timeout=float(d.get("connect_timeout", 30.0)))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FederationConfig":
+    def load(cls, path: str | os.PathLike) -> FederationConfig:
         """Read a JSON config file."""
         path = Path(path)
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class Hub:
                 self.failure = f"{who} failed: {type(exc).__name__}: {exc}"
             self.failed.set()
 
-    def endpoint(self, me: int) -> "InProcessEndpoint":
+    def endpoint(self, me: int) -> InProcessEndpoint:
         return InProcessEndpoint(self, me)
 
 

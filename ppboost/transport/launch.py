@@ -59,9 +59,9 @@ import socket
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait as _wait
-from typing import Callable, Mapping, Sequence
 
 from .base import PeerFailed, Stats, TransportError, TransportTimeout
 from .config import FederationConfig

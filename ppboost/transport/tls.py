@@ -77,7 +77,7 @@ _LINGER = 0.5                   # close(): how long to wait for peers' goodbyes
 
 def connect_tls(config: FederationConfig | str, me: int, key: str, *, cert: str | None = None,
                 listen_sock: socket.socket | None = None, timeout: float | None = None,
-                connect_timeout: float | None = None) -> "TLSEndpoint":
+                connect_timeout: float | None = None) -> TLSEndpoint:
     """Join the federation as participant ``me``; return its :class:`TLSEndpoint`.
 
     ``config``: a :class:`FederationConfig` or the path of its JSON file.
@@ -161,7 +161,7 @@ class TLSEndpoint(Endpoint):
             while True:
                 try:
                     data = ch.sock.recv(CHUNK)
-                except socket.timeout:
+                except TimeoutError:
                     if self._closing:
                         return
                     continue
@@ -211,7 +211,7 @@ class TLSEndpoint(Endpoint):
         parts = encode_parts(payload)
         try:
             self._ch[to].send_frame(*parts)
-        except socket.timeout:
+        except TimeoutError:
             raise TransportTimeout(
                 f"{self.name(self.me)} could not send to {self.name(to)} for {self.timeout:.1f}s: "
                 f"{self.name(to)} is not reading (stalled)") from None
@@ -230,7 +230,7 @@ class TLSEndpoint(Endpoint):
 
     # ---------------------------------------------------------------- shutdown
     def _say(self, frame: bytes, wait: float) -> None:
-        for p, ch in self._ch.items():
+        for ch in self._ch.values():
             try:
                 ch.send_frame(frame, deadline=time.monotonic() + wait)
             except (OSError, ssl.SSLError):

@@ -65,7 +65,7 @@ class Channel:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise socket.timeout("deadline passed")
+                raise TimeoutError("deadline passed")
             self.sock.settimeout(left)
 
     def _flush_locked(self, deadline=None) -> None:
@@ -88,7 +88,7 @@ class Channel:
                 self._settimeout(deadline)
                 data = self.sock.recv(CHUNK)
                 if not data:
-                    raise ChannelClosed("connection closed during the TLS handshake")
+                    raise ChannelClosed("connection closed during the TLS handshake") from None
                 with self.ssl_lock:
                     self.inc.write(data)
             except ssl.SSLError:

@@ -42,7 +42,8 @@ def _contexts(config: FederationConfig, me: int, cert: str, key: str):
         try:
             ctx.load_verify_locations(config.ca)
         except (FileNotFoundError, ssl.SSLError) as exc:
-            raise HandshakeError(f"{config.name(me)}: cannot load the federation CA {config.ca}: {exc}") from None
+            raise HandshakeError(f"{config.name(me)}: cannot load the federation CA {config.ca}: "
+                                 f"{exc}") from None
         if purpose == ssl.PROTOCOL_TLS_SERVER:
             ctx.num_tickets = 0             # no session resumption
         ctxs.append(ctx)
@@ -173,7 +174,7 @@ def connect_mesh(config: FederationConfig | str, me: int, key: str, *, cert: str
             listener.settimeout(0.1)
             try:
                 conn, addr = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

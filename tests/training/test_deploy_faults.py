@@ -6,15 +6,14 @@ own loopback address), as in test_deploy.py.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 
 import numpy as np
 import pytest
+from test_deploy import LEVELS, _job, _population
 
 from ppboost.consortium import PY, Consortium, Network
-from test_deploy import LEVELS, _job, _population
 
 COLS = ["patient_id", "age", "bmi", "edss", "region", "ms"]
 TIMEOUT = 20
@@ -131,8 +130,8 @@ def test_port_already_in_use(tmp_path):
         c = _horizontal(tmp_path, net, parties=("h1", "h2"), connect_timeout=CONNECT)
         host, port = net.addr["h1"], c.port["h1"]
         squat = subprocess.Popen(net.prefix("h1") + [PY, "-c", (
-            "import socket,time;s=socket.create_server(('%s',%d));print('up',flush=True);"
-            "time.sleep(120)") % (host, port)], stdout=subprocess.PIPE, text=True)
+            f"import socket,time;s=socket.create_server(('{host}',{port}));print('up',flush=True);"
+            "time.sleep(120)")], stdout=subprocess.PIPE, text=True)
         try:
             assert squat.stdout.readline().strip() == "up"
             c.start_all("h1")

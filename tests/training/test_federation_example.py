@@ -19,4 +19,5 @@ def test_federation_example_runs_and_matches_plain_xgboost(tmp_path):
         names = {f.name for f in (tmp_path / "sites" / site).iterdir()}
         assert {n for n in names if n.endswith(".key")} == {f"{site}.key"}
         data = {n for n in names if n.endswith((".csv", ".parquet"))}
-        assert data == (set() if site == "dealer" else {f"{site}.{'parquet' if site == 'insurer' else 'csv'}"})
+        own = f"{site}.{'parquet' if site == 'insurer' else 'csv'}"
+        assert data == (set() if site == "dealer" else {own})
