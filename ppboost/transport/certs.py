@@ -175,9 +175,9 @@ def init_federation(directory, parties: list, dealer: str, federation: str = "pp
     ``"HOST:PORT"``; ``analyst``: the address of an analyst that is not a
     data party (participant ``analyst``, after the dealer), or None.  Each
     certificate names its participant's id (the identity rule above) and is
-    valid for its host.  Key files are mode 0600; the CA key is not kept (no further certificate can be issued: a
-    consortium with its own CA signs its members' keys instead, see the
-    README).  Returns the :class:`FederationConfig`.
+    valid for its host.  Key files are mode 0600; the CA key is not kept
+    (no further certificate can be issued: a consortium with its own CA
+    signs its members' keys instead, see the README).  Returns the :class:`FederationConfig`.
     """
     names = [n for n, _ in parties]
     if len(parties) < 2:
