@@ -69,8 +69,9 @@ def _connect(config, me, key, job):
 def _summary(name: str, st: dict, seconds: float, dealer: bool) -> str:
     trees = "" if dealer else f" ({len(st.get('per_tree', []))} trees)"
     setup = st.get("setup_messages")
+    rss = f", peak memory {st['peak_rss_bytes'] / 2**20:.0f} MiB" if "peak_rss_bytes" in st else ""
     return (f"{name}: {st['bytes_sent'] / 1e6:.2f} MB sent, {st['rounds']} rounds in training"
-            f"{trees}, {seconds:.1f} s in all"
+            f"{trees}, {seconds:.1f} s in all{rss}"
             + (f"; set-up (agreement, alignment) {setup['bytes_sent'] / 1e6:.2f} MB, "
                f"{setup['rounds']} rounds" if setup else ""))
 

@@ -255,6 +255,15 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress,
 
 
 # ----------------------------------------------------------------------------- stats
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (per participant when each is a
+    process; in a simulation in threads, the whole simulation's)."""
+    import resource
+    import sys
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(kb if sys.platform == "darwin" else kb * 1024)
+
+
 class _Window:
     """The endpoint's counters from a start mark: one phase's bytes, rounds, transcript."""
 
@@ -376,6 +385,7 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
     stats["delivery_seconds"] = time.perf_counter() - t_deliver
     stats["delivery_bytes"] = ep.stats.total_sent - window.sent - train_stats["bytes_sent"]
     stats["wall_seconds"] = time.perf_counter() - t0
+    stats["peak_rss_bytes"] = peak_rss()
     return {"stats": stats, "model": model}
 
 
@@ -486,6 +496,7 @@ def run_dealer(job: Job, ep, *, names: list, checkpoint=None, resume: bool = Fal
     out = serve(ep, idle_timeout=max(float(job.timeout), 60.0), seeds=seeds, own_seed=own,
                 on_mark=on_mark)
     w = window.stats()
+    out.update(peak_rss_bytes=peak_rss())
     out.update(bytes_sent=w["bytes_sent"], messages=w["messages"], rounds=w["rounds"],
                transcript=w["transcript"], wall_seconds=time.perf_counter() - t0)
     return out

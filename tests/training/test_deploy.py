@@ -96,6 +96,7 @@ def test_horizontal_three_hospitals(tmp_path):
         assert not (c.site(n) / "model.json").exists()
     stats = json.loads((c.site("h2") / "stats.json").read_text())
     assert stats["bytes_sent"] > 0 and len(stats["per_tree"]) == 2
+    assert 50 * 2**20 < stats["peak_rss_bytes"] < 4 * 2**30     # this process's own, in bytes
     assert "MB sent" in res["h2"][1] and "rounds" in res["dealer"][1]
     print(f"network: {net.kind} ({net.reason or 'namespaces'})")
 
