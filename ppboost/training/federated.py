@@ -44,22 +44,30 @@ from ..errors import AgreementError, JobError, ProtocolError
 from ..tree.params import TreeParams
 
 __all__ = ["FederatedModel", "check_federated", "train_federated_party", "run_federated_party",
-           "run_federated_dealer", "TWO_PARTIES"]
+           "run_federated_dealer", "run_federated_outsider", "TWO_PARTIES"]
 
 TWO_PARTIES = ("mode='federated' with 2 parties is refused: the sum of the two histograms minus "
                "your own is the other party's histogram, so secure aggregation would hide "
-               "nothing. It needs differential-privacy noise on the sums, which ppboost does not "
-               "implement yet; use mode='mpc' (the default) with 2 parties, or 3 or more parties")
+               "nothing. It would need differential-privacy noise on the federated sums, which "
+               "ppboost does not implement yet; use mode='mpc' (the default) with 2 parties, or "
+               "3 or more parties")
 
 
-def check_federated(kind: str, n_parties: int, error=JobError) -> None:
+def check_federated(kind: str, n_parties: int, error=JobError, dp=None,
+                    analyst_is_party: bool = True) -> None:
     """Refuse what federated mode cannot do safely: raises ``error`` with the reason."""
     if kind != "horizontal":
         raise error(f"mode='federated' needs a horizontal split (every party holds whole rows "
                     f"with every column and the labels), got a {kind} split; use mode='mpc'")
+    if dp is not None and getattr(dp, "private", True):
+        raise error("differential privacy is not built for mode='federated' (ppboost.DP "
+                    "applies to mode='mpc'); the federated sums would need their own noise")
     if n_parties < 3:
         raise error(TWO_PARTIES if n_parties == 2 else
                     f"mode='federated' needs 3 or more parties, got {n_parties}")
+    if not analyst_is_party:
+        raise error("mode='federated' needs the analyst to be a data party (it is the "
+                    "aggregation server and contributes its own rows)")
 
 
 @dataclass
@@ -165,14 +173,14 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
 
     ``leave_at`` (tests only): ``(round, level)``, this party leaves before sending its
     sum of that level of the round's first tree (level -1: before the round starts),
-    as if its process died there."""
+    as if its process died there; ``"binning"``: before the federated sketch."""
     from ..tree.federated import Federation, FederatedBackend
     from ..tree.federated_binning import SLOTS, bin_codes, federated_cuts
     from ..tree.grower import boost
     from ..tree.plain import _check_onehot
 
     params = job.tree_params
-    parties = [i for i in range(len(names)) if i != ep.dealer_id]
+    parties = list(range(ep.n_parties))
     server = names.index(job.analyst)
     n_total = int(info["n_rows"])
     categorical = np.array([t == "c" for t in info["feature_types"]], dtype=bool)
@@ -185,6 +193,11 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
         raise ProtocolError(f"{gone} dropped out before the federated set-up finished: the job "
                             "stops (nothing was trained); restart it without them")
     X = np.asarray(view.X, np.float32)
+    if leave_at == "binning":
+        ep.close()
+        return {"left": "binning", "fed": fed, "trees": [], "per_tree": [], "t_start": t_start,
+                "setup_seconds": 0.0, "setup_bytes_sent": ep.stats.total_sent, "binning": {},
+                "dropouts": [], "secagg_drops": []}
     mapper, bin_stats = federated_cuts(fed, X, categorical, params.max_bin, threads)
     _check_onehot(mapper, params)
     codes = bin_codes(X, mapper, threads)
@@ -255,7 +268,8 @@ def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool
     setup = _Window(ep)
     facts = _agree.announce(ep, names, _facts(job, names, ep.me, "party", site, error))
     info = _agree.check(facts, names, job, ep.dealer_id)
-    check_federated(info["kind"], len(names) - 1, AgreementError)
+    check_federated(info["kind"], ep.n_parties, AgreementError, job.dp,
+                    job.analyst in names[:ep.n_parties])
     if error is not None:                  # pragma: no cover - check() raised it already
         raise error
     rng = PRG(seed if seed is not None else os.urandom(16))
@@ -281,25 +295,33 @@ def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool
                  dropouts=out["dropouts"], secagg_drops=out["secagg_drops"], left=out["left"],
                  delivery_bytes=0, wall_seconds=time.perf_counter() - t0)
     model = None
-    if out["fed"].is_server:
+    if out["fed"].is_server and out["left"] is None:
         model = FederatedModel(params, out["trees"], out["base"], out["n_bins"],
                                out["categorical"], list(info["feature_names"]),
                                dropouts=out["dropouts"])
     return {"stats": stats, "model": model}
 
 
-def run_federated_dealer(job, ep, *, names: list, checkpoint=None, resume: bool = False) -> dict:
-    """The dealer in federated mode: it takes part in the agreement only, then leaves."""
+def run_federated_outsider(job, ep, *, names: list, role: str, checkpoint=None) -> dict:
+    """The dealer (or an analyst outside the data parties) in federated mode: it takes part
+    in the agreement only (where an outside analyst is refused), then leaves."""
     from . import agree as _agree
     from .runner import _facts, _Window
 
     t0 = time.perf_counter()
     error = JobError("checkpoints (--checkpoint) are not built for mode 'federated'") \
         if checkpoint is not None else None
-    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "dealer", None, error))
+    facts = _agree.announce(ep, names, _facts(job, names, ep.me, role, None, error))
     info = _agree.check(facts, names, job, ep.dealer_id)
-    check_federated(info["kind"], len(names) - 1, AgreementError)
+    check_federated(info["kind"], ep.n_parties, AgreementError, job.dp,
+                    job.analyst in names[:ep.n_parties])
     w = _Window(ep).stats()
     return {"mode": "federated", "offline_seconds": 0.0, "requests": 0, "bytes_sent": 0,
-            "messages": 0, "rounds": 0, "transcript": w["transcript"],
+            "messages": 0, "rounds": 0, "transcript": w["transcript"], "per_tree": [],
             "wall_seconds": time.perf_counter() - t0}
+
+
+def run_federated_dealer(job, ep, *, names: list, checkpoint=None, resume: bool = False) -> dict:
+    """The dealer in federated mode: it takes part in the agreement only, then leaves."""
+    del resume
+    return run_federated_outsider(job, ep, names=names, role="dealer", checkpoint=checkpoint)

@@ -62,7 +62,8 @@ def _dealer(job, names, ep):
 
 def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
           timeout: float = 120.0, transport: str = "inprocess",
-          keep_opened: bool = False, offline: str = "overlap", dp=None) -> SecretSharedModel:
+          keep_opened: bool = False, offline: str = "overlap", dp=None,
+          mode: str = "mpc") -> SecretSharedModel:
     """Train XGBoost securely on a split; returns a :class:`SecretSharedModel`.
 
     Parameters
@@ -86,6 +87,11 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         noise, today's model.  The budget is checked here, before anything is
         shared (:class:`ppboost.dp.DPError`, e.g. a spend above the request
         or a budget too small for the trees).
+    mode : ``"mpc"`` (default: the secret-shared training above) or
+        ``"federated"``: a horizontal split of 3 or more parties whose
+        histograms are summed by secure aggregation, the analyst choosing
+        the splits in the clear (:mod:`ppboost.training.federated`); it
+        returns a :class:`~ppboost.training.federated.FederatedModel`.
     """
     from ..data import Split
     p = params if isinstance(params, TreeParams) else TreeParams.from_dict(params)
@@ -101,10 +107,15 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         raise ValueError(f"offline == {offline!r}, must be 'overlap' or 'before'")
     data.validate(p.objective, p.num_class if p.objective == "multi:softprob" else None)
     names = list(data.party_names)
+    if mode not in ("mpc", "federated"):
+        raise ValueError(f"mode == {mode!r}, must be 'mpc' or 'federated'")
     if dp is not None:
         from ..dp import DP
         dp = DP.from_dict(dp)
-    if dp is not None and dp.private:        # the DP plan and the public cuts, checked here
+    if mode == "federated":
+        from .federated import check_federated
+        check_federated(data.kind, len(names), dp=dp)
+    elif dp is not None and dp.private:        # the DP plan and the public cuts, checked here
         from ..tree.secure.dp import plan_run, public_cuts
         public_cuts(dp, data.feature_names, data.feature_types, data.categories, p.max_bin)
         plan_run(dp, p, data.n_rows, int(num_boost_round) * p.n_groups, len(names))
@@ -114,10 +125,10 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
     pdict = dict(params) if not isinstance(params, TreeParams) else {
         k: v for k, v in dataclasses.asdict(params).items() if v is not None}
     job = Job(params=pdict, num_boost_round=int(num_boost_round), split=data.kind,
-              analyst=names[0], timeout=float(timeout), offline=offline, dp=dp,
+              analyst=names[0], timeout=float(timeout), offline=offline, dp=dp, mode=mode,
               categorical={c: [str(v) for v in levels] for c, levels in data.categories.items()})
     sites = [site_from_view(data.party(name)) for name in names]
-    for site in sites:
+    for site in sites if mode == "mpc" else ():
         local_checks(site, job)             # each site's own checks, before anything is shared
     everyone = names + ["dealer"]
     fns = [functools.partial(_party, job, site, everyone, keep_opened, bool(verbose) and pid == 0)

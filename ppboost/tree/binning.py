@@ -152,6 +152,14 @@ def _xgb_prune(weights: np.ndarray, maxsize: int) -> np.ndarray:
     size = weights.shape[0]
     if size <= maxsize:
         return np.arange(size)
+    return _xgb_prune_picks(weights, maxsize)
+
+
+def _xgb_prune_picks(weights: np.ndarray, maxsize: int) -> np.ndarray:
+    """:func:`_xgb_prune` without its shortcut for summaries of at most ``maxsize``
+    entries (the federated sketch calls it on a shortened summary that stands for a
+    longer one, :mod:`ppboost.tree.federated_binning`)."""
+    size = weights.shape[0]
     w = weights.astype(np.float32)
     rmax = np.cumsum(w, dtype=np.float32)
     rmin = (rmax - w).astype(np.float32)
@@ -180,13 +188,6 @@ def cuts_from_summary(summary: FeatureSummary, max_bin: int = 256) -> FeatureCut
         return FeatureCuts(np.arange(int(vals[-1]) + 1, dtype=np.float32), 0.0, True)
     if vals.shape[0] == 0:                  # all missing: one empty bin, like xgboost
         return FeatureCuts(np.array([1e-5], np.float32), float(np.float32(-1e-5)), False)
-    # as xgboost 3.2 (checked bit for bit against QuantileDMatrix cuts): the
-    # minimum is (min - |min|) - 1e-5f in float32; the last cut
-    # max + (|max| + 1e-5) in double, rounded once to float32
-    v0, eps = vals[0].astype(np.float32), np.float32(1e-5)
-    min_value = float(np.float32(np.float32(v0 - np.abs(v0)) - eps))
-    vk = float(vals[-1])
-    last = np.float32(vk + (abs(vk) + 1e-5))
     if vals.shape[0] <= max_bin and summary.exact:
         inner = vals[1:]
     else:
@@ -195,8 +196,23 @@ def cuts_from_summary(summary: FeatureSummary, max_bin: int = 256) -> FeatureCut
                              f"quantile cuts need (more than max_bin == {max_bin} values)")
         kept = _xgb_prune(w, max_bin + 1)
         inner = vals[kept[1:min(kept.shape[0], max_bin)]]
-        inner = inner[inner > vals[0]]
-    cuts = np.concatenate([inner.astype(np.float32), [last]]).astype(np.float32)
+    return numeric_cuts(vals[0], vals[-1], inner)
+
+
+def numeric_cuts(v_min, v_max, inner) -> FeatureCuts:
+    """A numerical feature's cuts from its smallest and largest value and the kept
+    values between (``inner``: the values after the first that :func:`cuts_from_summary`
+    keeps; those not above the minimum are dropped)."""
+    # as xgboost 3.2 (checked bit for bit against QuantileDMatrix cuts): the
+    # minimum is (min - |min|) - 1e-5f in float32; the last cut
+    # max + (|max| + 1e-5) in double, rounded once to float32
+    v0, eps = np.float32(v_min), np.float32(1e-5)
+    min_value = float(np.float32(np.float32(v0 - np.abs(v0)) - eps))
+    vk = float(v_max)
+    last = np.float32(vk + (abs(vk) + 1e-5))
+    inner = np.asarray(inner, np.float32)
+    inner = inner[inner > v0]
+    cuts = np.concatenate([inner, [last]]).astype(np.float32)
     return FeatureCuts(cuts, min_value, False)
 
 

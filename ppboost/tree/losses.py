@@ -25,6 +25,7 @@ import numpy as np
 from .params import TreeParams
 
 __all__ = ["check_labels", "check_label_values", "check_finite_labels", "base_margin",
+           "base_margin_from_stats",
            "base_score_repr", "gradients", "transform_margin"]
 
 _EPS = np.float32(1e-16)
@@ -99,23 +100,37 @@ def _prob_to_margin(p: np.float32) -> np.float32:
 
 def base_margin(y: np.ndarray, params: TreeParams) -> np.ndarray:
     """Initial margin per output group, float32 of shape (n_groups,)."""
+    if params.base_score is not None:
+        return base_margin_from_stats(params)
+    y = np.asarray(y, dtype=np.float64)
+    if params.objective == "multi:softprob":
+        return base_margin_from_stats(
+            params, counts=np.bincount(y.astype(np.int64), minlength=params.n_groups),
+            n=y.shape[0])
+    return base_margin_from_stats(params, mean=y.mean())
+
+
+def base_margin_from_stats(params: TreeParams, mean: float | None = None,
+                           counts=None, n: int | None = None) -> np.ndarray:
+    """:func:`base_margin` from pooled label statistics (the federated mode has no
+    pooled ``y``): the mean label (reg:squarederror, binary:logistic) or the class
+    counts and the row count (multi:softprob); nothing with an explicit base_score."""
     obj, K = params.objective, params.n_groups
     if params.base_score is not None:
         b = params.base_score
         if obj == "binary:logistic":
             return np.array([_prob_to_margin(np.float32(b))], dtype=np.float32)
         return np.full(K, b, dtype=np.float32)
-    y = np.asarray(y, dtype=np.float64)
     if obj == "reg:squarederror":
-        return np.array([np.float32(y.mean())], dtype=np.float32)
+        return np.array([np.float32(mean)], dtype=np.float32)
     if obj == "binary:logistic":
         # xgboost keeps the fitted probability inside [1e-6, 1 - 1e-6]
         # (checked with all-0 and all-1 labels)
-        prob = np.clip(np.float32(y.mean()), np.float32(1e-6), np.float32(1) - np.float32(1e-6))
+        prob = np.clip(np.float32(mean), np.float32(1e-6), np.float32(1) - np.float32(1e-6))
         return np.array([_prob_to_margin(prob)], dtype=np.float32)
     # float32 throughout, with xgboost's +1e-6 inside the log (bit-exact vs 3.2)
-    counts = np.bincount(y.astype(np.int64), minlength=K).astype(np.float32)
-    freq = counts / np.float32(y.shape[0])
+    counts = np.asarray(counts).astype(np.float32)
+    freq = counts / np.float32(n)
     lg = np.log(freq + np.float32(1e-6)).astype(np.float32)
     return (lg - lg.mean(dtype=np.float32)).astype(np.float32)
 

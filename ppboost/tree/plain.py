@@ -165,8 +165,9 @@ class PlainBackend(TreeBackend):
         cat = lambda xs: np.concatenate(xs, axis=1) if xs else np.zeros((G.shape[0], 0))
         return cat(GLs), cat(HLs), cat(GRs), cat(HRs), cat(elig).astype(bool)
 
-    @_traced
-    def choose_splits(self, hist):
+    def _best(self, hist):
+        """(choice, G_L, H_L) per node: the best valid candidate's index in the table
+        (C = do not split) and its left sums (0 where it does not split)."""
         p = self.params
         GL, HL, GR, HR, elig = self._candidate_sums(hist)
         PG, PH = hist["G_node"], hist["H_node"]
@@ -176,19 +177,24 @@ class PlainBackend(TreeBackend):
         valid = elig & (HL >= p.min_child_weight) & (HR >= p.min_child_weight) \
             & np.isfinite(loss)
         L, C = GL.shape
-        onehot = np.zeros((L, C + 1), dtype=np.float64)
+        rows = np.arange(L)
         if C:
             masked = np.where(valid, loss, np.float32(-np.inf))
             best = np.argmax(masked, axis=1)          # first maximum = xgboost tie-break
-            rows = np.arange(L)
             bl = masked[rows, best]
             split = split_rule.clears_threshold(bl, p.gamma) \
                 & (HL[rows, best] > 0) & (HR[rows, best] > 0)
             choice = np.where(split, best, C)
-        else:
-            choice = np.full(L, C)
+            return choice, np.where(split, GL[rows, best], 0.0), np.where(split, HL[rows, best], 0.0)
+        return np.full(L, C), np.zeros(L), np.zeros(L)
+
+    @_traced
+    def choose_splits(self, hist):
+        choice, _, _ = self._best(hist)
+        L, C = choice.shape[0], self.layout.n_candidates
+        onehot = np.zeros((L, C + 1), dtype=np.float64)
         onehot[np.arange(L), choice] = 1.0
-        return {"onehot": onehot, "weight": self._weight(PG, PH)}
+        return {"onehot": onehot, "weight": self._weight(hist["G_node"], hist["H_node"])}
 
     def _choice(self, splits):
         return np.argmax(splits["onehot"], axis=1)
