@@ -63,7 +63,7 @@ def _dealer(job, names, ep):
 def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
           timeout: float = 120.0, transport: str = "inprocess",
           keep_opened: bool = False, offline: str = "overlap", dp=None,
-          mode: str = "mpc") -> SecretSharedModel:
+          mode: str = "mpc", link: str | None = None) -> SecretSharedModel:
     """Train XGBoost securely on a split; returns a :class:`SecretSharedModel`.
 
     Parameters
@@ -87,6 +87,9 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         noise, today's model.  The budget is checked here, before anything is
         shared (:class:`ppboost.dp.DPError`, e.g. a spend above the request
         or a budget too small for the trees).
+    link : an emulated network link for every channel of the in-process
+        transport, e.g. ``"1gbit:10ms"`` (per-channel bandwidth and one-way
+        delay, :mod:`ppboost.transport.link`); ``None`` / ``"local"``: none.
     mode : ``"mpc"`` (default: the secret-shared training above) or
         ``"federated"``: a horizontal split of 3 or more parties whose
         histograms are summed by secure aggregation, the analyst choosing
@@ -94,6 +97,11 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         returns a :class:`~ppboost.training.federated.FederatedModel`.
     """
     from ..data import Split
+    from ..transport.link import Link
+    shaped = Link.parse(link)
+    if shaped is not None and transport != "inprocess":
+        raise ValueError(f"link={link!r} shapes the in-process transport; transport == "
+                         f"{transport!r} runs over real sockets")
     p = params if isinstance(params, TreeParams) else TreeParams.from_dict(params)
     if not isinstance(data, Split):
         raise TypeError(f"data is a {type(data).__name__}; expected a ppboost HorizontalSplit, "
@@ -138,12 +146,13 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
     if transport == "inprocess":
         from ..transport.inprocess import run_inprocess
         results, dealer, _ = run_inprocess(len(names), fns, dealer_fn, timeout=timeout,
-                                           names=everyone)
+                                           names=everyone, link=shaped)
     else:
         from ..transport.launch import run_local
         results, dealer, _ = run_local(len(names), fns, dealer_fn, timeout=timeout)
     wall = time.perf_counter() - t0
     model = results[0]["model"]
     model.stats = {"parties": {name: r["stats"] for name, r in zip(names, results)},
-                   "dealer": dealer, "wall_seconds": wall, "transport": transport}
+                   "dealer": dealer, "wall_seconds": wall, "transport": transport,
+                   "link": str(shaped) if shaped is not None else "local"}
     return model

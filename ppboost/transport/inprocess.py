@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .base import Endpoint, PeerFailed, Stats, TransportTimeout, encoded_size
+from .link import Shaper
 
 __all__ = ["InProcessEndpoint", "Hub", "run_inprocess"]
 
@@ -28,7 +30,7 @@ class Hub:
     """The shared mailboxes of one in-process federation."""
 
     def __init__(self, n_parties: int, timeout: float = 60.0, names: list | None = None,
-                 n_participants: int | None = None):
+                 n_participants: int | None = None, link=None):
         if n_parties < 2:
             raise ValueError(f"n_parties == {n_parties}, must be >= 2")
         self.n_participants = n_parties + 1 if n_participants is None else int(n_participants)
@@ -39,6 +41,7 @@ class Hub:
             raise ValueError(f"{len(names)} names for {self.n_participants} participants")
         self.n_parties = n_parties
         self.timeout = timeout
+        self.shaper = None if link is None else Shaper(link)   # an emulated link (link.py)
         self.names = None if names is None else list(names)
         n = self.n_participants
         self.queues = {(a, b): queue.Queue() for a in range(n) for b in range(n) if a != b}
@@ -74,7 +77,9 @@ class InProcessEndpoint(Endpoint):
                 payload = payload.copy()
         else:
             payload = bytes(payload)
-        self.hub.queues[(self.me, to)].put(payload)
+        shaper = self.hub.shaper
+        at = 0.0 if shaper is None else shaper.arrival((self.me, to), n)
+        self.hub.queues[(self.me, to)].put((at, payload))
         return n
 
     def close(self) -> None:
@@ -87,7 +92,10 @@ class InProcessEndpoint(Endpoint):
         waited = 0.0
         while True:
             try:
-                payload = q.get(timeout=_POLL)
+                at, payload = q.get(timeout=_POLL)
+                wait = at - time.monotonic()
+                if wait > 0:                  # an emulated link: not arrived yet
+                    time.sleep(wait)
                 return payload, encoded_size(payload)
             except queue.Empty:
                 pass
@@ -112,6 +120,7 @@ def run_inprocess(
     timeout: float = 60.0,
     names: list | None = None,
     analyst_fn: Callable[[Endpoint], object] | None = None,
+    link=None,
 ):
     """Run one function per participant in its own thread and return their results.
 
@@ -122,12 +131,14 @@ def run_inprocess(
     ``dealer_fn``) runs as participant ``n_parties + 1``, an analyst that is
     not a data party.  Returns ``(party_results, dealer_result, endpoints)``,
     and the analyst's result as a fourth item when ``analyst_fn`` is given.
+    ``link``: a :class:`~ppboost.transport.link.Link` every channel is shaped
+    to (bandwidth and one-way delay), or None.
     The first exception raised by any participant is re-raised here (the
     others stop with :class:`PeerFailed`).
     """
     if analyst_fn is not None and dealer_fn is None:
         raise ValueError("an analyst_fn needs a dealer_fn (the analyst's id comes after the dealer)")
-    hub = Hub(n_parties, timeout, names, n_parties + 1 + (analyst_fn is not None))
+    hub = Hub(n_parties, timeout, names, n_parties + 1 + (analyst_fn is not None), link)
     fns = list(party_fn) if isinstance(party_fn, (list, tuple)) else [party_fn] * n_parties
     if len(fns) != n_parties:
         raise ValueError(f"{len(fns)} party functions for {n_parties} parties")

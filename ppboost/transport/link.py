@@ -1,0 +1,85 @@
+"""An emulated network link: per-channel bandwidth and one-way delay, and its time model.
+
+The kernel's netem is not available here, so the in-process transport
+shapes its channels itself (:class:`~ppboost.transport.inprocess.Hub` with
+``link=``).  Every directed channel (sender -> receiver) is a FIFO pipe of
+``bandwidth`` bytes per second: a message of ``n`` bytes sent at ``t``
+starts when the channel is free, occupies it for ``n / bandwidth`` seconds,
+and arrives ``delay`` seconds after it has been put on the wire.  The
+sender does not wait (the socket's buffer holds it), the receiver does.
+
+``Link.parse("1gbit:10ms")``; ``"local"`` means no shaping.  Units:
+``kbit``, ``mbit``, ``gbit`` (10^3, 10^6, 10^9 bits per second) and ``us``,
+``ms``, ``s``.
+
+:func:`modelled_seconds` is the time the issue's model predicts from a run's
+transcript: the slowest participant's ``max(bytes sent, bytes received) /
+bandwidth + rounds x one-way delay``, added to the compute time of the same
+run unshaped.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+__all__ = ["Link", "Shaper", "modelled_seconds"]
+
+_RATE = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
+_TIME = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+@dataclass(frozen=True)
+class Link:
+    """``bandwidth`` in bytes per second per direction, ``delay`` one-way seconds."""
+
+    bandwidth: float
+    delay: float
+
+    def __post_init__(self):
+        if not self.bandwidth > 0 or not self.delay >= 0:
+            raise ValueError(f"link bandwidth {self.bandwidth} B/s must be > 0 and delay "
+                             f"{self.delay} s >= 0")
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Link | None:
+        """``"1gbit:10ms"`` -> Link; ``None`` or ``"local"`` -> None (no shaping)."""
+        if spec is None or spec == "local":
+            return None
+        m = re.fullmatch(r"\s*([\d.]+)\s*(kbit|mbit|gbit)\s*:\s*([\d.]+)\s*(us|ms|s)\s*", str(spec))
+        if not m:
+            raise ValueError(f"link {spec!r}: expected RATE:DELAY such as '1gbit:10ms' or "
+                             "'100mbit:50ms', or 'local'")
+        return cls(float(m.group(1)) * _RATE[m.group(2)] / 8.0, float(m.group(3)) * _TIME[m.group(4)])
+
+    def __str__(self) -> str:
+        return f"{self.bandwidth * 8 / 1e6:g}mbit:{self.delay * 1e3:g}ms"
+
+
+class Shaper:
+    """When each message on each directed channel arrives (one lock, a clock per channel)."""
+
+    def __init__(self, link: Link):
+        self.link = link
+        self._free: dict = {}
+        self._lock = threading.Lock()
+
+    def arrival(self, channel: tuple, nbytes: int) -> float:
+        """The monotonic time a message of ``nbytes`` sent now on ``channel`` arrives."""
+        now = time.monotonic()
+        with self._lock:
+            start = max(now, self._free.get(channel, 0.0))
+            done = start + nbytes / self.link.bandwidth
+            self._free[channel] = done
+        return done + self.link.delay
+
+
+def modelled_seconds(link: Link, compute_seconds: float, stats: list) -> float:
+    """``compute + max over participants of (max(sent, received) / bandwidth + rounds x delay)``.
+
+    ``stats``: per participant a dict with ``bytes_sent``, ``bytes_recv`` and
+    ``rounds`` (a run's ``model.stats`` parties and dealer)."""
+    wire = max(max(s["bytes_sent"], s.get("bytes_recv", 0)) / link.bandwidth
+               + s["rounds"] * link.delay for s in stats)
+    return compute_seconds + wire

@@ -1,0 +1,56 @@
+"""The emulated link of the in-process transport, and the time model it is checked against."""
+import time
+
+import numpy as np
+import pytest
+import xgboost
+
+import ppboost
+from ppboost.transport.inprocess import run_inprocess
+from ppboost.transport.link import Link, modelled_seconds
+
+
+def test_parse():
+    assert Link.parse("1gbit:10ms") == Link(1.25e8, 0.01)
+    assert Link.parse("100mbit:50ms") == Link(1.25e7, 0.05)
+    assert Link.parse("local") is None and Link.parse(None) is None
+    with pytest.raises(ValueError, match="expected RATE:DELAY"):
+        Link.parse("fast")
+
+
+def test_a_message_takes_size_over_bandwidth_plus_delay():
+    link = Link.parse("80mbit:30ms")                     # 10 MB/s
+    payload = np.zeros(250_000, np.uint64)               # 2 MB: 0.2 s on the wire
+
+    def sender(ep):
+        ep.send(1, payload)
+        ep.send(1, payload)                              # queued behind the first
+
+    def receiver(ep):
+        t0 = time.monotonic()
+        ep.recv(0)
+        t1 = time.monotonic()
+        ep.recv(0)
+        return t1 - t0, time.monotonic() - t0
+
+    (_, (first, second)), _, _ = run_inprocess(2, [sender, receiver], timeout=10, link=link)
+    assert 0.23 - 0.02 <= first <= 0.23 + 0.15           # 0.2 s + 30 ms
+    assert 0.43 - 0.02 <= second <= 0.43 + 0.15          # the second waits for the first
+
+
+def test_shaped_training_time_agrees_with_the_model_within_20_percent():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 6, size=(400, 6)).astype(np.float32)
+    y = (X[:, 0] - X[:, 3] + rng.normal(size=400)).astype(np.float32)
+    data = ppboost.VerticalSplit({"a": (X[:, :3], y), "b": X[:, 3:]})
+    params = {"max_depth": 2, "max_bin": 8}
+    local = ppboost.train(params, data, 1, verbose=False)
+    shaped = ppboost.train(params, data, 1, verbose=False, link="200mbit:2ms")
+    link = Link.parse("200mbit:2ms")
+    stats = list(local.stats["parties"].values()) + [local.stats["dealer"]]
+    predicted = modelled_seconds(link, local.stats["wall_seconds"], stats)
+    measured = shaped.stats["wall_seconds"]
+    assert abs(measured - predicted) <= 0.2 * predicted, (measured, predicted)
+    assert shaped.stats["link"] == "200mbit:2ms"
+    d = xgboost.DMatrix(X)                               # the link changes the time only
+    assert np.abs(shaped.reveal().predict(d) - local.reveal().predict(d)).max() <= 1e-5
