@@ -17,7 +17,7 @@ import pytest
 import xgboost as xgb
 from sklearn.datasets import load_wine
 
-from service_helpers import (KEY_BITS, ServerProcess, admin_file, breast_cancer_model,
+from .service_helpers import (KEY_BITS, ServerProcess, admin_file, breast_cancer_model,
                              run_cli, write_csv)
 
 MAX_BATCH = 16

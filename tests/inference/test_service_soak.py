@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from service_helpers import REPO, ServerProcess, admin_file, breast_cancer_model, make_tls
+from .service_helpers import REPO, ServerProcess, admin_file, breast_cancer_model, make_tls
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_server  # noqa: E402

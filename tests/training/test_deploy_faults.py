@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from test_deploy import LEVELS, _job, _population
+from .test_deploy import LEVELS, _job, _population
 
 from ppboost.consortium import PY, Consortium, Network
 

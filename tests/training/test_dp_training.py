@@ -9,7 +9,6 @@
 import json
 import math
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -21,8 +20,7 @@ from ppboost.dp import DP, DPError
 from ppboost.training.job import Job
 from ppboost.errors import JobError
 
-sys.path.insert(0, os.path.dirname(__file__))
-from dp_reference import reference_margins  # noqa: E402
+from .dp_reference import reference_margins
 
 PARAMS = {"objective": "binary:logistic", "max_depth": 3, "max_bin": 16, "lambda": 5.0,
           "eta": 0.5}

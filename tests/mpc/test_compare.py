@@ -14,7 +14,7 @@ from ppboost.mpc.compare import (
 )
 from ppboost.mpc.shares import AShare
 from ppboost.mpc.simulate import run_parties
-from mpc_helpers import _bits, _split
+from .helpers import _bits, _split
 
 EDGES = np.array([0, 1, -1, 2**62, -2**62, 2**63 - 1, -2**63, 12345, -12345], dtype=np.int64)
 

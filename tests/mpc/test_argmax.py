@@ -7,7 +7,7 @@ from ppboost.crypto import fixed
 from ppboost.mpc.argmax import argmax, prefetch_argmax, rowmax
 from ppboost.mpc.shares import AShare
 from ppboost.mpc.simulate import run_parties
-from mpc_helpers import _bits, _split
+from .helpers import _bits, _split
 
 
 def _onehot(xi):

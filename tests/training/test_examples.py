@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 HAS_TRAINING = importlib.util.find_spec("ppboost.training") is not None
 needs_training = pytest.mark.skipif(

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mpc_helpers import _bits
+from .helpers import _bits
 from ppboost.mpc import ring
 from ppboost.mpc.ownermat import OwnerMatrix
 from ppboost.mpc.simulate import run_parties

@@ -17,7 +17,7 @@ from ppboost.crypto import fixed
 from ppboost.mpc import nonlinear
 from ppboost.mpc.nonlinear import INTERNAL_BITS, divide, exp_neg, reciprocal, sigmoid
 from ppboost.mpc.simulate import run_parties
-from mpc_helpers import _bits
+from .helpers import _bits
 
 
 ULP = 2.0 ** -16

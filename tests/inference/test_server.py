@@ -25,7 +25,7 @@ import pytest
 import xgboost as xgb
 from sklearn.datasets import load_breast_cancer, load_wine
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MAX_BATCH = 16
 MAX_BODY = 256 * 1024
 KEY_BITS = "1024"
