@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two set-up commands of the README:
 #   ./run.sh demo    -> creates/reuses .venv, installs ppboost, runs `ppboost demo`
-#   ./run.sh test    -> creates/reuses .venv, installs ppboost[test], runs the whole test suite
+#   ./run.sh test    -> creates/reuses .venv, installs ppboost[test], runs ruff and the whole test suite
 # Needs only python3 (>= 3.10) with pip and venv on the machine.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,7 +24,9 @@ case "$cmd" in
   demo)
     exec ppboost demo "$@" ;;
   test)
-    # Main suite (numba JIT on, kernels cached), then the kernel tests again as plain Python.
+    # Lint (the configuration is in pyproject.toml), the main suite (numba JIT on, kernels
+    # cached), then the kernel tests again as plain Python.
+    ruff check ppboost tests benchmarks examples
     python -m pytest -q "$@"
     NUMBA_DISABLE_JIT=1 python -m pytest -q -m nojit "$@"
     ;;

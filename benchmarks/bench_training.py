@@ -43,7 +43,7 @@ def synthetic(n, m, seed=0):
     return X, y.astype(np.float32)
 
 
-def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap"):
+def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap", link=None, keep_stats=False):
     import xgboost as xgb
 
     import ppboost
@@ -53,7 +53,8 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap"):
     params = {"objective": "reg:squarederror", "max_depth": depth, "max_bin": max_bin,
               "eta": 0.3}
     t0 = time.perf_counter()
-    model = ppboost.train(params, data, trees, verbose=False, timeout=3600, offline=phase)
+    model = ppboost.train(params, data, trees, verbose=False, timeout=3600, offline=phase,
+                          link=link)
     wall = time.perf_counter() - t0
     booster = model.reveal()
     dtrain = xgb.DMatrix(X, label=y)
@@ -87,8 +88,39 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap"):
         "plain_xgboost_seconds_per_tree": plain / trees,
         "secure_over_plain": (wall / trees) / max(plain / trees, 1e-9),
         "max_prediction_difference": diff,
+        "link": st["link"],
     }
+    if keep_stats:                 # the per-participant counts, for the link model
+        out["_stats"] = [{k: p[k] for k in ("bytes_sent", "bytes_recv", "rounds") if k in p}
+                         for p in [*parties.values(), dealer]]
     return out
+
+
+def links(n, m, trees, specs=("local", "1gbit:10ms", "100mbit:50ms")):
+    """The same training over emulated links (transport/link.py): measured seconds per
+    tree next to the model from the local run's transcript (compute + max over
+    participants of max(sent, received)/bandwidth + rounds x round-trip time)."""
+    from ppboost.transport.link import Link, modelled_seconds
+    rows = []
+    local = None
+    for spec in specs:
+        r = run(n, m, trees, link=spec, keep_stats=True)
+        stats = r.pop("_stats")
+        if local is None:
+            local = (r["wall_seconds_total"], stats)
+        lk = Link.parse(spec)
+        model = local[0] if lk is None else modelled_seconds(lk, local[0], local[1])
+        low = local[0] if lk is None else modelled_seconds(lk, local[0], local[1], 1.0)
+        rows.append({"link": spec, "rows": n, "features": m, "trees": trees,
+                     "measured_seconds_per_tree": r["seconds_per_tree_total"],
+                     "modelled_seconds_per_tree": model / trees,
+                     "measured_over_modelled": r["wall_seconds_total"] / model,
+                     "lower_bound_seconds_per_tree (rounds x one-way delay)": low / trees,
+                     "bytes_sent_per_party_per_tree": r["bytes_sent_per_party_per_tree"],
+                     "rounds_per_tree": r["rounds_per_tree"],
+                     "max_prediction_difference": r["max_prediction_difference"]})
+        common.progress(rows[-1])
+    return rows
 
 
 def main():
@@ -100,11 +132,19 @@ def main():
                     help="trees of the XORBoost configuration, or of --rows/--features "
                          "(the scaling cells have their own)")
     ap.add_argument("--skip-xorboost", action="store_true")
+    ap.add_argument("--links", metavar="ROWSxFEATURESxTREES",
+                    help="only the link table (local, 1gbit:10ms, 100mbit:50ms) at this size, "
+                         "e.g. 5000x50x2")
     ap.add_argument("--offline", choices=("overlap", "before"), default="overlap",
                     help="for --rows/--features: when the dealer makes a round's material")
     args = ap.parse_args()
     bench_run = common.Run()
     doc = {}
+    if args.links:
+        n, m, t = (int(v) for v in args.links.lower().split("x"))
+        doc["links"] = links(n, m, t)
+        common.emit(doc, bench_run)
+        return
     if args.rows:
         doc["runs"] = [run(args.rows, args.features or 10, args.trees, phase=args.offline)]
         common.emit(doc, bench_run)

@@ -199,8 +199,18 @@ def read_rows(text: str, name: str = "input"):
     return np.asarray(rows, dtype=np.float64)
 
 
+def _server_extra(module: str):
+    """Import a module of the prediction service, or say which extra installs it."""
+    import importlib  # noqa: PLC0415
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise CliError(f"this command needs the prediction service's packages ({e.name} is "
+                       "missing): pip install 'ppboost[server]'") from None
+
+
 def _service(url: str, **kw):
-    from ppboost.inference.http_client import ServiceClient  # noqa: PLC0415
+    ServiceClient = _server_extra("ppboost.inference.http_client").ServiceClient
     try:
         return ServiceClient(url, **kw)
     except ValueError as e:
@@ -216,7 +226,9 @@ def _progress(total, desc, unit="it", quiet=False, **kw):
 # ---------------------------------------------------------------------------
 # subcommands
 def cmd_serve(args) -> int:
-    from ppboost.inference.server import ServerConfig, admin_token_digest, serve  # noqa: PLC0415
+    server = _server_extra("ppboost.inference.server")
+    ServerConfig, admin_token_digest, serve = server.ServerConfig, server.admin_token_digest, \
+        server.serve
 
     token = _admin_token(args, required=False)
     if token is None:
@@ -228,9 +240,8 @@ def cmd_serve(args) -> int:
         raise CliError(f"--port == {args.port}, must be in 1..65535")
     if args.workers < 1:
         raise CliError(f"--workers == {args.workers}, must be >= 1")
-    from ppboost.inference.server import check_listen  # noqa: PLC0415
     try:
-        check_listen(args.host, args.tls_cert, args.tls_key, args.insecure_http)
+        server.check_listen(args.host, args.tls_cert, args.tls_key, args.insecure_http)
         config = ServerConfig(db_path=str(Path(args.db).resolve()),
                               admin_token_sha256=admin_token_digest(token),
                               max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
@@ -484,8 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    from ppboost.inference.http_client import ServerUnreachable, ServiceError  # noqa: PLC0415
     from ppboost.inference.keys import KeysFileError  # noqa: PLC0415
+    from ppboost.inference.service_errors import ServerUnreachable, ServiceError  # noqa: PLC0415
     try:
         return args.func(args)
     except CliError as e:

@@ -14,8 +14,12 @@ sender does not wait (the socket's buffer holds it), the receiver does.
 
 :func:`modelled_seconds` is the time the issue's model predicts from a run's
 transcript: the slowest participant's ``max(bytes sent, bytes received) /
-bandwidth + rounds x one-way delay``, added to the compute time of the same
-run unshaped.
+bandwidth + rounds x round-trip time``, added to the compute time of the same
+run unshaped.  A round costs a round trip, not a one-way delay: a party's
+round ends with a message its peer could only send after receiving the
+previous one (measured: 2,000 x 20, 1 tree, 883 rounds; at 1gbit:10ms the
+shaped run took 20.5 s against 12.2 s modelled with one-way delays and
+20.6 s with round trips).
 """
 from __future__ import annotations
 
@@ -75,11 +79,14 @@ class Shaper:
         return done + self.link.delay
 
 
-def modelled_seconds(link: Link, compute_seconds: float, stats: list) -> float:
-    """``compute + max over participants of (max(sent, received) / bandwidth + rounds x delay)``.
+def modelled_seconds(link: Link, compute_seconds: float, stats: list,
+                     delays_per_round: float = 2.0) -> float:
+    """``compute + max over participants of (max(sent, received) / bandwidth + rounds x RTT)``.
 
     ``stats``: per participant a dict with ``bytes_sent``, ``bytes_recv`` and
-    ``rounds`` (a run's ``model.stats`` parties and dealer)."""
+    ``rounds`` (a run's ``model.stats`` parties and dealer).  ``delays_per_round``:
+    2 (a round trip, the issue's model and an upper bound: a request and its
+    answer) or 1 (a lower bound: both sides of a symmetric exchange send at once)."""
     wire = max(max(s["bytes_sent"], s.get("bytes_recv", 0)) / link.bandwidth
-               + s["rounds"] * link.delay for s in stats)
+               + s["rounds"] * delays_per_round * link.delay for s in stats)
     return compute_seconds + wire
