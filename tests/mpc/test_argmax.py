@@ -72,6 +72,7 @@ def test_argmax_prefetch_and_transcript():
     assert runs[0] == runs[1]
 
 
+@pytest.mark.statistical
 def test_argmax_opened_uniform_on_zero_input():
     """All-zero input (all ties): every opened array has uniform bits (6 sigma)."""
     res, _, _ = run_parties(2, lambda P: (argmax(P, P.zeros((4, 300))), P.opened)[1], keep_opened=True)

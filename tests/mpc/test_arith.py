@@ -110,6 +110,7 @@ def test_product_errors():
     assert run_parties(2, f)[0] == [True, True]
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n", PARTIES)
 def test_opened_values_look_uniform_on_zero_inputs(n):
     """Every value opened in a Beaver product of all-zero inputs is masked: each of

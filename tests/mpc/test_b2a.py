@@ -36,6 +36,7 @@ def test_b2a_random(n, seed, shape):
     assert stats["by_kind"] == {"dabit": 1}
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n", PARTIES)
 def test_b2a_accepts_bools_and_opens_masked_bits(n):
     rng = np.random.default_rng(n)

@@ -142,6 +142,7 @@ def test_carry_out_plan_matches_requests():
         assert len(carry_out_plan(k, 1)) == expect_rounds
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n_parties", [2, 3])
 def test_and_transcript_same_shape_and_opened_uniform(n_parties):
     """Transcripts of two different inputs are identical; on all-zero inputs the

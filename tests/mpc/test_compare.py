@@ -157,6 +157,7 @@ def test_ltz_with_declared_bound_exact_on_the_whole_range(n_parties, bound_bits)
     np.testing.assert_array_equal(res[0][1][1][ok], (x < 1)[ok].astype(np.uint64))
 
 
+@pytest.mark.statistical
 def test_declared_bound_transcript_uniform_and_cheaper():
     """bound_bits = 32: same transcript for different inputs, c still uniform on 64 bits,
     and fewer bytes and rounds than the full 64-bit circuit."""
@@ -224,6 +225,7 @@ def test_ltz_transcript_identical_for_different_inputs(n_parties):
     assert runs[0][0][1] >= 7
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n_parties", [2, 3])
 def test_ltz_opened_values_uniform_on_zero_input(n_parties):
     """Every array party 0 sees opened (c = x + r, AND masks, b2a bits) on x = 0 has

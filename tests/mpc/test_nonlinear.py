@@ -150,6 +150,7 @@ def test_nonlinear_transcripts_identical_for_different_inputs():
     assert runs[0] == runs[1]
 
 
+@pytest.mark.statistical
 def test_nonlinear_opened_values_uniform():
     """Sigmoid/exp on all-zero inputs and reciprocal on all-one inputs: the bits of
     every opened array look uniform (6 sigma per array of >= 4096 bits, and overall)."""

@@ -62,6 +62,7 @@ def test_products_equal_numpy(n, owner_is):
                 assert rounds == 1 or pid == 0   # party 0's dealer request opens its round
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n", PARTIES)
 def test_transcript_shape_and_opened_values_do_not_depend_on_data(n):
     """Two different (A, E) of the same shape: same bytes and rounds per party;

@@ -124,6 +124,7 @@ def test_permute_bad_input():
     assert run_parties(2, f)[0] == [True, True]
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n", PARTIES)
 def test_what_the_owner_and_others_see_is_masked(n):
     """On an all-zero input the owner's opened X + a is uniform (every bit position

@@ -82,6 +82,7 @@ def test_no_dropout_sums_and_pairwise_masks_cancel(n_parties, server):
     assert {kind for (_, _, kind, _) in sa.recovered} == {"b"}
 
 
+@pytest.mark.statistical
 def test_masked_messages_are_uniform():
     """Vectors of zeros and of ones: the server receives bytes indistinguishable from
     uniform (chi-square over the 256 byte values), and the same statistics either way."""

@@ -47,6 +47,7 @@ def test_shuffle_is_a_permutation_of_rows_within_blocks(n, shape, blocks):
     assert stats["by_kind"]["perm"] == n
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n", PARTIES)
 def test_composed_permutation_is_unknown_to_a_single_party(n):
     """Party 0 uses the same private permutation every time (its PRG is reset),
@@ -76,6 +77,7 @@ def test_composed_permutation_is_unknown_to_a_single_party(n):
     assert min(counts.values()) >= 4 and max(counts.values()) <= 32   # expected 15 each
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n", PARTIES)
 def test_shuffle_transcript_and_view_independent_of_the_data(n):
     """Same message sizes and rounds for different inputs; the values each party

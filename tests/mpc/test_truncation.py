@@ -105,6 +105,7 @@ def _bit_frequencies_ok(values):
     return np.all(np.abs(freq - 0.5) < 5 * 0.5 / np.sqrt(values.size)), freq
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("n", PARTIES)
 def test_opened_value_is_uniform_on_zero_input(n):
     N = 20000

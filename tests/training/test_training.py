@@ -245,6 +245,7 @@ def test_horizontal_continuous_quality_within_one_percent_of_xgboost(name, n_par
     assert abs(ms - mp) <= 0.01 * abs(mp), (name, ms, mp)
 
 
+@pytest.mark.statistical
 def test_opened_values_look_uniform():
     rng = np.random.default_rng(3)
     X = rng.integers(0, 5, size=(80, 4)).astype(np.float32)

@@ -83,6 +83,7 @@ def test_laplace_parts_any_p_minus_1_give_the_required_laplace(P):
         assert stats.kstest(rest, stats.laplace(scale=SCALE).cdf).pvalue > 1e-3
 
 
+@pytest.mark.statistical
 def test_a_party_view_is_its_part_and_uniform_shares_only():
     """Party 0's view: its own part, its shares, dealer messages; nothing opened.  Its
     shares look uniform and are uncorrelated with the total; with its own seed (so its
