@@ -7,6 +7,8 @@ import xgboost as xgb
 
 import ppboost
 
+from .same_model import TOL, assert_same_model
+
 
 def _data(rng, n=100):
     X = rng.integers(0, 5, size=(n, 4)).astype(np.float32)
@@ -27,7 +29,8 @@ def test_classifier_binary_matches_booster_and_xgboost():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     ref = xgb.train({"objective": "binary:logistic", "max_depth": 2, "max_bin": 16,
                      "tree_method": "hist"}, xgb.DMatrix(X, label=y), 2)
-    np.testing.assert_allclose(proba[:, 1], ref.predict(xgb.DMatrix(X)), atol=1e-3)
+    assert_same_model(clf.booster_, ref, xgb.DMatrix(X))
+    np.testing.assert_allclose(proba[:, 1], ref.predict(xgb.DMatrix(X)), atol=TOL, rtol=0)
     assert np.array_equal(clf.predict(X), (proba[:, 1] > 0.5).astype(int))
 
 
@@ -45,7 +48,8 @@ def test_classifier_multiclass_and_regressor():
                                      learning_rate=0.5).fit(split)
     ref = xgb.train({"max_depth": 2, "max_bin": 16, "eta": 0.5, "tree_method": "hist"},
                     xgb.DMatrix(X, label=yr), 2)
-    np.testing.assert_allclose(reg.predict(X), ref.predict(xgb.DMatrix(X)), atol=1e-3)
+    assert_same_model(reg.booster_, ref, xgb.DMatrix(X))
+    np.testing.assert_allclose(reg.predict(X), ref.predict(xgb.DMatrix(X)), atol=TOL, rtol=0)
 
 
 def test_params_and_errors():

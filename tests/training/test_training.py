@@ -17,7 +17,8 @@ import xgboost as xgb
 import ppboost
 from ppboost.data import DataValidationError
 
-TOL = 1e-3          # margin tolerance (fixed-point error), as the issue states
+from .same_model import assert_same_model, categorical_splits
+
 ROUNDS = 2
 
 
@@ -49,10 +50,6 @@ def _split(kind, X, y, n_parties):
     return ppboost.HorizontalSplit({f"p{i}": (X[r], y[r]) for i, r in enumerate(rows)})
 
 
-def _margins(booster, pooled):
-    return booster.predict(pooled.dmatrix(), output_margin=True)
-
-
 def _reference(params, pooled, rounds=ROUNDS):
     return xgb.train({**params, "tree_method": "hist"}, pooled.dmatrix(), rounds)
 
@@ -74,15 +71,8 @@ def test_same_model_as_xgboost(objective, kind, n_parties):
     assert model.num_trees == ROUNDS * (3 if objective == "multi:softprob" else 1)
     booster = model.reveal()
     pooled = data.pooled()
-    ref = _reference(params, pooled)
-    diff = np.abs(_margins(booster, pooled) - _margins(ref, pooled)).max()
-    assert diff <= TOL, f"largest margin difference {diff}"
-    # the trees themselves are xgboost's (same splits, same structure)
-    ta = json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
-    tb = json.loads(ref.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
-    for a, b in zip(ta, tb):
-        assert a["split_indices"] == b["split_indices"]
-        assert a["left_children"] == b["left_children"]
+    # the trees themselves are xgboost's (same splits, same structure), margins within 1e-5
+    assert_same_model(booster, _reference(params, pooled), pooled.dmatrix())
 
 
 @pytest.mark.parametrize("objective", ["reg:squarederror", "binary:logistic"])
@@ -97,8 +87,7 @@ def test_mixed_split_three_parties(objective):
     booster = ppboost.train(params, data, ROUNDS, verbose=False).reveal()
     pooled = data.pooled()
     assert np.isnan(pooled.X[:, 3]).sum() == 30
-    diff = np.abs(_margins(booster, pooled) - _margins(_reference(params, pooled), pooled)).max()
-    assert diff <= TOL
+    assert_same_model(booster, _reference(params, pooled), pooled.dmatrix())
 
 
 def _cat_frame(rng, n):
@@ -128,11 +117,14 @@ def test_missing_values_and_categorical(kind):
     params = _params("binary:logistic", max_cat_to_onehot=8, max_depth=3)
     booster = ppboost.train(params, data, ROUNDS, verbose=False).reveal()
     pooled = data.pooled()
-    ref = _reference(params, pooled)
-    diff = np.abs(_margins(booster, pooled) - _margins(ref, pooled)).max()
-    assert diff <= TOL
-    dump = "".join(booster.get_dump())
-    assert "region" in dump or "f2" in dump or ":[" in dump
+    assert_same_model(booster, _reference(params, pooled), pooled.dmatrix())
+    # region (feature 2) is a categorical feature and the model splits on it as one:
+    # a category-set split sending region "s" (code 1, the one y depends on) one way
+    region = booster.feature_names.index("region")
+    assert booster.feature_types[region] == "c"
+    cat_splits = categorical_splits(booster, region)
+    assert cat_splits and all(c == [1] for c in cat_splits), cat_splits
+    assert "[region:{1}]" in "".join(booster.get_dump())          # the dump names it
 
 
 def test_transcript_identical_for_datasets_of_the_same_shape():
@@ -195,8 +187,8 @@ def test_later_rounds_request_their_dealer_material_in_one_message():
         assert channels(before.stats["parties"][name]["transcript"]) \
             == channels(t3["parties"][name]["transcript"])
     pooled = data.pooled()
-    ref = _reference(_params("binary:logistic"), pooled, 3)
-    assert np.abs(_margins(before.reveal(), pooled) - _margins(ref, pooled)).max() <= TOL
+    assert_same_model(before.reveal(), _reference(_params("binary:logistic"), pooled, 3),
+                      pooled.dmatrix())
     with pytest.raises(ValueError, match="offline == 'later', must be 'overlap' or 'before'"):
         ppboost.train(_params("binary:logistic"), data, 1, verbose=False, offline="later")
 
@@ -354,9 +346,7 @@ def test_tls_one_process_per_party():
     model = ppboost.train(params, data, 1, verbose=False, transport="tls", timeout=120)
     assert model.stats["transport"] == "tls"
     pooled = data.pooled()
-    diff = np.abs(_margins(model.reveal(), pooled)
-                  - _margins(_reference(params, pooled, 1), pooled)).max()
-    assert diff <= TOL
+    assert_same_model(model.reveal(), _reference(params, pooled, 1), pooled.dmatrix())
     # same protocol, same transcript shape as in-process
     inproc = ppboost.train(params, data, 1, verbose=False)
     assert model.stats["parties"]["a"]["transcript"] == inproc.stats["parties"]["a"]["transcript"]
