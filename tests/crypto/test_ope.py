@@ -5,9 +5,10 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ppboost.crypto.ope import OPE, MISSING_CT, hypergeometric
+from ppboost.crypto.ope import MISSING_CT, OPE, hypergeometric
 
 
 # ----------------------------------------------------------------- hypergeometric sampler
@@ -115,20 +116,34 @@ def test_ope_float32_exact_comparisons_and_missing():
     assert c[6] < c[3] < c[7]
 
 
-def test_ope_bounded_time_over_many_random_keys():
-    # every key: encryptions of extremes and random values finish fast, in order
+def _random_keys_and_values(n=300):
+    """300 random keys, each with the extremes and 4 random values of the domain, sorted."""
     rng = np.random.default_rng(5)
-    worst = 0.0
-    for _ in range(300):
+    for _ in range(n):
         o = OPE(rng.bytes(32))
         m = np.array(sorted({0, 1, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1,
                              *rng.integers(0, 2**32, 4).tolist()}))
-        f = int(rng.integers(0, 1000))
-        t0 = time.perf_counter()
+        yield o, int(rng.integers(0, 1000)), m
+
+
+def test_ope_order_over_many_random_keys():
+    # every key: encryptions of extremes and random values are in order
+    for o, f, m in _random_keys_and_values():
         c = o.encrypt(f, m)
-        worst = max(worst, (time.perf_counter() - t0) / len(m))
         assert np.all(np.diff(c.astype(np.int64)) > 0)
-    assert worst < 0.05, f"slowest encryption took {worst * 1e3:.1f} ms per value"
+
+
+@pytest.mark.slow
+def test_ope_bounded_time_over_many_random_keys():
+    """Wall clock: every key's encryptions finish fast (measured 0.14 ms per value at
+    worst on 2 shared cores; the bound, 100 ms, only catches a sampler that loops)."""
+    OPE(bytes(32)).encrypt(0, np.array([1, 2]))        # load the compiled kernels first
+    worst = 0.0
+    for o, f, m in _random_keys_and_values():
+        t0 = time.perf_counter()
+        o.encrypt(f, m)
+        worst = max(worst, (time.perf_counter() - t0) / len(m))
+    assert worst < 0.1, f"slowest encryption took {worst * 1e3:.1f} ms per value"
 
 
 def test_ope_validation():
@@ -146,11 +161,31 @@ def test_ope_validation():
 @settings(max_examples=300, deadline=None)
 @given(log_pop=st.integers(1, 48), fg=st.floats(0, 1), fs=st.floats(0, 1),
        seed=st.integers(0, 2**32 - 1))
-def test_hgd_exact_support_and_time_bound_for_arbitrary_parameters(log_pop, fg, fs, seed):
+def test_hgd_exact_support_for_arbitrary_parameters(log_pop, fg, fs, seed):
     pop = int(2 ** log_pop * (0.5 + 0.5 * fs)) or 1
     good, sample = int(pop * fg), int(pop * fs)
     coins = np.random.default_rng(seed).integers(0, 2**64, 256, dtype=np.uint64)
-    t0 = time.perf_counter()
     k = hypergeometric(pop, good, sample, coins)
-    assert time.perf_counter() - t0 < 0.01
     assert max(0, sample - (pop - good)) <= k <= min(sample, good)
+
+
+@pytest.mark.slow
+def test_hgd_bounded_time_for_arbitrary_parameters():
+    """Wall clock: one draw takes bounded time whatever the population (up to 2**48)
+    and the fractions, extremes included (measured 0.03 ms at worst over these 2000;
+    the bound, 100 ms, only catches a draw that loops over the population)."""
+    rng = np.random.default_rng(0)
+    hypergeometric(10, 5, 5, _coins(rng, 256))          # load the compiled kernels first
+    worst = 0.0
+    for i in range(2000):
+        log_pop, fg, fs = int(rng.integers(1, 49)), rng.random(), rng.random()
+        if i % 4 == 0:
+            fg = float(rng.choice([0, 1, 1e-9, 1 - 1e-9]))
+        if i % 4 == 1:
+            fs = float(rng.choice([0, 1, 1e-9, 1 - 1e-9]))
+        pop = int(2 ** log_pop * (0.5 + 0.5 * fs)) or 1
+        coins = _coins(rng, 256)
+        t0 = time.perf_counter()
+        hypergeometric(pop, int(pop * fg), int(pop * fs), coins)
+        worst = max(worst, time.perf_counter() - t0)
+    assert worst < 0.1, f"slowest draw took {worst * 1e3:.1f} ms"

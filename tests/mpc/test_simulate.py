@@ -82,8 +82,8 @@ def test_a_raising_party_stops_everyone_quickly(n):
 
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match="party exploded"):
-        run_parties(n, f, timeout=5)
-    assert time.monotonic() - t0 < 2.0  # PeerFailed long before the 5 s timeout
+        run_parties(n, f, timeout=60)
+    assert time.monotonic() - t0 < 20   # PeerFailed at once (~0.1 s), not the 60 s timeout
 
 
 @pytest.mark.parametrize("n", PARTIES)
@@ -97,7 +97,7 @@ def test_a_stalling_party_makes_others_fail_within_timeout(n):
     t0 = time.monotonic()
     with pytest.raises(TransportTimeout, match=r"waited 0\.4s for a message from party 1"):
         run_parties(n, f, timeout=0.4)
-    assert time.monotonic() - t0 < 3.0
+    assert time.monotonic() - t0 < 20   # the stalled party's 1.5 s, no other wait
 
 
 def test_peer_failed_is_what_the_others_see():
