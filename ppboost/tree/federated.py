@@ -71,18 +71,21 @@ __all__ = ["Federation", "FederatedBackend", "local_histograms", "frac_bits_for"
 
 # ----------------------------------------------------------------------------- kernels
 @njit(parallel=True, cache=True, nogil=True)
-def _hist_kernel(codes, rows, slot, g, h, offs, n_bins, n_slots, block):
+def _hist_kernel(codes, rows, slot, g, h, offs, n_bins, has_missing, n_slots, block):
     """Sums of g and h per (slot, bin) over ``rows`` (slot[k] the node slot of rows[k]),
     and per (slot, feature) the number of rows whose code is the missing bin n_bins[j].
 
     ``codes`` (n, m) uint8 / uint16, row-major; ``offs`` the features' first bins in a
-    node's row of B = offs[m] bins.  Parallel over blocks of ``block`` features: each
-    thread reads its features' bytes of every row and writes only its own bins, so no
-    two threads touch one bin (xgboost's ``BuildHist``, by feature blocks instead of
-    row blocks).  Returns (hist (n_slots, B, 2) float64, miss (n_slots, m) uint64)."""
+    node's row of B = offs[m] bins; ``has_missing[j]``: this party has a missing value
+    in feature j (else its missing counts are 0 without a look).  Parallel over blocks
+    of ``block`` features: each thread reads its features' bytes of every row and
+    writes only its own bins, so no two threads touch one bin (xgboost's
+    ``BuildHist``, by feature blocks instead of row blocks; a block's bins of every
+    slot stay in cache).  Returns (hist (n_slots * B * 2,) float64 as (slot, bin,
+    g|h), miss (n_slots, m) uint64)."""
     m = codes.shape[1]
     B = offs[m]
-    out = np.zeros((n_slots, B, 2), dtype=np.float64)
+    out = np.zeros(n_slots * B * 2, dtype=np.float64)
     miss = np.zeros((n_slots, m), dtype=np.uint64)
     nblk = (m + block - 1) // block
     one = np.uint64(1)
@@ -91,17 +94,48 @@ def _hist_kernel(codes, rows, slot, g, h, offs, n_bins, n_slots, block):
         j1 = min(m, j0 + block)
         for k in range(rows.shape[0]):
             r = rows[k]
-            s = slot[k]
+            base = slot[k] * B
             gr = np.float64(g[r])
             hr = np.float64(h[r])
             for j in range(j0, j1):
-                c = np.int64(codes[r, j])
-                idx = offs[j] + c
-                out[s, idx, 0] += gr
-                out[s, idx, 1] += hr
-                if c == n_bins[j]:
-                    miss[s, j] += one
+                idx = 2 * (base + offs[j] + np.int64(codes[r, j]))
+                out[idx] += gr
+                out[idx + 1] += hr
+        for j in range(j0, j1):
+            if has_missing[j]:
+                nb = n_bins[j]
+                for k in range(rows.shape[0]):
+                    if np.int64(codes[rows[k], j]) == nb:
+                        miss[slot[k], j] += one
     return out, miss
+
+
+@njit(cache=True, nogil=True)
+def _route_kernel(codes, pos, choice, cand_feature, cand_bin, numeric, default_left, n_bins,
+                  n_cand):
+    """Each row's node on the next level: 2 pos + [it goes right at its node's split].
+
+    A row goes left iff its bin is <= t (numerical) or != t (categorical, one vs rest),
+    a missing row the candidate's default way, and every row of a node that does not
+    split (choice == n_cand) goes left."""
+    n = pos.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        node = pos[i]
+        c = choice[node]
+        right = 0
+        if c != n_cand:
+            f = cand_feature[c]
+            b = np.int64(codes[i, f])
+            t = cand_bin[c]
+            if b == n_bins[f]:
+                right = 0 if default_left[c] else 1
+            elif numeric[c]:
+                right = 0 if b <= t else 1
+            else:
+                right = 0 if b != t else 1
+        out[i] = 2 * node + right
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -115,27 +149,33 @@ def _node_totals(rows, slot, g, h, n_slots):
     return tot
 
 
-def local_histograms(codes, rows, slot, g, h, offs, n_bins, n_slots, threads=None):
+def local_histograms(codes, rows, slot, g, h, offs, n_bins, n_slots, threads=None,
+                     has_missing=None):
     """This party's histograms of the node slots: (hist (S, B, 2), miss (S, m), tot (S, 2)).
 
-    ``threads``: numba threads for the feature blocks (default: numba's setting)."""
+    ``threads``: numba threads for the feature blocks (default: numba's setting);
+    ``has_missing``: per feature, whether this party has a missing value there
+    (default: every feature is checked)."""
     import numba
     m = codes.shape[1]
     t = numba.get_num_threads() if threads is None else max(1, int(threads))
     prev = numba.get_num_threads()
-    # feature blocks of at most 16 (one node's bins of a block stay in L2), and a
+    # blocks of at most 16 features (a block's bins of every slot stay in L2), and a
     # multiple of the thread count of them, so that the threads get equal shares
     nblk = t * max(1, -(-m // (16 * t))) if t > 1 else max(1, -(-m // 16))
     block = max(1, -(-m // nblk))
     rows = np.ascontiguousarray(rows, np.int64)
     slot = np.ascontiguousarray(slot, np.int64)
+    hm = np.ones(m, np.bool_) if has_missing is None else np.asarray(has_missing, np.bool_)
     try:
         numba.set_num_threads(min(t, numba.config.NUMBA_NUM_THREADS))
-        hist, miss = _hist_kernel(codes, rows, slot, g, h, offs, n_bins, np.int64(n_slots),
+        hist, miss = _hist_kernel(codes, rows, slot, g, h, offs, n_bins, hm, np.int64(n_slots),
                                   np.int64(block))
     finally:
         numba.set_num_threads(prev)
-    return hist, miss, _node_totals(rows, slot, g, h, np.int64(n_slots))
+    B = int(offs[m])
+    return (hist.reshape(int(n_slots), B, 2), miss,
+            _node_totals(rows, slot, g, h, np.int64(n_slots)))
 
 
 def frac_bits_for(bound: float) -> int:
@@ -249,6 +289,10 @@ class FederatedBackend(PlainBackend):
         self.n_rows = int(codes.shape[0])
         self.n_total = int(n_total)
         self.codes = codes
+        self.has_missing = np.asarray(codes.max(axis=0) >= mapper.n_bins if codes.shape[0]
+                                      else np.zeros(mapper.n_features, bool), np.bool_)
+        lay = self.layout
+        self._numeric = (lay.cand_kind == KIND_FORWARD) | (lay.cand_kind == KIND_BACKWARD)
         self.base = np.asarray(base, np.float32)
         self.threads = threads
         self.trace = None
@@ -346,7 +390,8 @@ class FederatedBackend(PlainBackend):
             sl = slot_of[nodes.pos]
             rows = np.flatnonzero(sl >= 0)
             hist, miss, tot = local_histograms(self.codes, rows, sl[rows], g, h, self.offs,
-                                               self.layout.n_bins, S, self.threads)
+                                               self.layout.n_bins, S, self.threads,
+                                               self.has_missing)
             vec = np.concatenate([_enc(hist[:, :, 0], self.f_g), _enc(hist[:, :, 1], self.f_h),
                                   miss, _enc(tot[:, :1], self.f_g), _enc(tot[:, 1:], self.f_h)],
                                  axis=1)
@@ -445,21 +490,8 @@ class FederatedBackend(PlainBackend):
             wc[0::2] = w
             return _Nodes(nodes.level + 1, 2 * nodes.pos, [], truncated=wc, leaf=wc)
         choice = self._choice(splits)
-        ch = choice[nodes.pos]
-        split = ch != C
-        chc = np.where(split, ch, 0)
-        if C:
-            feat = lay.cand_feature[chc]
-            t = lay.cand_bin[chc]
-            b = self.codes[np.arange(self.n_rows), feat].astype(np.int64)
-            miss = b == lay.n_bins[feat]
-            numeric = (lay.cand_kind[chc] == KIND_FORWARD) | (lay.cand_kind[chc] == KIND_BACKWARD)
-            left = np.where(numeric, b <= t, b != t)
-            left = np.where(miss, lay.cand_default_left[chc], left)
-            left = np.where(split, left, True)
-        else:
-            left = np.ones(self.n_rows, bool)
-        pos = 2 * nodes.pos + (~left).astype(np.int64)
+        pos = _route_kernel(self.codes, nodes.pos, choice, lay.cand_feature, lay.cand_bin,
+                            self._numeric, lay.cand_default_left, lay.n_bins, np.int64(C))
         build = splits["build"]
         nxt = [2 * i + int(b) for i, b in enumerate(build) if b >= 0]
         parent = splits if self.fed.is_server else None

@@ -48,79 +48,72 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..crypto.floatbits import from_ordered_uint32
+from ..crypto.floatbits import from_ordered_uint32, to_ordered_uint32
 from ..errors import ProtocolError
-from .binning import (BinMapper, FeatureCuts, FeatureSummary, _xgb_prune_picks,
-                      cuts_from_summary, numeric_cuts)
+from .binning import BinMapper, FeatureCuts, FeatureSummary, cuts_from_summary, numeric_cuts
 
 __all__ = ["federated_cuts", "bin_codes", "count_ranges", "SLOTS"]
 
-BITS = 8                    # bits refined per stage
+FIRST = 8                   # bits of the first stage's ranges (256 per feature)
+BITS = 4                    # bits refined per later stage (16 sub-ranges per range)
 WORD = 32
-SLOTS = 8                   # secure sums the sketch may use (1 + 3 + 3, one spare)
+SLOTS = 1 + 3 * (WORD - FIRST) // BITS + 1   # secure sums the sketch may use (20)
 
 
-# ----------------------------------------------------------------------------- kernels
-@njit(parallel=True, cache=True, nogil=True)
-def count_ranges(xbits, lo_flat, wb_flat, sel_off, out_off, block):
-    """Per feature j and selected range i = [lo, lo + 2^wb): the counts of its 256
-    sub-ranges over this party's rows, and each feature's missing count.
+# ----------------------------------------------------------------------------- counting
+MISSING_WORD = np.uint32(0xFFFFFFFF)      # above every word of a finite float32 (+inf: 0xFF800000)
 
-    ``xbits``: the float32 data (n, m) viewed as uint32; ``lo_flat`` (uint64) and
-    ``wb_flat`` (int64) the selected ranges of all features, sorted by lo per feature,
-    feature j's at ``sel_off[j]:sel_off[j+1]``; output counts of feature j's range i
-    at ``out_off[j] + 256 i + child``.  Parallel over blocks of ``block`` features.
-    Returns (counts uint64, missing uint64 (m,))."""
-    n, m = xbits.shape
-    out = np.zeros(out_off[m], dtype=np.uint64)
-    missing = np.zeros(m, dtype=np.uint64)
-    one = np.uint64(1)
-    sign = np.uint32(0x80000000)
-    absmask = np.uint32(0x7FFFFFFF)
-    inf = np.uint32(0x7F800000)
-    nblk = (m + block - 1) // block
-    for bi in prange(nblk):
-        j0 = bi * block
-        j1 = min(m, j0 + block)
-        for i in range(n):
-            for j in range(j0, j1):
-                u = xbits[i, j]
-                if (u & absmask) > inf:                    # NaN: missing
-                    missing[j] += one
-                    continue
-                a = sel_off[j]
-                b = sel_off[j + 1]
-                if a == b:
-                    continue
-                if u == sign:                              # -0.0 -> +0.0
-                    u = np.uint32(0)
-                if u & sign:
-                    w = np.uint64(~u)
-                else:
-                    w = np.uint64(u | sign)
-                # last range with lo <= w
-                lo_i, hi_i = a, b
-                while hi_i - lo_i > 1:
-                    mid = (lo_i + hi_i) // 2
-                    if lo_flat[mid] <= w:
-                        lo_i = mid
-                    else:
-                        hi_i = mid
-                if lo_flat[lo_i] > w:
-                    continue
-                width = np.uint64(1) << np.uint64(wb_flat[lo_i])
-                off = w - lo_flat[lo_i]
-                if off >= width:
-                    continue
-                child = off >> np.uint64(wb_flat[lo_i] - 8)
-                out[out_off[j] + 256 * (lo_i - a) + np.int64(child)] += one
+
+def sorted_words(X) -> np.ndarray:
+    """This party's columns as sorted order words, (m, n) uint32, NaN as MISSING_WORD last.
+
+    Sorted once, each stage's counts are differences of ``searchsorted`` positions."""
+    X = np.asarray(X, np.float32)
+    n, m = X.shape
+    W = np.empty((m, n), np.uint32)
+    for j0 in range(0, m, 16):
+        block = np.ascontiguousarray(X[:, j0:j0 + 16].T)
+        for k, col in enumerate(block):
+            nan = np.isnan(col)
+            w = np.full(n, MISSING_WORD, np.uint32)
+            w[~nan] = to_ordered_uint32(col[~nan])
+            w.sort()
+            W[j0 + k] = w
+    return W
+
+
+def count_ranges(W, lo_flat, wb_flat, sel_off, cbits: int):
+    """Per feature j and selected range i = [lo, lo + 2^wb): the counts of its 2^cbits
+    sub-ranges over this party's rows (``W`` from :func:`sorted_words`), feature j's
+    ranges at ``sel_off[j]:sel_off[j+1]`` of ``lo_flat``/``wb_flat``, its counts at
+    2^cbits (sel_off[j] + i) + child.  Returns (counts uint64, missing uint64 (m,))."""
+    m, n = W.shape
+    fan = 1 << int(cbits)
+    out = np.zeros(int(sel_off[m]) * fan, np.uint64)
+    missing = np.empty(m, np.uint64)
+    steps = np.arange(fan + 1, dtype=np.uint64)
+    for j in range(m):
+        col = W[j]
+        missing[j] = n - np.searchsorted(col, MISSING_WORD, side="left")
+        a, b = int(sel_off[j]), int(sel_off[j + 1])
+        if a == b:
+            continue
+        lo = np.asarray(lo_flat[a:b], np.uint64)
+        step = np.uint64(1) << (np.asarray(wb_flat[a:b], np.uint64) - np.uint64(cbits))
+        edges = lo[:, None] + steps[None, :] * step[:, None]          # (ranges, fan + 1)
+        # words are < 2^32; an edge of 2^32 (the end of the top range) counts everything
+        pos = np.searchsorted(col, np.minimum(edges, np.uint64(MISSING_WORD)).astype(np.uint32),
+                              side="left")
+        pos[edges >= np.uint64(MISSING_WORD)] = n - missing[j]
+        out[a * fan:b * fan] = np.diff(pos, axis=1).reshape(-1).astype(np.uint64)
     return out, missing
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _codes_kernel(X, cuts, cut_off, numeric, out, block):
     """Bin code per entry, as :meth:`BinMapper.transform` for the numeric features:
-    the first bin whose cut is > x (the last bin above every cut), NaN -> n_bins."""
+    the first bin whose cut is > x (the last bin above every cut), NaN -> n_bins.
+    A branch-free binary search (the comparisons become conditional moves)."""
     n, m = X.shape
     nblk = (m + block - 1) // block
     for bi in prange(nblk):
@@ -136,13 +129,13 @@ def _codes_kernel(X, cuts, cut_off, numeric, out, block):
                 if x != x:
                     out[i, j] = nb
                     continue
-                lo, hi = 0, nb                    # searchsorted(side="right")
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if cuts[a + mid] <= x:
-                        lo = mid + 1
-                    else:
-                        hi = mid
+                base = a                          # upper_bound over cuts[a:a+nb]
+                size = nb
+                while size > 1:
+                    half = size >> 1
+                    base += half * np.int64(cuts[base + half - 1] <= x)
+                    size -= half
+                lo = base - a + np.int64(cuts[base] <= x)
                 out[i, j] = min(lo, nb - 1)
 
 
@@ -180,41 +173,79 @@ def bin_codes(X, mapper: BinMapper, threads: int | None = None) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- server side
 class _Feature:
-    """The server's pooled counts of one feature: disjoint word ranges covering 0 .. 2^32."""
+    """The server's pooled counts of one feature: disjoint word ranges covering 0 .. 2^32,
+    and the ranks it still has to resolve to single values."""
 
-    def __init__(self, counts256, categorical: bool, max_bin: int):
-        self.lo = (np.arange(256, dtype=np.uint64) << np.uint64(WORD - BITS))
-        self.wb = np.full(256, WORD - BITS, np.int64)
-        self.cnt = np.asarray(counts256, np.int64).copy()
+    def __init__(self, counts, categorical: bool, max_bin: int):
+        self.lo = np.arange(1 << FIRST, dtype=np.uint64) << np.uint64(WORD - FIRST)
+        self.wb = np.full(1 << FIRST, WORD - FIRST, np.int64)
+        self.cnt = np.asarray(counts, np.int64).copy()
+        self.cum = np.cumsum(self.cnt)
         self.n = int(self.cnt.sum())
         self.categorical = categorical
         self.max_bin = max_bin
-        self.mode = "done" if self.n == 0 else ("ends" if categorical else "exact")
-        self.ranks = [self.n - 1] if categorical else [0, self.n - 1]
+        self.mode = "done" if self.n == 0 else ("ranks" if categorical else "exact")
+        self.phase = "ends"
+        self.need = {self.n - 1} if categorical else {0, self.n - 1}
+        self.kept = None                     # ranks of the kept entries (rank mode)
         self.selected = np.zeros(0, np.int64)
 
-    # -- rank queries over the current ranges
-    def _cum(self):
-        return np.cumsum(self.cnt)
-
+    # -- ranks
     def seg(self, r: int) -> int:
-        return int(np.searchsorted(self._cum(), r, side="right"))
+        return int(np.searchsorted(self.cum, r, side="right"))
 
-    def bounds(self, i: int):
-        ct = int(self._cum()[i])
-        return ct - int(self.cnt[i]), ct
+    def entry(self, r: int):
+        """(resolved, cb, ct) of the range holding rank r (resolved: one value)."""
+        i = self.seg(r)
+        ct = int(self.cum[i])
+        return bool(self.wb[i] == 0), ct - int(self.cnt[i]), ct
 
-    def _marked(self, ranks):
-        marks = set()
-        for r in ranks:
-            i = self.seg(r)
-            cb, ct = self.bounds(i)
-            marks.add(i)
-            if cb > 0:
-                marks.add(self.seg(cb - 1))
-            if ct < self.n:
-                marks.add(self.seg(ct))
-        return marks
+    def value(self, r: int) -> float:
+        return float(from_ordered_uint32(np.array([self.lo[self.seg(r)]], np.uint32))[0])
+
+    def _unresolved(self, ranks) -> np.ndarray:
+        segs = {self.seg(r) for r in ranks}
+        return np.array(sorted(i for i in segs if self.wb[i] > 0), np.int64)
+
+    def _targets(self):
+        """The ranks SetPrune (``binning._xgb_prune_picks``) keeps, read off the resolved
+        entries; returns (kept ranks, ranks still to resolve).  Mirrors its float32 rank
+        arithmetic: for target dx2, j is the first entry with rmin + rmax > dx2 (at index
+        >= 2), i the entry before it, and the pick is i iff dx2 < rmax_i + rmin_j."""
+        _, _, ct0 = self.entry(0)
+        _, cbl, _ = self.entry(self.n - 1)
+        nn = self.max_bin                      # maxsize - 1
+        begin = np.float32(ct0)
+        rng = np.float32(np.float32(cbl) - begin)
+        k = np.arange(1, nn, dtype=np.float32)
+        dx2 = (np.float32(2) * ((k * rng) / np.float32(nn) + begin)).astype(np.float32)
+        need, kept = set(), {0, cbl}
+        ct1 = None
+        for d in dx2.astype(np.float64):
+            p = min(max(int(np.floor(d / 2)), 0), self.n - 1)
+            ok, cb, ct = self.entry(p)
+            if not ok:
+                need.add(p)
+                continue
+            cbj = cb if cb + ct > d else ct           # j = the entry at p, or the next one
+            if cbj >= self.n:
+                break                                 # no entry after i: SetPrune stops
+            if cbj in (0, ct0):                       # j at index 0 or 1: SetPrune takes i = 1
+                if ct0 >= self.n:
+                    break
+                ok1, _, c1 = self.entry(ct0)
+                if not ok1:
+                    need.add(ct0)
+                    continue
+                ct1 = c1
+                cbj = ct1
+                if cbj >= self.n:
+                    break
+            pick = cbj - 1 if d < 2.0 * cbj else cbj
+            if not self.entry(pick)[0]:
+                need.add(pick)
+            kept.add(self.entry(pick)[1])             # an entry is named by its first rank
+        return kept, need
 
     def select(self) -> np.ndarray:
         """Indices of the ranges to refine next (empty: this feature is finished)."""
@@ -228,88 +259,62 @@ class _Feature:
                         break
                     self.selected = sel
                     return sel
-                self.mode = "ends"
+                self.mode = "ranks"
                 continue
-            marks = np.array(sorted(self._marked(self.ranks)), np.int64)
-            sel = marks[self.wb[marks] > 0]
+            sel = self._unresolved(self.need)
             if sel.shape[0]:
                 self.selected = sel
                 return sel
-            if self.mode == "ends" and not self.categorical:
-                self.mode = "targets"
-                self.ranks = self._target_ranks()
+            if self.categorical:
+                self.mode = "done"
+                break
+            if self.phase == "ends":                  # then the targets and the 2nd value
+                self.phase = "targets"
+                self.need = {self.entry(0)[2]} if self.entry(0)[2] < self.n else set()
+            kept, need = self._targets()
+            if need:
+                self.need = need
                 continue
+            self.kept = sorted(kept)
             self.mode = "done"
         self.selected = np.zeros(0, np.int64)
         return self.selected
 
-    def refine(self, counts) -> None:
-        """Replace each selected range by its 256 sub-ranges with their pooled counts."""
+    def refine(self, counts, cbits: int) -> None:
+        """Replace each selected range by its 2^cbits sub-ranges with their pooled counts."""
         sel = self.selected
-        counts = np.asarray(counts, np.int64).reshape(sel.shape[0], 256)
+        fan = 1 << cbits
+        counts = np.asarray(counts, np.int64).reshape(sel.shape[0], fan)
         if np.any(counts.sum(axis=1) != self.cnt[sel]):
             raise ProtocolError("federated sketch: sub-range counts do not add up to their "
                                 "range's count (did the parties' data change?)")
         keep = np.ones(self.lo.shape[0], bool)
         keep[sel] = False
-        wb = self.wb[sel] - BITS
-        lo = (self.lo[sel][:, None] + (np.arange(256, dtype=np.uint64)[None, :]
+        wb = self.wb[sel] - cbits
+        lo = (self.lo[sel][:, None] + (np.arange(fan, dtype=np.uint64)[None, :]
                                        << wb.astype(np.uint64)[:, None])).reshape(-1)
         self.lo = np.concatenate([self.lo[keep], lo])
-        self.wb = np.concatenate([self.wb[keep], np.repeat(wb, 256)])
+        self.wb = np.concatenate([self.wb[keep], np.repeat(wb, fan)])
         self.cnt = np.concatenate([self.cnt[keep], counts.reshape(-1)])
         order = np.argsort(self.lo, kind="stable")
         self.lo, self.wb, self.cnt = self.lo[order], self.wb[order], self.cnt[order]
-
-    # -- the exact values
-    def _entry(self, r: int):
-        i = self.seg(r)
-        if self.wb[i] != 0:
-            raise ProtocolError("federated sketch: a needed rank is not resolved to one value")
-        cb, ct = self.bounds(i)
-        return i, cb, ct
-
-    def _target_ranks(self) -> list:
-        """The ranks SetPrune looks at (see the module docstring), from the counts of the
-        smallest and the largest value (exact once the "ends" sweep is finished)."""
-        _, _, ct0 = self._entry(0)
-        _, cbl, _ = self._entry(self.n - 1)
-        maxsize = self.max_bin + 1
-        nn = maxsize - 1
-        begin = np.float32(ct0)
-        rng = np.float32(np.float32(cbl) - begin)
-        k = np.arange(1, nn, dtype=np.float32)
-        dx2 = (np.float32(2) * ((k * rng) / np.float32(nn) + begin)).astype(np.float32)
-        p = np.clip(np.floor(dx2.astype(np.float64) / 2).astype(np.int64), 0, self.n - 1)
-        ranks = set(p.tolist()) | {0, self.n - 1, ct0}
-        _, _, ct1 = self._entry(ct0) if ct0 < self.n else (0, 0, self.n)
-        if ct1 < self.n:
-            ranks.add(ct1)
-        return sorted(ranks)
+        self.cum = np.cumsum(self.cnt)
 
     def cuts(self) -> FeatureCuts:
-        vals_mask = self.cnt > 0
-        words = self.lo[vals_mask]
-        single = self.wb[vals_mask] == 0
-        values = from_ordered_uint32(words.astype(np.uint32))
-        weights = self.cnt[vals_mask].astype(np.float64)
         if self.n == 0:
             return cuts_from_summary(FeatureSummary(np.zeros(0, np.float32), np.zeros(0),
                                                     self.categorical, True), self.max_bin)
         if self.categorical:
-            _, _, _ = self._entry(self.n - 1)
-            vmax = float(from_ordered_uint32(np.array([self.lo[self.seg(self.n - 1)]],
-                                                      np.uint32))[0])
-            return FeatureCuts(np.arange(int(vmax) + 1, dtype=np.float32), 0.0, True)
-        if single.all():                      # the exact pooled summary
-            return cuts_from_summary(FeatureSummary(values, weights, False, True), self.max_bin)
-        # a shortened summary: exact entries where SetPrune looks, one entry per coarser
-        # range elsewhere (never picked: checked); it has the same picks as the full one
-        kept = _xgb_prune_picks(weights, self.max_bin + 1)
-        if not single[kept].all():
-            raise ProtocolError("federated sketch: a pick fell on an unresolved range")
-        inner = values[kept[1:min(kept.shape[0], self.max_bin)]]
-        return numeric_cuts(values[0], values[-1], inner)
+            return FeatureCuts(np.arange(int(self.value(self.n - 1)) + 1, dtype=np.float32),
+                               0.0, True)
+        if self.kept is None:                 # every non-empty range is one value: exact
+            nz = self.cnt > 0
+            values = from_ordered_uint32(self.lo[nz].astype(np.uint32))
+            return cuts_from_summary(FeatureSummary(values, self.cnt[nz].astype(np.float64),
+                                                    False, True), self.max_bin)
+        vals = [self.value(r) for r in self.kept]
+        inner = vals[1:min(len(vals), self.max_bin)]
+        return numeric_cuts(vals[0], self.value(self.n - 1), inner)
 
 
 # ----------------------------------------------------------------------------- protocol
@@ -334,30 +339,21 @@ def federated_cuts(fed, X, categorical, max_bin: int, threads: int | None = None
     n, m = X.shape
     cat = np.asarray(categorical, bool)
     everyone = list(fed.alive)
-    bits = X.view(np.uint32)
-    t = numba.get_num_threads() if threads is None else max(1, int(threads))
-    block = np.int64(_blocks(m, t))
+    W = sorted_words(X)
 
-    def local(lo_flat, wb_flat, sel_off):
-        out_off = np.concatenate([[0], np.cumsum(256 * np.diff(sel_off))]).astype(np.int64)
-        prev = numba.get_num_threads()
-        try:
-            numba.set_num_threads(min(t, numba.config.NUMBA_NUM_THREADS))
-            return count_ranges(bits, lo_flat.astype(np.uint64), wb_flat.astype(np.int64),
-                                sel_off.astype(np.int64), out_off, block)
-        finally:
-            numba.set_num_threads(prev)
+    def local(lo_flat, wb_flat, sel_off, cbits):
+        return count_ranges(W, lo_flat, wb_flat, sel_off, cbits)
 
     # stage 1: every feature's 256 top ranges, and its missing count
-    lo1 = np.tile(np.arange(1, dtype=np.uint64), m)
+    lo1 = np.zeros(m, np.uint64)
     wb1 = np.full(m, WORD, np.int64)
-    counts, missing = local(lo1, wb1, np.arange(m + 1))
+    counts, missing = local(lo1, wb1, np.arange(m + 1), FIRST)
     agg = _sum(fed, np.concatenate([missing, counts]), "binning, stage 1", everyone)
-    stats = {"stages": 1, "counts_opened": int(m * 257)}
+    stats = {"stages": 1, "counts_opened": int(m * ((1 << FIRST) + 1))}
     feats = None
     if fed.is_server:
         tot = agg.total
-        c = tot[m:].view(np.int64).reshape(m, 256)
+        c = tot[m:].view(np.int64).reshape(m, 1 << FIRST)
         feats = [_Feature(c[j], bool(cat[j]), max_bin) for j in range(m)]
     stage = 1
     while True:
@@ -378,16 +374,16 @@ def federated_cuts(fed, X, categorical, max_bin: int, threads: int | None = None
         stage += 1
         if stage > SLOTS:
             raise ProtocolError("federated sketch: more stages than planned")
-        counts, _ = local(lo, wb, off)
+        counts, _ = local(lo, wb, off, BITS)
         agg = _sum(fed, counts, f"binning, stage {stage}", everyone)
         if fed.is_server:
             stats["stages"] = stage
             stats["counts_opened"] += int(counts.shape[0])
             tot = agg.total.view(np.int64)
             for j, f in enumerate(feats):
-                a, b = 256 * int(off[j]), 256 * int(off[j + 1])
+                a, b = int(off[j]) << BITS, int(off[j + 1]) << BITS
                 if b > a:
-                    f.refine(tot[a:b])
+                    f.refine(tot[a:b], BITS)
     if fed.is_server:
         mapper = BinMapper(tuple(f.cuts() for f in feats))
         fed.announce({"cuts": [f.cuts.astype(np.float64).tolist() for f in mapper.features],

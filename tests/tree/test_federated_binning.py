@@ -9,7 +9,8 @@ import xgboost as xgb
 from ppboost.errors import ProtocolError
 from ppboost.tree.binning import BinMapper, fit_bins, fit_bins_from_summaries, summarize_column
 from ppboost.tree.federated import Federation
-from ppboost.tree.federated_binning import SLOTS, bin_codes, count_ranges, federated_cuts
+from ppboost.tree.federated_binning import (SLOTS, bin_codes, count_ranges, federated_cuts,
+                                            sorted_words)
 from ppboost.transport.inprocess import run_inprocess
 
 
@@ -91,19 +92,18 @@ def test_bin_codes_match_the_mapper_and_are_uint8_when_they_fit():
     assert codes.dtype == np.uint16 and np.array_equal(codes, mapper.transform(X))
 
 
-@pytest.mark.nojit
-def test_count_ranges_kernel_against_numpy():
+def test_range_counts_against_numpy():
     rng = np.random.default_rng(6)
     X = rng.standard_normal((500, 3)).astype(np.float32)
     X[rng.random(X.shape) < 0.1] = np.nan
     X[0, 0] = -0.0
     from ppboost.crypto.floatbits import to_ordered_uint32
+    W = sorted_words(X)
     # feature 0: the whole word range; feature 1: two ranges of width 2^24; feature 2: none
     lo = np.array([0, 0x3F000000, 0xBF000000], np.uint64)
     wb = np.array([32, 24, 24], np.int64)
     off = np.array([0, 1, 3, 3], np.int64)
-    out_off = np.array([0, 256, 768, 768], np.int64)
-    counts, missing = count_ranges(X.view(np.uint32), lo, wb, off, out_off, np.int64(2))
+    counts, missing = count_ranges(W, lo, wb, off, 8)
     assert np.array_equal(missing, np.isnan(X).sum(axis=0))
     w0 = to_ordered_uint32(X[~np.isnan(X[:, 0]), 0]).astype(np.uint64)
     assert np.array_equal(counts[:256], np.bincount(w0 >> np.uint64(24), minlength=256))
@@ -113,3 +113,11 @@ def test_count_ranges_kernel_against_numpy():
         want = np.bincount((inside - np.uint64(start)) >> np.uint64(16), minlength=256)
         a = 256 + 256 * k
         assert np.array_equal(counts[a:a + 256], want)
+    # 16 sub-ranges (4 bits) of one range of width 2^20
+    start = int(np.median(w1)) & ~((1 << 20) - 1)
+    c4, _ = count_ranges(W, np.array([start], np.uint64), np.array([20]),
+                         np.array([0, 0, 1, 1]), 4)
+    inside = w1[(w1 >= start) & (w1 < start + (1 << 20))]
+    assert c4.sum() == inside.shape[0] > 0
+    assert np.array_equal(c4, np.bincount((inside - np.uint64(start)) >> np.uint64(16),
+                                          minlength=16))
