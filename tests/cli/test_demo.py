@@ -1,5 +1,4 @@
 """Tests for ppboost.demo (`ppboost demo`)."""
-import importlib.util
 import io
 import sys
 
@@ -8,7 +7,6 @@ import pytest
 from ppboost import demo
 from ppboost.demo import DemoConfig, DemoUnavailable, format_table
 
-HAS_TRAINING = importlib.util.find_spec("ppboost.training") is not None
 SMALL = DemoConfig(n_patients=300, n_test=120, num_boost_round=2, max_depth=2, n_queries=2,
                    key_bits=1024)
 
@@ -30,22 +28,24 @@ def test_require_names_the_missing_piece():
         demo._require("ppboost.nope", "thing", "step 9")
 
 
-def test_demo_stops_clearly_without_secure_training(monkeypatch, tmp_path):
-    # simulate an installation without ppboost.training: the demo must say so, not fake it
-    monkeypatch.setitem(sys.modules, "ppboost.training", None)
+def test_demo_stops_clearly_without_the_server_extra(monkeypatch, tmp_path):
+    # an installation without ppboost[server] (httpx, fastapi): training and the revealed
+    # model run, then the demo says what encrypted prediction lacks instead of faking it
+    for mod in ("httpx", "fastapi"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    for mod in ("ppboost.inference.http_client", "ppboost.inference.server"):
+        monkeypatch.delitem(sys.modules, mod, raising=False)
     out = io.StringIO()
     rc = demo.main(SMALL, outdir=tmp_path, out=out)
     text = out.getvalue()
     assert rc == 1
     assert "[1/5] Data" in text and "hospital_3" in text
     assert "plain xgboost on the pooled data" in text and "test AUC" in text
-    assert "each hospital alone" in text
-    assert "DEMO STOPPED: secure training (step 2) needs ppboost.training.train" in text
-    assert "[3/5]" not in text
+    assert "[3/5]" in text and (tmp_path / "ms_model.json").exists()
+    assert "DEMO STOPPED: encrypted prediction (step 4) needs ppboost.inference.http_client" in text
+    assert "[5/5]" not in text
 
 
-@pytest.mark.skipif(not HAS_TRAINING,
-                    reason="ppboost.training (secure training, issue 3) is not there yet")
 def test_demo_end_to_end_small(tmp_path):
     out = io.StringIO()
     rc = demo.main(SMALL, outdir=tmp_path, out=out)

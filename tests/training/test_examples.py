@@ -1,10 +1,7 @@
 """Smoke test: every script in examples/ runs to the end (issue 5).
 
-Examples 01-03 need secure training (ppboost.train); they are skipped, with the
-reason, when ppboost.training is not in this installation.  Example 05 runs
-against a real `ppboost serve` OS process on 127.0.0.1.
+Example 05 runs against a real `ppboost serve` OS process on 127.0.0.1.
 """
-import importlib.util
 import os
 import secrets
 import socket
@@ -17,9 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-HAS_TRAINING = importlib.util.find_spec("ppboost.training") is not None
-needs_training = pytest.mark.skipif(
-    not HAS_TRAINING, reason="ppboost.training (secure training, issue 3) is not there yet")
 
 
 def _env():
@@ -43,19 +37,16 @@ def test_every_example_is_covered():
                        "05_prediction_client.py"]
 
 
-@needs_training
 def test_horizontal_hospitals():
     out = _run("01_horizontal_hospitals.py", "--n-patients", "300", "--rounds", "2", "--max-depth", "2")
     assert "secure model AUC" in out and "plain xgboost AUC" in out
 
 
-@needs_training
 def test_vertical_insurer():
     out = _run("02_vertical_insurer.py", "--n-patients", "300", "--rounds", "2", "--max-depth", "2")
     assert "with the insurer's column (secure)" in out
 
 
-@needs_training
 def test_reveal_export(tmp_path):
     out = _run("03_reveal_export.py", "--n-patients", "300", "--rounds", "2", "--max-depth", "2",
                "--out", str(tmp_path / "m.json"))
