@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from ppboost.data import (DataValidationError, HorizontalSplit, MixedSplit, VerticalSplit,
                           validate_labels)
@@ -123,7 +124,6 @@ def test_explicit_categories_and_values_outside_them(rng):
 
 
 def test_pooled_dmatrix_equals_dataframe_categorical_in_xgboost(rng):
-    xgb = pytest.importorskip("xgboost")
     Xa, Xb = _frame(rng, 150), _frame(rng, 150)
     ya = (Xa["region"] == "north").to_numpy().astype(float)
     yb = (Xb["age"] > 50).to_numpy().astype(float)

@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from ppboost.datasets import make_ms_hospitals
 from ppboost.datasets.ms import (HOSPITAL_COLUMNS, INSURER_COLUMN, MAX_DISTINCT_VALUES,
@@ -96,7 +97,6 @@ def test_effect_directions(ms):
 
 
 def test_plain_xgboost_reaches_a_sensible_auc(ms):
-    xgb = pytest.importorskip("xgboost")
     from sklearn.metrics import roc_auc_score
 
     params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "max_bin": 64,

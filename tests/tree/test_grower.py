@@ -1,5 +1,6 @@
 """Plain backend + oblivious grower + export reproduce xgboost hist."""
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 
@@ -91,7 +92,6 @@ def test_gamma_is_checked_before_expanding_like_xgboost():
 
 
 def test_pandas_dataframe_with_category_column():
-    pd = pytest.importorskip("pandas")
     X, score = _data(11, missing=0.0)
     df = pd.DataFrame({f"f{j}": X[:, j] for j in range(5)})
     df["f3"] = pd.Categorical.from_codes(X[:, 3].astype(int), categories=list("abcdef"))

@@ -1,5 +1,6 @@
 """The plain backend on tiny hand-checked data."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from ppboost.tree import PlainBackend, TreeParams, fit_bins, prepare_plain
@@ -70,7 +71,6 @@ def test_prepare_plain_errors():
         prepare_plain({}, X[:0], Y[:0])
     with pytest.raises(ValueError, match="6 categories and max_cat_to_onehot == 2.*must be > 6"):
         prepare_plain({"max_cat_to_onehot": 2}, X, Y, categorical=[False, True])
-    pd = pytest.importorskip("pandas")
     with pytest.raises(ValueError, match="column 's' has dtype .*must be numeric or pandas 'category'"):
         prepare_plain({}, pd.DataFrame({"s": ["a"] * 6}), Y)
 
