@@ -1,7 +1,7 @@
 """ppboost.cli: argument handling, input parsing, keys-file handling and error exits.
 
 The end-to-end runs of `ppboost serve/enroll/query` against a live server
-process are in tests/test_inference_server.py.
+process are in tests/inference/test_server.py.
 """
 import json
 import math

@@ -217,7 +217,7 @@ def test_horizontal_transcript_identical_for_datasets_of_the_same_shape():
 def test_horizontal_continuous_quality_within_one_percent_of_xgboost(name, n_parties):
     """Continuous features split by rows: cuts from the secure sort's quantile path
     (equal to xgboost's own at this size), held-out quality within 1% of xgboost
-    (same settings as tests/test_training_continuous.py, which is vertical)."""
+    (same settings as tests/training/test_continuous.py, which is vertical)."""
     from sklearn.datasets import load_breast_cancer, load_diabetes
     from sklearn.metrics import mean_squared_error, roc_auc_score
     from sklearn.model_selection import train_test_split

@@ -166,7 +166,7 @@ def test_impostor_between_processes(tmp_path):
     assert all(isinstance(o.error, HandshakeError) for o in out)
     assert "dealer did not connect within 2.0s" in str(out[0].error)
     assert "its certificate identifies party 1, but it claims to be dealer" in str(out[0].error)
-    # (a certificate from another CA is refused too; tested with threads in test_transport_tls.py)
+    # (a certificate from another CA is refused too; tested with threads in test_tls.py)
 
 
 def test_run_processes_from_config_file(tmp_path):

@@ -1,6 +1,6 @@
 """TLS transport (ppboost.transport.tls), driven from threads of this process.
 
-The tests that need separate OS processes are in test_transport_launch.py;
+The tests that need separate OS processes are in test_launch.py;
 here every participant is a thread, which is fast and lets a test look at each
 participant's own exception.  The sockets, TLS sessions and certificate checks
 are the real ones.
