@@ -249,7 +249,8 @@ def deployed(root: Path, hosp, ins, params, trees, timeout, *, extra=(),
     return {"stats": stats, "model": c.site("hospital") / "model.json", "consortium": c,
             "process_seconds": {n: round(r[3], 2) for n, r in res.items()},
             "all_processes_seconds": t_all, "write_files_seconds": write_s,
-            "cpu_all_processes": cpu, "cpu_per_participant": per_cpu, "load_average_before_after": [load0, load1],
+            "cpu_all_processes": cpu, "cpu_per_participant": per_cpu,
+            "load_average_before_after": [load0, load1],
             "network": net.kind, "network_note": net.reason or "one network namespace per participant",
             "stdout": {n: r[1].strip().splitlines()[-1:] for n, r in res.items()}}
 

@@ -32,11 +32,11 @@ import argparse
 import json
 import time
 
+import common
 import numpy as np
 import xgboost as xgb
 from sklearn.datasets import load_breast_cancer, make_classification
 
-import common
 from ppboost.crypto import paillier as pl
 from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy
 

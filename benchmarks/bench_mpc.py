@@ -24,9 +24,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 from common import best_of, run_timed
 
 common.repo_on_path()

@@ -23,9 +23,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 from common import best_of, run_timed
 
 common.repo_on_path()
@@ -174,8 +173,8 @@ def bench_exp(n: int, n_parties: int, reps: int) -> dict:
 
 
 #: Benchmarks run by ``main``: ``fn(n_elements, n_parties, reps) -> dict``.
-BENCHMARKS = [bench_comparison, bench_comparison_bound32, bench_argmax_38400, bench_argmax_8x38400, bench_reciprocal,
-              bench_sigmoid, bench_exp]
+BENCHMARKS = [bench_comparison, bench_comparison_bound32, bench_argmax_38400, bench_argmax_8x38400,
+              bench_reciprocal, bench_sigmoid, bench_exp]
 
 
 def main(argv=None) -> int:

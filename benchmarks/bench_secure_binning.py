@@ -27,9 +27,8 @@ import json
 import sys
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 
 common.repo_on_path()
 

@@ -55,12 +55,11 @@ import threading
 import time
 from pathlib import Path
 
+import common
 import httpx
 import numpy as np
 import xgboost as xgb
 from sklearn.datasets import load_breast_cancer
-
-import common
 
 REPO = common.REPO
 common.repo_on_path()
@@ -81,8 +80,7 @@ def _pct(xs, q):
 
 def make_tls(d: Path) -> dict:
     """A throwaway CA and a server certificate for 127.0.0.1 (ECDSA P-256): file paths."""
-    from ppboost.transport.certs import (generate_ca, issue_participant_cert, write_cert,
-                                         write_key)
+    from ppboost.transport.certs import generate_ca, issue_participant_cert, write_cert, write_key
     ca, ca_key = generate_ca("bench-https", days=2)
     cert, key = issue_participant_cert(ca, ca_key, "bench-https", 0, 1,
                                        hosts=("127.0.0.1", "localhost"), days=2)

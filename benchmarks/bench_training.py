@@ -30,9 +30,8 @@ import argparse
 import os
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 
 
 def synthetic(n, m, seed=0):

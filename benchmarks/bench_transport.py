@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import common
+import numpy as np
 
 from ppboost.transport import run_inprocess, run_local
 

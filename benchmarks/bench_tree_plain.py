@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import time
 
+import common
 import numpy as np
 import xgboost as xgb
-
-import common
 
 from ppboost.tree import boost, prepare_plain, reveal, to_booster
 from ppboost.tree.losses import base_score_repr

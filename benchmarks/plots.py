@@ -145,7 +145,7 @@ def query_latency(inf, srv, out: Path) -> list:
                  f"{'/'.join(str(b) for b in sorted(bits, key=str))}-bit Paillier"
                  f"{f', {trees} trees' if trees else ''}\n{_subtitle(src)}", fontsize=9)
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    ax.set_xlim(right=max(max(p99), 63) * 3)
+    ax.set_xlim(right=max(*p99, 63) * 3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)
     return [_save(fig, out / "query_latency.png")]
 

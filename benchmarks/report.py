@@ -221,12 +221,14 @@ def write_summary(results: dict, out: Path, run_meta: dict, plots: list, files: 
         val = f"{fmt(r['measured'])} {r['unit']}" if r["measured"] is not None else "-"
         L.append(f"| {r['area']} | {r['what']} | {val} | {r['target']} {r['unit']} "
                  f"| **{r['status']}** | {r['reference'] or '-'} | {r['note'] or ''} |")
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("met", "NOT met", "not comparable", "not measured")}
+    counts = {s: sum(r["status"] == s for r in rows)
+              for s in ("met", "NOT met", "not comparable", "not measured")}
     L += ["", "Status counts: " + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ".",
           "Targets are the rows of `benchmarks/targets.py`; statuses are computed from the JSON "
           "by `evaluate_targets` in `benchmarks/report.py`.", ""]
     L += ["## Benchmarks run", "",
-          "| benchmark | status | date (UTC) | commit | wall s | load avg before -> after | CPU steal | file |",
+          "| benchmark | status | date (UTC) | commit | wall s | load avg before -> after "
+          "| CPU steal | file |",
           "|---|---|---|---|---|---|---|---|"]
     for name, doc in results.items():
         ra = doc.get("run_all", {}) if isinstance(doc, dict) else {}

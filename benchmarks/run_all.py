@@ -208,7 +208,8 @@ def main(argv=None) -> int:
     if a.only:
         bad = [n for n in a.only if n not in BENCHMARKS]
         if bad:
-            ap.error(f"unknown benchmark {', '.join(map(repr, bad))}, expected one of {', '.join(BENCHMARKS)}")
+            ap.error(f"unknown benchmark {', '.join(map(repr, bad))}, "
+                     f"expected one of {', '.join(BENCHMARKS)}")
     names = a.only or list(BENCHMARKS)
     if a.out is None:
         a.out = Path(tempfile.mkdtemp(prefix="ppboost-bench-quick-")) if a.quick else \
@@ -252,10 +253,12 @@ def main(argv=None) -> int:
         import plots as _plots
         plots = _plots.make_all(results, out)
     summary = write_summary(results, out, run_meta, plots, files, BENCHMARKS)
-    index = {**run_meta, "benchmarks": {n: d.get("run_all", {}).get("status", "saved") for n, d in results.items()},
+    index = {**run_meta,
+             "benchmarks": {n: d.get("run_all", {}).get("status", "saved") for n, d in results.items()},
              "targets": evaluate_targets(results), "plots": [p.name for p in plots]}
     write_json(out / "run_all.json", index)
-    print(json.dumps({"out": str(out), "summary": str(summary), "total_seconds": run_meta.get("total_seconds"),
+    print(json.dumps({"out": str(out), "summary": str(summary),
+                      "total_seconds": run_meta.get("total_seconds"),
                       "benchmarks": index["benchmarks"],
                       "targets": {r["what"]: r["status"] for r in index["targets"]}}, indent=1))
     return 0 if all(ok(d) for d in results.values()) else 1

@@ -28,7 +28,7 @@ _LAZY = {
     "DP": "ppboost.dp",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = sorted(_LAZY) + ["__version__"]  # noqa: PLE0605 - the lazy names
 
 
 def __getattr__(name):

@@ -94,7 +94,7 @@ def _read_token_file(path: str, what: str) -> str:
     try:
         tok = Path(path).read_text().strip()
     except OSError as e:
-        raise CliError(f"cannot read {what} file {path!r}: {e.strerror}")
+        raise CliError(f"cannot read {what} file {path!r}: {e.strerror}") from None
     if not tok:
         raise CliError(f"{what} file {path!r} is empty")
     warn_if_loose(path, what)
@@ -106,7 +106,7 @@ def _user_id(user_id, where: str = "--user") -> str:
     try:
         return validate_user_id(user_id)
     except ValueError as e:
-        raise CliError(f"{where}: {e}")
+        raise CliError(f"{where}: {e}") from None
 
 
 def _admin_token(args, required: bool = True) -> str | None:
@@ -139,7 +139,7 @@ def _parse_cell(cell: str, where: str) -> float:
     try:
         v = float(s)
     except ValueError:
-        raise CliError(f"{where}: {cell!r} is not a number (missing values: empty or NaN)")
+        raise CliError(f"{where}: {cell!r} is not a number (missing values: empty or NaN)") from None
     if math.isinf(v) or abs(v) > _FLT_MAX:
         raise CliError(f"{where}: {cell!r} is not a finite number (inf and values beyond "
                        "float32's range are refused, as by xgboost; missing values: empty or "
@@ -161,7 +161,7 @@ def read_rows(text: str, name: str = "input"):
         try:
             data = json.loads(text)
         except ValueError as e:
-            raise CliError(f"{name}: not valid JSON ({e})")
+            raise CliError(f"{name}: not valid JSON ({e})") from None
         if data and not isinstance(data[0], list):
             data = [data]
         rows = []
@@ -214,7 +214,7 @@ def _service(url: str, **kw):
     try:
         return ServiceClient(url, **kw)
     except ValueError as e:
-        raise CliError(str(e))
+        raise CliError(str(e)) from None
 
 
 def _progress(total, desc, unit="it", quiet=False, **kw):
@@ -252,7 +252,7 @@ def cmd_serve(args) -> int:
         loose = store.loose_files()
         store.close()
     except ValueError as e:
-        raise CliError(str(e))
+        raise CliError(str(e)) from None
     for path, mode in loose:
         _warn(f"database file {str(path)!r} is readable or writable by group or others "
               f"(mode {mode:04o}); it holds the models and token digests: run chmod 600 {path}")
@@ -292,7 +292,7 @@ def cmd_enroll(args) -> int:
         try:
             enrollment = _enroll(args.model, args.user, args.key_bits)
         except (ValueError, OSError) as e:
-            raise CliError(f"cannot enrol with model {args.model!r}: {e}")
+            raise CliError(f"cannot enrol with model {args.model!r}: {e}") from None
         steps.update(1)
         steps.set_postfix_str("uploading")
         blob = enrollment.model.to_bytes()
@@ -339,7 +339,7 @@ def cmd_query(args) -> int:
         try:
             text = Path(args.input).read_text()
         except OSError as e:
-            raise CliError(f"cannot read input {args.input!r}: {e.strerror}")
+            raise CliError(f"cannot read input {args.input!r}: {e.strerror}") from None
     user = _user_id(doc["user_id"], f"keys file {args.keys!r}")
     X = read_rows(text, args.input)
     from ppboost.inference import Client  # noqa: PLC0415
@@ -355,7 +355,7 @@ def cmd_query(args) -> int:
                 try:
                     q = client.encrypt(part)
                 except ValueError as e:
-                    raise CliError(f"input: {e}")
+                    raise CliError(f"input: {e}") from None
                 res = svc.predict(user, q)
                 outs.append(np.asarray(client.decrypt(res, output_margin=args.output_margin),
                                        dtype=np.float64))
@@ -399,7 +399,7 @@ def cmd_demo(args) -> int:
         import importlib  # noqa: PLC0415
         demo = importlib.import_module("ppboost.demo")
     except ImportError as e:
-        raise CliError(f"the demo is not available in this installation ({e})")
+        raise CliError(f"the demo is not available in this installation ({e})") from None
     rv = demo.main()
     return int(rv) if isinstance(rv, int) else 0
 
@@ -437,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--insecure-http", action="store_true",
                    help="allow plain HTTP on an address that is not loopback (tokens and "
                    "queries in clear; for a TLS proxy in front); logs a warning")
-    s.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each evaluates on one core; "
+    s.add_argument("--workers", type=int, default=1,
+                   help="uvicorn worker processes (each evaluates on one core; "
                    "2 measured best on a 2-core machine)")
     s.add_argument("--cache-size", type=int, default=32, help="models kept deserialised")
     s.add_argument("--log-level", default="warning",

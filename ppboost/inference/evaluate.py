@@ -52,7 +52,7 @@ def walk(q, left, right, slot, thr, dleft, leafidx, roots, kind, cat_ptr, cat_lo
                 else:
                     go = True
                     for k in range(cat_ptr[i], cat_ptr[i + 1]):
-                        if cat_lo[k] <= v and v < cat_hi[k]:
+                        if cat_lo[k] <= v < cat_hi[k]:
                             go = False
                             break
                 i = left[i] if go else right[i]
@@ -154,7 +154,7 @@ class SumTables:
                     continue
                 ix, table = idx[k]
                 acc = table[ix[r]]
-                for k in range(k + 1, k + per_group[g]):
+                for k in range(k + 1, k + per_group[g]):  # noqa: B020 - continues the walk over idx
                     ix, table = idx[k]
                     acc = acc * table[ix[r]] % n2
                 k += 1

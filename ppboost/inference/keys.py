@@ -101,7 +101,7 @@ class UserKeys:
         _replace_private(Path(os.fspath(path)), json.dumps(self.to_dict(), indent=1).encode())
 
     @classmethod
-    def load(cls, path) -> "UserKeys":
+    def load(cls, path) -> UserKeys:
         with open(os.fspath(path), "rb") as fh:
             raw = fh.read()
         try:
@@ -111,7 +111,7 @@ class UserKeys:
         return cls.from_dict(d)
 
     @classmethod
-    def from_dict(cls, d) -> "UserKeys":
+    def from_dict(cls, d) -> UserKeys:
         what = "keys file"
         if not isinstance(d, dict) or d.get("format") != USER_KEYS_FORMAT:
             raise ValueError(f"malformed {what}: format must be {USER_KEYS_FORMAT!r}")

@@ -76,7 +76,7 @@ class EncryptedQuery:
                         {"ct": self.ct.astype("<u8")})
 
     @classmethod
-    def from_bytes(cls, b) -> "EncryptedQuery":
+    def from_bytes(cls, b) -> EncryptedQuery:
         what = "query"
         meta, arr = fmt.unpack(what, QUERY_MAGIC, VERSION, b, {"ct": ("<u8", 2)})
         fp = fmt.get(meta, what, "key_fingerprint", str)
@@ -118,7 +118,7 @@ class EncryptedResult:
                          "width": self.width}, {"ct": a})
 
     @classmethod
-    def from_bytes(cls, b) -> "EncryptedResult":
+    def from_bytes(cls, b) -> EncryptedResult:
         what = "result"
         meta, arr = fmt.unpack(what, RESULT_MAGIC, VERSION, b, {"ct": ("|u1", 2)})
         fp = fmt.get(meta, what, "key_fingerprint", str)

@@ -46,8 +46,7 @@ from ..crypto.ope import MISSING_CT
 from . import container as fmt
 from .evaluate import SumTables, pack_slots, walk
 from .keys import OPE_RANGE_BITS
-from .messages import (SLOT_CHOICES, EncryptedQuery, EncryptedResult, NonFiniteQuery,
-                       slots_per_ct)
+from .messages import SLOT_CHOICES, EncryptedQuery, EncryptedResult, NonFiniteQuery, slots_per_ct
 
 __all__ = ["MODEL_MAGIC", "MODEL_VERSION", "MODEL_SCHEMA_V1", "MODEL_SCHEMA_V2", "MODEL_SCHEMA",
            "EncryptedModel"]
@@ -151,7 +150,7 @@ class EncryptedModel:
                         {k: np.asarray(v).astype(schema[k][0]) for k, v in arrays.items()})
 
     @classmethod
-    def from_bytes(cls, b) -> "EncryptedModel":
+    def from_bytes(cls, b) -> EncryptedModel:
         what = "model"
 
         def bad(msg):
@@ -259,7 +258,7 @@ class EncryptedModel:
                    fin_lo, fin_hi)
 
     # -- serving -------------------------------------------------------------
-    def validate_query(self, query) -> "EncryptedQuery":
+    def validate_query(self, query) -> EncryptedQuery:
         """Check a query (object or bytes) against this model; ValueError naming the problem."""
         if isinstance(query, (bytes, bytearray, memoryview)):
             query = EncryptedQuery.from_bytes(query)
@@ -322,7 +321,7 @@ class EncryptedModel:
         with gmpy2.context(allow_release_gil=True):   # big-int work may overlap across threads
             return self._predict(leaves, pack)
 
-    def prepare(self) -> "EncryptedModel":
+    def prepare(self) -> EncryptedModel:
         """Build the one-time server state (thread-safe, idempotent; else done by the first predict).
 
         Leaf residues, the sum tables (<= 8192 extra residues) and the

@@ -63,8 +63,9 @@ import socket
 import ssl
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Path, Query, Request
@@ -114,7 +115,7 @@ class ServerConfig:
     db_path: str
     admin_token_sha256: str
     max_batch: int = DEFAULT_MAX_BATCH
-    max_body_bytes: Optional[int] = None
+    max_body_bytes: int | None = None
     cache_size: int = 32
     max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
     log_level: str = "warning"
@@ -140,7 +141,7 @@ class ServerConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "ServerConfig":
+    def from_json(cls, text: str) -> ServerConfig:
         return cls(**json.loads(text))
 
     def upload_limit(self) -> tuple[int, str]:
@@ -219,7 +220,7 @@ class ClientGone(Exception):
 
 class ErrorBody(BaseModel):
     detail: str = Field(description="what was wrong and what was expected")
-    field: Optional[str] = Field(None, description="the offending input (header, path "
+    field: str | None = Field(None, description="the offending input (header, path "
                                  "parameter or body field)")
 
 
@@ -228,7 +229,7 @@ class HealthBody(BaseModel):
     service: str
     api_version: str
     max_batch: int
-    max_body_bytes: Optional[int] = Field(
+    max_body_bytes: int | None = Field(
         description="the largest predict body accepted now: the configured limit, else the "
                     "largest valid request for the served models (null when there is none)")
     max_model_bytes: int
@@ -251,7 +252,7 @@ class ModelInfo(BaseModel):
 
 class UploadBody(ModelInfo):
     created: bool = Field(description="true if the user had no model before")
-    token: Optional[str] = Field(None, description="the user's new access token, shown only "
+    token: str | None = Field(None, description="the user's new access token, shown only "
                                  "once; null when the previous token is kept")
     token_rotated: bool
 
@@ -368,7 +369,7 @@ async def _read_body(request: Request, limit: int, name: str | None = None) -> b
         try:
             n = int(cl)
         except ValueError:
-            raise ApiError(400, f"Content-Length == {cl!r}, must be an integer", "content-length")
+            raise ApiError(400, f"Content-Length == {cl!r}, must be an integer", "content-length") from None
         if n > limit:
             raise ApiError(413, f"body size == {n} bytes (Content-Length), must be <= "
                            f"{name}", "body")
@@ -404,10 +405,10 @@ def _blob_from_body(body: bytes, media_type: str, field: str) -> bytes:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(400, f"body is not valid JSON ({e}); expected "
-                       f"{{\"{field}\": \"<base64>\"}}", "body")
+                       f"{{\"{field}\": \"<base64>\"}}", "body") from None
     except RecursionError:
         raise ApiError(400, f"body is JSON nested too deeply; expected "
-                       f"{{\"{field}\": \"<base64>\"}}", "body")
+                       f"{{\"{field}\": \"<base64>\"}}", "body") from None
     if not isinstance(obj, dict):
         raise ApiError(422, f"body is a JSON {type(obj).__name__}, must be an object "
                        f"{{\"{field}\": \"<base64>\"}}", "body")
@@ -421,7 +422,7 @@ def _blob_from_body(body: bytes, media_type: str, field: str) -> bytes:
     try:
         raw = base64.b64decode(val, validate=True)
     except (binascii.Error, ValueError) as e:
-        raise ApiError(400, f"{field}: not valid base64 ({e})", field)
+        raise ApiError(400, f"{field}: not valid base64 ({e})", field) from None
     if not raw:
         raise ApiError(400, f"{field}: empty, must be the bytes of the encrypted {field}", field)
     return raw
@@ -562,7 +563,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             raise
         except Exception as e:  # noqa: BLE001 - any failure to parse is the input's fault
             raise ApiError(400, f"model: not a valid EncryptedModel ({type(e).__name__}: {e})",
-                           "model")
+                           "model") from None
         mid = getattr(model, "user_id", None)
         if mid is not None and mid != user_id:
             raise ApiError(422, f"model.user_id == {mid!r}, does not match the path user_id "
@@ -622,7 +623,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             query = EncryptedQuery.from_bytes(raw)
         except Exception as e:  # noqa: BLE001 - any failure to parse is the input's fault
             raise ApiError(400, f"query: not a valid EncryptedQuery ({type(e).__name__}: {e})",
-                           "query")
+                           "query") from None
         n_rows = int(query.n_rows)
         if n_rows < 1:
             raise ApiError(422, f"query.n_rows == {n_rows}, must be >= 1", "query.n_rows")
@@ -640,9 +641,9 @@ def create_app(config: ServerConfig) -> FastAPI:
             result = await run_in_threadpool(served.predict, query)
             out = result.to_bytes()
         except NonFiniteQuery as e:
-            raise ApiError(400, f"query: {e}", "query")
+            raise ApiError(400, f"query: {e}", "query") from None
         except (ValueError, TypeError, IndexError, KeyError, OverflowError) as e:
-            raise ApiError(422, f"query: rejected by the model ({e})", "query")
+            raise ApiError(422, f"query: rejected by the model ({e})", "query") from None
         if media == OCTET:
             return Response(out, media_type=OCTET, headers={"X-Ppboost-Rows": str(n_rows)})
         return PredictBody(result=base64.b64encode(out).decode(), n_rows=n_rows)

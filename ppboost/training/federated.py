@@ -223,7 +223,8 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
         backend.histograms, backend.before_round = leave_hist, leave_round
 
     per_tree, trees = [], []
-    mark = {"t": time.perf_counter(), "b": ep.stats.total_sent, "r": ep.stats.rounds}
+    mark = {"t": time.perf_counter(), "b": ep.stats.total_sent, "r": ep.stats.rounds,
+            "c": time.thread_time()}
 
     def on_level(level):
         progress.level(f"level {level + 1}/{params.max_depth}, "
@@ -233,10 +234,12 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
         if fed.is_server:
             trees.append(backend.reveal_tree(tree.splits, tree.leaves, tree.group))
         now = time.perf_counter()
+        cpu = time.thread_time()
         rec = {"round": rnd, "group": group, "seconds": now - mark["t"],
-               "bytes_sent": ep.stats.total_sent - mark["b"], "rounds": ep.stats.rounds - mark["r"]}
+               "cpu_seconds": cpu - mark["c"], "bytes_sent": ep.stats.total_sent - mark["b"],
+               "rounds": ep.stats.rounds - mark["r"]}
         per_tree.append(rec)
-        mark.update(t=now, b=ep.stats.total_sent, r=ep.stats.rounds)
+        mark.update(t=now, b=ep.stats.total_sent, r=ep.stats.rounds, c=cpu)
         progress.tree(f"{rec['seconds']:.2f}s, {rec['bytes_sent'] / 1e6:.2f} MB sent/tree")
 
     left = None

@@ -100,6 +100,11 @@ class TLSEndpoint(Endpoint):
 
     connect = staticmethod(connect_tls)
 
+    #: Set by a protocol that outlives a peer (federated mode's secure aggregation): a
+    #: peer that dies or aborts then fails only the receives that wait for it, once its
+    #: queued frames are read; by default it fails every later receive.
+    isolate_failures = False
+
     def __init__(self, config: FederationConfig, me: int, channels: dict, timeout: float):
         self.config = config
         self.me = me
@@ -112,6 +117,7 @@ class TLSEndpoint(Endpoint):
         self._q = {p: queue.Queue() for p in channels}
         self._failed = threading.Event()
         self._failure: str | None = None
+        self._peer_failure: dict = {}            # peer -> why it failed
         self._bye: set = set()
         self._lock = threading.Lock()
         self._closing = False
@@ -129,11 +135,14 @@ class TLSEndpoint(Endpoint):
             t.start()
 
     # ---------------------------------------------------------------- incoming
-    def _fail(self, msg: str) -> None:
+    def _fail(self, msg: str, peer: int | None = None) -> None:
         with self._lock:
-            if self._failure is None:
-                self._failure = msg
-            self._failed.set()
+            if peer is not None:
+                self._peer_failure.setdefault(peer, msg)
+            if peer is None or not self.isolate_failures:
+                if self._failure is None:
+                    self._failure = msg
+                self._failed.set()
 
     def _dispatch(self, p: int, frame) -> bool:
         """Route one frame; return False when the peer will send nothing more."""
@@ -144,10 +153,10 @@ class TLSEndpoint(Endpoint):
             self._q[p].put(None)
             return False
         if kind == ABORT:
-            self._fail(f"{self.name(p)} failed: {bytes(frame[1:]).decode(errors='replace')}")
+            self._fail(f"{self.name(p)} failed: {bytes(frame[1:]).decode(errors='replace')}", p)
             return False
         if kind == SETUP:
-            self._fail(f"{self.name(p)} sent a set-up message after set-up (protocol error)")
+            self._fail(f"{self.name(p)} sent a set-up message after set-up (protocol error)", p)
             return False
         self._q[p].put(frame)
         return True
@@ -175,7 +184,7 @@ class TLSEndpoint(Endpoint):
                 return
             what = exc if str(exc) else type(exc).__name__
             self._fail(f"{self.name(p)} disconnected without closing its endpoint ({what}): "
-                       "it died or the connection broke")
+                       "it died or the connection broke", p)
 
     def _recv(self, frm: int):
         q = self._q[frm]
@@ -197,6 +206,11 @@ class TLSEndpoint(Endpoint):
                 return payload, len(frame)
             if self._failed.is_set():
                 raise PeerFailed(f"{self.name(self.me)} stopped: {self._failure}")
+            why = self._peer_failure.get(frm)
+            if why is not None and q.empty():
+                exc = PeerFailed(f"{self.name(self.me)} stopped waiting for {self.name(frm)}: {why}")
+                exc.peer = frm
+                raise exc
             if self._closed:
                 raise TransportError(f"{self.name(self.me)}: recv on a closed endpoint")
             if time.monotonic() >= deadline:

@@ -194,7 +194,7 @@ class TreeBackend(ABC):
     of every boosting round.
     """
 
-    def before_round(self, round: int) -> None:
+    def before_round(self, round: int) -> None:  # noqa: B027 - an optional hook, no-op by default
         """Called by the grower at the start of boosting round ``round``,
         before :meth:`gradients` (as xgboost's ``TrainingCallback.before_iteration``).
         Default: nothing. The secure backend schedules the dealer's material

@@ -227,7 +227,7 @@ class BinMapper:
         return len(self.features)
 
     @classmethod
-    def concat(cls, mappers: list["BinMapper"]) -> "BinMapper":
+    def concat(cls, mappers: list[BinMapper]) -> BinMapper:
         """Column blocks side by side (vertical split: each owner bins its own
         columns with :func:`fit_bins`; the public layout is the concatenation)."""
         return cls(tuple(f for m in mappers for f in m.features))

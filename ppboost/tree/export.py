@@ -20,6 +20,7 @@ cover or gain) see zeros.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -78,23 +79,31 @@ def tree_to_json(tree: RevealedTree, eta: float, tree_id: int, n_features: int) 
     cats, cat_nodes, cat_segments, cat_sizes = [], [], [], []
     left, right, parents, split_idx, cond, dleft, bw, stype = [], [], [], [], [], [], [], []
     for nid, nd in enumerate(nodes):
-        left.append(nd["left"]); right.append(nd["right"]); parents.append(nd["parent"])
+        left.append(nd["left"])
+        right.append(nd["right"])
+        parents.append(nd["parent"])
         bw.append(nd["base_weight"])
         if nd["leaf"]:
-            split_idx.append(0); cond.append(nd["value"]); dleft.append(0); stype.append(0)
+            split_idx.append(0)
+            cond.append(nd["value"])
+            dleft.append(0)
+            stype.append(0)
         else:
-            split_idx.append(nd["feature"]); dleft.append(int(nd["default_left"]))
+            split_idx.append(nd["feature"])
+            dleft.append(int(nd["default_left"]))
             if nd["categorical"]:
                 stype.append(1)
                 cond.append(float("nan"))
-                cat_nodes.append(nid); cat_segments.append(len(cats)); cat_sizes.append(1)
+                cat_nodes.append(nid)
+                cat_segments.append(len(cats))
+                cat_sizes.append(1)
                 cats.append(int(round(nd["condition"])))
             else:
                 stype.append(0)
                 cond.append(nd["condition"])
     # xgboost writes NaN split conditions of categorical nodes as a float bit
     # pattern; any finite value works since prediction uses the categories.
-    cond = [0.0 if c != c else c for c in cond]
+    cond = [0.0 if math.isnan(c) else c for c in cond]
     return {
         "base_weights": bw, "categories": cats, "categories_nodes": cat_nodes,
         "categories_segments": cat_segments, "categories_sizes": cat_sizes,

@@ -14,8 +14,9 @@ shares in the secure backend); only :func:`reveal` opens them, to the analyst.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .backend import RevealedTree, TreeBackend
 

@@ -14,8 +14,9 @@ one-hot split, an error is raised instead of silently changing the split kind.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 OBJECTIVES = ("reg:squarederror", "binary:logistic", "multi:softprob")
 
@@ -52,7 +53,7 @@ class TreeParams:
         return self.num_class if self.objective == "multi:softprob" else 1
 
     @classmethod
-    def from_dict(cls, params: Mapping[str, Any] | None) -> "TreeParams":
+    def from_dict(cls, params: Mapping[str, Any] | None) -> TreeParams:
         """Validate an xgboost-style parameter dict.
 
         >>> TreeParams.from_dict({"max_depth": 3, "learning_rate": 0.1}).eta

@@ -151,15 +151,19 @@ class PlainBackend(TreeBackend):
                 # per category: (right = {c}, missing left), (right = {c} + missing)
                 gr = np.stack([gj, gj + gm], axis=2).reshape(gj.shape[0], 2 * nb)
                 hr = np.stack([hj, hj + hm], axis=2).reshape(hj.shape[0], 2 * nb)
-                GRs.append(gr); HRs.append(hr)
-                GLs.append(PG - gr); HLs.append(PH - hr)
+                GRs.append(gr)
+                HRs.append(hr)
+                GLs.append(PG - gr)
+                HLs.append(PH - hr)
                 elig.append(np.ones_like(gr, dtype=bool))
             else:
                 gl_f, hl_f = np.cumsum(gj, axis=1), np.cumsum(hj, axis=1)
                 gr_b = np.cumsum(gj[:, ::-1], axis=1)   # bins >= i, i = nb-1 .. 0
                 hr_b = np.cumsum(hj[:, ::-1], axis=1)
-                GLs += [gl_f, PG - gr_b]; HLs += [hl_f, PH - hr_b]
-                GRs += [PG - gl_f, gr_b]; HRs += [PH - hl_f, hr_b]
+                GLs += [gl_f, PG - gr_b]
+                HLs += [hl_f, PH - hr_b]
+                GRs += [PG - gl_f, gr_b]
+                HRs += [PH - hl_f, hr_b]
                 elig += [np.ones_like(gl_f, dtype=bool),
                          np.broadcast_to(has_missing, gr_b.shape)]
         cat = lambda xs: np.concatenate(xs, axis=1) if xs else np.zeros((G.shape[0], 0))
@@ -286,9 +290,11 @@ def _split_X(X, categorical):
             if isinstance(s.dtype, pd.CategoricalDtype):
                 codes = s.cat.codes.to_numpy().astype(np.float32)
                 codes[codes < 0] = np.nan
-                cols.append(codes); cats.append(True)
+                cols.append(codes)
+                cats.append(True)
             elif pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-                cols.append(s.to_numpy(dtype=np.float32, na_value=np.nan)); cats.append(False)
+                cols.append(s.to_numpy(dtype=np.float32, na_value=np.nan))
+                cats.append(False)
             else:
                 raise ValueError(f"column {name!r} has dtype {s.dtype}; columns must be "
                                  f"numeric or pandas 'category'")

@@ -249,7 +249,7 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
         return {}
     # --- 1. every owner shares its rows [word, valid] (all its blocks, layout order)
     rows_of = [0] * P
-    for j, blocks in layout:
+    for _, blocks in layout:
         for o, s in blocks:
             rows_of[o] += s
     local = _check_columns(layout, mine, me, categorical) if rows_of[me] else None
@@ -257,7 +257,7 @@ def shared_cuts(party: Party, layout, mine: dict, categorical: dict | None = Non
               if rows_of[q] else np.zeros((0, 2), np.uint64) for q in range(P)]
     pos = [0] * P
     pieces, sizes = [], []
-    for j, blocks in layout:
+    for _, blocks in layout:
         for o, s in blocks:
             pieces.append(shared[o][pos[o]:pos[o] + s])
             pos[o] += s

@@ -42,7 +42,7 @@ class SharedTree:
         return np.concatenate([a.ravel() for a in self.onehot + self.cond + self.weight]
                               + [self.leaf.ravel()]).astype(np.uint64, copy=False)
 
-    def like(self, flat: np.ndarray) -> "SharedTree":
+    def like(self, flat: np.ndarray) -> SharedTree:
         """Another party's :meth:`flat` shares of this tree, in this tree's shapes."""
         parts, pos = [], 0
         for a in self.onehot + self.cond + self.weight + [self.leaf]:
@@ -116,20 +116,20 @@ def open_tree(shares: list, layout: TreeLayout) -> RevealedTree:
     is_split, feat, sbin, dleft, iscat, cond, w = [], [], [], [], [], [], []
     fw = first.weight_bits
     for k in range(d):
-        oh = total(lambda s: s.onehot[k])
+        oh = total(lambda s, k=k: s.onehot[k])
         if not np.all((oh == 0) | (oh == 1)) or not np.all(oh.sum(axis=1) == 1):
             raise ValueError("opened split choice is not one-hot: the shares are inconsistent")
         ch = np.argmax(oh, axis=1)
         sp = ch != C
         chc = np.where(sp, ch, 0)
         f = layout.cand_feature[chc] if C else np.zeros_like(ch)
-        c_bits = total(lambda s: s.cond[k]).astype(np.uint32)
+        c_bits = total(lambda s, k=k: s.cond[k]).astype(np.uint32)
         is_split.append(sp)
         feat.append(np.where(sp, f, 0))
         sbin.append(np.where(sp, layout.cand_bin[chc] if C else 0, 0))
         dleft.append(sp & (layout.cand_default_left[chc] if C else False))
         iscat.append(sp & (layout.categorical[f] if C else False))
         cond.append(c_bits.view(np.float32))
-        w.append(fixed.decode(total(lambda s: s.weight[k]), fw))
+        w.append(fixed.decode(total(lambda s, k=k: s.weight[k]), fw))
     leaf = fixed.decode(total(lambda s: s.leaf), fw)
     return RevealedTree(is_split, feat, sbin, dleft, iscat, cond, w, leaf, first.group)

@@ -50,7 +50,7 @@ class RouteMaps:
     bits: int
 
     @classmethod
-    def from_layout(cls, lay: TreeLayout) -> "RouteMaps":
+    def from_layout(cls, lay: TreeLayout) -> RouteMaps:
         kind = np.asarray(lay.cand_kind, dtype=np.int64)
         t = np.asarray(lay.cand_bin, dtype=np.int64)
         numeric = ((kind == KIND_FORWARD) | (kind == KIND_BACKWARD)).astype(np.int64)

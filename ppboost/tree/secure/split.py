@@ -62,7 +62,7 @@ class CandidateMaps:
     bwd: np.ndarray
 
     @classmethod
-    def from_layout(cls, lay: TreeLayout) -> "CandidateMaps":
+    def from_layout(cls, lay: TreeLayout) -> CandidateMaps:
         offs = np.asarray(lay.bin_offsets, dtype=np.int64)
         nbins = np.asarray(lay.n_bins, dtype=np.int64)
         zero = int(offs[-1])                   # index of the appended zero row
