@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -45,6 +46,10 @@ from ..tree.params import TreeParams
 
 __all__ = ["FederatedModel", "check_federated", "train_federated_party", "run_federated_party",
            "run_federated_dealer", "run_federated_outsider", "TWO_PARTIES"]
+
+#: fault injection for the deployment tests: "round:level" makes this party's process
+#: SIGKILL itself where ``leave_at`` would leave (see :func:`train_federated_party`)
+FAULT_ENV = "PPBOOST_FAULT_DIE_AT"
 
 TWO_PARTIES = ("mode='federated' with 2 parties is refused: the sum of the two histograms minus "
                "your own is the other party's histogram, so secure aggregation would hide "
@@ -173,7 +178,9 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
 
     ``leave_at`` (tests only): ``(round, level)``, this party leaves before sending its
     sum of that level of the round's first tree (level -1: before the round starts),
-    as if its process died there; ``"binning"``: before the federated sketch."""
+    as if its process died there; ``"binning"``: before the federated sketch.  The
+    environment variable ``PPBOOST_FAULT_DIE_AT="round:level"`` (deployment tests) makes
+    the process kill itself (SIGKILL) at that point instead."""
     from ..tree.federated import Federation, FederatedBackend
     from ..tree.federated_binning import SLOTS, bin_codes, federated_cuts
     from ..tree.grower import boost
@@ -207,18 +214,28 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     setup_seconds = time.perf_counter() - t_start
     setup_bytes = ep.stats.total_sent
 
+    die = os.environ.get(FAULT_ENV)
+    if leave_at is None and die:
+        leave_at, kill = tuple(int(v) for v in die.split(":")), True
+    else:
+        kill = False
     if leave_at is not None:
         r0, l0 = leave_at
         hist, before = backend.histograms, backend.before_round
 
+        def leave():
+            if kill:                           # a real death: no goodbye, no abort
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise _Leave
+
         def leave_hist(nodes, gh):
             if backend.round == r0 and backend.tree_in_round == 0 and nodes.level == l0:
-                raise _Leave
+                leave()
             return hist(nodes, gh)
 
         def leave_round(rnd):
             if rnd == r0 and l0 < 0:
-                raise _Leave
+                leave()
             before(rnd)
         backend.histograms, backend.before_round = leave_hist, leave_round
 
