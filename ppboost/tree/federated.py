@@ -89,18 +89,35 @@ def _hist_kernel(codes, rows, slot, g, h, offs, n_bins, has_missing, n_slots, bl
     miss = np.zeros((n_slots, m), dtype=np.uint64)
     nblk = (m + block - 1) // block
     one = np.uint64(1)
+    nr = rows.shape[0]
     for bi in prange(nblk):
         j0 = bi * block
         j1 = min(m, j0 + block)
-        for k in range(rows.shape[0]):
-            r = rows[k]
-            base = slot[k] * B
-            gr = np.float64(g[r])
-            hr = np.float64(h[r])
+        k = 0
+        while k + 1 < nr:                      # two rows at a time: independent updates
+            r0 = rows[k]
+            r1 = rows[k + 1]
+            b0 = slot[k] * B
+            b1 = slot[k + 1] * B
+            g0 = np.float64(g[r0])
+            h0 = np.float64(h[r0])
+            g1 = np.float64(g[r1])
+            h1 = np.float64(h[r1])
             for j in range(j0, j1):
-                idx = 2 * (base + offs[j] + np.int64(codes[r, j]))
-                out[idx] += gr
-                out[idx + 1] += hr
+                i0 = 2 * (b0 + offs[j] + np.int64(codes[r0, j]))
+                i1 = 2 * (b1 + offs[j] + np.int64(codes[r1, j]))
+                out[i0] += g0
+                out[i0 + 1] += h0
+                out[i1] += g1
+                out[i1 + 1] += h1
+            k += 2
+        if k < nr:
+            r0 = rows[k]
+            b0 = slot[k] * B
+            for j in range(j0, j1):
+                i0 = 2 * (b0 + offs[j] + np.int64(codes[r0, j]))
+                out[i0] += np.float64(g[r0])
+                out[i0 + 1] += np.float64(h[r0])
         for j in range(j0, j1):
             if has_missing[j]:
                 nb = n_bins[j]
@@ -418,9 +435,28 @@ class FederatedBackend(PlainBackend):
         count = np.zeros((L, B), np.float64)
         miss_cols = self.offs[1:] - 1          # each feature's missing bin
         count[:, miss_cols] = I[:, 2 * B:2 * B + m].view(np.int64)
+        active = np.ones(L, bool)
+        if par is not None:                     # children of a node that did not split
+            active = np.repeat(np.asarray(par["build"]) >= 0, 2)
         return {"G": _dec(I[:, :B], self.f_g), "H": _dec(I[:, B:2 * B], self.f_h),
                 "count": count, "G_node": _dec(I[:, 2 * B + m], self.f_g),
-                "H_node": _dec(I[:, 2 * B + m + 1], self.f_h), "I": I, "level": nodes.level}
+                "H_node": _dec(I[:, 2 * B + m + 1], self.f_h), "I": I, "level": nodes.level,
+                "active": active}
+
+    def _best_active(self, hist, active):
+        """:meth:`PlainBackend._best` on the nodes that may split: a node whose parent did
+        not split has its parent's histogram (left) or none (right), so it does not split
+        either (the same decision on the same sums)."""
+        L = hist["G_node"].shape[0]
+        if active is None or active.all():
+            return self._best(hist)
+        C = self.layout.n_candidates
+        choice, GL, HL = np.full(L, C), np.zeros(L), np.zeros(L)
+        idx = np.flatnonzero(active)
+        if idx.shape[0]:
+            sub = {k: hist[k][idx] for k in ("G", "H", "count", "G_node", "H_node")}
+            choice[idx], GL[idx], HL[idx] = self._best(sub)
+        return choice, GL, HL
 
     def _children_sums(self, hist, choice, GL, HL):
         C = self.layout.n_candidates
@@ -455,7 +491,7 @@ class FederatedBackend(PlainBackend):
                 fed.announce({"truncated": w.tolist(), "dropped": hist["dropped"]}, where)
                 return {"choice": np.full(w.shape[0], C), "weight": w,
                         "build": np.full(w.shape[0], -1), "truncated": w}
-            choice, GL, HL = self._best(hist)
+            choice, GL, HL = self._best_active(hist, hist.get("active"))
             weight = self._weights(hist["G_node"], hist["H_node"])
             cg, ch = self._children_sums(hist, choice, GL, HL)
             build = np.where(choice != C, (ch[1::2] < ch[0::2]).astype(np.int64), -1)
