@@ -35,6 +35,18 @@ def _population(n, seed):
     return df
 
 
+HCOLS = ["patient_id", "age", "bmi", "edss", "region", "ms"]
+
+
+def write_hospitals(c, parties, n, seed):
+    """Each hospital's own CSV: its share of a population's rows (hospital columns);
+    returns the population."""
+    pop = _population(n, seed)
+    for name, rows in zip(parties, np.array_split(np.arange(len(pop)), len(parties))):
+        pop.iloc[rows][HCOLS].to_csv(c.site(name) / f"{name}.csv", index=False)
+    return pop
+
+
 def _reference(frame, label, rounds):
     X = frame.drop(columns=[label]).copy()
     X["region"] = pd.Categorical(X["region"], categories=LEVELS)
@@ -82,16 +94,12 @@ def test_horizontal_three_hospitals(tmp_path):
     parties = ["h1", "h2", "h3"]
     with Network(parties + ["dealer"]) as net:
         c = Consortium(tmp_path, net, parties)
-        pop = _population(240, 1)
-        cols = ["patient_id", "age", "bmi", "edss", "region", "ms"]
-        parts = np.array_split(np.arange(len(pop)), 3)
-        for n, rows in zip(parties, parts):
-            pop.iloc[rows][cols].to_csv(c.site(n) / f"{n}.csv", index=False)
+        pop = write_hospitals(c, parties, 240, 1)
         c.write_job(_job("horizontal"))
         c.start_all("h1")
         res = c.wait(240)
     _ok(res)
-    _check_model(c.site("h1") / "model.json", pop[cols].drop(columns=["patient_id"]), "ms", 2)
+    _check_model(c.site("h1") / "model.json", pop[HCOLS].drop(columns=["patient_id"]), "ms", 2)
     for n in ("h2", "h3", "dealer"):
         assert not (c.site(n) / "model.json").exists()
     stats = json.loads((c.site("h2") / "stats.json").read_text())
@@ -154,12 +162,10 @@ def test_kill_after_tree_3_of_8_and_resume_gives_the_uninterrupted_model(tmp_pat
     import time
 
     parties = ["h1", "h2", "h3"]
-    cols = ["patient_id", "age", "bmi", "edss", "region", "ms"]
+    cols = HCOLS
     with Network(parties + ["dealer"]) as net:
         c = Consortium(tmp_path, net, parties)
-        pop = _population(240, 4)
-        for n, rows in zip(parties, np.array_split(np.arange(len(pop)), 3)):
-            pop.iloc[rows][cols].to_csv(c.site(n) / f"{n}.csv", index=False)
+        pop = write_hospitals(c, parties, 240, 4)
         c.write_job(_job("horizontal", rounds=8))
         c.start_all("h1", "--checkpoint", "ck")
         deadline = time.monotonic() + 240
@@ -202,12 +208,9 @@ def test_kill_after_tree_3_of_8_and_resume_gives_the_uninterrupted_model(tmp_pat
 
 def test_checkpoint_of_another_job_is_refused(tmp_path):
     parties = ["h1", "h2"]
-    cols = ["patient_id", "age", "bmi", "edss", "region", "ms"]
     with Network(parties + ["dealer"]) as net:
         c = Consortium(tmp_path, net, parties)
-        pop = _population(120, 6)
-        for n, rows in zip(parties, np.array_split(np.arange(len(pop)), 2)):
-            pop.iloc[rows][cols].to_csv(c.site(n) / f"{n}.csv", index=False)
+        write_hospitals(c, parties, 120, 6)
         c.write_job(_job("horizontal", rounds=1))
         c.start_all("h1", "--checkpoint", "ck")
         _ok(c.wait(120))

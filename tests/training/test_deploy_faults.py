@@ -9,13 +9,12 @@ import signal
 import subprocess
 import time
 
-import numpy as np
 import pytest
-from .test_deploy import LEVELS, _job, _population
 
 from ppboost.consortium import PY, Consortium, Network
 
-COLS = ["patient_id", "age", "bmi", "edss", "region", "ms"]
+from .test_deploy import LEVELS, _job, _population, write_hospitals
+
 TIMEOUT = 20
 CONNECT = 15        # seconds the others wait for a participant that never joins
 
@@ -23,9 +22,7 @@ CONNECT = 15        # seconds the others wait for a participant that never joins
 def _horizontal(tmp_path, net, parties=("h1", "h2", "h3"), rounds=2, connect_timeout=40.0,
                 **job):
     c = Consortium(tmp_path, net, list(parties), connect_timeout=connect_timeout)
-    pop = _population(240, 7)
-    for n, rows in zip(parties, np.array_split(np.arange(len(pop)), len(parties))):
-        pop.iloc[rows][COLS].to_csv(c.site(n) / f"{n}.csv", index=False)
+    write_hospitals(c, parties, 240, 7)
     c.write_job(_job("horizontal", rounds=rounds, timeout=TIMEOUT, **job))
     return c
 
