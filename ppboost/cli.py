@@ -56,6 +56,8 @@ import stat
 import sys
 from pathlib import Path
 
+from .errors import PPBoostError
+
 __all__ = ["main", "build_parser", "CliError", "read_rows"]
 
 ADMIN_ENV = "PPBOOST_ADMIN_TOKEN"
@@ -63,7 +65,7 @@ _MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
 _FLT_MAX = 3.4028234663852886e38          # the largest finite float32
 
 
-class CliError(Exception):
+class CliError(PPBoostError):
     """An expected failure: printed as one line, exit with ``code``."""
 
     def __init__(self, message: str, code: int = 2):

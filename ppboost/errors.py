@@ -14,6 +14,12 @@
 Every module raises a subclass of the branch of its layer, so a caller can
 catch ``PPBoostError`` for anything ppboost refuses, and the built-in base
 (``ValueError``, ``RuntimeError``) keeps older ``except`` clauses working.
+The subclasses: ``data.DataValidationError``, ``inference.messages.NonFiniteQuery``
+(DataError); ``mpc.dealer.DealerError`` (ProtocolError);
+``transport.base.TransportTimeout``, ``PeerFailed``, ``transport.tls.HandshakeError``
+(TransportError); ``inference.service_errors.ServiceError``, ``ServerUnreachable``
+(ServiceError); ``inference.keys.KeysFileError`` (FormatError); ``dp.DPError``;
+``cli.CliError`` (an expected command-line failure, printed on one line).
 """
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError
 from . import container as fmt
 
 __all__ = ["FRAC_BITS", "SLOT_CHOICES", "VERSION", "QUERY_MAGIC", "RESULT_MAGIC",
@@ -37,7 +38,7 @@ def slots_per_ct(n_bits: int, slot_bits: int) -> int:
     return max(1, (n_bits // 2 - 2) // slot_bits)
 
 
-class NonFiniteQuery(ValueError):
+class NonFiniteQuery(DataError):
     """A query value that is not a finite number (+-inf, or beyond float32's range).
 
     ``row`` and ``column``: on the client, the row and the feature of the input

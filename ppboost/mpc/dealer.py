@@ -53,6 +53,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ..crypto.prg import PRG, SEED_BYTES
+from ..errors import ProtocolError
 from ..transport.base import TransportTimeout
 from . import ring
 
@@ -65,7 +66,7 @@ _MARK = "__mark__"       # a point in the request stream (checkpoints: DealerCli
 _PENDING = object()      # requested ahead, not expanded yet (DealerClient.prefetch_many)
 
 
-class DealerError(RuntimeError):
+class DealerError(ProtocolError, RuntimeError):
     """A malformed or unknown request, or parties that disagree about one."""
 
 

@@ -63,13 +63,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait as _wait
 
+from ..errors import PPBoostError
 from .base import PeerFailed, Stats, TransportError, TransportTimeout
 from .config import FederationConfig
 
 __all__ = ["Outcome", "ParticipantError", "RemoteTraceback", "run_processes", "run_local"]
 
 
-class ParticipantError(RuntimeError):
+class ParticipantError(PPBoostError, RuntimeError):
     """Stands in for a participant's exception that could not be pickled (type name and message kept)."""
 
 
