@@ -9,6 +9,7 @@ seeded data, generated there), so that each peak RSS is its own::
     python benchmarks/bench_federated.py --rows 200000        # smaller
     python benchmarks/bench_federated.py --higgs              # 10,000,000 x 28 (memory)
     python benchmarks/bench_federated.py --quick              # 20,000 x 20, 3 trees
+    python benchmarks/bench_federated.py --reps 2             # federated, xgboost, xgboost, federated
 
 Figures: seconds per tree (federated: the mean over the trees, the set-up apart;
 xgboost: the mean time of its boosting iterations, the first of which also builds its
@@ -166,6 +167,17 @@ def part_kernel(a) -> dict:
     return out
 
 
+def _median_doc(docs: list) -> dict:
+    """The first run's document with every top-level number replaced by the runs' median."""
+    import numpy as np
+    out = dict(docs[0])
+    for k, v in docs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            vals = [d[k] for d in docs if isinstance(d.get(k), (int, float))]
+            out[k] = float(np.median(vals))
+    return out
+
+
 def _child(part, a) -> dict:
     cmd = [sys.executable, __file__, "--part", part, "--rows", str(a.rows),
            "--features", str(a.features), "--trees", str(a.trees), "--depth", str(a.depth),
@@ -191,6 +203,8 @@ def main(argv=None) -> int:
     ap.add_argument("--higgs", action="store_true",
                     help="10,000,000 x 28 (a HIGGS-sized synthetic set): memory and time")
     ap.add_argument("--skip-xgboost", action="store_true")
+    ap.add_argument("--reps", type=int, default=1,
+                    help="runs of each side, in ABBA order (figures: the medians)")
     ap.add_argument("--part", choices=["xgboost", "federated", "kernel"], help=argparse.SUPPRESS)
     ap.add_argument("--out", help="also write the JSON here")
     a = ap.parse_args(argv)
@@ -207,13 +221,25 @@ def main(argv=None) -> int:
                "max_bin": a.bins, "parties": a.parties, "objective": "binary:logistic",
                "test_rows": a.test_rows, "transport": "inprocess"}
     common.progress({"setting": setting})
-    fed = _child("federated", a)
-    common.progress({"federated_seconds_per_tree": fed["seconds_per_tree"],
-                     "peak_rss_MB": fed["peak_rss_MB"]})
-    doc = {"setting": setting, "federated": fed}
-    if not a.skip_xgboost:
-        ref = _child("xgboost", a)
+    feds, refs = [], []
+    for rep in range(a.reps):       # ABBA order: a drift of the shared machine's load cancels
+        order = ("federated", "xgboost") if rep % 2 == 0 else ("xgboost", "federated")
+        for part in order:
+            if part == "xgboost" and a.skip_xgboost:
+                continue
+            got = _child(part, a)
+            (feds if part == "federated" else refs).append(got)
+            common.progress({"rep": rep, part: {k: got.get(k) for k in (
+                "seconds_per_tree", "seconds_per_tree_after_first", "peak_rss_MB")}})
+    fed = _median_doc(feds)
+    doc = {"setting": setting, "reps": a.reps, "federated": fed}
+    if a.reps > 1:
+        doc["federated_runs"] = feds
+    if refs:
+        ref = _median_doc(refs)
         doc["xgboost"] = ref
+        if a.reps > 1:
+            doc["xgboost_runs"] = refs
         doc["ratios"] = {
             "seconds_per_tree_federated_over_xgboost": fed["seconds_per_tree"]
             / ref["seconds_per_tree"],
@@ -223,15 +249,14 @@ def main(argv=None) -> int:
             "cpu_seconds_per_tree_federated_over_xgboost_after_first":
                 fed["cpu_seconds_per_tree_all_parties"] / ref["cpu_seconds_per_tree_after_first"]
                 if ref["cpu_seconds_per_tree_after_first"] else None,
+            "test_auc_abs_difference": abs(fed["test_auc"] - ref["test_auc"]),
             "total_seconds_federated_over_xgboost":
                 (fed["setup_seconds"] + fed["seconds_per_tree"] * a.trees)
                 / (ref["dmatrix_seconds"] + ref["train_seconds"]),
             "peak_rss_federated_over_xgboost": fed["peak_rss_MB"] / ref["peak_rss_MB"],
             "test_auc_difference": fed["test_auc"] - ref["test_auc"]}
     doc["kernel"] = _child("kernel", a)
-    name = "federated_higgs.json" if a.higgs else "federated.json"
-    path = a.out or (common.RESULTS / name if not a.quick else None)
-    common.emit(doc, run, path)
+    common.emit(doc, run, a.out)
     return 0
 
 
