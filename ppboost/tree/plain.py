@@ -133,41 +133,44 @@ class PlainBackend(TreeBackend):
         return split_rule.weight(G, H, self.params.reg_lambda, self.params.min_child_weight)
 
     def _candidate_sums(self, hist):
-        """(G_L, H_L, G_R, H_R, eligible) for every node x candidate, in table order."""
+        """(G_L, H_L, G_R, H_R, eligible) for every node x candidate, in table order.
+
+        Filled in place, feature by feature (the candidate table's order, see
+        :class:`~ppboost.tree.backend.TreeLayout`); every sum is the same float64
+        operation as a per-feature cumsum."""
         lay = self.layout
         G, H, cnt = hist["G"], hist["H"], hist["count"]
         PG, PH = hist["G_node"][:, None], hist["H_node"][:, None]
-        GLs, HLs, GRs, HRs, elig = [], [], [], [], []
-        offs = lay.bin_offsets
+        L, C = G.shape[0], lay.n_candidates
+        GL, HL = np.empty((L, C)), np.empty((L, C))
+        GR, HR = np.empty((L, C)), np.empty((L, C))
+        elig = np.ones((L, C), dtype=bool)
+        offs, coffs = lay.bin_offsets, lay.cand_offsets
         for j in range(lay.n_features):
             nb = int(lay.n_bins[j])
             if nb == 0:
                 continue
-            o = int(offs[j])
+            o, c = int(offs[j]), int(coffs[j])
             gj, hj = G[:, o:o + nb], H[:, o:o + nb]
             gm, hm = G[:, o + nb:o + nb + 1], H[:, o + nb:o + nb + 1]
-            has_missing = cnt[:, o + nb:o + nb + 1] > 0
             if lay.categorical[j]:
                 # per category: (right = {c}, missing left), (right = {c} + missing)
-                gr = np.stack([gj, gj + gm], axis=2).reshape(gj.shape[0], 2 * nb)
-                hr = np.stack([hj, hj + hm], axis=2).reshape(hj.shape[0], 2 * nb)
-                GRs.append(gr)
-                HRs.append(hr)
-                GLs.append(PG - gr)
-                HLs.append(PH - hr)
-                elig.append(np.ones_like(gr, dtype=bool))
+                GR[:, c:c + 2 * nb:2], GR[:, c + 1:c + 2 * nb:2] = gj, gj + gm
+                HR[:, c:c + 2 * nb:2], HR[:, c + 1:c + 2 * nb:2] = hj, hj + hm
+                np.subtract(PG, GR[:, c:c + 2 * nb], out=GL[:, c:c + 2 * nb])
+                np.subtract(PH, HR[:, c:c + 2 * nb], out=HL[:, c:c + 2 * nb])
             else:
-                gl_f, hl_f = np.cumsum(gj, axis=1), np.cumsum(hj, axis=1)
-                gr_b = np.cumsum(gj[:, ::-1], axis=1)   # bins >= i, i = nb-1 .. 0
-                hr_b = np.cumsum(hj[:, ::-1], axis=1)
-                GLs += [gl_f, PG - gr_b]
-                HLs += [hl_f, PH - hr_b]
-                GRs += [PG - gl_f, gr_b]
-                HRs += [PH - hl_f, hr_b]
-                elig += [np.ones_like(gl_f, dtype=bool),
-                         np.broadcast_to(has_missing, gr_b.shape)]
-        cat = lambda xs: np.concatenate(xs, axis=1) if xs else np.zeros((G.shape[0], 0))
-        return cat(GLs), cat(HLs), cat(GRs), cat(HRs), cat(elig).astype(bool)
+                f, b = slice(c, c + nb), slice(c + nb, c + 2 * nb)
+                np.cumsum(gj, axis=1, out=GL[:, f])
+                np.cumsum(hj, axis=1, out=HL[:, f])
+                np.cumsum(gj[:, ::-1], axis=1, out=GR[:, b])    # bins >= i, i = nb-1 .. 0
+                np.cumsum(hj[:, ::-1], axis=1, out=HR[:, b])
+                np.subtract(PG, GR[:, b], out=GL[:, b])
+                np.subtract(PH, HR[:, b], out=HL[:, b])
+                np.subtract(PG, GL[:, f], out=GR[:, f])
+                np.subtract(PH, HL[:, f], out=HR[:, f])
+                elig[:, b] = cnt[:, o + nb:o + nb + 1] > 0
+        return GL, HL, GR, HR, elig
 
     def _best(self, hist):
         """(choice, G_L, H_L) per node: the best valid candidate's index in the table

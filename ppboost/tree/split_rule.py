@@ -36,8 +36,14 @@ _MAX_UNITS = (1 << 61) - 1
 def gain(G, H, reg_lambda: float) -> np.ndarray:
     """float32 G^2 / (H + lambda), 0 where H <= 0, as xgboost's
     ``CalcGainGivenWeight`` (double arithmetic, returned as float)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(H > 0, G * G / (H + reg_lambda), 0.0).astype(np.float32)
+    G = np.asarray(G, dtype=np.float64)
+    H = np.asarray(H, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.asarray(np.divide(G * G, H + reg_lambda))   # the same float64 operations
+    if out.ndim == 0:
+        return np.where(H > 0, out, 0.0).astype(np.float32)
+    out[np.broadcast_to(~(H > 0), out.shape)] = 0.0               # in place: fewer copies
+    return out.astype(np.float32)
 
 
 def weight(G, H, reg_lambda: float, min_child_weight: float) -> np.ndarray:
