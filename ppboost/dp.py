@@ -47,23 +47,32 @@ Released quantities and their sensitivities (add / remove one row, whose
 gradient is g, |g| <= g*):
 
 1. **The split of each node** (feature, bin, default direction), chosen by
-   report-noisy-max with exponential noise on the utilities
-   u_c = G_L^2 / (n_L + lambda) + G_R^2 / (n_R + lambda).
+   the exponential mechanism on the utilities
+   u_c = G_L^2 / (n_L + lambda) + G_R^2 / (n_R + lambda), realised as a
+   noisy argmax: argmax_c (u_c + Gumbel noise of scale beta) (the
+   Gumbel-max trick; ``split_noise="gumbel"``, default), or report-noisy-max
+   with exponential noise (``"exponential"``: permute-and-flip, McKenna &
+   Sheldon, NeurIPS 2020; Ding et al. 2021).
    Li et al., "Privacy-Preserving Gradient Boosting Decision Trees"
    (DPBoost, AAAI 2020, Lemma 1) bound the sensitivity of this gain by
-   Delta_G = 3 g*^2.  Sharper, and what is used here: adding a row changes
-   one child's term by (G + g)^2 / (n + 1 + lambda) - G^2 / (n + lambda),
-   which lies in (-g*^2, 2 g*^2) for every candidate (|G| <= n g*, lambda >=
-   0), so the utilities of all candidates move within an interval of width
-   3 g*^2; argmax is unchanged by a common shift, so the effective
-   sensitivity is half that width, 3 g*^2 / 2, and noise of scale
-   beta = 3 g*^2 / eps_split makes each node's choice eps_split-DP
-   (report-noisy-max with exponential noise of scale 2 Delta / eps is
-   eps-DP; it is permute-and-flip, McKenna & Sheldon, NeurIPS 2020; Ding et
-   al. 2021).  A row is in one node per level, so a level's nodes compose
-   in parallel: each level costs eps_split.  The fixed-point error of the
-   computed utilities is added to the width (:meth:`DP.plan`'s
-   ``split_error``).
+   Delta_G = 3 g*^2.  What is used here, the same number read as a range:
+   adding a row changes one child's term by
+   (G + g)^2 / (n + 1 + lambda) - G^2 / (n + lambda), which lies in
+   (-g*^2, 2 g*^2) for every candidate (|G| <= n g*, lambda >= 0), so the
+   utilities of all candidates move within an interval of width
+   3 g*^2 (removing a row: the mirror interval).  The exponential mechanism
+   with scale beta is then eps_split-DP and eps_split-bounded-range with
+   eps_split = 3 g*^2 / beta (the probability ratio of any outcome is
+   exp((u_c - u'_c) / beta) times a factor common to all outcomes), hence
+   eps_split^2 / 8-zCDP (Cesar & Rogers, "Bounding, Concentrating, and
+   Truncating: Unifying Privacy Loss Composition for Data Analytics", ALT
+   2021).  Report-noisy-max with exponential noise of the same scale is
+   eps_split-DP (argmax is unchanged by a common shift, so the effective
+   sensitivity is 3 g*^2 / 2 and the scale 2 Delta / eps), counted as
+   eps_split^2 / 2-zCDP (Bun & Steinke, TCC 2016, Prop. 1.4).  A row is in
+   one node per level, so a level's nodes compose in parallel: each level
+   costs one choice.  The fixed-point error of the computed utilities is
+   added to the width (:meth:`DP.plan`'s ``split_error``).
 2. **The leaf values** w = -G / (n + lambda) (then eta w): sensitivity
    Delta_V = g* / (1 + lambda) (Li et al. 2020, Lemma 2; the maximum of
    |(G + g) / (n + 1 + lambda) - G / (n + lambda)| is at n <= 1), and a row
@@ -75,9 +84,9 @@ gradient is g, |g| <= g*):
 
 Budget: every tree gets the same share; within a tree a fraction
 ``split_share`` of its zCDP budget rho_t goes to split selection, evenly
-over its ``max_depth`` levels (eps_split = sqrt(2 split_share rho_t / depth),
-an eps-DP choice being eps^2/2-zCDP, Bun & Steinke 2016, Prop. 1.4), the
-rest to its leaves (z = 1 / sqrt(2 (1 - split_share) rho_t)).  rho_t is then
+over its ``max_depth`` levels (eps_split = sqrt(c split_share rho_t / depth)
+with c = 8 for the Gumbel noise and 2 for the exponential noise), the rest
+to its leaves (z = 1 / sqrt(2 (1 - split_share) rho_t)).  rho_t is then
 calibrated with ``dp_accounting.calibrate_dp_mechanism`` so that the RDP
 accountant's composition of all trees x (depth ``ZCDpEvent`` + one
 ``GaussianDpEvent`` / ``LaplaceDpEvent``) spends at most (epsilon, delta);
@@ -85,26 +94,35 @@ the spend the accountant reports is what the booster carries.  Trees are
 adaptive (each tree's gradients depend on the earlier released trees);
 RDP composition covers that.
 
-Distributed noise.  Each data party p draws its part n_p locally from an
-infinitely divisible distribution, with parameters such that the sum of the
-parts of any P - 1 parties is exactly the noise above (exponential = Gamma(1)
-= sum of P - 1 Gamma(1 / (P - 1)); Gaussian = sum of N(0, s^2 / (P - 1));
-Laplace = difference of two such Gamma sums).  So a party that knows its
-own part (and nothing else about the others') still faces the full noise,
-and anyone else faces more (the total over P parties: a mixture of the
-mechanism over independent, data-independent shifts, which is at least as
-private).  The dealer contributes nothing and sees no part.  Why not
-Gumbel noise from jointly made uniforms (the exponential mechanism exactly):
-turning a shared uniform into -log(-log U) takes two secure logarithms per
-candidate and node (hundreds of rounds per level, and a fixed-point error
-in the noise that the analysis would have to carry); the divisible parts
-cost no online round at all (one input sharing per party, whose offline
-material is one dealer message), and report-noisy-max with exponential noise
-has the exponential mechanism's epsilon with at most its expected error
-(McKenna & Sheldon 2020).  Its cost: it composes as a generic eps-DP
-mechanism (eps^2/2-zCDP), not with the exponential mechanism's bounded-range
-eps^2/8, and with P parties the total noise is P / (P - 1) times the
-required one.
+Distributed noise.  Each data party p draws its part n_p locally, from its
+own AES-CTR stream, and inputs it as a share; the noise is the sum of the
+parts.  The parts are sized so that the parts of any P - 1 parties already
+give the required noise (a party knows its own part, so its part must not
+be needed):
+
+* Gaussian leaves: N(0, s^2 / (P - 1)) per party (any P - 1 sum to
+  N(0, s^2)); Laplace leaves: Exp - Exp with Gamma(1 / (P - 1)) parts;
+  exponential split noise: Gamma(1 / (P - 1)) parts (any P - 1 sum to
+  Exp(beta)).  These distributions are infinitely divisible.
+* Gumbel split noise (not usefully divisible): every party draws a whole
+  Gumbel(beta).  From any one party's view the noise is a known shift plus
+  the sum of P - 1 independent Gumbels, i.e. for every value of all but one
+  of them, the exponential mechanism on shifted utilities (a data-independent
+  shift leaves the range of u - u' unchanged); a mixture of eps-bounded-range
+  mechanisms over the same mixing distribution keeps the guarantee (Renyi
+  divergence is jointly quasi-convex, van Erven & Harremoes 2014, Thm. 13).
+
+Anyone who knows no part faces the total, a further mixture: at least as
+private.  The dealer contributes nothing and sees no part.  With P parties
+the total noise exceeds the required one (P / (P - 1) times the variance for
+the divisible parts, P Gumbels for the split noise): the price of no
+participant knowing the noise.  Why local parts and not Gumbel noise from
+jointly made uniforms (U = sum of the parties' uniforms mod 2^k, then
+-log(-log U) in MPC, exactly one Gumbel): two secure logarithms per
+candidate and node cost hundreds of rounds per level and put a fixed-point
+error into the noise that the analysis would have to carry; a local part
+costs no online round (one input sharing per party, whose offline material
+is one dealer message to it).
 
 What DP does not protect: the public facts (row counts, parameters, the
 bounds), anything a participant learns in the MPC itself (that is the
@@ -147,12 +165,17 @@ __all__ = ["DP", "DPPlan", "DPError", "noise_part", "uniforms", "gaussian_releas
 #: the neighbouring relation of every guarantee here
 NEIGHBOURING = "add or remove one training row"
 #: the mechanism's name as the booster carries it
-MECHANISM = ("DPBoost-style trees in MPC: clipped gradients, unit hessians, report-noisy-max "
-             "with exponential noise per node, {leaf} leaf noise, distributed noise parts")
+MECHANISM = ("DPBoost-style trees in MPC: clipped gradients, unit hessians, {split} per node, "
+             "{leaf} leaf noise, distributed noise parts")
+_SPLIT_NAMES = {"gumbel": "exponential mechanism (Gumbel-max noisy argmax)",
+                "exponential": "report-noisy-max with exponential noise (permute-and-flip)"}
+#: zCDP rho of one eps-DP split choice is eps^2 / c
+_ZCDP_C = {"gumbel": 8.0, "exponential": 2.0}
 
-_KEYS = ("epsilon", "delta", "clip", "bounds", "split_share", "leaf_noise", "split_epsilon",
-         "leaf_noise_multiplier")
+_KEYS = ("epsilon", "delta", "clip", "bounds", "split_share", "leaf_noise", "split_noise",
+         "split_epsilon", "leaf_noise_multiplier")
 _LEAF_NOISES = ("gaussian", "laplace")
+_SPLIT_NOISES = ("gumbel", "exponential")
 
 
 class DPError(PPBoostError, ValueError):
@@ -217,6 +240,9 @@ class DP:
     split_share : the fraction of each tree's (zCDP) budget spent on split
         selection, spread evenly over its levels; the rest goes to its leaves.
     leaf_noise : ``"gaussian"`` (default) or ``"laplace"``.
+    split_noise : ``"gumbel"`` (default: the exponential mechanism, as a
+        Gumbel-max noisy argmax) or ``"exponential"`` (report-noisy-max with
+        exponential noise).
     split_epsilon, leaf_noise_multiplier : fix the noise instead of
         calibrating it (both or neither): each level's epsilon, and the
         leaves' Gaussian noise multiplier z (sigma = z Delta_V) or, for
@@ -233,6 +259,7 @@ class DP:
     bounds: Any = None
     split_share: float = 0.5
     leaf_noise: str = "gaussian"
+    split_noise: str = "gumbel"
     split_epsilon: float | None = None
     leaf_noise_multiplier: float | None = None
 
@@ -244,6 +271,9 @@ class DP:
         set_(self, "split_share", _number("split_share", self.split_share, lo=0.0, hi=1.0))
         if self.leaf_noise not in _LEAF_NOISES:
             raise DPError(f"leaf_noise == {self.leaf_noise!r}, must be one of {list(_LEAF_NOISES)}")
+        if self.split_noise not in _SPLIT_NOISES:
+            raise DPError(f"split_noise == {self.split_noise!r}, must be one of "
+                          f"{list(_SPLIT_NOISES)}")
         set_(self, "bounds", _bounds(self.bounds))
         fixed = (self.split_epsilon, self.leaf_noise_multiplier)
         if (fixed[0] is None) != (fixed[1] is None):
@@ -268,7 +298,7 @@ class DP:
                     k: [lo, hi] if b is None else [lo, hi, b]
                     for k, (lo, hi, b) in sorted(self.bounds.items())},
                 "split_share": self.split_share, "leaf_noise": self.leaf_noise,
-                "split_epsilon": self.split_epsilon,
+                "split_noise": self.split_noise, "split_epsilon": self.split_epsilon,
                 "leaf_noise_multiplier": self.leaf_noise_multiplier}
 
     @classmethod
@@ -324,7 +354,7 @@ class DP:
             es, zl = self.split_epsilon, self.leaf_noise_multiplier
         else:
             es, zl = self._calibrate(T, D)
-        event = _tree_events(T, D, es, zl, self.leaf_noise)
+        event = _tree_events(T, D, es, zl, self.leaf_noise, self.split_noise)
         spent = spent_epsilon(event, self.delta)
         if spent > self.epsilon * (1 + 1e-9):
             raise DPError(
@@ -362,18 +392,16 @@ class DP:
         """(eps_split, leaf multiplier) from the per-tree zCDP budget rho_t, calibrated."""
         import dp_accounting as dpa
 
-        f = self.split_share
+        f, c = self.split_share, _ZCDP_C[self.split_noise]
 
         def params(rho):
-            es = math.sqrt(2.0 * f * rho / D)
-            if self.leaf_noise == "gaussian":
-                zl = 1.0 / math.sqrt(2.0 * (1.0 - f) * rho)
-            else:
-                zl = 1.0 / math.sqrt(2.0 * (1.0 - f) * rho)      # = 1 / eps_leaf
+            es = math.sqrt(c * f * rho / D)                   # D eps_split^2 / c = f rho
+            # Gaussian: z = 1 / sqrt(2 rho_leaf); Laplace: 1 / eps_leaf, eps_leaf^2 / 2 = rho_leaf
+            zl = 1.0 / math.sqrt(2.0 * (1.0 - f) * rho)
             return es, zl
 
         def event(rho):
-            return _tree_events(T, D, *params(rho), self.leaf_noise)
+            return _tree_events(T, D, *params(rho), self.leaf_noise, self.split_noise)
 
         guess = min(1.0, self.epsilon ** 2 / (8.0 * T))
         rho = dpa.calibrate_dp_mechanism(
@@ -394,7 +422,8 @@ class DPPlan:
 
     ``split_epsilon`` per level of every tree; ``split_range`` the width within which
     one row moves every utility (3 g*^2 plus the fixed-point errors); ``split_scale``
-    beta = split_range / split_epsilon, the exponential noise's scale (real units);
+    beta = split_range / split_epsilon, the split noise's scale (Gumbel or exponential,
+    real units; each party draws a whole Gumbel, or a Gamma part of the exponential);
     ``leaf_sensitivity`` Delta_V; ``leaf_scale`` the leaf noise's sigma (Gaussian) or
     b (Laplace) in weight units; ``epsilon_spent`` what the RDP accountant reports at
     ``dp.delta`` for the whole run.
@@ -425,7 +454,7 @@ class DPPlan:
     def event(self):
         """The whole run as one ``dp_accounting`` DpEvent."""
         return _tree_events(self.n_trees, self.depth, self.split_epsilon,
-                            self.leaf_noise_multiplier, self.dp.leaf_noise)
+                            self.leaf_noise_multiplier, self.dp.leaf_noise, self.dp.split_noise)
 
     def attributes(self) -> dict:
         """The booster's attributes: the spend, the mechanism's name and parameters."""
@@ -436,7 +465,8 @@ class DPPlan:
             "parties": self.n_parties, "gradient_clip": self.gradient_bound,
             "hessian": 1.0, "reg_lambda": self.reg_lambda,
             "split_share": self.dp.split_share,
-            "split_mechanism": "report-noisy-max, exponential noise (permute-and-flip)",
+            "split_mechanism": _SPLIT_NAMES[self.dp.split_noise],
+            "split_zcdp_rho_per_level": self.split_epsilon ** 2 / _ZCDP_C[self.dp.split_noise],
             "split_epsilon_per_level": self.split_epsilon,
             "split_sensitivity_range": self.split_range,
             "split_noise_scale": self.split_scale,
@@ -451,7 +481,8 @@ class DPPlan:
             **self.extra,
         }
         return {"dp_epsilon": repr(float(self.epsilon_spent)), "dp_delta": repr(float(self.delta)),
-                "dp_mechanism": MECHANISM.format(leaf=self.dp.leaf_noise),
+                "dp_mechanism": MECHANISM.format(split=_SPLIT_NAMES[self.dp.split_noise],
+                                                 leaf=self.dp.leaf_noise),
                 "dp_params": json.dumps(params, sort_keys=True)}
 
 
@@ -461,13 +492,15 @@ def _accountant():
     return rdp.RdpAccountant()
 
 
-def _tree_events(T: int, D: int, split_epsilon: float, leaf_param: float, leaf_noise: str):
-    """T x (D eps-DP split choices as eps^2/2-zCDP + one leaf release)."""
+def _tree_events(T: int, D: int, split_epsilon: float, leaf_param: float, leaf_noise: str,
+                 split_noise: str = "gumbel"):
+    """T x (D eps-DP split choices as eps^2/8-zCDP (Gumbel, bounded range) or eps^2/2-zCDP
+    (exponential noise) + one leaf release)."""
     import dp_accounting as dpa
     leaf = (dpa.GaussianDpEvent(leaf_param) if leaf_noise == "gaussian"
             else dpa.LaplaceDpEvent(leaf_param))
-    tree = dpa.ComposedDpEvent([dpa.SelfComposedDpEvent(dpa.ZCDpEvent(split_epsilon ** 2 / 2), D),
-                                leaf])
+    rho = split_epsilon ** 2 / _ZCDP_C[split_noise]
+    tree = dpa.ComposedDpEvent([dpa.SelfComposedDpEvent(dpa.ZCDpEvent(rho), D), leaf])
     return dpa.SelfComposedDpEvent(tree, T)
 
 
@@ -540,11 +573,14 @@ def noise_part(rng, kind: str, scale: float, n_parties: int, shape) -> np.ndarra
     * ``"exponential"``: Exp(scale) (mean ``scale``) = sum of n_parties - 1
       Gamma(1 / (n_parties - 1), scale);
     * ``"gaussian"``: N(0, scale^2) = sum of N(0, scale^2 / (n_parties - 1));
-    * ``"laplace"``: Laplace(scale) = Exp(scale) - Exp(scale), each a Gamma sum.
+    * ``"laplace"``: Laplace(scale) = Exp(scale) - Exp(scale), each a Gamma sum;
+    * ``"gumbel"``: a whole Gumbel(0, scale) from every party (not divisible:
+      any n_parties - 1 parts give a sum of Gumbels, which the exponential
+      mechanism's guarantee covers as a mixture, module docstring).
 
     The sum of all ``n_parties`` parts has more noise (shape n_parties /
     (n_parties - 1) for the Gamma sums, variance n_parties / (n_parties - 1)
-    times for the Gaussian).  ``rng``: see :func:`uniforms`; it must be the
+    times for the Gaussian, n_parties Gumbels).  ``rng``: see :func:`uniforms`; it must be the
     party's own (never a dealer-seeded stream).
     """
     if isinstance(n_parties, bool) or not isinstance(n_parties, (int, np.integer)) \
@@ -559,4 +595,7 @@ def noise_part(rng, kind: str, scale: float, n_parties: int, shape) -> np.ndarra
         return ndtri(uniforms(rng, shape)) * (scale / math.sqrt(k))
     if kind == "laplace":
         return _gamma(rng, shape, 1.0 / k, scale) - _gamma(rng, shape, 1.0 / k, scale)
-    raise DPError(f"noise kind == {kind!r}, must be 'exponential', 'gaussian' or 'laplace'")
+    if kind == "gumbel":
+        return -np.log(-np.log(uniforms(rng, shape))) * scale
+    raise DPError(f"noise kind == {kind!r}, must be 'exponential', 'gaussian', 'laplace' or "
+                  f"'gumbel'")

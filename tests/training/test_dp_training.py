@@ -136,14 +136,17 @@ def test_booster_carries_the_accountants_spend(data):
     spent = float(booster.attr("dp_epsilon"))
     assert float(booster.attr("dp_delta")) == 1e-5
     params = json.loads(booster.attr("dp_params"))
-    assert "report-noisy-max" in booster.attr("dp_mechanism")
+    assert "exponential mechanism" in booster.attr("dp_mechanism")
+    assert params["split_zcdp_rho_per_level"] == pytest.approx(
+        params["split_epsilon_per_level"] ** 2 / 8)
     assert params["trees"] == 3 and params["depth"] == 3 and params["parties"] == 3
     assert 1.4 < spent <= 1.5                                 # calibrated to the request
     # the same composition, event by event, by a fresh RDP accountant
     acc = rdp.RdpAccountant()
     for _ in range(params["trees"]):
         for _ in range(params["depth"]):
-            acc.compose(dpa.ZCDpEvent(params["split_epsilon_per_level"] ** 2 / 2))
+            # the exponential mechanism (Gumbel) is eps-bounded-range: eps^2/8-zCDP
+            acc.compose(dpa.ZCDpEvent(params["split_epsilon_per_level"] ** 2 / 8))
         acc.compose(dpa.GaussianDpEvent(params["leaf_noise_multiplier"]))
     assert acc.get_epsilon(1e-5) == pytest.approx(spent, rel=1e-9)
     # and the noise scales follow from the sensitivities
@@ -163,9 +166,14 @@ def test_laplace_leaves_and_the_sklearn_wrapper(data):
     assert 3.9 < float(clf.booster_.attr("dp_epsilon")) <= 4.0
     assert clf.predict_proba(X).shape == (len(y), 2)
     assert clf.get_params()["dp_epsilon"] == 4.0
-    dp = DP(epsilon=4.0, bounds=_bounds(X), leaf_noise="laplace")
+    dp = DP(epsilon=4.0, bounds=_bounds(X), leaf_noise="laplace", split_noise="exponential")
     b = ppboost.train(dict(PARAMS, max_depth=2), _split(X, y), 2, verbose=False, dp=dp).reveal()
-    assert json.loads(b.attr("dp_params"))["leaf_mechanism"] == "laplace"
+    params = json.loads(b.attr("dp_params"))
+    assert params["leaf_mechanism"] == "laplace"
+    assert "permute-and-flip" in params["split_mechanism"]
+    assert params["split_zcdp_rho_per_level"] == pytest.approx(
+        params["split_epsilon_per_level"] ** 2 / 2)
+    assert 3.9 < float(b.attr("dp_epsilon")) <= 4.0
 
 
 def test_job_file_dp_key():
@@ -194,6 +202,7 @@ def test_job_file_dp_key():
     ({"epsilon": 1.0, "clip": 0.0}, "clip"),
     ({"epsilon": 1.0, "split_share": 1.0}, "split_share"),
     ({"epsilon": 1.0, "leaf_noise": "cauchy"}, "leaf_noise"),
+    ({"epsilon": 1.0, "split_noise": "laplace"}, "split_noise"),
     ({"epsilon": 1.0, "bounds": {"f0": (2, 1)}}, "lo must be < hi"),
     ({"epsilon": 1.0, "split_epsilon": 0.1}, "both or neither"),
 ])

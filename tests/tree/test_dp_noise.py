@@ -84,6 +84,20 @@ def test_laplace_parts_any_p_minus_1_give_the_required_laplace(P):
 
 
 @pytest.mark.statistical
+@pytest.mark.parametrize("P", [2, 3])
+def test_gumbel_parts_are_whole_gumbels(P):
+    """Split noise: every party draws a whole Gumbel(scale); the total is the sum of P
+    (two-sample KS against numpy's Gumbel sums), any P - 1 parts the sum of P - 1."""
+    parts, _, total, _, _, _ = _draws(P, "gumbel", _seeds(P, 71))
+    assert np.abs(total - parts.sum(axis=0)).max() < P * 2.0 ** -BITS
+    ref = np.random.default_rng(0).gumbel(0, SCALE, size=(P, 20000))
+    for p in range(P):
+        assert stats.kstest(parts[p], stats.gumbel_r(scale=SCALE).cdf).pvalue > 1e-3
+        rest = parts.sum(axis=0) - parts[p]
+        assert stats.ks_2samp(rest, ref[:P - 1].sum(axis=0)).pvalue > 1e-3
+    assert stats.ks_2samp(total, ref.sum(axis=0)).pvalue > 1e-3
+
+
 def test_a_party_view_is_its_part_and_uniform_shares_only():
     """Party 0's view: its own part, its shares, dealer messages; nothing opened.  Its
     shares look uniform and are uncorrelated with the total; with its own seed (so its
@@ -128,6 +142,8 @@ def test_noise_part_checks():
         noise_part(rng, "gaussian", 1.0, 1, 4)
     with pytest.raises(DPError, match="noise kind"):
         noise_part(rng, "cauchy", 1.0, 2, 4)
+    g = noise_part(rng, "gumbel", 1.0, 2, 10000)
+    assert abs(g.mean() - np.euler_gamma) < 0.05
     with pytest.raises(DPError, match="scale"):
         noise_part(rng, "gaussian", -1.0, 2, 4)
     u = uniforms(np.random.default_rng(0), 1000)

@@ -16,10 +16,11 @@ MPC, one party's side, in lockstep with the others:
   batch, one product batch);
 * :func:`noisy_choose_splits`: every node's utilities
   G_L^2/(n_L + lambda) + G_R^2/(n_R + lambda) (unit hessians: H is the row
-  count), plus jointly made exponential noise (:func:`ppboost.mpc.noise.joint_noise`
-  with :func:`ppboost.dp.noise_part` parts), then the secret argmax
-  (:func:`ppboost.mpc.argmax.argmax`): report-noisy-max.  Every node splits;
-  the internal weights are 0 (not released);
+  count), plus jointly made Gumbel (or exponential) noise
+  (:func:`ppboost.mpc.noise.joint_noise` with :func:`ppboost.dp.noise_part`
+  parts), then the secret argmax (:func:`ppboost.mpc.argmax.argmax`): the
+  exponential mechanism as a noisy argmax.  Every node splits; the internal
+  weights are 0 (not released);
 * :func:`noisy_leaf_values`: w = -G/(n + lambda) plus jointly made Gaussian
   (or Laplace) noise, then eta w.
 
@@ -29,8 +30,6 @@ not depend on the data or the noise.  Nothing about the split choice is
 data dependent except through the noisy argmax.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -166,13 +165,14 @@ def _candidate_sums(maps: CandidateMaps, cum: np.ndarray, tot: np.ndarray):
 
 def noisy_choose_splits(party: Party, prec: PrecisionPlan, maps: CandidateMaps,
                         reg_lambda: float, hist, plan: DPPlan) -> Splits:
-    """Report-noisy-max split choice of every node of a level (every node splits).
+    """Noisy-argmax split choice of every node of a level (every node splits).
 
     Utilities u = G_L w_L + G_R w_R with w = G / (n + lambda)
     (:func:`ppboost.tree.secure.split.node_weights`, a limb product for the
     gain; the parent's term is common to all candidates, so it is left
-    out), truncated to F_DP bits; plus the shares of exponential noise of
-    scale beta = ``plan.split_scale`` made by every party
+    out), truncated to F_DP bits; plus the shares of the split noise
+    (``plan.dp.split_noise``: a Gumbel(beta) from every party, or Gamma
+    parts of Exp(beta)), beta = ``plan.split_scale``, made by every party
     (:func:`ppboost.mpc.noise.joint_noise`); the secret one-hot of the
     maximum (:func:`ppboost.mpc.argmax.argmax`).  Sensitivity and epsilon:
     :mod:`ppboost.dp` (range 3 g*^2 + errors, eps_split = range / beta per
@@ -193,7 +193,7 @@ def noisy_choose_splits(party: Party, prec: PrecisionPlan, maps: CandidateMaps,
     S = gain[:LC] + gain[LC:]
     u = raw.trunc(party, S, pr.Fl - F_DP, pr.Fl + bits_for(2 * pr.Qmax) + 2)
     P = party.n_parties
-    noise = joint_noise(party, lambda rng, shape: noise_part(rng, "exponential",
+    noise = joint_noise(party, lambda rng, shape: noise_part(rng, plan.dp.split_noise,
                                                              plan.split_scale, P, shape),
                         (LC,), F_DP)
     oh = argmax(party, AShare(party, (u + noise).reshape(L, C))).value
@@ -238,14 +238,16 @@ def model_attributes(dp: DP, params: TreeParams, n_rows, n_trees: int, n_parties
     import json
     es, zl = (dp.split_epsilon, dp.leaf_noise_multiplier) if dp.split_epsilon is not None \
         else dp._calibrate(int(n_trees), params.max_depth)
-    from ...dp import MECHANISM, _tree_events, spent_epsilon
-    spent = spent_epsilon(_tree_events(int(n_trees), params.max_depth, es, zl, dp.leaf_noise),
-                          dp.delta)
+    from ...dp import _SPLIT_NAMES, MECHANISM, _tree_events, spent_epsilon
+    spent = spent_epsilon(_tree_events(int(n_trees), params.max_depth, es, zl, dp.leaf_noise,
+                                       dp.split_noise), dp.delta)
     return {"dp_epsilon": repr(float(spent)), "dp_delta": repr(float(dp.delta)),
-            "dp_mechanism": MECHANISM.format(leaf=dp.leaf_noise),
+            "dp_mechanism": MECHANISM.format(split=_SPLIT_NAMES[dp.split_noise],
+                                             leaf=dp.leaf_noise),
             "dp_params": json.dumps({"requested_epsilon": dp.epsilon, "delta": dp.delta,
                                      "trees": int(n_trees), "depth": params.max_depth,
                                      "split_epsilon_per_level": es,
+                                     "split_mechanism": _SPLIT_NAMES[dp.split_noise],
                                      "leaf_mechanism": dp.leaf_noise,
                                      ("leaf_noise_multiplier" if dp.leaf_noise == "gaussian"
                                       else "leaf_inverse_epsilon"): zl,
