@@ -284,3 +284,15 @@ def test_a_dropout_during_binning_stops_the_job():
     with pytest.raises(ProtocolError, match="p3 dropped out during the federated binning "
                                             r"\(before any tree\): the job stops"):
         _run_with_leave(data, _params("binary:logistic"), 2, {"p3": "binning"})
+
+
+def test_one_process_per_party_over_tls_gives_the_same_model():
+    data, _, _, _ = _data(17, n=500, n_parties=3)
+    params = _params("binary:logistic")
+    a = ppboost.train(params, data, 3, mode="federated", verbose=False)
+    b = ppboost.train(params, data, 3, mode="federated", verbose=False, transport="tls")
+    assert b.stats["transport"] == "tls"
+    d = data.pooled().dmatrix()
+    assert np.array_equal(a.reveal().predict(d, output_margin=True),
+                          b.reveal().predict(d, output_margin=True))
+    assert _structure(a.reveal()) == _structure(b.reveal())

@@ -52,3 +52,35 @@ def test_fixed_point_sums_are_exact_within_the_bound():
     total = sum(_enc(p, f) for p in parts)
     assert np.abs(_dec(total, f) - sum(parts)).max() <= 4 * 2.0 ** -(f + 1) + 1e-9
     assert frac_bits_for(0) == 62
+
+
+@pytest.mark.nojit
+def test_route_kernel_sends_rows_as_the_plain_backend():
+    """Each row's next node from the kernel equals the plain backend's routing for random
+    split choices (numerical forward/backward, categorical, missing, "no split")."""
+    from ppboost.tree.backend import KIND_BACKWARD, KIND_FORWARD, TreeLayout
+    from ppboost.tree.federated import _route_kernel
+    from ppboost.tree.plain import PlainBackend
+
+    rng = np.random.default_rng(3)
+    n_bins = np.array([5, 3, 7, 4])
+    cat = np.array([False, True, False, True])
+    lay = TreeLayout(n_bins, cat)
+    n, L = 400, 4
+    codes = np.stack([rng.integers(0, nb + 1, n) for nb in n_bins], 1).astype(np.uint8)
+    pos = rng.integers(0, L, n)
+    choice = rng.integers(0, lay.n_candidates + 1, L)           # C = no split
+    numeric = (lay.cand_kind == KIND_FORWARD) | (lay.cand_kind == KIND_BACKWARD)
+    got = _route_kernel(codes, pos, choice, lay.cand_feature, lay.cand_bin, numeric,
+                        lay.cand_default_left, lay.n_bins, np.int64(lay.n_candidates))
+
+    class P(PlainBackend):
+        def __init__(self):
+            self.layout, self.trace, self.n_rows = lay, None, n
+            self.binned = codes.astype(np.int32)
+    nodes = np.zeros((n, L))
+    nodes[np.arange(n), pos] = 1
+    onehot = np.zeros((L, lay.n_candidates + 1))
+    onehot[np.arange(L), choice] = 1
+    want = np.argmax(P().route(nodes, {"onehot": onehot}), axis=1)
+    assert np.array_equal(got, want)
