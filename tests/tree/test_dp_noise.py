@@ -98,6 +98,7 @@ def test_gumbel_parts_are_whole_gumbels(P):
     assert stats.ks_2samp(total, ref.sum(axis=0)).pvalue > 1e-3
 
 
+@pytest.mark.statistical
 def test_a_party_view_is_its_part_and_uniform_shares_only():
     """Party 0's view: its own part, its shares, dealer messages; nothing opened.  Its
     shares look uniform and are uncorrelated with the total; with its own seed (so its
