@@ -228,9 +228,10 @@ def _progress(total, desc, unit="it", quiet=False, **kw):
 # ---------------------------------------------------------------------------
 # subcommands
 def cmd_serve(args) -> int:
-    server = _server_extra("ppboost.inference.server")
-    ServerConfig, admin_token_digest, serve = server.ServerConfig, server.admin_token_digest, \
-        server.serve
+    from ppboost.inference import service_config as sc  # noqa: PLC0415
+    ServerConfig, admin_token_digest, check_listen = (sc.ServerConfig, sc.admin_token_digest,
+                                                      sc.check_listen)
+    serve = _server_extra("ppboost.inference.server").serve
 
     token = _admin_token(args, required=False)
     if token is None:
@@ -243,7 +244,7 @@ def cmd_serve(args) -> int:
     if args.workers < 1:
         raise CliError(f"--workers == {args.workers}, must be >= 1")
     try:
-        server.check_listen(args.host, args.tls_cert, args.tls_key, args.insecure_http)
+        check_listen(args.host, args.tls_cert, args.tls_key, args.insecure_http)
         config = ServerConfig(db_path=str(Path(args.db).resolve()),
                               admin_token_sha256=admin_token_digest(token),
                               max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,

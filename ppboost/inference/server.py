@@ -55,29 +55,48 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import os
 import socket
-import ssl
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict
 
 import uvicorn
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from .api_models import (
+    DeleteBody,
+    HealthBody,
+    ModelInfo,
+    ModelUpload,
+    PredictBody,
+    PredictRequest,
+    UploadBody,
+    body_spec,
+    error_responses,
+)
 from .ids import USER_ID_PATTERN, USER_ID_RULE, is_valid_user_id
 from .messages import NonFiniteQuery
+from .model_cache import ModelCache, ServedModel
+from .service_config import (
+    API_VERSION,
+    CONFIG_ENV,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_MODEL_BYTES,
+    OCTET,
+    TLS_CIPHERS,
+    ServerConfig,
+    check_listen,
+    check_tls_files,
+    configure_logging,
+    is_loopback,
+    max_query_body,
+)
 from .store import ModelStore
 
 __all__ = ["ServerConfig", "create_app", "app_from_env", "serve", "ModelCache", "ServedModel",
@@ -85,111 +104,6 @@ __all__ = ["ServerConfig", "create_app", "app_from_env", "serve", "ModelCache", 
            "is_loopback", "check_listen", "check_tls_files", "configure_logging"]
 
 log = logging.getLogger("ppboost.server")
-
-DEFAULT_MAX_BATCH = 1024
-DEFAULT_MAX_MODEL_BYTES = 64 * 1024 * 1024
-#: room for whitespace in the JSON variant of the largest valid predict body
-BODY_SLACK = 1024
-TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"   # TLS 1.2 suites; TLS 1.3 ones are always on
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-CONFIG_ENV = "PPBOOST_SERVER_CONFIG"
-API_VERSION = "1"
-OCTET = "application/octet-stream"
-
-
-def admin_token_digest(token: str) -> str:
-    """SHA-256 hex digest of the admin token (what the server keeps in memory)."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass
-class ServerConfig:
-    """Everything a worker process needs; serialisable so uvicorn workers can share it.
-
-    ``admin_token_sha256`` is the SHA-256 hex digest of the admin token
-    (the token itself is not kept).  ``max_body_bytes``: ``None`` (default)
-    bounds each predict body by the largest valid request for the user's
-    model (:func:`max_query_body`); a number bounds every body, uploads
-    included.  ``max_model_bytes`` bounds model uploads.
-    """
-    db_path: str
-    admin_token_sha256: str
-    max_batch: int = DEFAULT_MAX_BATCH
-    max_body_bytes: int | None = None
-    cache_size: int = 32
-    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
-    log_level: str = "warning"
-
-    def __post_init__(self):
-        if not isinstance(self.max_batch, int) or self.max_batch < 1:
-            raise ValueError(f"max_batch == {self.max_batch!r}, must be an integer >= 1")
-        if self.max_body_bytes is not None and (not isinstance(self.max_body_bytes, int)
-                                                or self.max_body_bytes < 1024):
-            raise ValueError(f"max_body_bytes == {self.max_body_bytes!r}, "
-                             "must be an integer >= 1024 (or unset: derived from the models)")
-        if not isinstance(self.max_model_bytes, int) or self.max_model_bytes < 1024:
-            raise ValueError(f"max_model_bytes == {self.max_model_bytes!r}, "
-                             "must be an integer >= 1024")
-        if self.log_level not in LOG_LEVELS:
-            raise ValueError(f"log_level == {self.log_level!r}, must be one of {LOG_LEVELS}")
-        if not isinstance(self.cache_size, int) or self.cache_size < 1:
-            raise ValueError(f"cache_size == {self.cache_size!r}, must be an integer >= 1")
-        if len(self.admin_token_sha256) != 64:
-            raise ValueError("admin_token_sha256 must be a SHA-256 hex digest (64 characters)")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> ServerConfig:
-        return cls(**json.loads(text))
-
-    def upload_limit(self) -> tuple[int, str]:
-        """(bytes, the option's name) bounding a model upload."""
-        if self.max_body_bytes is not None and self.max_body_bytes <= self.max_model_bytes:
-            return self.max_body_bytes, "max_body_bytes"
-        return self.max_model_bytes, "max_model_bytes"
-
-
-def max_query_body(n_features: int, max_batch: int) -> int:
-    """Bytes of the largest valid predict body for a model of ``n_features`` features:
-    ``max_batch`` rows, in the JSON variant (base64, the larger one), plus
-    :data:`BODY_SLACK`."""
-    from . import container as fmt  # noqa: PLC0415
-    from .messages import QUERY_MAGIC, VERSION  # noqa: PLC0415
-    raw = fmt.packed_size(QUERY_MAGIC, VERSION, {"key_fingerprint": "0" * 64,
-                                                 "n_rows": max_batch, "n_features": n_features},
-                          {"ct": ("<u8", (max_batch, n_features))})
-    return 4 * -(-raw // 3) + len('{"query": ""}') + BODY_SLACK
-
-
-def is_loopback(host: str) -> bool:
-    """True if ``host`` (an address or a name) is only ever a loopback address."""
-    h = host.strip("[]")
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        pass
-    if h.lower() == "localhost":
-        return True
-    try:
-        infos = socket.getaddrinfo(h, None)
-    except OSError:
-        return False
-    addrs = {i[4][0] for i in infos}
-    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
-
-
-def configure_logging(level: str = "warning") -> None:
-    """One handler on the ``ppboost.server`` logger: ``time LEVEL ppboost.server: message``."""
-    if not any(getattr(h, "_ppboost", False) for h in log.handlers):
-        h = logging.StreamHandler()
-        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s ppboost.server: %(message)s"))
-        h._ppboost = True
-        log.addHandler(h)
-        log.propagate = False
-    log.setLevel(level.upper())
-
 
 # ---------------------------------------------------------------------------
 # the cryptographic objects (imported lazily so that this module, the store and
@@ -218,141 +132,9 @@ class ClientGone(Exception):
         self.received, self.expected = received, expected
 
 
-class ErrorBody(BaseModel):
-    detail: str = Field(description="what was wrong and what was expected")
-    field: str | None = Field(None, description="the offending input (header, path "
-                                 "parameter or body field)")
-
-
-class HealthBody(BaseModel):
-    status: str
-    service: str
-    api_version: str
-    max_batch: int
-    max_body_bytes: int | None = Field(
-        description="the largest predict body accepted now: the configured limit, else the "
-                    "largest valid request for the served models (null when there is none)")
-    max_model_bytes: int
-
-
-class ModelUpload(BaseModel):
-    model: str = Field(description="base64 of EncryptedModel.to_bytes()")
-
-
-class ModelInfo(BaseModel):
-    user_id: str
-    version: str
-    n_features: int
-    n_outputs: int
-    key_fingerprint: str
-    size_bytes: int
-    created_at: float
-    updated_at: float
-
-
-class UploadBody(ModelInfo):
-    created: bool = Field(description="true if the user had no model before")
-    token: str | None = Field(None, description="the user's new access token, shown only "
-                                 "once; null when the previous token is kept")
-    token_rotated: bool
-
-
-class DeleteBody(BaseModel):
-    user_id: str
-    deleted: bool
-
-
-class PredictRequest(BaseModel):
-    query: str = Field(description="base64 of EncryptedQuery.to_bytes() (a batch of rows)")
-
-
-class PredictBody(BaseModel):
-    result: str = Field(description="base64 of EncryptedResult.to_bytes()")
-    n_rows: int
-
-
-def _err(*codes: int) -> dict:
-    text = {400: "malformed body or bytes", 401: "bearer token absent or wrong",
-            403: "this token may not do this", 404: "no model for this user",
-            413: "body over the body limit or batch over max_batch",
-            415: "unsupported Content-Type", 422: "well-formed but invalid input"}
-    return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
-
-
-def _body_spec(schema_model: type[BaseModel], description: str) -> dict:
-    return {"requestBody": {"required": True, "description": description, "content": {
-        "application/json": {"schema": schema_model.model_json_schema()},
-        OCTET: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 # ---------------------------------------------------------------------------
-class ServedModel:
-    """A deserialised model plus a lock that serialises its *first* evaluation (defensive).
-
-    ``EncryptedModel.predict`` builds its per-model acceleration state lazily
-    on first use; two threads doing that first call at once could see it
-    half-built.  The first call (and any call until one has succeeded) runs
-    under the lock; later calls run concurrently.
-    """
-
-    def __init__(self, model):
-        self.model = model
-        self._lock = threading.Lock()
-        self._warm = False
-
-    def predict(self, query):
-        if not self._warm:
-            with self._lock:
-                if not self._warm:
-                    result = self.model.predict(query)
-                    self._warm = True
-                    return result
-        return self.model.predict(query)
-
-
-class ModelCache:
-    """Deserialised models per user, keyed by the store's version string (LRU).
-
-    Each lookup reads the current version from the store (one indexed read),
-    so a model replaced or deleted by another process is never served stale.
-    """
-
-    def __init__(self, store: ModelStore, loader: Callable[[bytes], Any], max_entries: int):
-        self._store, self._loader, self._max = store, loader, max_entries
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[str, Any]] = OrderedDict()
-        self.loads = 0
-
-    def invalidate(self, user_id: str) -> None:
-        with self._lock:
-            self._entries.pop(user_id, None)
-
-    def get(self, user_id: str) -> ServedModel | None:
-        """The user's deserialised model, or ``None``.  Blocking: call from a thread."""
-        version = self._store.get_version(user_id)
-        if version is None:
-            self.invalidate(user_id)
-            return None
-        with self._lock:
-            hit = self._entries.get(user_id)
-            if hit is not None and hit[0] == version:
-                self._entries.move_to_end(user_id)
-                return hit[1]
-        got = self._store.get_blob(user_id)
-        if got is None:
-            self.invalidate(user_id)
-            return None
-        version, blob = got
-        model = ServedModel(self._loader(blob))
-        self.loads += 1
-        with self._lock:
-            self._entries[user_id] = (version, model)
-            self._entries.move_to_end(user_id)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-        return model
-
-
 # ---------------------------------------------------------------------------
 async def _read_body(request: Request, limit: int, name: str | None = None) -> bytes:
     """Read the body, refusing (413) as soon as it is known to exceed ``limit`` bytes.
@@ -541,8 +323,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.put("/v1/users/{user_id}/model", response_model=UploadBody, tags=["admin"],
              status_code=200, responses={201: {"model": UploadBody, "description": "created"},
-                                         **_err(400, 401, 403, 413, 415, 422)},
-             openapi_extra=_body_spec(ModelUpload, "the user's EncryptedModel"))
+                                         **error_responses(400, 401, 403, 413, 415, 422)},
+             openapi_extra=body_spec(ModelUpload, "the user's EncryptedModel"))
     async def put_model(request: Request, user_id: str = UserId,
                         rotate_token: bool = Query(False, description="issue a new access "
                                                    "token even if the keys are unchanged")):
@@ -578,7 +360,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         return JSONResponse(out.model_dump(), status_code=201 if res.created else 200)
 
     @app.get("/v1/users/{user_id}/model", response_model=ModelInfo, tags=["admin"],
-             responses=_err(401, 403, 404))
+             responses=error_responses(401, 403, 404))
     def model_info(request: Request, user_id: str = UserId) -> ModelInfo:
         """Public facts of a user's stored model (admin token or the user's own token)."""
         require_user(request, user_id, allow_admin=True)
@@ -588,7 +370,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         return ModelInfo(**asdict(rec))
 
     @app.delete("/v1/users/{user_id}/model", response_model=DeleteBody, tags=["admin"],
-                responses=_err(401, 403, 404))
+                responses=error_responses(401, 403, 404))
     def delete_model(request: Request, user_id: str = UserId) -> DeleteBody:
         """Delete a user's model and access token (admin token)."""
         require_admin(request)
@@ -602,8 +384,8 @@ def create_app(config: ServerConfig) -> FastAPI:
                                                                "format": "binary"}}},
                                "description": "JSON, or the raw EncryptedResult bytes when "
                                               "the request was application/octet-stream"},
-                         **_err(400, 401, 403, 404, 413, 415, 422)},
-              openapi_extra=_body_spec(PredictRequest, "an EncryptedQuery (a batch of rows)"))
+                         **error_responses(400, 401, 403, 404, 413, 415, 422)},
+              openapi_extra=body_spec(PredictRequest, "an EncryptedQuery (a batch of rows)"))
     async def predict(request: Request, user_id: str = UserId):
         """Evaluate a batch of encrypted queries with the user's encrypted model.
 
@@ -722,47 +504,6 @@ class TcpConfig(_TlsMixin, uvicorn.Config):
         tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
         tcp.set_inheritable(True)
         return tcp
-
-
-def check_tls_files(cert: str, key: str) -> None:
-    """Load the certificate chain and key once (``ValueError`` naming the problem)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    for what, path in (("certificate", cert), ("key", key)):
-        if not os.path.isfile(path):
-            raise ValueError(f"TLS {what} file {path!r} not found")
-    try:
-        ctx.load_cert_chain(cert, key)
-    except ssl.SSLError as e:
-        raise ValueError(f"cannot use TLS certificate {cert!r} with key {key!r}: "
-                         f"{e.reason or e} (PEM files; the key must match the certificate)"
-                         ) from None
-    except OSError as e:
-        raise ValueError(f"cannot read TLS certificate {cert!r} or key {key!r}: "
-                         f"{e.strerror or e}") from None
-
-
-def check_listen(host: str, tls_cert: str | None, tls_key: str | None,
-                 insecure_http: bool) -> str | None:
-    """Check how the service may listen: ``ValueError`` if it may not, else the warning
-    to log at start (``None`` if none).
-
-    HTTPS needs both PEM files, loadable together.  Plain HTTP on a host that is
-    not a loopback address is refused unless ``insecure_http``.
-    """
-    if (tls_cert is None) != (tls_key is None):
-        raise ValueError("HTTPS needs both a certificate and its key (--tls-cert and --tls-key)")
-    if tls_cert is not None:
-        check_tls_files(tls_cert, tls_key)
-        return None
-    if is_loopback(host):
-        return None
-    if not insecure_http:
-        raise ValueError(
-            f"refusing to serve plain HTTP on {host}, which is not a loopback address: "
-            "tokens and queries would travel in clear; give --tls-cert and --tls-key "
-            "(HTTPS), or --insecure-http if a TLS proxy in front terminates HTTPS")
-    return (f"serving plain HTTP on {host} (--insecure-http): bearer tokens and queries "
-            "travel in clear to anyone on the network path; use --tls-cert/--tls-key")
 
 
 def serve(config: ServerConfig, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
