@@ -131,8 +131,8 @@ def _require(module: str, attr: str | None, what: str):
     except (ImportError, AttributeError) as e:
         name = f"{module}.{attr}" if attr else module
         raise DemoUnavailable(
-            f"{what} needs {name}, which this installation of ppboost does not provide yet "
-            f"({type(e).__name__}: {e})") from e
+            f"{what} needs {name}, which cannot be imported here ({type(e).__name__}: {e}); "
+            "the prediction service's packages come with: pip install 'ppboost[server]'") from e
 
 
 # --------------------------------------------------------------------------- the steps
@@ -210,7 +210,7 @@ def _step_train(cfg: DemoConfig, ms, say: _Report) -> dict:
     say(f"  each hospital alone (plain xgboost, own patients, no insurer column), test AUC: "
         f"{', '.join(alone)}")
 
-    train = _require("ppboost.training", "train", "secure training (step 2)")
+    from ppboost.training import train
     say(f"  secure training: {len(ms.mixed.parties)} parties "
         f"({', '.join(ms.mixed.party_names)}) + the dealer, in-process threads ...")
     t0 = time.perf_counter()

@@ -41,7 +41,7 @@ the node splits on the best valid candidate iff its loss_chg > 1e-6 (kRtEps)
 and loss_chg >= gamma. xgboost 3.2 ``hist`` applies gamma when it decides
 whether to expand a node (a node whose best loss_chg < gamma stays a leaf
 even if its children would have gained more; checked in
-tests/test_tree_grower.py), so the oblivious "do not split" outcome includes
+tests/tree/test_grower.py), so the oblivious "do not split" outcome includes
 the gamma test and the analyst's pruning is just collapsing dummy splits.
 Node weight w = -G/(H+lambda) if H >= min_child_weight and H > 0, else 0;
 a leaf stores eta * w.

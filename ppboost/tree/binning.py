@@ -275,7 +275,7 @@ def _xgboost_sketch_cuts(X: np.ndarray, max_bin: int) -> list[FeatureCuts]:
     ``xgboost.QuantileDMatrix(...).get_quantile_cut()`` returns, per feature,
     the minimum value followed by the cut values; the sketch treats columns
     independently, so any block of columns gives the same cuts as the full
-    matrix (checked in tests/test_tree_binning.py).
+    matrix (checked in tests/tree/test_binning.py).
     """
     import xgboost as xgb
     if X.shape[1] == 0:

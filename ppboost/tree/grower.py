@@ -4,7 +4,7 @@ There is no data-dependent control flow here: the loops run over
 ``num_boost_round``, the output groups and the levels ``0 .. max_depth-1``,
 and every value that depends on the data is an opaque object handed back to
 the backend. The secure backend therefore produces the same transcript for
-any two datasets of the same shape (tests/test_tree_grower.py runs the grower
+any two datasets of the same shape (tests/tree/test_grower.py runs the grower
 on values that refuse any inspection, and compares the plain backend's call
 traces on two datasets).
 

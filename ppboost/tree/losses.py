@@ -1,6 +1,6 @@
 """Objectives: label checks, intercepts (base_score) and gradients, as xgboost 3.2.
 
-Conventions verified numerically against xgboost 3.2 (tests/test_tree_losses.py):
+Conventions verified numerically against xgboost 3.2 (tests/tree/test_losses.py):
 
 ============================  =========================  ==================================
 objective                     gradient, hessian           fitted intercept (no base_score)

@@ -23,8 +23,8 @@ def test_format_table():
 
 
 def test_require_names_the_missing_piece():
-    with pytest.raises(DemoUnavailable, match="step 9 needs ppboost.nope.thing, which this "
-                                              "installation of ppboost does not provide"):
+    with pytest.raises(DemoUnavailable, match=r"step 9 needs ppboost.nope.thing, which cannot be "
+                                              r"imported here .*pip install 'ppboost\[server\]'"):
         demo._require("ppboost.nope", "thing", "step 9")
 
 
