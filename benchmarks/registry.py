@@ -180,4 +180,18 @@ BENCHMARKS = {b.name: b for b in [
                      "{threads_inprocess.seconds} s, in 2 processes over TLS "
                      "{processes_tls.seconds} s", ("psi",)),
           )),
+    Bench("dp", "bench_dp.py", (), ("--quick",), timeout=5400.0, quick_timeout=600.0,
+          what="differential privacy in MPC: test AUC and membership advantage vs epsilon "
+               "(MS 100k x 3 hospitals, breast_cancer) next to non-private xgboost",
+          figures=(
+              Figure("DP {/datasets.ms.rows} MS rows, epsilon {epsilon}: test AUC "
+                     "{test_auc_mean} (non-private xgboost {/datasets.ms.xgboost.test_auc}), "
+                     "membership advantage {mia_advantage_mean} (xgboost "
+                     "{/datasets.ms.xgboost.mia_advantage}), {trees} trees",
+                     ("datasets.ms.runs[*]",), needs="test_auc_mean"),
+              Figure("DP breast_cancer, epsilon {epsilon}: test AUC {test_auc_mean} "
+                     "(non-private xgboost {/datasets.breast_cancer.xgboost.test_auc}), "
+                     "membership advantage {mia_advantage_mean}",
+                     ("datasets.breast_cancer.runs[*]",), needs="test_auc_mean"),
+          )),
 ]}

@@ -164,6 +164,13 @@ TARGETS: list = [
     Target("server_soak", "prediction service", "soak: server RSS growth after the warm-up "
            "(issue 15: under 20%)", "soak.server_rss_growth_percent", "%", "<=", 20, None,
            (("soak.clients", "==", 8), ("/key_bits", "==", 3072))),
+    # -- differential privacy (issue 14): epsilon = 1, delta = 1e-6, MS data, 100,000 patients
+    Target("dp", "differential privacy", "test AUC gap to non-private xgboost at epsilon 1 "
+           "(MS, 100,000 patients, 3 hospitals)", "target.auc_gap", "", "<=", 0.03, None,
+           (("target.ms_rows", "==", 100_000),)),
+    Target("dp", "differential privacy", "membership-inference advantage (loss threshold) at "
+           "epsilon 1 (MS, 100,000 patients)", "target.mia_advantage", "", "<=", 0.02, None,
+           (("target.ms_rows", "==", 100_000),), note="the larger of Yeom's and a tuned threshold"),
     # -- MPC engine (issue 2), 10^6 elements
     *_mpc_rows("beaver_mul", "Beaver multiplication"),
     *_mpc_rows("owner_permutation", "owner-known permutation"),
