@@ -49,10 +49,11 @@ def test_delete_refuses_a_bad_user_id(bad, admin_tok, capsys):
 @pytest.mark.parametrize("bad", BAD)
 def test_query_refuses_a_keys_file_with_a_bad_user_id(bad, tmp_path, capsys):
     """A keys file edited by hand (or forged) cannot point a query at another path."""
-    from ppboost.inference import Proxy
-    from ppboost.inference.keys import save_client_keys
     import numpy as np
     import xgboost as xgb
+
+    from ppboost.inference import Proxy
+    from ppboost.inference.keys import save_client_keys
     X = np.random.default_rng(0).normal(size=(50, 3))
     b = xgb.train({"max_depth": 2}, xgb.DMatrix(X, X[:, 0]), 2)
     enr = Proxy(b, key_bits=1024).enroll("alice")

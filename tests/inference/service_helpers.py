@@ -37,8 +37,7 @@ def env() -> dict:
 def make_tls(d: Path) -> dict:
     """A throwaway CA with a server certificate for 127.0.0.1/localhost, and a second,
     unrelated CA: paths ``ca``, ``cert``, ``key``, ``other_ca``."""
-    from ppboost.transport.certs import (generate_ca, issue_participant_cert, write_cert,
-                                         write_key)
+    from ppboost.transport.certs import generate_ca, issue_participant_cert, write_cert, write_key
     ca, ca_key = generate_ca("https-test", days=2)
     cert, key = issue_participant_cert(ca, ca_key, "https-test", 0, 1,
                                        hosts=("127.0.0.1", "localhost"), days=2)
@@ -73,7 +72,7 @@ class ServerProcess:
     def verify(self):
         return ssl.create_default_context(cafile=self.tls["ca"]) if self.tls else True
 
-    def start(self, timeout: float = 60.0) -> "ServerProcess":
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         port = free_port()
         scheme = "https" if self.tls else "http"
         self.url = f"{scheme}://127.0.0.1:{port}"

@@ -9,8 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
 import xgboost as xgb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy
 from ppboost.inference import container as fmt

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 
 from ppboost.crypto.ope import MISSING_CT
 from ppboost.crypto.prf import derive_key
-from ppboost.inference import (Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy,
-                               UserKeys)
+from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy, UserKeys
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,7 @@ def test_model_round_trip_gives_identical_predictions(setup):
 def test_version_1_model_bytes_still_load_and_other_versions_are_refused(setup):
     # version 1 (before categorical splits) had no kind/cat_* arrays, version 2 no fin_*
     from ppboost.inference import container as fmt
-    from ppboost.inference.model import (MODEL_MAGIC, MODEL_SCHEMA, MODEL_SCHEMA_V1,
-                                         MODEL_SCHEMA_V2)
+    from ppboost.inference.model import MODEL_MAGIC, MODEL_SCHEMA, MODEL_SCHEMA_V1, MODEL_SCHEMA_V2
     booster, X, proxy, a, b = setup
     raw = a.model.to_bytes()
     assert raw[4:6] == b"\x03\x00"

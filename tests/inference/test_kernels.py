@@ -59,6 +59,7 @@ def test_walk_categorical_nodes_send_members_right():
 def test_empty_query_and_concurrent_first_predict():
     import xgboost as xgb
     from sklearn.datasets import load_breast_cancer
+
     from ppboost.inference import Client, EncryptedModel, Proxy
     X, y = load_breast_cancer(return_X_y=True)
     b = xgb.train({"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(X, label=y), 3)
@@ -89,6 +90,7 @@ def test_sum_tables_equal_the_plain_product(budget, max_entries):
     import xgboost as xgb
     from gmpy2 import mpz
     from sklearn.datasets import load_wine
+
     from ppboost.crypto.paillier import decrypt_mod_p
     from ppboost.inference import Client, Proxy
     from ppboost.inference.evaluate import SumTables

@@ -52,7 +52,7 @@ class ServerProcess:
         self.proc = None
         self.url = None
 
-    def start(self, timeout: float = 60.0) -> "ServerProcess":
+    def start(self, timeout: float = 60.0) -> ServerProcess:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "ppboost.cli", "serve", "--db", str(self.db),

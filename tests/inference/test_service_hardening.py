@@ -17,8 +17,7 @@ import pytest
 import xgboost as xgb
 from sklearn.datasets import load_wine
 
-from .service_helpers import (KEY_BITS, ServerProcess, admin_file, breast_cancer_model,
-                             run_cli, write_csv)
+from .service_helpers import KEY_BITS, ServerProcess, admin_file, breast_cancer_model, run_cli, write_csv
 
 MAX_BATCH = 16
 MAX_MODEL = 1_000_000
@@ -217,7 +216,7 @@ def test_aborted_uploads_are_one_log_line_each(world):
     w = world
     before = len(w["server"].log_lines())
     limit = max_query_body(30, MAX_BATCH)
-    for i in range(10):
+    for _i in range(10):
         _abort_upload(w, "POST", "/v1/users/alice/predict", w["alice"]["token"], limit - 1,
                       limit // 2)
         _abort_upload(w, "PUT", "/v1/users/carol/model", w["admin"], MAX_MODEL // 2, 100_000)

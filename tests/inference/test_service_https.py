@@ -13,8 +13,16 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from .service_helpers import (KEY_BITS, ServerProcess, admin_file, breast_cancer_model,
-                             free_port, make_tls, run_cli, write_csv)
+from .service_helpers import (
+    KEY_BITS,
+    ServerProcess,
+    admin_file,
+    breast_cancer_model,
+    free_port,
+    make_tls,
+    run_cli,
+    write_csv,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
 """Secret tournament argmax returning a one-hot vector (row-wise on a batch)."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ppboost.crypto import fixed
 from ppboost.mpc.argmax import argmax, prefetch_argmax, rowmax
 from ppboost.mpc.shares import AShare
 from ppboost.mpc.simulate import run_parties
+
 from .helpers import _bits, _split
 
 

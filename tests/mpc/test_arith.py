@@ -5,8 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ppboost.mpc import arith
-from ppboost.mpc.truncation import mul_fixed
 from ppboost.mpc.simulate import run_parties
+from ppboost.mpc.truncation import mul_fixed
 
 M = 2 ** 64
 PARTIES = [2, 3]

@@ -3,7 +3,11 @@ import numpy as np
 import pytest
 
 from ppboost.mpc.boolean import (
-    n_words, pack_bits, unpack_bits, pack_bitvector, unpack_bitvector,
+    n_words,
+    pack_bits,
+    pack_bitvector,
+    unpack_bits,
+    unpack_bitvector,
 )
 
 
@@ -52,8 +56,14 @@ def test_pack_bad_input():
 # secure protocols: 2 and 3 parties over the in-process transport with the dealer
 
 from ppboost.mpc.boolean import (  # noqa: E402
-    BShare, band_planes, carry_out, carry_out_plan, prefix_carries, prefix_or, share_bits,
+    BShare,
     _open_xor,
+    band_planes,
+    carry_out,
+    carry_out_plan,
+    prefix_carries,
+    prefix_or,
+    share_bits,
 )
 from ppboost.mpc.simulate import run_parties  # noqa: E402
 
@@ -154,7 +164,6 @@ def test_and_transcript_same_shape_and_opened_uniform(n_parties):
             x = share_bits(P, values if P.id == 0 else None, 64, owner=0, n=n)
             y = share_bits(P, values if P.id == 0 else None, 64, owner=0, n=n)
             x & y
-            return None
         return fn
 
     rng = np.random.default_rng(5)

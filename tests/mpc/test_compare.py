@@ -4,16 +4,27 @@ Comparisons are exact (no probabilistic error), so every check is equality.
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ppboost.crypto import fixed
-from ppboost.mpc.boolean import unpack_bits, _open_xor
+from ppboost.mpc.boolean import _open_xor, unpack_bits
 from ppboost.mpc.compare import (
-    _ks_level1_kernel, _level1_kernel, a2b, bit_decompose, greater_than, less_than,
-    less_than_public, less_than_thresholds, ltz, planes_to_bits, prefetch_ltz,
+    _ks_level1_kernel,
+    _level1_kernel,
+    a2b,
+    bit_decompose,
+    greater_than,
+    less_than,
+    less_than_public,
+    less_than_thresholds,
+    ltz,
+    planes_to_bits,
+    prefetch_ltz,
 )
 from ppboost.mpc.shares import AShare
 from ppboost.mpc.simulate import run_parties
+
 from .helpers import _bits, _split
 
 EDGES = np.array([0, 1, -1, 2**62, -2**62, 2**63 - 1, -2**63, 12345, -12345], dtype=np.int64)

@@ -246,9 +246,9 @@ def test_parties_disagreeing_on_a_shape_fail_clearly(n):
 
 
 def test_dealer_idle_timeout_and_wrong_endpoint():
+    from ppboost.mpc.party import Party
     from ppboost.transport.base import TransportTimeout
     from ppboost.transport.inprocess import Hub, run_inprocess
-    from ppboost.mpc.party import Party
     with pytest.raises(ValueError, match="needs the dealer's endpoint"):
         dealer_mod.run_dealer(Hub(2).endpoint(0))
 

@@ -11,14 +11,15 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st, HealthCheck
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ppboost.crypto import fixed
 from ppboost.mpc import nonlinear
 from ppboost.mpc.nonlinear import INTERNAL_BITS, divide, exp_neg, reciprocal, sigmoid
 from ppboost.mpc.simulate import run_parties
-from .helpers import _bits
 
+from .helpers import _bits
 
 ULP = 2.0 ** -16
 

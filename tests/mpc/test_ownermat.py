@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from .helpers import _bits
 from ppboost.mpc import ring
 from ppboost.mpc.ownermat import OwnerMatrix
 from ppboost.mpc.simulate import run_parties
+
+from .helpers import _bits
 
 PARTIES = [2, 3]
 

@@ -29,7 +29,7 @@ def test_ten_million_truncations_no_wrap_error(n):
     def f_party(p):
         rng = np.random.default_rng(1234 + n)
         total = wraps = off_by_one = 0
-        for i in range(CHUNKS):
+        for _i in range(CHUNKS):
             X = rng.integers(-2 ** 62, 2 ** 62, CHUNK, dtype=np.int64)
             X[:edges.size] = edges
             x = _inp(p, X.view(np.uint64), 0)

@@ -4,8 +4,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from ppboost.data import (DataValidationError, HorizontalSplit, MixedSplit, VerticalSplit,
-                          validate_labels)
+from ppboost.data import DataValidationError, HorizontalSplit, MixedSplit, VerticalSplit, validate_labels
 
 REG = ["north", "south", "east"]
 
@@ -307,7 +306,8 @@ def test_validate_labels_function_rejects_nan():
 
 
 # --------------------------------------------------------------------- property: views vs pooled
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=30, deadline=None)

@@ -5,8 +5,7 @@ import pytest
 import xgboost as xgb
 
 from ppboost.datasets import make_ms_hospitals
-from ppboost.datasets.ms import (HOSPITAL_COLUMNS, INSURER_COLUMN, MAX_DISTINCT_VALUES,
-                                 REGIONS)
+from ppboost.datasets.ms import HOSPITAL_COLUMNS, INSURER_COLUMN, MAX_DISTINCT_VALUES, REGIONS
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,16 @@ import time
 import numpy as np
 import pytest
 
-from ppboost.transport import (FederationConfig, HandshakeError, PeerFailed, TransportTimeout,
-                               make_federation, run_inprocess, run_local, run_processes)
+from ppboost.transport import (
+    FederationConfig,
+    HandshakeError,
+    PeerFailed,
+    TransportTimeout,
+    make_federation,
+    run_inprocess,
+    run_local,
+    run_processes,
+)
 from ppboost.transport.base import encoded_size
 
 

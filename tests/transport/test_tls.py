@@ -15,10 +15,22 @@ import time
 import numpy as np
 import pytest
 
-from ppboost.transport import (HandshakeError, PeerFailed, TransportTimeout, connect_tls,
-                               make_federation, run_inprocess)
-from ppboost.transport.certs import (generate_ca, identity_uri, issue_participant_cert,
-                                     parse_identity, write_cert, write_key)
+from ppboost.transport import (
+    HandshakeError,
+    PeerFailed,
+    TransportTimeout,
+    connect_tls,
+    make_federation,
+    run_inprocess,
+)
+from ppboost.transport.certs import (
+    generate_ca,
+    identity_uri,
+    issue_participant_cert,
+    parse_identity,
+    write_cert,
+    write_key,
+)
 
 
 def _listeners(n_parties):
@@ -320,7 +332,6 @@ def test_recv_timeout_names_the_silent_participant(federation):
                 done.set()
         elif ep.me == 1:
             done.wait(20)            # stalls, sends nothing, until party 0 gave up
-        return None
 
     cfg, keys, socks = federation(2, timeout=0.6)
     _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)

@@ -2,8 +2,14 @@
 import numpy as np
 import pytest
 
-from ppboost.tree.backend import (KIND_BACKWARD, KIND_CAT_MISSING_LEFT, KIND_CAT_MISSING_RIGHT,
-                                  KIND_FORWARD, TreeBackend, TreeLayout)
+from ppboost.tree.backend import (
+    KIND_BACKWARD,
+    KIND_CAT_MISSING_LEFT,
+    KIND_CAT_MISSING_RIGHT,
+    KIND_FORWARD,
+    TreeBackend,
+    TreeLayout,
+)
 
 
 def test_candidate_order_is_xgboost_scan_order():

@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from ppboost.tree.binning import (cuts_from_summary, fit_bins, fit_bins_from_summaries,
-                                  merge_summaries, summarize_column)
+from ppboost.tree.binning import (
+    cuts_from_summary,
+    fit_bins,
+    fit_bins_from_summaries,
+    merge_summaries,
+    summarize_column,
+)
 
 
 def _xgb_cuts(X, max_bin):
@@ -44,7 +49,7 @@ def test_more_than_max_bin_values_equal_xgboost_when_its_sketch_is_exact():
     X = np.column_stack([rng.normal(size=1000), rng.exponential(size=1000),
                          rng.integers(0, 65, 1000)]).astype(np.float32)
     mine = fit_bins(X, 64, sketch="exact")
-    for j, (mn, ref) in enumerate(_xgb_cuts(X, 64)):
+    for j, (_mn, ref) in enumerate(_xgb_cuts(X, 64)):
         np.testing.assert_array_equal(mine.features[j].cuts, ref)
     assert list(mine.n_bins) == [64, 64, 64]       # 65 distinct values -> 64 bins
 

@@ -211,7 +211,7 @@ def test_random_small_problems_same_model_as_xgboost(seed):
     assert diff.max() < 1e-5, (seed, params)
 
 
-class _Opaque:
+class _Opaque:  # noqa: PLW1641 - refuses every operation, hashing included
     """A stand-in for a secret value: any attempt to look inside raises."""
 
     def __init__(self, tag):

@@ -10,8 +10,7 @@ from ppboost.mpc.simulate import run_parties
 from ppboost.tree import TreeParams
 from ppboost.tree.backend import TreeLayout
 from ppboost.tree.binning import fit_bins
-from ppboost.tree.secure import (Cell, SecurePlan, SharedTree, agree_bins,
-                                 open_tree, precision_plan)
+from ppboost.tree.secure import Cell, SecurePlan, SharedTree, agree_bins, open_tree, precision_plan
 
 
 def test_precision_plan_budgets():
@@ -67,7 +66,7 @@ def test_agree_bins_horizontal_equals_pooled_cuts(n_parties):
     res, _, _ = run_parties(n_parties, fn)
     ref = fit_bins(X, 8)
     expected = ref.transform(X)
-    for pid, (binned, cuts, nb) in enumerate(res):
+    for pid, (binned, _cuts, nb) in enumerate(res):
         assert np.array_equal(nb, ref.n_bins)
         assert np.array_equal(binned[pid], expected[rows[pid]])
     assert set(res[0][1]) == {0, 1, 2}          # party 0 owns the first cell: cut owner

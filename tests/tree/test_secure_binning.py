@@ -146,7 +146,7 @@ def test_shared_cuts_open_only_the_cuts_and_the_named_aggregates(n_parties):
             rows = np.repeat(vals, cnt.astype(np.int64))
             ranks = quantile_ranks(rows.shape[0], int(cnt[0]), int(cnt.sum() - cnt[-1]), max_bin)
             unique_picks[j] = np.unique(rows[ranks])
-    for out, _, opened in res:
+    for _out, _, opened in res:
         assert any(o.dtype == np.uint64 and np.array_equal(o.reshape(-1), agg.reshape(-1))
                    for o in opened)
         masked, flags, words = opened[-3], opened[-2], opened[-1]
