@@ -32,10 +32,13 @@ every earlier vector it sent.
 Per aggregation (:meth:`SecAgg.aggregate`, slot k):
 
 3. *MaskedInput* (client -> server):
-   y_u = x_u + PRG(b_u^k) + sum_{v in U2, v != u} sign(u, v) PRG(s_uv^k),
+   y_u = x_u + PRG(b_u^k) + sum_{v in U2, v != u, v != server} sign(u, v) PRG(s_uv^k),
    sign = +1 if u < v else -1, s_uv^k = HKDF(X25519(s_u^k, pk_v^k)), PRG the
    AES-CTR keystream of :mod:`ppboost.crypto.prg`.  Opens: y_u, uniform
-   over Z_2^64 (the self mask alone makes it so).  U3 = the senders.
+   over Z_2^64 (the self mask alone makes it so).  U3 = the senders and the
+   server, whose own vector enters the sum unmasked: a mask it shares with
+   a client could hide nothing from it, and no one else sees a masked
+   vector (the paper's server holds no input).
 4. *Unmasking* (server -> U3: the sets U3 and U2 \\ U3; U3 -> server): each
    party v in U3 answers with its share of b_u^k for every u in U3 and its
    share of s_u^k for every u in U2 \\ U3, never both for one u.  Opens to
@@ -43,8 +46,8 @@ Per aggregation (:meth:`SecAgg.aggregate`, slot k):
    the slot-k key of the parties that dropped, hence exactly the masks
    those dropped parties shared with the others at slot k, and nothing of
    any other slot.
-5. The server computes
-   z = sum_{u in U3} (y_u - PRG(b_u^k)) - sum_{u in U3, v in U2 \\ U3} sign(u, v) PRG(s_uv^k)
+5. The server computes (u over the clients in U3)
+   z = x_server + sum_u (y_u - PRG(b_u^k)) - sum_{u, v in U2 \\ U3} sign(u, v) PRG(s_uv^k)
      = sum_{u in U3} x_u,
    because the pairwise masks between members of U3 cancel
    (sign(u, v) = -sign(v, u)).
@@ -58,8 +61,9 @@ cannot drop out: a client that loses it raises the transport's error
 naming it.
 
 Cost per aggregation of a vector of N words: a client sends N words and
-|U2| shares (66 bytes each) in 2 rounds; the server receives (|U3| - 1) N
-words and expands |U3| + |U2 \\ U3| |U3| keystreams of N words.  A session
+|U2| shares (66 bytes each) in 2 rounds, and expands |U2| - 1 keystreams of N
+words (its self mask, and a pairwise mask with each other client); the server
+receives (|U3| - 1) N words and expands (|U3| - 1)(1 + |U2 \\ U3|) keystreams.  A session
 costs 3 rounds and O(|U1| slots) small messages per party.
 
 Semi-honest parties, as everywhere in ppboost: every party follows the
@@ -402,9 +406,9 @@ class SecAgg:
         k = s.next
         s.next += 1
         where = where or f"session {s.id} slot {k}"
-        y = masked_input(x, self.me, s.b[k], s.sk[k], {u: s.pks[u][k] for u in s.members},
-                         s.id, k)
         if not self.is_server:
+            y = masked_input(x, self.me, s.b[k], s.sk[k],
+                             {u: s.pks[u][k] for u in s.members if u != self.server}, s.id, k)
             # 3. MaskedInput; 4. Unmasking: answer the server's request
             self.ep.send(self.server, y, move=True)
             req = json.loads(bytes(self._from_server()).decode())
@@ -417,7 +421,7 @@ class SecAgg:
             self.ep.send(self.server, np.frombuffer(b"".join(_int_bytes(v) for v in ans), np.uint8))
             return Aggregate(None, None)
         before = len(self.drops)
-        ys = {self.me: y}
+        ys = {self.me: x}                     # the server's own vector: nothing to hide from itself
         for p, a in self._gather([u for u in s.members if u != self.me],
                                  f"{where}: masked input").items():
             a = np.asarray(a)
@@ -448,9 +452,12 @@ class SecAgg:
         order = inc + drop
         secrets_ = {}
         for i, u in enumerate(order):
-            secrets_[u] = shamir_reconstruct({p + 1: answers[p][i] for p in use})
-        total = np.zeros(x.shape, np.uint64)
+            if u != self.me:
+                secrets_[u] = shamir_reconstruct({p + 1: answers[p][i] for p in use})
+        total = x.copy()
         for u in inc:
+            if u == self.me:
+                continue
             total += ys[u]
             seed = _int_bytes(secrets_[u], SEED_BYTES)
             total -= self_mask(seed, x.shape[0])
@@ -466,6 +473,8 @@ class SecAgg:
             if self.audit:
                 self.recovered.append((s.id, k, "sk", v))
             for u in inc:
+                if u == self.me:
+                    continue
                 m = PRG(pair_seed(skv, s.pks[u][k], _context(s.id, k, u, v))).at(0, x.shape[0])
                 if u < v:
                     total -= m

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -113,12 +114,17 @@ class _Leave(Exception):
     """A simulated dropout (tests): this party leaves here."""
 
 
-def _threads(ep, n_parties: int):
-    """Kernel threads: all of numba's, or a share of them when every party runs in this process."""
+_KERNEL_LOCK = threading.Lock()
+
+
+def _threads(ep):
+    """(kernel threads, lock): every numba thread; when the parties are threads of this
+    process (the in-process transport), their histogram kernels take turns (one lock),
+    which on a shared machine beats running them all at once on fewer threads each."""
     import numba
     from ..transport.inprocess import InProcessEndpoint
     t = numba.config.NUMBA_NUM_THREADS
-    return max(1, t // n_parties) if isinstance(ep, InProcessEndpoint) else t
+    return t, (_KERNEL_LOCK if isinstance(ep, InProcessEndpoint) else None)
 
 
 def _intercept(fed, params: TreeParams, y: np.ndarray, n_total: int, everyone):
@@ -191,7 +197,7 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     server = names.index(job.analyst)
     n_total = int(info["n_rows"])
     categorical = np.array([t == "c" for t in info["feature_types"]], dtype=bool)
-    threads = _threads(ep, len(parties)) if threads is None else threads
+    threads, lock = _threads(ep) if threads is None else (threads, None)
     t_start = time.perf_counter()
     fed = Federation(ep, parties, server, audit=audit)
     members = fed.session(SLOTS + 2, "set-up")
@@ -210,7 +216,7 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     codes = bin_codes(X, mapper, threads)
     base, base_repr = _intercept(fed, params, np.asarray(view.y), n_total, parties)
     backend = FederatedBackend(fed, codes, np.asarray(view.y), params, mapper, n_total, base,
-                               threads=threads)
+                               threads=threads, kernel_lock=lock)
     setup_seconds = time.perf_counter() - t_start
     setup_bytes = ep.stats.total_sent
 

@@ -281,7 +281,8 @@ class FederatedBackend(PlainBackend):
     federated cuts (the same at every party); ``n_total``: the pooled row count
     (public); ``base``: (margins per group, base_score as stored) from
     :func:`ppboost.training.federated` set-up; ``threads``: numba threads of the
-    histogram kernel.
+    histogram kernel; ``kernel_lock``: a lock every party of this process shares, so
+    that their kernels take turns with every core (a simulation on one machine).
 
     The grower's opaque objects: ``Nodes`` (:class:`_Nodes`), ``Hist`` (server: the
     aggregated histograms as the plain backend's dict plus the integer sums; clients:
@@ -291,7 +292,8 @@ class FederatedBackend(PlainBackend):
     """
 
     def __init__(self, fed: Federation, codes, y, params: TreeParams, mapper: BinMapper,
-                 n_total: int, base: np.ndarray, threads: int | None = None):
+                 n_total: int, base: np.ndarray, threads: int | None = None,
+                 kernel_lock=None):
         from .backend import TreeLayout
         codes = np.ascontiguousarray(codes)
         if codes.dtype not in (np.uint8, np.uint16) or codes.ndim != 2 \
@@ -312,6 +314,7 @@ class FederatedBackend(PlainBackend):
         self._numeric = (lay.cand_kind == KIND_FORWARD) | (lay.cand_kind == KIND_BACKWARD)
         self.base = np.asarray(base, np.float32)
         self.threads = threads
+        self.kernel_lock = kernel_lock         # parties in one process: one kernel at a time
         self.trace = None
         self.offs = self.layout.bin_offsets
         self.B = int(self.offs[-1])
@@ -406,9 +409,15 @@ class FederatedBackend(PlainBackend):
             slot_of[build] = np.arange(S)
             sl = slot_of[nodes.pos]
             rows = np.flatnonzero(sl >= 0)
-            hist, miss, tot = local_histograms(self.codes, rows, sl[rows], g, h, self.offs,
-                                               self.layout.n_bins, S, self.threads,
-                                               self.has_missing)
+            if self.kernel_lock is not None:
+                with self.kernel_lock:
+                    hist, miss, tot = local_histograms(self.codes, rows, sl[rows], g, h,
+                                                       self.offs, self.layout.n_bins, S,
+                                                       self.threads, self.has_missing)
+            else:
+                hist, miss, tot = local_histograms(self.codes, rows, sl[rows], g, h, self.offs,
+                                                   self.layout.n_bins, S, self.threads,
+                                                   self.has_missing)
             vec = np.concatenate([_enc(hist[:, :, 0], self.f_g), _enc(hist[:, :, 1], self.f_h),
                                   miss, _enc(tot[:, :1], self.f_g), _enc(tot[:, 1:], self.f_h)],
                                  axis=1)

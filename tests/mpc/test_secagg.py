@@ -70,9 +70,11 @@ def test_no_dropout_sums_and_pairwise_masks_cancel(n_parties, server):
         assert out.included == list(range(n_parties)) and out.dropped == []
         assert np.array_equal(out.total, sum(xs[p][k] for p in range(n_parties)))
         # the masked vectors minus the inputs and the self masks: the pairwise masks, sum 0
+        # (the server's own vector is not masked: nothing in it to hide from itself)
         ys = {p: y for (_, slot, p, y) in sa.received if slot == k}
-        pair = [ys[p] - xs[p][k] - secagg.self_mask(res[p]["session"].b[k], N)
-                for p in range(n_parties)]
+        clients = [p for p in range(n_parties) if p != server]
+        assert sorted(ys) == clients
+        pair = [ys[p] - xs[p][k] - secagg.self_mask(res[p]["session"].b[k], N) for p in clients]
         assert all(np.any(m != 0) for m in pair)          # each party's is not zero ...
         assert not np.any(sum(pair))                        # ... their sum is
         for r in res:
@@ -109,7 +111,8 @@ def test_dropout_recovers_exactly_the_missing_masks():
     """4 parties, party 3 drops out at slot 2 of 4: the sums of slots 2 and 3 are the
     survivors' exactly; the server reconstructs party 3's slot-2 and slot-3 keys (the
     masks it shared with the survivors there) and the survivors' self-mask seeds, and
-    nothing else: no survivor's key, no seed of party 3, no key of party 3 for slots 0-1."""
+    nothing else: no survivor's key, no seed of party 3, no key of party 3 for slots 0-1.
+    (The server, party 0, masks nothing of its own, so no mask of it is recovered.)"""
     n_parties, slots, gone, at = 4, 4, 3, 2
     xs = _inputs(n_parties, slots, seed=1)
     res = _run(n_parties, slots, xs, leave={gone: at})
@@ -124,7 +127,9 @@ def test_dropout_recovers_exactly_the_missing_masks():
     assert [d["id"] for d in sa.drops] == [gone] and "slot 2" in sa.drops[0]["where"]
     assert res[0]["outs"][at].dropped == [gone] and res[0]["outs"][at + 1].dropped == []
     rec = sorted(sa.recovered)
-    want = sorted([(0, k, "b", p) for k in range(slots) for p in (range(4) if k < at else survivors)]
+    clients = [1, 2, 3]
+    want = sorted([(0, k, "b", p) for k in range(slots)
+                   for p in (clients if k < at else survivors[1:])]
                   + [(0, k, "sk", gone) for k in range(at, slots)])
     assert rec == want
     # the reconstructed key is party 3's real slot key, and its masks with the survivors
@@ -132,8 +137,8 @@ def test_dropout_recovers_exactly_the_missing_masks():
     sess = {p: res[p]["session"] for p in range(n_parties)}
     for k in range(at, slots):
         ys = {p: y for (_, slot, p, y) in sa.received if slot == k}
-        for u in survivors:
-            others = [v for v in survivors if v != u]
+        for u in survivors[1:]:                       # the clients (0 is the server)
+            others = [v for v in survivors[1:] if v != u]
             pks = {v: sess[v].pks[v][k] for v in others}
             partial = secagg.masked_input(xs[u][k], u, sess[u].b[k], sess[u].sk[k], pks, 0, k)
             missing = ys[u] - partial                 # what u added for party 3 alone
