@@ -121,8 +121,10 @@ def part_federated(a) -> dict:
     spt = [float(np.mean([p["seconds_per_tree"][i] for p in parties.values()]))
            for i in range(a.trees)]
     binning = model.stats["parties"][data.party_names[0]]["binning"]
-    cpu = [float(sum(p["cpu_seconds_per_tree"][i] for p in parties.values()))
-           for i in range(a.trees)]
+    # every party runs in this process: the analyst's process CPU per tree covers them all
+    # (and numba's worker threads, which the parties' own thread times miss)
+    cpu = [t["process_cpu_seconds"]
+           for t in model.stats["parties"][data.party_names[0]]["per_tree"]]
     return {"wall_seconds": wall, "seconds_per_tree": float(np.mean(spt)),
             "cpu_seconds_per_tree_all_parties": float(np.mean(cpu)),
             "cpu_steal_fraction": steal.fraction(),

@@ -247,7 +247,7 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
 
     per_tree, trees = [], []
     mark = {"t": time.perf_counter(), "b": ep.stats.total_sent, "r": ep.stats.rounds,
-            "c": time.thread_time()}
+            "c": time.thread_time(), "p": time.process_time()}
 
     def on_level(level):
         progress.level(f"level {level + 1}/{params.max_depth}, "
@@ -257,12 +257,14 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
         if fed.is_server:
             trees.append(backend.reveal_tree(tree.splits, tree.leaves, tree.group))
         now = time.perf_counter()
-        cpu = time.thread_time()
+        cpu, pcpu = time.thread_time(), time.process_time()
+        # cpu_seconds: this party's thread (not numba's worker threads); process_cpu_seconds:
+        # every thread of this process (in process: every party's)
         rec = {"round": rnd, "group": group, "seconds": now - mark["t"],
-               "cpu_seconds": cpu - mark["c"], "bytes_sent": ep.stats.total_sent - mark["b"],
-               "rounds": ep.stats.rounds - mark["r"]}
+               "cpu_seconds": cpu - mark["c"], "process_cpu_seconds": pcpu - mark["p"],
+               "bytes_sent": ep.stats.total_sent - mark["b"], "rounds": ep.stats.rounds - mark["r"]}
         per_tree.append(rec)
-        mark.update(t=now, b=ep.stats.total_sent, r=ep.stats.rounds, c=cpu)
+        mark.update(t=now, b=ep.stats.total_sent, r=ep.stats.rounds, c=cpu, p=pcpu)
         progress.tree(f"{rec['seconds']:.2f}s, {rec['bytes_sent'] / 1e6:.2f} MB sent/tree")
 
     left = None
