@@ -73,12 +73,18 @@ gradient is g, |g| <= g*):
    one node per level, so a level's nodes compose in parallel: each level
    costs one choice.  The fixed-point error of the computed utilities is
    added to the width (:meth:`DP.plan`'s ``split_error``).
-2. **The leaf values** w = -G / (n + lambda) (then eta w): sensitivity
-   Delta_V = g* / (1 + lambda) (Li et al. 2020, Lemma 2; the maximum of
-   |(G + g) / (n + 1 + lambda) - G / (n + lambda)| is at n <= 1), and a row
-   is in one leaf of a tree, so the tree's leaf vector has L1 = L2
-   sensitivity Delta_V.  Gaussian noise N(0, (z Delta_V)^2) (default) or
-   Laplace noise of scale Delta_V / eps_leaf.
+2. **The leaf values**: each leaf's sums G = sum g and n (its row count)
+   are released with Gaussian noise N(0, sigma^2) on each (default) or
+   Laplace noise, and the weight -G~ / (n~ + lambda) (n~ rounded, both
+   clipped to what any data could give) is post-processing.  One row is in
+   one leaf of a tree and moves its (G, n) by (g, 1): L2 sensitivity
+   sqrt(g*^2 + 1), L1 g* + 1, for the whole leaf vector of the tree; sigma =
+   z sqrt(g*^2 + 1), or Laplace scale (g* + 1) / eps_leaf.  (Li et al. 2020,
+   Lemma 2, bound the weight itself: Delta_V = g* / (1 + lambda); noise on
+   the weight then does not shrink with the leaf's rows, while the weight
+   from noisy sums has an error of about sigma / (n + lambda).  Released
+   sums are what DP histogram methods do; the weight is their
+   post-processing.)
 3. **The split conditions**: public cut values, no cost.  **The internal
    nodes' weights**: not released.  **The intercept**: public.
 
@@ -146,7 +152,14 @@ secure sum::
 |g| <= g*, 0 <= h <= h* and m features, one level's [G, H, count]
 histograms of all nodes: sqrt(m (g*^2 + h*^2 + 1))).  With DP on, two
 parties suffice: the secure sum of two parties opens the total, which is
-differentially private by itself.
+differentially private by itself.  Everything else the server sees must be
+public or noisy too: the cuts (:func:`ppboost.tree.secure.dp.public_cuts`
+gives them from public bounds), the intercept's label statistics (use a
+public ``base_score``), missing counts, node totals, any per-round scale.
+With dropouts, a dropped party's part is missing from the sum: if at most d
+of the n parties may drop, draw the parts with ``n_parties=n - d`` (then any
+n - d - 1 parts, what is left besides one's own after d drops, still give
+the noise), or have the remaining parties add the missing parts.
 """
 from __future__ import annotations
 
@@ -327,12 +340,12 @@ class DP:
 
         ``gradient_bound``: g* (clip, capped by the objective's own bound);
         ``split_error`` / ``leaf_error``: bounds on the fixed-point error of
-        one computed utility / leaf weight (they widen the sensitivities:
-        two such errors per neighbouring pair); ``max_leaf``: the largest
-        |w| any data could give (default g* n / (n + lambda)).
+        one computed utility / leaf sum (they widen the sensitivities: two
+        such errors per neighbouring pair); ``max_leaf``: the largest count
+        a leaf can have (default n).
         Raises :class:`DPError` if the budget is too small for the trees
-        (the noise of every leaf would exceed ``max_leaf``, or each split's
-        noise scale the largest utility any data of n rows can have,
+        (the noise on every leaf's count would exceed ``max_leaf``, or each
+        split's noise scale the largest utility any data of n rows can have,
         n g*^2) or, with fixed noise, if the spend exceeds (epsilon, delta).
         """
         if not self.private:
@@ -347,9 +360,11 @@ class DP:
         g = _number("gradient_bound", gradient_bound, lo=0.0)
         T, D, n = int(n_trees), int(depth), int(n_rows)
         split_range = 3.0 * g * g + 2.0 * float(split_error)
-        leaf_sens = g / (1.0 + lam) + 2.0 * float(leaf_error)
+        # one row moves a leaf's (G, n) by (g, 1)
+        leaf_sens = (math.sqrt(g * g + 1.0) if self.leaf_noise == "gaussian" else g + 1.0) \
+            + 2.0 * float(leaf_error)
         if max_leaf is None:
-            max_leaf = g * n / (n + lam) if n + lam > 0 else g
+            max_leaf = float(n)
         if self.split_epsilon is not None:
             es, zl = self.split_epsilon, self.leaf_noise_multiplier
         else:
@@ -372,10 +387,9 @@ class DP:
                  f"depth {D}")
         if leaf_std > max_leaf:
             raise DPError(
-                f"the budget is too small for {T} trees: {where}, each leaf's noise (std "
-                f"{leaf_std:.4g}) would exceed the largest leaf weight any data could give "
-                f"({max_leaf:.4g} = g* n / (n + lambda)); give a larger epsilon, fewer trees "
-                f"or a larger lambda")
+                f"the budget is too small for {T} trees: {where}, the noise on each leaf's row "
+                f"count (std {leaf_std:.4g}) would exceed the number of rows ({max_leaf:.4g}); "
+                f"give a larger epsilon or fewer trees")
         if beta > n * g * g:
             raise DPError(
                 f"the budget is too small for {T} trees: {where}, each split's noise scale "
@@ -424,8 +438,8 @@ class DPPlan:
     one row moves every utility (3 g*^2 plus the fixed-point errors); ``split_scale``
     beta = split_range / split_epsilon, the split noise's scale (Gumbel or exponential,
     real units; each party draws a whole Gumbel, or a Gamma part of the exponential);
-    ``leaf_sensitivity`` Delta_V; ``leaf_scale`` the leaf noise's sigma (Gaussian) or
-    b (Laplace) in weight units; ``epsilon_spent`` what the RDP accountant reports at
+    ``leaf_sensitivity`` the L2 (Gaussian) or L1 (Laplace) sensitivity of a tree's
+    leaf sums (G, n); ``leaf_scale`` the noise's sigma or b on each sum; ``epsilon_spent`` what the RDP accountant reports at
     ``dp.delta`` for the whole run.
     """
 
@@ -470,7 +484,8 @@ class DPPlan:
             "split_epsilon_per_level": self.split_epsilon,
             "split_sensitivity_range": self.split_range,
             "split_noise_scale": self.split_scale,
-            "leaf_mechanism": self.dp.leaf_noise,
+            "leaf_mechanism": f"{self.dp.leaf_noise} noise on each leaf's (sum of g, row "
+                              f"count); weight -G/(n + lambda) from the noisy sums",
             "leaf_sensitivity": self.leaf_sensitivity,
             ("leaf_noise_multiplier" if self.dp.leaf_noise == "gaussian"
              else "leaf_inverse_epsilon"): self.leaf_noise_multiplier,

@@ -40,7 +40,9 @@ def _draws(P, kind, seeds, n=N, keep_opened=False):
         total = reveal(AShare(party, sh))
         return mine["part"], sh, fixed.decode(total, BITS), opened
 
-    res, dealer, eps = run_parties(P, fn, keep_opened=keep_opened)
+    # the dealer's seeds too, so that every share (not only every part) is reproducible
+    res, dealer, eps = run_parties(P, fn, keep_opened=keep_opened,
+                                   dealer_seeds=[bytes([200 + p]) * 16 for p in range(P)])
     parts = np.stack([r[0] for r in res])
     shares = np.stack([r[1] for r in res])
     return parts, shares, res[0][2], [r[3] for r in res], dealer, eps

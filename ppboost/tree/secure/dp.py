@@ -21,8 +21,8 @@ MPC, one party's side, in lockstep with the others:
   parts), then the secret argmax (:func:`ppboost.mpc.argmax.argmax`): the
   exponential mechanism as a noisy argmax.  Every node splits; the internal
   weights are 0 (not released);
-* :func:`noisy_leaf_values`: w = -G/(n + lambda) plus jointly made Gaussian
-  (or Laplace) noise, then eta w.
+* :func:`noisy_leaf_values`: the leaves' sums G and n plus jointly made
+  Gaussian (or Laplace) noise, then w = -G~/(n~ + lambda) and eta w.
 
 Opened: only what the protocols open (uniformly masked values); the noise
 parts are input sharings.  Every shape is public, so the transcript does
@@ -77,9 +77,9 @@ def plan_run(dp: DP, params: TreeParams, n_rows: int, n_trees: int, n_parties: i
     errors (:class:`PrecisionPlan`): a computed utility differs from the
     exact one by less than rho S + (|G_L| + |G_R|) lw 2^-fw + 2 lg 2^-Fl
     (rho the reciprocal's relative error, S <= n g*^2, |G_L| + |G_R| <= n g*)
-    plus one ulp of the truncation to F_DP bits; a leaf weight by less than
-    rho g* + lw 2^-fw + 2^-fo.  Two such errors (one per neighbouring data
-    set) widen each sensitivity.
+    plus one ulp of the truncation to F_DP bits; two such errors (one per
+    neighbouring data set) widen the split sensitivity.  The leaves release
+    the exact integer sums (G, n), so their sensitivity needs no widening.
     """
     check_params(params)
     prec = precision_plan(params, n_rows, unit_hessian=True)
@@ -89,10 +89,9 @@ def plan_run(dp: DP, params: TreeParams, n_rows: int, n_trees: int, n_parties: i
     n = int(n_rows)
     split_err = (rho * n * g * g + n * g * lw * 2.0 ** -prec.fw + 2 * lg * 2.0 ** -prec.Fl
                  + 2.0 ** -F_DP)
-    leaf_err = rho * g + lw * 2.0 ** -prec.fw + 2.0 ** -prec.fo
     return dp.plan(n_trees=int(n_trees), depth=params.max_depth, n_rows=n,
                    reg_lambda=params.reg_lambda, n_parties=int(n_parties), gradient_bound=g,
-                   split_error=split_err, leaf_error=leaf_err)
+                   split_error=split_err)
 
 
 def public_cuts(dp: DP, feature_names, feature_types, categories: dict, max_bin: int) -> dict:
@@ -140,18 +139,28 @@ def public_cuts(dp: DP, feature_names, feature_types, categories: dict, max_bin:
     return out
 
 
-def clip_gradients(party: Party, g: np.ndarray, bound: float, frac_bits: int) -> np.ndarray:
-    """Shares of min(max(g, -c), c) for shares g at ``frac_bits`` (|g| <= 2), c = ``bound``.
+def clip_range(party: Party, x: np.ndarray, lo, hi, bound_bits: int = 64) -> np.ndarray:
+    """Shares of min(max(x, lo), hi) elementwise, for public ring values ``lo <= hi``
+    (scalars or arrays of x's shape, read as signed).
 
-    hi = [c - g < 0], lo = [g + c < 0] (one comparison batch on 2n elements,
-    declared bound 2^(frac_bits + 4)); g + hi (c - g) + lo (-c - g) (one
-    Beaver product batch).  Opened: masks only.  Cost: 7 + 1 rounds.
+    s_hi = [hi - x < 0], s_lo = [x - lo < 0] (one comparison batch on 2N elements,
+    declared bound ``bound_bits``: |hi - x|, |x - lo| < 2^(bound_bits - 1));
+    x + s_hi (hi - x) + s_lo (lo - x) (one Beaver product batch).
+    Opened: masks only.  Cost: 7 + 1 rounds.
     """
-    n = g.shape[0]
-    c = raw.const(party, np.full(n, fixed.encode([bound], frac_bits)[0], np.uint64))
-    s = raw.ltz(party, np.concatenate([c - g, g + c]), frac_bits + 4)
-    d = raw.mul(party, s, np.concatenate([c - g, np.uint64(0) - c - g]))
-    return g + d[:n] + d[n:]
+    n = x.shape[0]
+    lo = raw.const(party, np.broadcast_to(np.asarray(lo, np.uint64), x.shape))
+    hi = raw.const(party, np.broadcast_to(np.asarray(hi, np.uint64), x.shape))
+    s = raw.ltz(party, np.concatenate([hi - x, x - lo]), bound_bits)
+    d = raw.mul(party, s, np.concatenate([hi - x, lo - x]))
+    return x + d[:n] + d[n:]
+
+
+def clip_gradients(party: Party, g: np.ndarray, bound: float, frac_bits: int) -> np.ndarray:
+    """Shares of min(max(g, -c), c) for shares g at ``frac_bits`` (|g| <= 2), c = ``bound``:
+    :func:`clip_range` with the declared bound 2^(frac_bits + 4).  Cost: 7 + 1 rounds."""
+    c = int(fixed.encode([bound], frac_bits)[0])
+    return clip_range(party, g, np.uint64((-c) % 2 ** 64), np.uint64(c), frac_bits + 4)
 
 
 def _candidate_sums(maps: CandidateMaps, cum: np.ndarray, tot: np.ndarray):
@@ -203,28 +212,50 @@ def noisy_choose_splits(party: Party, prec: PrecisionPlan, maps: CandidateMaps,
 
 def noisy_leaf_values(party: Party, prec: PrecisionPlan, reg_lambda: float, eta: float, fm: int,
                       nodes: np.ndarray, gh, plan: DPPlan) -> Leaves:
-    """Leaf weights w = -G / (n + lambda) + noise, and eta w (no min_child_weight test).
+    """Leaf weights from noisy sums: w = -G~ / (n~ + lambda), and eta w.
 
-    G by one matrix Beaver product g^T N (n the public-shape row counts
-    N^T 1, local); w at fo bits; then the shares of the leaves' noise
-    (``plan.dp.leaf_noise``, scale ``plan.leaf_scale`` in weight units) made
-    by every party.  Opened: masks only.  Cost: 1 + the reciprocal + 3 + 1
-    rounds and one truncation; P input sharings of 2^depth elements.
+    G = g^T N by one matrix Beaver product, n = N^T 1 (local); every party
+    adds its parts of the leaves' noise (``plan.dp.leaf_noise``, scale
+    ``plan.leaf_scale``) to both, at fg bits
+    (:func:`ppboost.mpc.noise.joint_noise`): the Gaussian (or Laplace)
+    mechanism on the per-leaf sums (G, n), whose L2 (L1) sensitivity for one
+    row is sqrt(g*^2 + 1) (g* + 1).  The rest is post-processing: n~ rounded
+    to an integer, both clipped to what any data could give (n~ in [0, n],
+    G~ in [-n g*, n g*]: :func:`clip_range`), w = G~ / (n~ + lambda)
+    (:func:`~ppboost.tree.secure.split.node_weights`), no min_child_weight
+    test.  Opened: masks only.
+    Cost: 1 (matrix product) + 1 (truncation) + 8 (clipping) + the
+    reciprocal + 3 (limb product) + 2 (truncations) rounds on 2^depth
+    elements; 2P input sharings of 2^depth elements.
     """
     g, _ = gh
     pr = prec
+    L = nodes.shape[1]
+    n = int(pr.n_rows)
     cnt = nodes.sum(axis=0, dtype=np.uint64)
     G = matmul_share(AShare(party, g[None, :].copy()),
                      AShare(party, np.ascontiguousarray(nodes))).value[0]
-    w = raw.trunc(party, node_weights(party, pr, reg_lambda, G, cnt), pr.fw - pr.fo, pr.w_bits)
     P = party.n_parties
-    noise = joint_noise(party, lambda rng, shape: noise_part(rng, plan.dp.leaf_noise,
-                                                             plan.leaf_scale, P, shape),
-                        w.shape, pr.fo)
-    wl = noise - w
-    wmax = pr.Wmax + _TAIL * 2.0 * plan.leaf_scale
+    kind, scale = plan.dp.leaf_noise, plan.leaf_scale
+
+    def part(rng, shape):
+        return noise_part(rng, kind, scale, P, shape)
+
+    F = pr.fg                                 # both sums' noise at the gradients' bits
+    noise = joint_noise(party, part, (2, L), F)
+    Gt = G + noise[0]
+    tail = bits_for(n + _TAIL * 2.0 * scale + 1)
+    Nt = raw.trunc(party, (cnt << np.uint64(F)) + noise[1], F, F + tail + 1)   # rounded count
+    gmax = int(fixed.encode([plan.gradient_bound * n], pr.fg)[0])
+    lo = np.concatenate([np.full(L, np.uint64((-gmax) % 2 ** 64)), np.zeros(L, np.uint64)])
+    hi = np.concatenate([np.full(L, np.uint64(gmax)), np.full(L, np.uint64(n))])
+    both = clip_range(party, np.concatenate([Gt, Nt]), lo, hi,
+                      pr.fg + tail + 2)
+    w = raw.trunc(party, node_weights(party, pr, reg_lambda, both[:L], both[L:]),
+                  pr.fw - pr.fo, pr.w_bits)
+    wl = np.uint64(0) - w
     value = raw.trunc(party, wl * fixed.encode([eta], fm)[0], pr.fo,
-                      pr.fo + fm + bits_for(wmax) + 2)
+                      pr.fo + fm + bits_for(pr.Wmax) + 2)
     return Leaves(wl, value)
 
 
