@@ -180,6 +180,34 @@ BENCHMARKS = {b.name: b for b in [
                      "{threads_inprocess.seconds} s, in 2 processes over TLS "
                      "{processes_tls.seconds} s", ("psi",)),
           )),
+    Bench("federated", "bench_federated.py", (), ("--quick",), timeout=3600.0,
+          quick_timeout=300.0,
+          what="federated mode (secure aggregation of local histograms): 3 parties, "
+               "1,000,000 x 100, depth 6, 256 bins, 10 trees, vs xgboost hist on the pooled rows",
+          figures=(
+              Figure("federated {setting.rows} x {setting.features}, {setting.parties} parties: "
+                     "{federated.seconds_per_tree} s/tree after a {federated.setup_seconds} s "
+                     "set-up (CPU {federated.cpu_seconds_per_tree_all_parties} s/tree, all "
+                     "parties); xgboost.train {xgboost.seconds_per_tree} s/tree "
+                     "({xgboost.seconds_per_tree_after_first} s after its first iteration, "
+                     "CPU {xgboost.cpu_seconds_per_tree_after_first} s; DMatrix "
+                     "{xgboost.dmatrix_seconds} s); ratios {ratios.seconds_per_tree_federated_over_"
+                     "xgboost}x per tree, {ratios.seconds_per_tree_federated_over_xgboost_after_"
+                     "first}x after xgboost's first iteration, {ratios.total_seconds_federated_"
+                     "over_xgboost}x in total; peak RSS {federated.peak_rss_MB} MB vs "
+                     "{xgboost.peak_rss_MB} MB; test AUC {federated.test_auc} vs "
+                     "{xgboost.test_auc}; 1-min load {federated.load_average_before_after[0][0]}"),
+              Figure("federated histogram kernel alone, {rows_per_party} rows of one party, one "
+                     "tree's levels: {threads_1_seconds_per_tree} s on 1 thread, "
+                     "{threads_2_seconds_per_tree} s on 2", ("kernel",)),
+          )),
+    Bench("federated_higgs", "bench_federated.py", ("--higgs", "--skip-xgboost"), ("--quick",),
+          timeout=3600.0, quick_timeout=300.0,
+          what="federated mode at 10,000,000 x 28 (a HIGGS-sized synthetic set): memory",
+          figures=(Figure("federated {setting.rows} x {setting.features}: peak RSS "
+                          "{federated.peak_rss_MB} MB, {federated.seconds_per_tree} s/tree after "
+                          "a {federated.setup_seconds} s set-up, test AUC {federated.test_auc}"),),
+          results_file="federated_higgs.json"),
     Bench("dp", "bench_dp.py", (), ("--quick",), timeout=5400.0, quick_timeout=600.0,
           what="differential privacy in MPC: test AUC and membership advantage vs epsilon "
                "(MS 100k x 3 hospitals, breast_cancer) next to non-private xgboost",

@@ -30,7 +30,9 @@ binning benchmark (``secure_binning``) has no target; its figures are listed in 
 summary without one.  Issue 11 (deployment: every participant its own process): the
 XORBoost configuration through `ppboost party` processes with the same bytes and rounds per
 tree as ``train()`` and wall time per tree within 1.3x of it; the PSI of 100,000 ids at each
-of two parties in <= 20 s.
+of two parties in <= 20 s.  Issue 13 (federated mode: 3 parties in process, 1,000,000 x 100,
+depth 6, 256 bins, binary:logistic, 10 trees): 2x or less of plain xgboost's seconds per tree,
+peak RSS within 2x of xgboost's, the same test AUC within 1e-3; 10,000,000 x 28 within 12 GB.
 """
 from __future__ import annotations
 
@@ -53,6 +55,12 @@ class Target:
     each: str | None = None    #: list path: one row per element
     each_label: str = ""       #: appended to ``what`` as " (label)" for each element
     optional: bool = False     #: no row at all when not measured
+
+
+#: issue 13's setting of the federated benchmark
+_FEDERATED = (("setting.rows", "==", 1_000_000), ("setting.features", "==", 100),
+              ("setting.parties", "==", 3), ("setting.max_depth", "==", 6),
+              ("setting.max_bin", "==", 256), ("setting.trees", "==", 10))
 
 
 #: the XORBoost configuration (issue 3), checked on the training run the row reads
@@ -164,6 +172,26 @@ TARGETS: list = [
     Target("server_soak", "prediction service", "soak: server RSS growth after the warm-up "
            "(issue 15: under 20%)", "soak.server_rss_growth_percent", "%", "<=", 20, None,
            (("soak.clients", "==", 8), ("/key_bits", "==", 3072))),
+    # -- federated mode (issue 13): 3 parties, 1,000,000 x 100, depth 6, 256 bins, 10 trees
+    Target("federated", "federated training",
+           "seconds per tree / xgboost.train's seconds per tree after its first iteration "
+           "(which builds its quantile index; federated: after its set-up)",
+           "ratios.seconds_per_tree_federated_over_xgboost_after_first", "x", "<=", 2.0, None,
+           _FEDERATED, note="the stricter reading; ratios.seconds_per_tree_federated_over_"
+           "xgboost divides by xgboost.train's whole time per tree"),
+    Target("federated", "federated training",
+           "whole run (set-up + trees) / xgboost's whole run (DMatrix + xgboost.train)",
+           "ratios.total_seconds_federated_over_xgboost", "x", "<=", 2.0, None, _FEDERATED,
+           note="the literal reading: xgboost.train's seconds per tree include its first "
+           "iteration's quantile index, and the federated set-up its sketch and binning"),
+    Target("federated", "federated training", "peak RSS / xgboost's (each in its own process)",
+           "ratios.peak_rss_federated_over_xgboost", "x", "<=", 2.0, None, _FEDERATED),
+    Target("federated", "federated training", "test AUC, federated vs xgboost: abs difference",
+           "ratios.test_auc_abs_difference", "", "<=", 1e-3, None, _FEDERATED),
+    Target("federated_higgs", "federated training",
+           "peak RSS at 10,000,000 x 28 (HIGGS-sized), 3 parties in process",
+           "federated.peak_rss_MB", "MB", "<=", 12 * 1024, None,
+           (("setting.rows", "==", 10_000_000), ("setting.features", "==", 28))),
     # -- differential privacy (issue 14): epsilon = 1, delta = 1e-6, MS data, 100,000 patients
     Target("dp", "differential privacy", "test AUC gap to non-private xgboost at epsilon 1 "
            "(MS, 100,000 patients, 3 hospitals)", "target.auc_gap", "", "<=", 0.03, None,
