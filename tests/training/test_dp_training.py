@@ -243,3 +243,15 @@ def test_refusals_come_before_anything_is_shared(data, monkeypatch):
     with pytest.raises(DPError, match="gamma"):
         ppboost.train(dict(PARAMS, gamma=0.5), split, 3, verbose=False,
                       dp=DP(epsilon=1.0, bounds=_bounds(X)))
+
+
+def test_an_analyst_outside_the_parties_gets_the_same_attributes():
+    from ppboost.tree.params import TreeParams
+    from ppboost.tree.secure.dp import model_attributes, plan_run
+    p = TreeParams.from_dict(PARAMS)
+    dp = DP(epsilon=2.0, bounds={"f0": (0, 1)})
+    parties = plan_run(dp, p, 240, 4, 3).attributes()
+    assert model_attributes(dp, p, 240, 4, 3) == parties
+    blind = model_attributes(dp, p, None, 4, 3)          # not told the row count
+    assert blind["dp_epsilon"] == parties["dp_epsilon"]
+    assert blind["dp_mechanism"] == parties["dp_mechanism"]
