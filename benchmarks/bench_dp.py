@@ -101,9 +101,10 @@ def breast_cancer_bounds(names) -> dict:
 
 
 def bc_data(seed: int = 0):
-    import ppboost
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
+
+    import ppboost
     X, y = load_breast_cancer(return_X_y=True)
     X = X.astype(np.float32)
     y = y.astype(np.float32)

@@ -165,8 +165,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -315,7 +316,7 @@ class DP:
                 "leaf_noise_multiplier": self.leaf_noise_multiplier}
 
     @classmethod
-    def from_dict(cls, d) -> "DP":
+    def from_dict(cls, d) -> DP:
         if isinstance(d, DP):
             return d
         if not isinstance(d, Mapping):
@@ -335,7 +336,7 @@ class DP:
     # ------------------------------------------------------------------ calibration
     def plan(self, *, n_trees: int, depth: int, n_rows: int, reg_lambda: float,
              n_parties: int, gradient_bound: float, split_error: float = 0.0,
-             leaf_error: float = 0.0, max_leaf: float | None = None) -> "DPPlan":
+             leaf_error: float = 0.0, max_leaf: float | None = None) -> DPPlan:
         """The calibrated noise of a run (public inputs only; every party gets the same).
 
         ``gradient_bound``: g* (clip, capped by the objective's own bound);
@@ -439,8 +440,9 @@ class DPPlan:
     beta = split_range / split_epsilon, the split noise's scale (Gumbel or exponential,
     real units; each party draws a whole Gumbel, or a Gamma part of the exponential);
     ``leaf_sensitivity`` the L2 (Gaussian) or L1 (Laplace) sensitivity of a tree's
-    leaf sums (G, n); ``leaf_scale`` the noise's sigma or b on each sum; ``epsilon_spent`` what the RDP accountant reports at
-    ``dp.delta`` for the whole run.
+    leaf sums (G, n); ``leaf_scale`` the noise's sigma or b on each sum;
+    ``epsilon_spent`` what the RDP accountant reports at ``dp.delta`` for the
+    whole run.
     """
 
     dp: DP
@@ -571,7 +573,7 @@ def uniforms(rng, shape) -> np.ndarray:
 
 def _gamma(rng, shape, a: float, scale: float) -> np.ndarray:
     """Gamma(a, scale) by the inverse CDF (both tails accurate)."""
-    from scipy.special import gammaincinv, gammainccinv
+    from scipy.special import gammainccinv, gammaincinv
     u = uniforms(rng, shape)
     low = u < 0.5
     out = np.empty(u.shape)

@@ -122,6 +122,7 @@ def _threads(ep):
     process (the in-process transport), their histogram kernels take turns (one lock),
     which on a shared machine beats running them all at once on fewer threads each."""
     import numba
+
     from ..transport.inprocess import InProcessEndpoint
     t = numba.config.NUMBA_NUM_THREADS
     return t, (_KERNEL_LOCK if isinstance(ep, InProcessEndpoint) else None)
@@ -187,7 +188,7 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     as if its process died there; ``"binning"``: before the federated sketch.  The
     environment variable ``PPBOOST_FAULT_DIE_AT="round:level"`` (deployment tests) makes
     the process kill itself (SIGKILL) at that point instead."""
-    from ..tree.federated import Federation, FederatedBackend
+    from ..tree.federated import FederatedBackend, Federation
     from ..tree.federated_binning import SLOTS, bin_codes, federated_cuts
     from ..tree.grower import boost
     from ..tree.plain import _check_onehot
@@ -286,9 +287,9 @@ def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool
 
     Returns ``{"stats": ..., "model": FederatedModel | None}``; only the analyst's
     ``model`` is set.  ``leave_at``: see :func:`train_federated_party` (tests)."""
+    from ..crypto.prg import PRG
     from . import agree as _agree
     from .runner import PartyProgress, _facts, _Window, align
-    from ..crypto.prg import PRG
 
     t0 = time.perf_counter()
     if error is None and checkpoint is not None:

@@ -14,8 +14,9 @@
 Optional keys: ``"offline"`` (``"overlap"`` or ``"before"``, see
 :func:`ppboost.train`); ``"dp"``: differential privacy of the released model,
 an object with :class:`ppboost.DP`'s fields, e.g. ``{"epsilon": 1.0, "delta": 1e-6,
-"bounds": {"age": [18, 80, 63]}}`` (``"epsilon": "inf"``: none); ``"mode"``: ``"mpc"`` (default) or ``"federated"``
-(:mod:`ppboost.training.federated`, horizontal splits only).  Any other key is an error that lists the known
+"bounds": {"age": [18, 80, 63]}}`` (``"epsilon": "inf"``: none); ``"mode"``:
+``"mpc"`` (default) or ``"federated"`` (:mod:`ppboost.training.federated`,
+horizontal splits only).  Any other key is an error that lists the known
 ones.  :attr:`Job.digest` is the SHA-256 of the job's canonical JSON; every
 participant announces it first (:mod:`ppboost.training.agree`) and a
 checkpoint is keyed by it.
@@ -28,8 +29,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..tree.params import TreeParams
 from ..errors import JobError
+from ..tree.params import TreeParams
 
 __all__ = ["Job", "SPLITS"]
 
@@ -118,7 +119,7 @@ class Job:
 
     # ------------------------------------------------------------------ (de)serialise
     @classmethod
-    def from_dict(cls, d: dict) -> "Job":
+    def from_dict(cls, d: dict) -> Job:
         if not isinstance(d, dict):
             raise JobError(f"a job is a JSON object, got {type(d).__name__}")
         unknown = sorted(k for k in d if k not in _KEYS)
@@ -139,7 +140,7 @@ class Job:
             raise JobError(f"bad job: {exc}") from None
 
     @classmethod
-    def load(cls, path) -> "Job":
+    def load(cls, path) -> Job:
         path = Path(path)
         try:
             text = path.read_text()

@@ -9,9 +9,17 @@ split across row blocks), ``grower`` (the oblivious loop), ``export``
 (revealed trees -> xgboost JSON / Booster, pruning of dummy splits).
 """
 from .backend import RevealedTree, TreeBackend, TreeLayout
-from .binning import (BinMapper, FeatureCuts, FeatureSummary, align_summaries,
-                      cuts_from_summary, fit_bins, fit_bins_from_summaries, merge_summaries,
-                      summarize_column)
+from .binning import (
+                      BinMapper,
+                      FeatureCuts,
+                      FeatureSummary,
+                      align_summaries,
+                      cuts_from_summary,
+                      fit_bins,
+                      fit_bins_from_summaries,
+                      merge_summaries,
+                      summarize_column,
+)
 from .export import model_to_json, prune_tree, to_booster
 from .grower import GrownTree, boost, grow_tree, reveal
 from .params import TreeParams

@@ -126,7 +126,7 @@ def _codes_kernel(X, cuts, cut_off, numeric, out, block):
                 a = cut_off[j]
                 nb = cut_off[j + 1] - a
                 x = X[i, j]
-                if x != x:
+                if x != x:  # noqa: PLR0124 - NaN (missing), the idiom numba compiles
                     out[i, j] = nb
                     continue
                 base = a                          # upper_bound over cuts[a:a+nb]
@@ -334,7 +334,6 @@ def federated_cuts(fed, X, categorical, max_bin: int, threads: int | None = None
     at least :data:`SLOTS` free sums; ``X``: this party's rows (float32, NaN missing);
     ``categorical``: the public flags.  The server returns (and tells everyone) the
     cuts; ``stats`` (server): the stages and the number of counts opened."""
-    import numba
     X = np.ascontiguousarray(X, np.float32)
     n, m = X.shape
     cat = np.asarray(categorical, bool)

@@ -17,8 +17,8 @@ from sklearn.datasets import load_breast_cancer
 
 import ppboost
 from ppboost.dp import DP, DPError
-from ppboost.training.job import Job
 from ppboost.errors import JobError
+from ppboost.training.job import Job
 
 from .dp_reference import reference_margins
 

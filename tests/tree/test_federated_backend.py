@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ppboost.tree.federated import frac_bits_for, local_histograms, _dec, _enc
+from ppboost.tree.federated import _dec, _enc, frac_bits_for, local_histograms
 
 
 def _reference(codes, rows, slot, g, h, offs, n_bins, S):

@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from ppboost.errors import ProtocolError
+from ppboost.transport.inprocess import run_inprocess
 from ppboost.tree.binning import BinMapper, fit_bins, fit_bins_from_summaries, summarize_column
 from ppboost.tree.federated import Federation
-from ppboost.tree.federated_binning import (SLOTS, bin_codes, count_ranges, federated_cuts,
-                                            sorted_words)
-from ppboost.transport.inprocess import run_inprocess
+from ppboost.tree.federated_binning import SLOTS, bin_codes, count_ranges, federated_cuts, sorted_words
 
 
 def _federated(Xs, cat, max_bin):
@@ -54,7 +52,7 @@ def test_cuts_are_those_of_the_exact_pooled_summary(seed):
     cat = np.zeros(4, bool)
     res = _federated(Xs, cat, max_bin)
     ref = _exact_reference(Xs, cat, max_bin)
-    for mapper, stats in res:
+    for mapper, _stats in res:
         _same(mapper, ref)
     assert 2 <= res[0][1]["stages"] <= SLOTS - 1
 
