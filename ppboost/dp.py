@@ -138,28 +138,8 @@ epsilon).  The noise is drawn in float64 and rounded to the fixed-point
 grid (2^-20 for split utilities, 2^-fo for leaves); the guarantee is the
 continuous mechanism's.
 
-For the federated mode
-----------------------
-A party adds its :func:`noise_part` to its local histograms before the
-secure sum::
 
-    sigma, spent = gaussian_releases(dp, n_releases=T * (depth + 1), l2_sensitivity=S)
-    noisy = local_hist + noise_part(rng, "gaussian", sigma, n_parties, local_hist.shape)
-    # after the secure sum the total noise is >= N(0, sigma^2) from any one party's view;
-    # the split search on the noisy sum is post-processing
-
-``S`` is the L2 norm by which one row can change one release (e.g. with
-|g| <= g*, 0 <= h <= h* and m features, one level's [G, H, count]
-histograms of all nodes: sqrt(m (g*^2 + h*^2 + 1))).  With DP on, two
-parties suffice: the secure sum of two parties opens the total, which is
-differentially private by itself.  Everything else the server sees must be
-public or noisy too: the cuts (:func:`ppboost.tree.secure.dp.public_cuts`
-gives them from public bounds), the intercept's label statistics (use a
-public ``base_score``), missing counts, node totals, any per-round scale.
-With dropouts, a dropped party's part is missing from the sum: if at most d
-of the n parties may drop, draw the parts with ``n_parties=n - d`` (then any
-n - d - 1 parts, what is left besides one's own after d drops, still give
-the noise), or have the remaining parties add the missing parts.
+For the federated mode: docs/protocols.md, "Differential privacy in federated mode".
 """
 from __future__ import annotations
 
