@@ -255,3 +255,19 @@ def test_an_analyst_outside_the_parties_gets_the_same_attributes():
     blind = model_attributes(dp, p, None, 4, 3)          # not told the row count
     assert blind["dp_epsilon"] == parties["dp_epsilon"]
     assert blind["dp_mechanism"] == parties["dp_mechanism"]
+
+
+def test_dp_multiclass_and_vertical_split(data):
+    """multi:softprob (one tree per class and round, each composed) and a vertical split
+    (every party bins its columns with the public cuts) run with DP."""
+    X, y = data
+    rng = np.random.default_rng(1)
+    y3 = rng.integers(0, 3, size=len(y)).astype(np.float32)
+    split = ppboost.VerticalSplit({"a": (X[:, :3], y3), "b": X[:, 3:]})
+    p = dict(PARAMS, objective="multi:softprob", num_class=3, max_depth=2)
+    b = ppboost.train(p, split, 2, verbose=False, dp=DP(epsilon=8.0, bounds=_bounds(X))).reveal()
+    params = json.loads(b.attr("dp_params"))
+    assert params["trees"] == 6                               # 2 rounds x 3 classes
+    assert 7.9 < float(b.attr("dp_epsilon")) <= 8.0
+    pr = b.predict(xgboost.DMatrix(X, feature_names=b.feature_names))
+    assert pr.shape == (len(y), 3) and np.allclose(pr.sum(axis=1), 1, atol=1e-5)
