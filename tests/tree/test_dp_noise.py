@@ -166,3 +166,21 @@ def test_clip_gradients_in_mpc():
 
     res, _, _ = run_parties(2, fn)
     assert np.abs(res[0] - np.clip(g, -0.3, 0.3)).max() < 2.0 ** -23
+
+
+def test_gaussian_releases_for_the_federated_mode():
+    """The accountant entry of T noisy histogram releases: sigma = multiplier x sensitivity,
+    and the spend is a fresh RDP accountant's composition of the same releases."""
+    import dp_accounting as dpa
+    from dp_accounting.rdp import rdp_privacy_accountant as rdp
+    from ppboost.dp import DP, gaussian_release_event, gaussian_releases, spent_epsilon
+    dp = DP(epsilon=1.0, delta=1e-6)
+    sigma, spent = gaussian_releases(dp, 40, l2_sensitivity=3.0)
+    assert 0.999 < spent <= 1.0
+    acc = rdp.RdpAccountant()
+    for _ in range(40):
+        acc.compose(dpa.GaussianDpEvent(sigma / 3.0))
+    assert acc.get_epsilon(1e-6) == pytest.approx(spent, rel=1e-9)
+    assert spent_epsilon(gaussian_release_event(sigma / 3.0, 40), 1e-6) == pytest.approx(spent)
+    with pytest.raises(DPError, match="inf"):
+        gaussian_releases(DP(epsilon=math.inf), 4, 1.0)
