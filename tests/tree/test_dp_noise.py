@@ -173,6 +173,7 @@ def test_gaussian_releases_for_the_federated_mode():
     and the spend is a fresh RDP accountant's composition of the same releases."""
     import dp_accounting as dpa
     from dp_accounting.rdp import rdp_privacy_accountant as rdp
+
     from ppboost.dp import DP, gaussian_release_event, gaussian_releases, spent_epsilon
     dp = DP(epsilon=1.0, delta=1e-6)
     sigma, spent = gaussian_releases(dp, 40, l2_sensitivity=3.0)
