@@ -31,7 +31,10 @@ parties may both send 100 MB to each other before either receives).
 
 Failures, all naming the participant concerned:
 
-* ``recv`` waits longer than ``timeout`` -> :class:`TransportTimeout`;
+* ``recv`` waits longer than ``timeout`` -> :class:`TransportTimeout`, after a short
+  grace (:func:`_grace`) in which an abort from any peer still wins: a participant
+  that times out tells the others why, so in a chain (``h3`` waits on ``h1``, which
+  waits on the stalled ``h2``) everyone reports the stalled one, not the nearest waiter;
 * a peer's connection drops without a goodbye (the process died) or a peer
   sends an abort (its function raised) -> :class:`PeerFailed` on this and every
   later ``recv`` from anyone (messages already received are still delivered),
@@ -73,6 +76,11 @@ __all__ = ["TLSEndpoint", "HandshakeError", "connect_tls"]
 
 _POLL = 0.05                    # how often a waiting recv looks at the failure flag
 _LINGER = 0.5                   # close(): how long to wait for peers' goodbyes
+
+
+def _grace(timeout: float) -> float:
+    """Seconds a timed-out ``recv`` still waits for a peer's abort (see the module notes)."""
+    return min(3.0, 0.25 * timeout)
 
 
 def connect_tls(config: FederationConfig | str, me: int, key: str, *, cert: str | None = None,
@@ -213,7 +221,7 @@ class TLSEndpoint(Endpoint):
                 raise exc
             if self._closed:
                 raise TransportError(f"{self.name(self.me)}: recv on a closed endpoint")
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline + _grace(self.timeout):
                 raise TransportTimeout(
                     f"{self.name(self.me)} waited {self.timeout:.1f}s for a message from "
                     f"{self.name(frm)}, which sent nothing (stalled or dead)")

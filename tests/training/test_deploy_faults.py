@@ -145,10 +145,13 @@ def test_killed_participant_stops_the_others_naming_it(tmp_path, sig):
     """SIGKILL (dies), SIGINT (Ctrl-C: it tells the others) or SIGSTOP (stalls: the others
     time out): every other participant exits 1 within the job's timeout + 10 s, naming it."""
     with Network(["h1", "h2", "h3", "dealer"]) as net:
-        c = _horizontal(tmp_path, net, rounds=30)
-        c.start_all("h1")
-        time.sleep(12)                                   # training under way
-        assert all(p.poll() is None for p in c.procs.values())
+        c = _horizontal(tmp_path, net, rounds=400)
+        c.start_all("h1", "--checkpoint", "ck")
+        deadline = time.monotonic() + 240                # training under way: round 2 saved
+        while not all((c.site(n) / "ck" / "round-0002.npz").exists() for n in c.everyone):
+            assert time.monotonic() < deadline, "round 2 was never checkpointed"
+            assert all(p.poll() is None for p in c.procs.values()), "a participant stopped early"
+            time.sleep(0.05)
         c.kill("h2", sig)
         others = {n: c.procs.pop(n) for n in ("h1", "h3", "dealer")}
         stopped = c.procs
@@ -161,12 +164,9 @@ def test_killed_participant_stops_the_others_naming_it(tmp_path, sig):
         rc, out, err, _ = res[n]
         assert rc == 1, f"{n} exited {rc}\n{err}"
         assert took[n] < TIMEOUT + 10, (n, took[n])
-        if sig != signal.SIGSTOP:
-            assert "h2" in err.strip().splitlines()[-1], err
-        else:
-            # known limitation: a stall is seen first by whoever times out, which may be a
-            # participant waiting on another that waits on h2 (the message then names that one)
-            assert "waited" in err and "sent nothing (stalled or dead)" in err, err
+        assert "h2" in err.strip().splitlines()[-1], err
+        if sig == signal.SIGSTOP:   # whoever waited on a waiter reports the stalled one too
+            assert "waited" in err and "from h2, which sent nothing (stalled or dead)" in err, err
     if sig == signal.SIGINT:
         assert res["h2"][0] == 130
         assert "interrupted" in res["h1"][2]
