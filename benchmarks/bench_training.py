@@ -83,6 +83,9 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap", link=None, k
         "bytes_sent_per_party_per_tree": {k: v["bytes_sent"] / trees for k, v in parties.items()},
         "rounds_per_tree": {k: v["rounds"] / trees for k, v in parties.items()},
         "per_tree_seconds_party_a": [round(t["seconds"], 3) for t in parties["a"]["per_tree"]],
+        "by_step_per_tree_party_a (bytes sent, rounds)": {
+            k: {"bytes": v["bytes"] / trees, "rounds": v["rounds"] / trees}
+            for k, v in sorted(parties["a"]["by_step"].items(), key=lambda kv: -kv[1]["bytes"])},
         "dealer_bytes_sent_per_tree": dealer["bytes_sent"] / trees,
         "plain_xgboost_seconds_per_tree": plain / trees,
         "secure_over_plain": (wall / trees) / max(plain / trees, 1e-9),

@@ -272,12 +272,17 @@ class _Window:
         st = ep.stats
         self.k, self.sent, self.recv = len(st.transcript), st.total_sent, st.total_recv
         self.msgs, self.rounds = st.messages_sent, st.rounds
+        self.steps = {k: dict(v) for k, v in st.by_step.items()}
 
     def stats(self) -> dict:
         st = self.ep.stats
+        zero = {"bytes": 0, "rounds": 0}
+        steps = {k: {c: v[c] - self.steps.get(k, zero)[c] for c in zero}
+                 for k, v in st.by_step.items()}
         return {"bytes_sent": st.total_sent - self.sent, "bytes_recv": st.total_recv - self.recv,
                 "messages": st.messages_sent - self.msgs, "rounds": st.rounds - self.rounds,
-                "transcript": list(st.transcript[self.k:])}
+                "transcript": list(st.transcript[self.k:]),
+                "by_step": {k: v for k, v in steps.items() if v["bytes"] or v["rounds"]}}
 
 
 def _checkpoint(directory, job: Job, name: str, site: Site | None):

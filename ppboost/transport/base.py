@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +105,10 @@ class Stats:
     ``transcript`` lists ``(sender, receiver, nbytes)`` for every message this
     endpoint sent or received, in order; two runs on data of the same shape
     must produce equal transcripts.
+
+    ``by_step`` breaks the bytes sent and the rounds down by protocol step:
+    ``{step: {"bytes": ..., "rounds": ...}}`` for whatever code ran inside
+    :meth:`step` (a round counts for the step in which it starts).
     """
     me: int
     bytes_sent: dict = field(default_factory=dict)
@@ -111,15 +116,29 @@ class Stats:
     messages_sent: int = 0
     rounds: int = 0
     transcript: list = field(default_factory=list)
+    by_step: dict = field(default_factory=dict)
     _received_since_send: bool = True
+    _step: str = "other"
 
     def on_send(self, to: int, n: int) -> None:
+        acc = self.by_step.setdefault(self._step, {"bytes": 0, "rounds": 0})
         if self._received_since_send:
             self.rounds += 1
+            acc["rounds"] += 1
             self._received_since_send = False
         self.bytes_sent[to] = self.bytes_sent.get(to, 0) + n
+        acc["bytes"] += n
         self.messages_sent += 1
         self.transcript.append((self.me, to, n))
+
+    @contextmanager
+    def step(self, name: str):
+        """Count what is sent inside the block under ``name`` (see ``by_step``)."""
+        outer, self._step = self._step, name
+        try:
+            yield
+        finally:
+            self._step = outer
 
     def on_recv(self, frm: int, n: int) -> None:
         self._received_since_send = True

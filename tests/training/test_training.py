@@ -141,6 +141,13 @@ def test_transcript_identical_for_datasets_of_the_same_shape():
         assert s1["parties"][name]["transcript"] == s2["parties"][name]["transcript"]
         assert s1["parties"][name]["rounds"] == s2["parties"][name]["rounds"]
         assert len(s1["parties"][name]["transcript"]) > 100
+        # the breakdown by protocol step is data-independent too, and adds up
+        steps = s1["parties"][name]["by_step"]
+        assert steps == s2["parties"][name]["by_step"]
+        assert sum(v["bytes"] for v in steps.values()) == s1["parties"][name]["bytes_sent"]
+        assert sum(v["rounds"] for v in steps.values()) == s1["parties"][name]["rounds"]
+        assert {"histograms", "split: weights", "split: argmax", "routing", "leaves",
+                "gradients"} <= set(steps)
     assert s1["dealer"]["transcript"] == s2["dealer"]["transcript"]
     assert s1["dealer"]["rounds"] == s2["dealer"]["rounds"]
 

@@ -7,6 +7,7 @@ open) and schedules the dealer (:meth:`SecureBackend.before_round`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -26,6 +27,17 @@ from .setup import share_conditions
 from .split import CandidateMaps, Leaves, Splits, choose_splits, leaf_values
 
 __all__ = ["SecureBackend"]
+
+
+def _step(name: str):
+    """Count the method's traffic under ``name`` in the endpoint's ``Stats.by_step``."""
+    def wrap(method):
+        @functools.wraps(method)
+        def counted(self, *args, **kwargs):
+            with self.party.ep.stats.step(name):
+                return method(self, *args, **kwargs)
+        return counted
+    return wrap
 
 
 class SecureBackend(TreeBackend):
@@ -79,16 +91,18 @@ class SecureBackend(TreeBackend):
         self.prec = precision_plan(params, self.n_rows, unit_hessian=dp is not None)
         self._maps = CandidateMaps.from_layout(self.layout)
         self._route_maps = RouteMaps.from_layout(self.layout)
-        self._cells = prepare_cells(party, plan, self.layout.n_bins, binned)
-        self._codes = setup_codes(party, plan, self.layout.n_bins, binned)
-        self._cond = share_conditions(party, plan, self.layout, cuts)
-        self.objective = SecureObjective(party, params, self.prec, plan, labels)
+        with party.ep.stats.step("tree set-up"):
+            self._cells = prepare_cells(party, plan, self.layout.n_bins, binned)
+            self._codes = setup_codes(party, plan, self.layout.n_bins, binned)
+            self._cond = share_conditions(party, plan, self.layout, cuts)
+            self.objective = SecureObjective(party, params, self.prec, plan, labels)
         self.offline, self.analyst = offline, analyst
         self._round_requests = None          # the dealer requests of one round (recorded)
         self._recording = False
         self._level_ahead = True             # histograms ask for each level's material ahead
 
     # ------------------------------------------------------------------ dealer schedule
+    @_step("dealer requests")
     def before_round(self, round: int) -> None:
         """The offline phase of boosting round ``round``, requested at its start.
 
@@ -116,10 +130,12 @@ class SecureBackend(TreeBackend):
         self._level_ahead = not self._round_requests
 
     # ------------------------------------------------------------------ margins
+    @_step("intercept")
     def init_margins(self):
         """Intercept margins (n, K): :meth:`SecureObjective.init_margins`."""
         return self.objective.init_margins()
 
+    @_step("gradients")
     def gradients(self, margins) -> list:
         """[(g, h)] per group: :meth:`SecureObjective.gradients`.  With DP: [(clip(g), None)]
         (h = 1; :func:`ppboost.tree.secure.dp.clip_gradients` to the plan's g*)."""
@@ -130,6 +146,7 @@ class SecureBackend(TreeBackend):
         return [(clip_gradients(self.party, g, self.dp.gradient_bound, self.objective.fm), None)
                 for g, _ in ghs]
 
+    @_step("margins")
     def update_margins(self, margins, nodes: Nodes, leaves: Leaves, group: int):
         """margins[:, group] += N @ (eta w): one matrix Beaver product (exact:
         N is 0/1), 1 round, n L + L elements.  Opened: Beaver masks."""
@@ -144,12 +161,14 @@ class SecureBackend(TreeBackend):
         """N = all ones (n, 1), no parent.  Local."""
         return Nodes(raw.const(self.party, np.ones((self.n_rows, 1), np.uint64)))
 
+    @_step("histograms")
     def histograms(self, nodes: Nodes, gh) -> Hist:
         """:func:`ppboost.tree.secure.histogram.histograms` of the level, using
         ``nodes.parent`` for the right children."""
         return histograms(self.party, self.plan, self._cells, self.layout, nodes.indicator, gh,
                           nodes.parent, request_ahead=self._level_ahead)
 
+    @_step("split choice")
     def choose_splits(self, hist: Hist) -> Splits:
         """:func:`ppboost.tree.secure.split.choose_splits` against the objective's threshold."""
         if self.dp is not None:
@@ -159,10 +178,12 @@ class SecureBackend(TreeBackend):
         thr = self.objective.split_threshold(hist.tot.shape[1])
         return choose_splits(self.party, self.prec, self._maps, self.params.reg_lambda, hist, thr)
 
+    @_step("routing")
     def route(self, nodes: Nodes, splits: Splits) -> Nodes:
         """:func:`ppboost.tree.secure.route.route` (the children carry the level's Hist)."""
         return route(self.party, self.plan, self._codes, self._route_maps, nodes, splits)
 
+    @_step("leaves")
     def leaf_values(self, nodes: Nodes, gh) -> Leaves:
         """:func:`ppboost.tree.secure.split.leaf_values` of the last level (with DP:
         :func:`ppboost.tree.secure.dp.noisy_leaf_values`)."""
@@ -175,6 +196,7 @@ class SecureBackend(TreeBackend):
                            self.objective.fm, nodes.indicator, gh)
 
     # ------------------------------------------------------------------ finished trees
+    @_step("export")
     def export_shares(self, splits: list, leaves: Leaves, group: int) -> SharedTree:
         """This party's :class:`SharedTree` of a grown tree; opens nothing
         (:func:`ppboost.tree.secure.open.export_shares`; weights unscaled for

@@ -179,8 +179,11 @@ def choose_splits(party: Party, prec: PrecisionPlan, maps: CandidateMaps, reg_la
     gp, hp = tot[0], tot[hcol]
     Gall = np.concatenate([gl.ravel(), gr.ravel(), gp])
     Hall = np.concatenate([hl.ravel(), hr.ravel(), hp])
-    w = node_weights(party, pr, reg_lambda, Gall, Hall)
-    gain = mul_trunc(AShare(party, Gall), AShare(party, w), *pr.gain_mul).value
+    step = party.ep.stats.step                  # the breakdown of Stats.by_step
+    with step("split: weights"):
+        w = node_weights(party, pr, reg_lambda, Gall, Hall)
+    with step("split: gains"):
+        gain = mul_trunc(AShare(party, Gall), AShare(party, w), *pr.gain_mul).value
     LC = L * C
     S = gain[:LC].reshape(L, C) + gain[LC:2 * LC].reshape(L, C)
     loss = S - gain[2 * LC:][:, None]
@@ -191,7 +194,8 @@ def choose_splits(party: Party, prec: PrecisionPlan, maps: CandidateMaps, reg_la
                           miss.T.ravel() - raw.const(party, np.ones(LC, np.uint64))])
     # declared bound of the compared values: |H| <= hi 2^fh (+ 1 ulp of h's
     # truncation per row), h_thr, |miss - 1| <= n -> a shorter comparison circuit
-    ge = raw.ge0(party, cmp, pr.cmp_bits)
+    with step("split: validity"):
+        ge = raw.ge0(party, cmp, pr.cmp_bits)
     geL, geR, geP = ge[:LC], ge[LC:2 * LC], ge[2 * LC:2 * LC + L]
     geM = ge[2 * LC + L:]
     wP = raw.trunc(party, w[2 * LC:], pr.fw - pr.fo, pr.w_bits)
@@ -207,8 +211,9 @@ def choose_splits(party: Party, prec: PrecisionPlan, maps: CandidateMaps, reg_la
         + raw.const(party, np.full(LC, np.uint64(pr.tol_const)))
     if C == 0:
         return Splits(raw.const(party, np.ones((L, 1), np.uint64)), wnode, hist)
-    oh, best, btol = argmax(party, AShare(party, masked.reshape(L, C)), return_max=True,
-                            tol=AShare(party, tol.reshape(L, C)))
+    with step("split: argmax"):
+        oh, best, btol = argmax(party, AShare(party, masked.reshape(L, C)), return_max=True,
+                                tol=AShare(party, tol.reshape(L, C)))
     # split iff the best loss exceeds the threshold by more than its tolerance
     split = raw.ge0(party, best.value - btol.value - threshold)
     chosen = raw.mul(party, oh.value, np.repeat(split[:, None], C, axis=1))
