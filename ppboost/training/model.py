@@ -20,13 +20,17 @@ from ..tree.params import TreeParams
 __all__ = ["SecretSharedModel", "pack_shares", "unpack_shares"]
 
 
-def pack_shares(trees: list, base: tuple, n_bins=None, categorical=None) -> bytes:
+def pack_shares(trees: list, base: tuple, layout: tuple | None = None) -> bytes:
     """One party's :class:`~ppboost.tree.secure.SharedTree` list and intercept share -> bytes
-    (with the public bin counts and categorical flags an analyst needs to open them)."""
+    (with the public ``layout`` an analyst needs to open them: ``(n_bins, categorical,
+    has_missing)``, the last one None for every feature)."""
     arrays, meta = {}, {"trees": [], "base_bits": int(base[1])}
-    if n_bins is not None:
+    if layout is not None:
+        n_bins, categorical, has_missing = layout
         arrays["n_bins"] = np.asarray(n_bins, np.int64)
         arrays["categorical"] = np.asarray(categorical, bool)
+        if has_missing is not None:
+            arrays["has_missing"] = np.asarray(has_missing, bool)
     for i, t in enumerate(trees):
         meta["trees"].append({"group": int(t.group), "levels": len(t.onehot),
                               "weight_bits": int(t.weight_bits)})
@@ -44,7 +48,7 @@ def pack_shares(trees: list, base: tuple, n_bins=None, categorical=None) -> byte
 
 def unpack_shares(data: bytes, who: str = "a party") -> tuple:
     """Inverse of :func:`pack_shares`: ``(trees, (base_share, bits), layout)`` with
-    ``layout`` = ``(n_bins, categorical)`` or None."""
+    ``layout`` = ``(n_bins, categorical, has_missing or None)`` or None."""
     from ..tree.secure import SharedTree
     try:
         with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as z:
@@ -56,7 +60,9 @@ def unpack_shares(data: bytes, who: str = "a party") -> tuple:
                                         [z[f"t{i}_cond{k}"] for k in range(L)],
                                         [z[f"t{i}_weight{k}"] for k in range(L)],
                                         z[f"t{i}_leaf"], int(t["weight_bits"])))
-            layout = (z["n_bins"], z["categorical"]) if "n_bins" in z.files else None
+            layout = None if "n_bins" not in z.files else (
+                z["n_bins"], z["categorical"],
+                z["has_missing"] if "has_missing" in z.files else None)
             return trees, (z["base"], int(meta["base_bits"])), layout
     except (ValueError, KeyError, OSError) as exc:
         raise FormatError(f"the model shares from {who} are malformed: {exc}") from None
@@ -92,6 +98,8 @@ class SecretSharedModel:
     analyst: str | None = None
     #: differential privacy: the booster attributes of :meth:`ppboost.dp.DPPlan.attributes`
     dp: dict | None = None
+    #: the public missing flags of the candidate table (``TreeLayout.has_missing``)
+    has_missing: np.ndarray | None = None
 
     @property
     def num_trees(self) -> int:
@@ -109,7 +117,7 @@ class SecretSharedModel:
         from ..tree.backend import TreeLayout
         from ..tree.export import to_booster
         from ..tree.secure import open_tree
-        layout = TreeLayout(self.n_bins, self.categorical)
+        layout = TreeLayout(self.n_bins, self.categorical, self.has_missing)
         trees = [open_tree([s[i] for s in self.shares], layout) for i in range(self.num_trees)]
         bits = self.base_shares[0][1]
         tot = None

@@ -249,9 +249,10 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress,
     with_ck = checkpoint is not None
     boost(backend, job.num_boost_round, on_tree=on_tree, on_level=on_level,
           on_round=on_round if with_ck else None, resume=resume if with_ck else None)
-    return {"trees": shared, "base": backend.base_score_share(), "n_bins": plan.n_bins,
-            "categorical": categorical, "setup_seconds": setup_seconds, "per_tree": per_tree,
-            "t_start": t_start, "dp": None if dp_plan is None else dp_plan.attributes()}
+    return {"trees": shared, "base": backend.base_score_share(),
+            "layout": (plan.n_bins, categorical, plan.has_missing),
+            "setup_seconds": setup_seconds, "per_tree": per_tree, "t_start": t_start,
+            "dp": None if dp_plan is None else dp_plan.attributes()}
 
 
 # ----------------------------------------------------------------------------- stats
@@ -408,7 +409,7 @@ def deliver(ep, job: Job, names: list, info: dict, out: dict):
 
     analyst = names.index(job.analyst)
     if ep.me != analyst:
-        ep.send(analyst, pack_shares(out["trees"], out["base"], out["n_bins"], out["categorical"]))
+        ep.send(analyst, pack_shares(out["trees"], out["base"], out["layout"]))
         return None
     return collect_model(ep, job, names, info, mine=(out["trees"], out["base"]), dp=out.get("dp"))
 
@@ -430,11 +431,11 @@ def collect_model(ep, job: Job, names: list, info: dict, mine=None, dp=None):
             layout = layout if layout is not None else got
         shares.append(trees)
         bases.append(base)
-    n_bins, categorical = layout
+    n_bins, categorical, has_missing = layout
     return SecretSharedModel(job.tree_params, names[:ep.n_parties], np.asarray(n_bins),
                              np.asarray(categorical, bool), list(info["feature_names"]), shares,
                              bases, analyst=job.analyst, dp=dp if dp is not None else _dp_attrs(
-                                 job, info, ep.n_parties))
+                                 job, info, ep.n_parties), has_missing=has_missing)
 
 
 def _dp_attrs(job: Job, info: dict, n_parties: int):

@@ -99,6 +99,10 @@ class TreeLayout:
 
     n_bins: np.ndarray          # int64 (m,), regular bins per feature (missing bin extra)
     categorical: np.ndarray     # bool (m,)
+    #: bool (m,) or None (= all True): False for a numerical feature known (publicly) to
+    #: have no missing value; it gets no backward ("missing goes left") candidates, which
+    #: could never be valid (a node without a missing row never takes one)
+    has_missing: np.ndarray | None = None
     cand_feature: np.ndarray = field(init=False)
     cand_kind: np.ndarray = field(init=False)
     cand_bin: np.ndarray = field(init=False)        # t (numeric: bins <= t go left) or c
@@ -112,6 +116,11 @@ class TreeLayout:
                              f"1-d of the same length")
         if np.any(n_bins < 0):
             raise ValueError("n_bins has a negative entry, must be >= 0")
+        miss = np.ones(n_bins.shape, bool) if self.has_missing is None \
+            else np.asarray(self.has_missing, dtype=bool)
+        if miss.shape != n_bins.shape:
+            raise ValueError(f"has_missing {miss.shape} must have the shape of n_bins "
+                             f"{n_bins.shape}")
         feat, kind, b, dl = [], [], [], []
         for j, (nb, c) in enumerate(zip(n_bins.tolist(), cat.tolist())):
             if c:
@@ -121,12 +130,14 @@ class TreeLayout:
                     b += [cat_bin, cat_bin]
                     dl += [1, 0]
             else:
-                feat += [j] * (2 * nb)
-                kind += [KIND_FORWARD] * nb + [KIND_BACKWARD] * nb
-                b += list(range(nb)) + [i - 1 for i in range(nb - 1, -1, -1)]
-                dl += [0] * nb + [1] * nb
+                back = nb if miss[j] else 0
+                feat += [j] * (nb + back)
+                kind += [KIND_FORWARD] * nb + [KIND_BACKWARD] * back
+                b += list(range(nb)) + [i - 1 for i in range(nb - 1, nb - 1 - back, -1)]
+                dl += [0] * nb + [1] * back
         object.__setattr__(self, "n_bins", n_bins)
         object.__setattr__(self, "categorical", cat)
+        object.__setattr__(self, "has_missing", miss)
         object.__setattr__(self, "cand_feature", np.array(feat, dtype=np.int64))
         object.__setattr__(self, "cand_kind", np.array(kind, dtype=np.int64))
         object.__setattr__(self, "cand_bin", np.array(b, dtype=np.int64))
@@ -148,8 +159,10 @@ class TreeLayout:
 
     @property
     def cand_offsets(self) -> np.ndarray:
-        """Start of each feature's candidates in the table (2 b_j per feature), and C."""
-        return np.concatenate([[0], np.cumsum(2 * self.n_bins)]).astype(np.int64)
+        """Start of each feature's candidates in the table, and C (2 b_j per feature,
+        b_j for a numerical one without missing values)."""
+        per = np.bincount(self.cand_feature, minlength=self.n_features)
+        return np.concatenate([[0], np.cumsum(per)]).astype(np.int64)
 
 
 @dataclass

@@ -115,7 +115,12 @@ def test_missing_values_and_categorical(kind):
     else:
         data = ppboost.HorizontalSplit({"a": (df.iloc[:70], y[:70]), "b": (df.iloc[70:], y[70:])})
     params = _params("binary:logistic", max_cat_to_onehot=8, max_depth=3)
-    booster = ppboost.train(params, data, ROUNDS, verbose=False).reveal()
+    model = ppboost.train(params, data, ROUNDS, verbose=False)
+    booster = model.reveal()
+    # public: whether a feature of one owner has a missing value (age has none: no
+    # backward candidates); a feature whose rows are split keeps them (no flag opened)
+    want = [False, True, False, True] if kind == "vertical" else [True] * 4
+    assert list(model.has_missing) == want
     pooled = data.pooled()
     assert_same_model(booster, _reference(params, pooled), pooled.dmatrix())
     # region (feature 2) is a categorical feature and the model splits on it as one:

@@ -86,7 +86,7 @@ class SecureBackend(TreeBackend):
                 params = dataclasses.replace(params, base_score=0.5)
         self.dp = dp
         self.party, self.plan, self.params = party, plan, params
-        self.layout = TreeLayout(plan.n_bins, plan.categorical)
+        self.layout = TreeLayout(plan.n_bins, plan.categorical, plan.has_missing)
         self.n_rows = int(plan.n_rows)
         self.prec = precision_plan(params, self.n_rows, unit_hessian=dp is not None)
         self._maps = CandidateMaps.from_layout(self.layout)

@@ -9,7 +9,8 @@ columns), each owned by one party who knows that cell's bins in plaintext:
   columns) per column-adding party; rows it does not cover are missing.
 
 Public: n, the cells' shapes and owners, which rows each label holder
-holds, bins per feature (after :func:`ppboost.tree.secure.setup.agree_bins`).
+holds, bins per feature and whether a single owner's feature has missing
+values (after :func:`ppboost.tree.secure.setup.agree_bins`).
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ class SecurePlan:
     cells: list                          # [Cell]
     label_blocks: list                   # [(owner, rows int64)]
     n_bins: np.ndarray | None = None     # int64 (m,), set by agree_bins
+    #: bool (m,), set by agree_bins: False for a feature of one cell without missing
+    #: values (its owner says so); None with public cuts (DP: nothing data-dependent)
+    has_missing: np.ndarray | None = None
 
 
 def public_plan(split):

@@ -31,8 +31,11 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int,
 
     ``my_X``: {cell index: float32 (n_c, m_c)} for the cells this party owns.
     A feature held by one cell is binned by its owner alone with xgboost's own
-    sketch (its cuts stay private).  A feature held by several cells (rows
-    split across parties: horizontal / mixed) gets its cuts from
+    sketch (its cuts stay private); its owner also opens whether it has a
+    missing value (``plan.has_missing``: a feature without any gets no
+    backward split candidates, which halves its share of the split choice).
+    A feature held by several cells (rows split across parties: horizontal /
+    mixed) gets its cuts from
     :func:`ppboost.tree.secure_binning.shared_cuts`: every owner secret-shares
     its rows of the feature, the pooled rows are obliviously sorted
     (:func:`ppboost.mpc.sort.sort`) and only the cuts are opened.  **What every
@@ -90,25 +93,33 @@ def agree_bins(party: Party, plan: SecurePlan, my_X: dict, max_bin: int,
     for j in range(m):
         if not cells_of[j]:
             raise ValueError(f"feature {j} is held by no party")
-    # --- public bin counts (from each feature's cut owner = owner of its first cell)
-    counts = np.full(m, -1, np.int64)
-    cut_owner = np.array([plan.cells[cells_of[j][0]].owner for j in range(m)])
-    for j in range(m):
-        if cut_owner[j] == me:
-            counts[j] = cuts[j].n_bins
-    for q in range(party.n_parties):
-        if q != me:
-            ep.send(q, counts)
-    for q in range(party.n_parties):
-        if q != me:
-            other = ep.recv(q)
-            counts = np.where(cut_owner == q, other, counts)
-    plan.n_bins = counts
     binned = {}
     for ci, cell in enumerate(plan.cells):
         if cell.owner == me:
             mapper = BinMapper(tuple(cuts[j] for j in cell.features.tolist()))
             binned[ci] = mapper.transform(my_X[ci])
+    # --- public bin counts and missing flags (from each feature's cut owner = owner of
+    # its first cell), one message: a feature held by one cell is flagged by its owner;
+    # a shared one always counts as having missing values (no owner's flag is opened)
+    public = np.full((2, m), -1, np.int64)
+    cut_owner = np.array([plan.cells[cells_of[j][0]].owner for j in range(m)])
+    for ci, cell in enumerate(plan.cells):
+        if cell.owner != me:
+            continue
+        for t, j in enumerate(cell.features.tolist()):
+            if cut_owner[j] == me:
+                public[0, j] = cuts[j].n_bins
+                public[1, j] = len(cells_of[j]) > 1 or bool(
+                    np.any(binned[ci][:, t] == cuts[j].n_bins))
+    for q in range(party.n_parties):
+        if q != me:
+            ep.send(q, public)
+    for q in range(party.n_parties):
+        if q != me:
+            other = ep.recv(q)
+            public = np.where(cut_owner[None, :] == q, other, public)
+    plan.n_bins = public[0]
+    plan.has_missing = public[1].astype(bool)
     return binned, {j: cuts[j] for j in range(m) if cut_owner[j] == me}
 
 
