@@ -24,6 +24,20 @@ not match.  :meth:`DealerClient.prefetch` (one correlation) and
 parties fetch material ahead of time (the offline phase), so the online
 phase never waits on the dealer.
 
+**Bounded run-ahead.**  Requested-ahead material travels to the parties
+as soon as the dealer makes it and waits in their receive queues, so a
+whole round's corrections (gigabytes at 100,000 rows x 300 features)
+could pile up.  The dealer therefore keeps at most ``window_bytes``
+(:data:`WINDOW_BYTES`, 256 MiB) of unread material per party in flight:
+every party acknowledges what it has read in steps of a quarter window (a
+small ``__ack__`` control message, counted in bytes but not as a round),
+and the dealer waits for an acknowledgement before a message that would
+overfill a party's window.  It always sends while less than a quarter
+window is unacknowledged, so a party waiting for material is never left
+without it (no deadlock, even for one message larger than the window).
+The acknowledgement points depend only on the public message sizes, so the
+transcript stays data-independent.
+
 **Kinds.**  A kind is a :class:`Correlation` subclass with a ``name`` and
 two methods that consume the PRGs in the same order:
 
@@ -54,7 +68,7 @@ import numpy as np
 
 from ..crypto.prg import PRG, SEED_BYTES
 from ..errors import ProtocolError
-from ..transport.base import TransportTimeout
+from ..transport.base import TransportError, TransportTimeout
 from . import ring
 
 __all__ = ["Correlation", "Registry", "DealerClient", "DealerSession", "run_dealer",
@@ -63,6 +77,9 @@ __all__ = ["Correlation", "Registry", "DealerClient", "DealerSession", "run_deal
 _STOP = "__stop__"
 _BATCH = "__batch__"
 _MARK = "__mark__"       # a point in the request stream (checkpoints: DealerClient.mark)
+_ACK = "__ack__"         # a party has read this many bytes of material (bounded run-ahead)
+#: Unread dealer material allowed in flight per party (see "Bounded run-ahead").
+WINDOW_BYTES = 256 * 2 ** 20
 _PENDING = object()      # requested ahead, not expanded yet (DealerClient.prefetch_many)
 
 
@@ -108,7 +125,7 @@ class Registry:
         if not (isinstance(kind, type) and issubclass(kind, Correlation)):
             raise TypeError(f"a correlation kind is a Correlation subclass, got {kind!r}")
         name = kind.name
-        if not isinstance(name, str) or not name or name in (_STOP, _BATCH, _MARK):
+        if not isinstance(name, str) or not name or name in (_STOP, _BATCH, _MARK, _ACK):
             raise ValueError(f"invalid correlation name {name!r} (class {kind.__qualname__})")
         have = self._kinds.get(name)
         if have is not None and type(have) is not kind:
@@ -162,13 +179,21 @@ class DealerSession:
     ``share_bits``, ``send`` / ``recv``.
     """
 
-    def __init__(self, endpoint, prgs, kinds: Registry, own_seed: bytes | None = None):
+    def __init__(self, endpoint, prgs, kinds: Registry, own_seed: bytes | None = None,
+                 window_bytes: int = WINDOW_BYTES, idle_timeout: float = 3600.0):
         self.ep = endpoint
         self.n_parties = endpoint.n_parties
         self.prgs = prgs
         self.kinds = kinds
         self.own = PRG(own_seed)  # the dealer's private randomness (e.g. the bits of daBits)
         self.elements_sent = 0
+        self.window = _check_window(window_bytes)
+        self.idle_timeout = idle_timeout
+        self._sent = [0] * self.n_parties         # material bytes sent / acknowledged per party
+        self._acked = [0] * self.n_parties
+        self.max_unread = 0                       # the most ever in flight to one party
+        self.requests = collections.deque()       # party 0's requests read while waiting for acks
+        self.ack_wait = 0.0                       # seconds spent waiting for acknowledgements
         #: state kept across requests by kinds that refer to an earlier one
         #: (e.g. ``omat_setup`` / ``omat_mul``, :mod:`ppboost.mpc.ownermat`)
         self.state: dict = {}
@@ -221,11 +246,37 @@ class DealerSession:
         never touch them again."""
         arr = np.asarray(array).reshape(-1)
         self.elements_sent += arr.size
+        unread = self._sent[to] - self._acked[to]
+        while unread >= self.window // 4 and unread + arr.nbytes > self.window:
+            self._take_ack(to)
+            unread = self._sent[to] - self._acked[to]
+        self._sent[to] += arr.nbytes
+        self.max_unread = max(self.max_unread, self._sent[to] - self._acked[to])
         self.ep.send(to, arr, move=True)
+
+    def _take_ack(self, p: int) -> None:
+        """Wait for party ``p``'s next acknowledgement (party 0's requests that come
+        first are kept for the request loop)."""
+        t0 = time.perf_counter()
+        while True:
+            msg = _wait_message(self.ep, p, self.idle_timeout, "acknowledgement")
+            self.ack_wait += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            kind, params = _parse(msg, p)
+            if kind == _ACK:
+                self._acked[p] = max(self._acked[p], int(params["bytes"]))
+                return
+            if p != 0:
+                raise DealerError(f"dealer: party {p} sent {kind!r}; only party 0 sends requests")
+            self.requests.append((kind, params))
+
+    def ack(self, p: int, params: dict) -> None:
+        """Record an acknowledgement that arrived in the request stream (party 0)."""
+        self._acked[p] = max(self._acked[p], int(params["bytes"]))
 
 
 def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float = 3600.0,
-               seeds=None, own_seed=None, on_mark=None) -> dict:
+               seeds=None, own_seed=None, on_mark=None, window_bytes: int = WINDOW_BYTES) -> dict:
     """Serve correlation requests until party 0 says stop; return the dealer's stats.
 
     ``endpoint`` is participant ``n_parties``.  ``kinds``: the
@@ -240,11 +291,15 @@ def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float =
     saved master seed so that a resumed run draws the same material.
     ``on_mark(tag, session)`` is called when the parties' request stream
     reaches a :meth:`DealerClient.mark` (checkpoints save and restore
-    :meth:`DealerSession.positions` there).
+    :meth:`DealerSession.positions` there).  ``window_bytes``: the unread
+    material allowed in flight per party (module docstring, "Bounded
+    run-ahead"; the parties' clients must use the same value).
 
     Returns ``{"offline_seconds", "requests", "by_kind", "seconds_by_kind",
-    "elements_sent", "bytes_sent", "messages"}`` where ``offline_seconds`` is
-    the time spent generating material (waiting time excluded).
+    "elements_sent", "bytes_sent", "messages", "max_unread_bytes"}`` where
+    ``offline_seconds`` is the time spent generating material (waiting time,
+    for requests or acknowledgements, excluded) and ``max_unread_bytes`` the
+    most material ever in flight to one party.
     """
     if not endpoint.is_dealer:
         raise ValueError(f"run_dealer needs the dealer's endpoint (id {endpoint.n_parties}), "
@@ -260,15 +315,18 @@ def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float =
         raise ValueError(f"{len(seeds)} seeds for {n} parties")
     for p in range(n):
         endpoint.send(p, bytes(seeds[p]))
-    session = DealerSession(endpoint, [PRG(s) for s in seeds], kinds, own_seed)
+    session = DealerSession(endpoint, [PRG(s) for s in seeds], kinds, own_seed,
+                            window_bytes, idle_timeout)
     stats = {"offline_seconds": 0.0, "requests": 0, "by_kind": {}, "seconds_by_kind": {}}
     while True:
-        req = _wait_request(endpoint, idle_timeout)
-        t0 = time.perf_counter()
-        try:
-            kind, params = json.loads(bytes(req).decode())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DealerError(f"dealer: malformed request from party 0: {exc}") from None
+        if session.requests:
+            kind, params = session.requests.popleft()
+        else:
+            kind, params = _parse(_wait_message(endpoint, 0, idle_timeout, "request"), 0)
+        t0, w0 = time.perf_counter(), session.ack_wait
+        if kind == _ACK:
+            session.ack(0, params)
+            continue
         if kind == _STOP:
             break
         if kind == _MARK:
@@ -279,7 +337,7 @@ def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float =
             if kind not in kinds:
                 raise DealerError(f"dealer: unknown correlation kind {kind!r}; registered "
                                   f"kinds: {', '.join(kinds.names())}")
-            t1 = time.perf_counter()
+            t1, w1 = time.perf_counter(), session.ack_wait
             try:
                 with np.errstate(over="ignore"):  # ring arithmetic wraps (0-d values warn)
                     kinds[kind].deal(session, **params)
@@ -287,24 +345,43 @@ def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float =
                 raise DealerError(f"dealer: bad parameters {params} for kind {kind!r}: "
                                   f"{exc}") from exc
             stats["seconds_by_kind"][kind] = (stats["seconds_by_kind"].get(kind, 0.0)
-                                              + time.perf_counter() - t1)
+                                              + time.perf_counter() - t1
+                                              - (session.ack_wait - w1))
             stats["requests"] += 1
             stats["by_kind"][kind] = stats["by_kind"].get(kind, 0) + 1
-        stats["offline_seconds"] += time.perf_counter() - t0
+        stats["offline_seconds"] += time.perf_counter() - t0 - (session.ack_wait - w0)
     stats["elements_sent"] = session.elements_sent
     stats.update({"bytes_sent": endpoint.stats.total_sent,
-                  "messages": endpoint.stats.messages_sent})
+                  "messages": endpoint.stats.messages_sent,
+                  "max_unread_bytes": session.max_unread})
     return stats
 
 
-def _wait_request(endpoint, idle_timeout):
+def _check_window(window_bytes) -> int:
+    if isinstance(window_bytes, bool) or not isinstance(window_bytes, (int, np.integer)) \
+            or window_bytes < 1024:
+        raise ValueError(f"window_bytes == {window_bytes!r}, must be an int >= 1024")
+    return int(window_bytes)
+
+
+def _parse(msg, p: int) -> tuple:
+    try:
+        kind, params = json.loads(bytes(msg).decode())
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise DealerError(f"dealer: malformed message from party {p}: {exc}") from None
+    return kind, params
+
+
+def _wait_message(endpoint, p: int, idle_timeout: float, what: str):
+    """The next message from party ``p``, waiting up to ``idle_timeout`` (parties may
+    compute locally for longer than the transport timeout)."""
     start = time.monotonic()
     while True:
         try:
-            return endpoint.recv(0)
+            return endpoint.recv(p)
         except TransportTimeout:
             if time.monotonic() - start >= idle_timeout:
-                raise TransportTimeout(f"dealer: no request from party 0 for "
+                raise TransportTimeout(f"dealer: no {what} from {endpoint.name(p)} for "
                                        f"{idle_timeout:.0f}s (idle_timeout)") from None
 
 
@@ -319,7 +396,7 @@ class DealerClient:
     accumulates the party-side (offline) expansion time.
     """
 
-    def __init__(self, endpoint, kinds: Registry):
+    def __init__(self, endpoint, kinds: Registry, window_bytes: int = WINDOW_BYTES):
         if not isinstance(kinds, Registry):
             raise TypeError(f"DealerClient needs a Registry of correlation kinds, got "
                             f"{type(kinds).__name__}")
@@ -338,6 +415,8 @@ class DealerClient:
         self._ahead = collections.deque()
         self._closed = False
         self._log = None
+        self._window = _check_window(window_bytes)
+        self._read = self._acked = 0              # material bytes read / acknowledged
 
     # ---------------------------------------------------------------- requests
     def get(self, kind: str, **params):
@@ -488,6 +567,14 @@ class DealerClient:
         arr = self.ep.recv(self.ep.dealer_id)
         if not isinstance(arr, np.ndarray):
             raise DealerError(f"party {self.me}: expected an array from the dealer")
+        self._read += arr.nbytes
+        if self._read - self._acked >= self._window // 4 and not self._closed:
+            self._acked = self._read
+            try:
+                self.ep.send(self.ep.dealer_id, _encode_request(_ACK, {"bytes": self._read}),
+                             control=True)
+            except TransportError:    # the dealer has finished (or failed: the next
+                pass                  # receive from it says so); nothing waits for this
         if shape is not None:
             shape = ring.as_shape(shape)
             if arr.size != int(np.prod(shape, dtype=np.int64)):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 
 from ..transport.inprocess import run_inprocess
-from .dealer import DealerClient, Registry, run_dealer
+from .dealer import WINDOW_BYTES, DealerClient, Registry, run_dealer
 from .kinds import standard_kinds
 from .party import Party
 
@@ -27,24 +27,28 @@ __all__ = ["run_parties", "run_parties_tls"]
 
 
 def run_parties(n_parties: int, fn, *, timeout: float = 30.0, frac_bits: int = 16,
-                keep_opened: bool = False, dealer_seeds=None, kinds: Registry | None = None):
-    """Run ``fn(party)`` (or ``fn[i](party)`` for a list) on ``n_parties`` parties."""
+                keep_opened: bool = False, dealer_seeds=None, kinds: Registry | None = None,
+                window_bytes: int = WINDOW_BYTES):
+    """Run ``fn(party)`` (or ``fn[i](party)`` for a list) on ``n_parties`` parties.
+    ``window_bytes``: the dealer's run-ahead window (:mod:`ppboost.mpc.dealer`)."""
     fns = list(fn) if isinstance(fn, (list, tuple)) else [fn] * n_parties
     kinds = standard_kinds() if kinds is None else kinds
 
     def wrap(f):
         def main(ep):
-            return _party_main(ep, f, frac_bits, keep_opened, kinds)
+            return _party_main(ep, f, frac_bits, keep_opened, kinds, window_bytes)
         return main
 
     return run_inprocess(n_parties, [wrap(f) for f in fns],
-                         lambda ep: run_dealer(ep, kinds=kinds, seeds=dealer_seeds),
+                         lambda ep: run_dealer(ep, kinds=kinds, seeds=dealer_seeds,
+                                               window_bytes=window_bytes),
                          timeout=timeout)
 
 
-def _party_main(ep, fn, frac_bits, keep_opened, kinds):
+def _party_main(ep, fn, frac_bits, keep_opened, kinds, window_bytes=WINDOW_BYTES):
     party = Party(ep, frac_bits=frac_bits, keep_opened=keep_opened,
-                  dealer=DealerClient(ep, standard_kinds() if kinds is None else kinds))
+                  dealer=DealerClient(ep, standard_kinds() if kinds is None else kinds,
+                                      window_bytes))
     out = fn(party)
     party.close()
     return out

@@ -10,7 +10,7 @@ Payloads are ``bytes`` or numpy arrays.  Both are framed the same way by
 transcript shape) are identical whether a run is simulated or real.
 
 Rounds are counted per endpoint: a round starts with the first ``send`` that
-follows a ``recv`` (or the very first send).  The count depends only on the
+follows a ``recv`` (or the very first send), control messages aside.  The count depends only on the
 order of calls, which protocols keep data-independent.
 """
 from __future__ import annotations
@@ -120,9 +120,9 @@ class Stats:
     _received_since_send: bool = True
     _step: str = "other"
 
-    def on_send(self, to: int, n: int) -> None:
+    def on_send(self, to: int, n: int, control: bool = False) -> None:
         acc = self.by_step.setdefault(self._step, {"bytes": 0, "rounds": 0})
-        if self._received_since_send:
+        if self._received_since_send and not control:
             self.rounds += 1
             acc["rounds"] += 1
             self._received_since_send = False
@@ -195,16 +195,18 @@ class Endpoint(ABC):
             raise ValueError(f"{self.name(self.me)}: invalid peer id {pid} "
                              f"(ids are 0..{last}, dealer={self.n_parties})")
 
-    def send(self, to: int, payload, *, move: bool = False) -> None:
+    def send(self, to: int, payload, *, move: bool = False, control: bool = False) -> None:
         """Send ``payload`` (bytes or ndarray) to participant ``to``. Never blocks for long.
 
         ``move=True``: the caller hands the array over and never reads or
         changes it again, so a transport that passes objects in memory may
         skip its defensive copy (a socket transport serialises anyway).
+        ``control=True``: a message nobody waits for (e.g. the dealer's flow
+        control): counted in the bytes and the transcript, but it starts no round.
         """
         self._check_peer(to)
         n = self._send(to, payload, move)
-        self.stats.on_send(to, n)
+        self.stats.on_send(to, n, control)
 
     def recv(self, frm: int):
         """Receive the next payload from ``frm``.

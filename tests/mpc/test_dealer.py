@@ -259,3 +259,35 @@ def test_dealer_idle_timeout_and_wrong_endpoint():
 
     with pytest.raises(TransportTimeout, match="dealer: no request from party 0"):
         run_inprocess(2, party, lambda ep: dealer_mod.run_dealer(ep, idle_timeout=0.5), timeout=0.2)
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_run_ahead_is_bounded_by_the_window(n):
+    """40 triples (16 kB of correction each, to the last party) requested ahead: with a
+    64 KiB window the dealer never has more than the window unread at a party, one
+    message larger than the window still goes through, the material is right and the
+    transcript (acknowledgements included) is the same on every run."""
+    window = 64 * 1024
+
+    def run(big, **kw):
+        def f(p):
+            shapes = [(2000,)] * 40 + [(20000,)] * big
+            p.dealer.prefetch_many([("beaver", {"shape": s}) for s in shapes], expand=False)
+            return [p.dealer.get("beaver", shape=s) for s in shapes]
+        return run_parties(n, f, **kw)
+
+    res, stats, eps = run(0, window_bytes=window)
+    for i in range(40):
+        a, b, c = (sum(r[i][k] for r in res) for k in range(3))
+        assert np.array_equal(c, a * b)
+    assert 0 < stats["max_unread_bytes"] <= window
+    assert eps[n - 1].stats.bytes_sent.get(n, 0) > 0      # the last party acknowledged
+    assert [e.stats.rounds for e in eps[:n]] == [1] + [0] * (n - 1)   # acks start no round
+    _, unbounded, _ = run(0)                              # the default 256 MiB window
+    assert unbounded["max_unread_bytes"] == 40 * 16000
+    runs = [run(1, window_bytes=window) for _ in range(2)]          # one 160 kB message
+    res, stats, eps = runs[0]
+    a, b, c = (sum(r[40][k] for r in res) for k in range(3))
+    assert np.array_equal(c, a * b)
+    assert stats["max_unread_bytes"] <= window // 4 + 160000
+    assert [e.stats.transcript for e in eps] == [e.stats.transcript for e in runs[1][2]]
