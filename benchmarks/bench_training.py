@@ -87,6 +87,7 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap", link=None, k
             k: {"bytes": v["bytes"] / trees, "rounds": v["rounds"] / trees}
             for k, v in sorted(parties["a"]["by_step"].items(), key=lambda kv: -kv[1]["bytes"])},
         "dealer_bytes_sent_per_tree": dealer["bytes_sent"] / trees,
+        "dealer_max_unread_bytes (run-ahead window)": dealer.get("max_unread_bytes"),
         "plain_xgboost_seconds_per_tree": plain / trees,
         "secure_over_plain": (wall / trees) / max(plain / trees, 1e-9),
         "max_prediction_difference": diff,

@@ -16,6 +16,8 @@ feature j by bin (dummy first within its bin): sigma_j (:func:`prepare_cells`).
 
 The bin-end selection costs O(n m L) elements per level and non-owner; the
 dealer cannot stand in for a non-owner there (it knows the permutation).
+Measured (docs/protocols.md, "By step"): 550 MB per party per tree at
+25,000 x 300, depth 4, 128 bins, less than the split choice after it.
 """
 from __future__ import annotations
 
