@@ -212,3 +212,44 @@ def test_argmax_rejects_tolerance_of_another_shape():
 
     res, _, _ = run_parties(2, fn)
     assert all(res)
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_four_way_levels_play_exactly_the_binary_tournament(n_parties):
+    """Every size from 1 to 70 (all byes of the last group, several 4-way levels), near
+    ties within random per-candidate tolerances: the one-hot, the maximum and the
+    winner's tolerance are the binary tournament's; with a public tolerance and without
+    one too; ceil(log4 n) levels of 7 + 3 rounds plus ceil(log4 n) back."""
+    rng = np.random.default_rng(5 + n_parties)
+    cases = []
+    for n in range(1, 71):
+        vals = rng.integers(-40, 40, size=(6, n))
+        tols = rng.integers(0, 12, size=vals.shape)
+        cases.append((vals, tols))
+
+    def fn(party):
+        out = []
+        for vals, tols in cases:
+            x = _public_share(party, vals)
+            before = party.ep.stats.rounds
+            oh, mx, tw = argmax(party, x, return_max=True, tol=_public_share(party, tols))
+            rounds = party.ep.stats.rounds - before
+            pub = argmax(party, x, tol=5)
+            plain = argmax(party, x, bound_bits=10)
+            out.append((oh.reveal(), mx.reveal(), tw.reveal(), pub.reveal(), plain.reveal(),
+                        rounds))
+        return out
+
+    res, _, _ = run_parties(n_parties, fn)
+    for (vals, tols), (oh, mx, tw, pub, plain, rounds) in zip(cases, res[0]):
+        n = vals.shape[1]
+        ref = _tournament_reference(vals, tols)
+        assert np.all(oh.sum(axis=1) == 1), n
+        np.testing.assert_array_equal(np.argmax(oh, axis=1), [r[2] for r in ref], err_msg=str(n))
+        np.testing.assert_array_equal(mx.view(np.int64), [r[0] for r in ref])
+        np.testing.assert_array_equal(tw.view(np.int64), [r[1] for r in ref])
+        ref5 = _tournament_reference(vals, np.full(vals.shape, 5))
+        np.testing.assert_array_equal(np.argmax(pub, axis=1), [r[2] for r in ref5])
+        np.testing.assert_array_equal(plain, _onehot(vals))
+        levels = 0 if n == 1 else int(np.ceil(np.log(n) / np.log(4) - 1e-9))
+        assert rounds == 11 * levels, (n, rounds)
