@@ -10,92 +10,28 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import xgboost as xgb
-from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.datasets import load_wine
 
-REPO = Path(__file__).resolve().parents[2]
+from .service_helpers import KEY_BITS, ServerProcess, admin_file, breast_cancer_model, run_cli, write_csv
+
 MAX_BATCH = 16
 MAX_BODY = 256 * 1024
-KEY_BITS = "1024"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("PPBOOST_ADMIN_TOKEN", None)
-    return env
-
-
-class ServerProcess:
-    """``python -m ppboost.cli serve`` in its own process; ``stop`` always kills it."""
-
-    def __init__(self, db: Path, admin_file: Path, log: Path, workers: int = 1):
-        self.db, self.admin_file, self.log, self.workers = db, admin_file, log, workers
-        self.proc = None
-        self.url = None
-
-    def start(self, timeout: float = 60.0) -> ServerProcess:
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "ppboost.cli", "serve", "--db", str(self.db),
-               "--host", "127.0.0.1", "--port", str(port),
-               "--admin-token-file", str(self.admin_file),
-               "--max-batch", str(MAX_BATCH), "--max-body-bytes", str(MAX_BODY),
-               "--workers", str(self.workers)]
-        self._logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=self._logf,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n"
-                                   + self.log.read_text()[-3000:])
-            try:
-                if httpx.get(self.url + "/v1/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("server did not answer /v1/health in time:\n" + self.log.read_text())
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc is not None:
-            self._logf.close()
-        self.proc = None
-
-
-def run_cli(*args, check: bool = True, timeout: float = 180.0) -> subprocess.CompletedProcess:
-    cp = subprocess.run([sys.executable, "-m", "ppboost.cli", *map(str, args)], cwd=REPO,
-                        env=_env(), capture_output=True, text=True, timeout=timeout)
-    if check and cp.returncode != 0:
-        raise AssertionError(f"ppboost {args[0]} exited {cp.returncode}:\n{cp.stderr}")
-    return cp
+def _server(d: Path, workers: int = 1) -> ServerProcess:
+    """The service on ``d/models.db`` with this file's small --max-batch and body limit."""
+    return ServerProcess(d / "models.db", d / "admin.tok", d / "server.log", workers=workers,
+                         extra=["--max-batch", str(MAX_BATCH), "--max-body-bytes", str(MAX_BODY)])
 
 
 # ---------------------------------------------------------------------------
@@ -103,14 +39,8 @@ def run_cli(*args, check: bool = True, timeout: float = 180.0) -> subprocess.Com
 def world(tmp_path_factory):
     """Models, inputs, an admin token and a running server with alice, bob (and carol's model)."""
     d = tmp_path_factory.mktemp("service")
-    admin = "admin-" + secrets.token_hex(16)
-    (d / "admin.tok").write_text(admin + "\n")
-    os.chmod(d / "admin.tok", 0o600)
-
-    Xb, yb = load_breast_cancer(return_X_y=True)
-    bc = xgb.train({"objective": "binary:logistic", "max_depth": 3, "eta": 0.5},
-                   xgb.DMatrix(Xb, yb), 10)
-    bc.save_model(d / "bc.json")
+    admin, _ = admin_file(d)
+    bc, Xb = breast_cancer_model(d, rounds=10)
     Xw, yw = load_wine(return_X_y=True)
     wine = xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3},
                      xgb.DMatrix(Xw, yw), 10)
@@ -119,16 +49,13 @@ def world(tmp_path_factory):
     rng = np.random.default_rng(0)
     qa = Xb[rng.choice(len(Xb), 20, replace=False)].copy()
     qa[rng.random(qa.shape) < 0.1] = np.nan            # missing values: default_left
-    with open(d / "alice.csv", "w") as f:            # header + empty cells for NaN
-        f.write(",".join(f"f{j}" for j in range(qa.shape[1])) + "\n")
-        for row in qa:
-            f.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+    write_csv(d / "alice.csv", qa)                   # header + empty cells for NaN
     qb = Xw[::20].copy()
     qb[1, 3] = np.nan
     (d / "bob.json").write_text(json.dumps([[None if np.isnan(v) else float(v) for v in r]
                                             for r in qb]))
 
-    server = ServerProcess(d / "models.db", d / "admin.tok", d / "server.log").start()
+    server = _server(d).start()
     w = dict(dir=d, admin=admin, bc=bc, wine=wine, Xb=Xb, Xw=Xw, qa=qa, qb=qb, server=server)
     try:
         for user, model in (("alice", "bc.json"), ("bob", "wine.json")):
@@ -145,10 +72,7 @@ def keysdoc(world, user):
 
 
 def http(world, method, path, token=None, **kw):
-    headers = dict(kw.pop("headers", {}))
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx.request(method, world["server"].url + path, headers=headers, timeout=60, **kw)
+    return world["server"].http(method, path, token, **kw)
 
 
 def info(world, user):
@@ -518,8 +442,7 @@ def test_replace_rotate_and_delete(world, capsys):
 def _restart(world, workers):
     d = world["dir"]
     world["server"].stop()
-    world["server"] = ServerProcess(d / "models.db", d / "admin.tok", d / "server.log",
-                                    workers=workers).start()
+    world["server"] = _server(d, workers=workers).start()
 
 
 def test_restart_keeps_data(world):
