@@ -132,6 +132,37 @@ def test_missing_values_and_categorical(kind):
     assert "[region:{1}]" in "".join(booster.get_dump())          # the dump names it
 
 
+@pytest.mark.parametrize("kind", ["vertical", "horizontal"])
+def test_histograms_in_small_feature_groups_give_the_same_model(kind, monkeypatch):
+    """With a group budget of 4 kB every cell's features go one or two at a time
+    (HistCell.groups): the model is still xgboost's, the transcript still the same for
+    two datasets of one shape, and each extra group costs its 2 rounds."""
+    from ppboost.tree.secure import histogram
+
+    def run(seed, budget):
+        monkeypatch.setattr(histogram, "GROUP_BYTES", budget)
+        rng = np.random.default_rng(seed)
+        df = _cat_frame(rng, 120)
+        y = ((df["age"] - 22) + df["dose"].fillna(5) * 0.5 + rng.normal(size=120) > 1.5
+             ).astype(np.float32).to_numpy()
+        data = ppboost.VerticalSplit({"a": (df[["age", "dose"]], y), "b": df[["region", "score"]]}) \
+            if kind == "vertical" else \
+            ppboost.HorizontalSplit({"a": (df.iloc[:70], y[:70]), "b": (df.iloc[70:], y[70:])})
+        params = _params("binary:logistic", max_cat_to_onehot=8, max_depth=3)
+        return data, params, ppboost.train(params, data, 2, verbose=False)
+
+    data, params, small = run(3, 4096)
+    pooled = data.pooled()
+    assert_same_model(small.reveal(), _reference(params, pooled, 2), pooled.dmatrix())
+    _, _, other = run(4, 4096)
+    _, _, whole = run(3, 1 << 30)
+    for name in small.stats["parties"]:
+        a, b = small.stats["parties"][name], other.stats["parties"][name]
+        assert a["transcript"] == b["transcript"]
+        assert a["by_step"]["histograms"]["rounds"] > whole.stats["parties"][name]["by_step"][
+            "histograms"]["rounds"]
+
+
 def test_transcript_identical_for_datasets_of_the_same_shape():
     def run(seed):
         rng = np.random.default_rng(seed)

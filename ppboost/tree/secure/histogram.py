@@ -16,6 +16,10 @@ feature j by bin (dummy first within its bin): sigma_j (:func:`prepare_cells`).
 
 The bin-end selection costs O(n m L) elements per level and non-owner; the
 dealer cannot stand in for a non-owner there (it knows the permutation).
+Steps 2-4 run on groups of a cell's features (:meth:`HistCell.groups`), so
+that no array of m_c x n' x cols is ever held at once: a group's stacked
+rows stay under :data:`GROUP_BYTES`; each group costs 2 rounds and one
+more masked copy of V.
 Measured (docs/protocols.md, "By step"): 550 MB per party per tree at
 25,000 x 300, depth 4, 128 bins, less than the split choice after it.
 """
@@ -48,22 +52,55 @@ class Hist:
     tot: np.ndarray
 
 
+#: Largest stacked array (features x padded rows x columns, 8 bytes each) one group
+#: of a cell's features may hold: a cell is processed in groups of features so that
+#: its histogram's memory stays bounded at any n (public: it depends on shapes only).
+GROUP_BYTES = 64 * 2 ** 20
+
+
 @dataclass(frozen=True)
 class HistCell:
     """One cell's public histogram shape and, on its owner, the permutations.
 
     ``B`` = max_j (bins_j + 1), ``npad`` = n_c + B padded rows, ``feats``,
-    ``mc`` = m_c; on the owner ``sigmas`` (m_c sorting permutations of the
-    padded rows) and ``select`` (the stacked selection permutation moving
-    each feature's B bin-end rows to the top), None elsewhere.
+    ``mc`` = m_c, ``n_bins`` (m_c,) the features' bins; on the owner
+    ``sigmas`` (m_c sorting permutations of the padded rows) and ``ends``
+    (per feature, the positions of its b_j + 1 bin ends in its sorted rows),
+    None elsewhere.
     """
 
     B: int
     npad: int
     feats: np.ndarray
     mc: int
+    n_bins: np.ndarray
     sigmas: list | None = None
-    select: np.ndarray | None = None
+    ends: list | None = None
+
+    def groups(self, cols: int) -> list:
+        """``[(t0, t1)]``: the cell's features in groups whose stacked array of ``cols``
+        columns fits :data:`GROUP_BYTES` (at least one feature each)."""
+        per = max(1, GROUP_BYTES // (self.npad * cols * 8))
+        return [(t, min(t + per, self.mc)) for t in range(0, self.mc, per)]
+
+    def select(self, t0: int, t1: int) -> np.ndarray:
+        """The owner's selection permutation of the group's stacked rows: the bin ends
+        of feature t at rows (t - t0) B .. (t - t0) B + b_t, unused filler rows for
+        k > b_t, then everything else (increasing)."""
+        npad, B = self.npad, self.B
+        used = np.zeros((t1 - t0) * npad, bool)
+        for t in range(t0, t1):
+            used[self.ends[t] + (t - t0) * npad] = True
+        free = np.flatnonzero(~used)
+        top, pos = [], 0
+        for t in range(t0, t1):
+            k = B - int(self.n_bins[t]) - 1
+            top += [self.ends[t] + (t - t0) * npad, free[pos:pos + k]]
+            pos += k
+        top = np.concatenate(top).astype(np.int64)
+        rest = np.ones(used.shape[0], bool)
+        rest[top] = False
+        return np.concatenate([top, np.flatnonzero(rest)])
 
 
 def prepare_cells(party: Party, plan, n_bins: np.ndarray, binned: dict) -> list:
@@ -74,47 +111,33 @@ def prepare_cells(party: Party, plan, n_bins: np.ndarray, binned: dict) -> list:
         nc, feats = int(cell.rows.shape[0]), cell.features
         B = int((n_bins[feats] + 1).max())
         npad, mc = nc + B, int(feats.shape[0])
+        nb = np.asarray(n_bins[feats], np.int64)
         if cell.owner != party.id:
-            out.append(HistCell(B, npad, feats, mc))
+            out.append(HistCell(B, npad, feats, mc, nb))
             continue
         bins = np.asarray(binned[ci], dtype=np.int64)
-        sig_stack, sel = [], []
-        used = np.zeros(mc * npad, bool)
-        for t, j in enumerate(feats.tolist()):
-            b = int(n_bins[j])
+        sigmas, ends = [], []
+        real = np.concatenate([np.ones(nc, np.int64), np.zeros(B, np.int64)])
+        for t in range(mc):
+            b = int(nb[t])
             padded = np.concatenate([bins[:, t], np.minimum(np.arange(B), b)])
-            real = np.concatenate([np.ones(nc, np.int64), np.zeros(B, np.int64)])
             sigma = np.argsort(padded * 2 + real, kind="stable")
-            sb = padded[sigma]
-            ends = np.searchsorted(sb, np.arange(b + 1), side="right") - 1
-            sig_stack.append(sigma + t * npad)
-            sel.append(ends + t * npad)
-            used[ends + t * npad] = True
-        sig_stack = np.concatenate(sig_stack)
-        # selection permutation: bin ends of block t at rows t*B .. t*B + b_j,
-        # unused filler rows for k > b_j, then everything else
-        free = np.flatnonzero(~used)
-        top, pos = [], 0
-        for t, j in enumerate(feats.tolist()):
-            k = B - int(n_bins[j]) - 1
-            top += [sel[t], free[pos:pos + k]]
-            pos += k
-        top = np.concatenate(top).astype(np.int64)
-        rest_mask = np.ones(mc * npad, bool)
-        rest_mask[top] = False
-        rest = np.flatnonzero(rest_mask)        # increasing, as setdiff1d gave
-        sigmas = [s - t * npad for t, s in enumerate(np.split(sig_stack, mc))]
-        out.append(HistCell(B, npad, feats, mc, sigmas, np.concatenate([top, rest])))
+            sigmas.append(sigma)
+            ends.append(np.searchsorted(padded[sigma], np.arange(b + 1), side="right") - 1)
+        out.append(HistCell(B, npad, feats, mc, nb, sigmas, ends))
     return out
 
 
 def _permutations(info: HistCell, cols: int):
-    """The public arguments (shape, count, kept rows) of the cell's two owner
-    permutations with ``cols`` columns: the sort (:func:`permute_many`) and
-    the bin-end selection (:func:`permute`).  :func:`cell_histogram` makes
-    exactly these calls and :func:`cell_requests` asks the dealer for them."""
-    return [((info.npad, cols), info.mc, None),
-            ((info.mc * info.npad, cols), 1, info.mc * info.B)]
+    """The public arguments (shape, count, kept rows) of the owner permutations of a
+    cell with ``cols`` columns, group by group: the sort (:func:`permute_many`) and the
+    bin-end selection (:func:`permute`).  :func:`cell_histogram` makes exactly these
+    calls and :func:`cell_requests` asks the dealer for them."""
+    out = []
+    for t0, t1 in info.groups(cols):
+        g = t1 - t0
+        out += [((info.npad, cols), g, None), ((g * info.npad, cols), 1, g * info.B)]
+    return out
 
 
 def cell_requests(owner: int, info: HistCell, cols: int) -> list:
@@ -126,27 +149,36 @@ def cell_requests(owner: int, info: HistCell, cols: int) -> list:
 def cell_histogram(party: Party, owner: int, info: HistCell, Vc: np.ndarray) -> np.ndarray:
     """Cumulative histograms at the bin ends of one cell: shares (m_c, B, cols).
 
-    Inputs: Vc (n_c, cols) shares of the cell's rows of V.  Opened: to the
-    owner X + a (uniform) per permutation, to everyone the uniformly random
-    tau of the owner permutations.  Cost: 2 rounds; per non-owner
-    (n_c + B)(m_c + 1) cols elements, per owner m_c (n_c + B + B) int32
-    indices to each other party (the selection publishes only the m_c B kept
-    rows, perm_select); offline (dealer -> owner) 2 m_c (n_c + B) cols elements.
+    Inputs: Vc (n_c, cols) shares of the cell's rows of V.  The features go in
+    groups (:meth:`HistCell.groups`, at most :data:`GROUP_BYTES` of stacked rows
+    each), each group with its own pair of owner permutations.  Opened: to the
+    owner X + a (uniform) per permutation, to everyone the uniformly random tau
+    of the owner permutations.  Cost: 2 rounds per group; per non-owner
+    (n_c + B)(m_c + r) cols elements for r groups, per owner m_c (n_c + B + B)
+    int32 indices to each other party (the selection publishes only the m_c B
+    kept rows, perm_select); offline (dealer -> owner) 2 m_c (n_c + B) cols
+    elements.
     """
-    B, mc, npad = info.B, info.mc, info.npad
+    B, npad = info.B, info.npad
     cols = Vc.shape[1]
-    (_, count, _), (_, _, rows) = _permutations(info, cols)
     X = np.concatenate([Vc, np.zeros((B, cols), np.uint64)], axis=0)
     mine = party.id == owner
-    sorted_ = permute_many(AShare(party, X), info.sigmas if mine else None, owner, count=count)
-    stacked = np.empty((mc * npad, cols), np.uint64)
-    for t, s in enumerate(sorted_):
-        ring.prefix_sum(s.value, out=stacked[t * npad:(t + 1) * npad])
-    # only the mc * B bin-end rows are kept: the owner publishes mc * B
-    # indices (not mc * npad) and non-owners expand only those rows of
-    # their output masks (perm_select)
-    sel = permute(AShare(party, stacked), info.select if mine else None, owner, rows=rows)
-    return sel.value.reshape(mc, B, cols)
+    out = np.empty((info.mc, B, cols), np.uint64)
+    calls = _permutations(info, cols)
+    for (t0, t1), (_, count, _), (_, _, rows) in zip(info.groups(cols), calls[0::2],
+                                                     calls[1::2]):
+        sorted_ = permute_many(AShare(party, X), info.sigmas[t0:t1] if mine else None, owner,
+                               count=count)
+        stacked = np.empty((count * npad, cols), np.uint64)
+        for t, s in enumerate(sorted_):
+            ring.prefix_sum(s.value, out=stacked[t * npad:(t + 1) * npad])
+        del sorted_
+        # only the bin-end rows are kept: the owner publishes count * B indices (not
+        # count * npad) and non-owners expand only those rows of their output masks
+        sel = permute(AShare(party, stacked), info.select(t0, t1) if mine else None, owner,
+                      rows=rows)
+        out[t0:t1] = sel.value.reshape(count, B, cols)
+    return out
 
 
 def histograms(party: Party, plan, cells: list, layout: TreeLayout, nodes: np.ndarray, gh,
