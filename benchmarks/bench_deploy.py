@@ -2,7 +2,7 @@
 
 Issue 11.  The XORBoost configuration (2 parties, vertical split 150 + 150
 columns, 25,000 x 300, depth 4, 128 bins, reg:squarederror, eta 0.3; data
-from ``synthetic()`` as in ``bench_training.py``) over 3 trees, run
+from ``common.synthetic()`` as in ``bench_training.py``) over 3 trees, run
 
 - **deployed**: one ``python -m ppboost party`` process per site and one
   ``python -m ppboost dealer`` (:mod:`ppboost.consortium`: a network
@@ -90,15 +90,6 @@ import numpy as np
 common.repo_on_path()
 
 PARAMS = {"objective": "reg:squarederror", "max_depth": 4, "max_bin": 128, "eta": 0.3}
-
-
-def synthetic(n, m, seed=0):
-    """The data of bench_training.py (same generator, same seed)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, m)).astype(np.float32)
-    w = rng.normal(size=min(m, 10))
-    y = (X[:, :w.shape[0]] @ w + 0.5 * np.sin(3 * X[:, 0]) + 0.1 * rng.normal(size=n))
-    return X, y.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- figures per party
@@ -334,7 +325,7 @@ def xorboost_run(rows, features, trees, timeout, root: Path, *, check_order=True
                  loopback=False) -> dict:
     import xgboost as xgb
 
-    X, y = synthetic(rows, features)
+    X, y = common.synthetic(rows, features)
     hosp, ins, (Xj, yj, names) = _site_frames(X, y, shuffle_seed=1)
     params = dict(PARAMS)
     dep = deployed(root / "xorboost", hosp, ins, params, trees, timeout)

@@ -34,19 +34,11 @@ import common
 import numpy as np
 
 
-def synthetic(n, m, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, m)).astype(np.float32)
-    w = rng.normal(size=min(m, 10))
-    y = (X[:, :w.shape[0]] @ w + 0.5 * np.sin(3 * X[:, 0]) + 0.1 * rng.normal(size=n))
-    return X, y.astype(np.float32)
-
-
 def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap", link=None, keep_stats=False):
     import xgboost as xgb
 
     import ppboost
-    X, y = synthetic(n, m, seed)
+    X, y = common.synthetic(n, m, seed)
     h = m // 2
     data = ppboost.VerticalSplit({"a": (X[:, :h], y), "b": X[:, h:]})
     params = {"objective": "reg:squarederror", "max_depth": depth, "max_bin": max_bin,

@@ -150,6 +150,20 @@ def write_json(path: Path, doc) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------- data
+
+def synthetic(n: int, m: int, seed: int = 0):
+    """The regression data of ``bench_training`` and ``bench_deploy``: ``n x m``
+    float32 normal features, a label linear in the first ``min(m, 10)`` plus
+    ``0.5 sin(3 x0)`` and a little noise; ``(X, y)``."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, m)).astype(np.float32)
+    w = rng.normal(size=min(m, 10))
+    y = (X[:, :w.shape[0]] @ w + 0.5 * np.sin(3 * X[:, 0]) + 0.1 * rng.normal(size=n))
+    return X, y.astype(np.float32)
+
+
 # --------------------------------------------------------------------------- timing
 
 def best_of(fn, reps: int, clock=time.perf_counter) -> float:
