@@ -424,16 +424,24 @@ def soak(url: str, users: list, *, seconds: float, clients: int, server_pid: int
                                           if base and end else None)}
 
 
-def run_soak(a, bench_run) -> None:
-    """``--soak``: 2 users, one HTTPS server (1 worker), :func:`soak`; emits the JSON."""
+def _model_and_admin(a, prefix: str):
+    """The benchmark's breast_cancer model (``a.trees`` trees of depth ``a.depth``) saved
+    as ``model.json`` in a fresh temporary directory, with an admin token in
+    ``admin.tok`` (0600); ``(booster, X, directory, admin token)``."""
     X, y = load_breast_cancer(return_X_y=True)
     bc = xgb.train({"objective": "binary:logistic", "max_depth": a.depth, "nthread": 2},
                    xgb.DMatrix(X, y), a.trees)
-    tmp = Path(tempfile.mkdtemp(prefix="ppboost-soak-"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     bc.save_model(tmp / "model.json")
     admin = secrets.token_hex(16)
     (tmp / "admin.tok").write_text(admin)
     os.chmod(tmp / "admin.tok", 0o600)
+    return bc, X, tmp, admin
+
+
+def run_soak(a, bench_run) -> None:
+    """``--soak``: 2 users, one HTTPS server (1 worker), :func:`soak`; emits the JSON."""
+    bc, X, tmp, admin = _model_and_admin(a, "ppboost-soak-")
     tls = make_tls(tmp)
     proxy = Proxy(str(tmp / "model.json"), key_bits=a.key_bits)
     max_batch = max(a.batch, 64)
@@ -495,13 +503,7 @@ def main(argv=None):
     if not schemes or set(schemes) - {"http", "https"}:
         ap.error(f"--schemes == {a.schemes!r}, must be http, https or both")
 
-    X, y = load_breast_cancer(return_X_y=True)
-    bc = xgb.train({"objective": "binary:logistic", "max_depth": a.depth, "nthread": 2},
-                   xgb.DMatrix(X, y), a.trees)
-    tmp = Path(tempfile.mkdtemp(prefix="ppboost-bench-"))
-    bc.save_model(tmp / "model.json")
-    admin = secrets.token_hex(16)
-    (tmp / "admin.tok").write_text(admin)
+    bc, X, tmp, admin = _model_and_admin(a, "ppboost-bench-")
 
     t0 = time.perf_counter()
     proxy = Proxy(str(tmp / "model.json"), key_bits=a.key_bits)
