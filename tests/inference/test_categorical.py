@@ -17,6 +17,8 @@ from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedR
 from ppboost.inference import container as fmt
 from ppboost.inference.model import MODEL_MAGIC, MODEL_SCHEMA, MODEL_VERSION
 
+from .helpers import count_ope_encryptions
+
 #: values every categorical column is also queried with: non-integers (truncated), -0.0,
 #: negatives and huge values (invalid: left), unseen categories, NaN (default side)
 EDGE = [0.0, -0.0, 0.5, 0.999, 1.0, 1.5, 2.0, 2.999, 3.0, 4.0, 5.0, 6.0, 7.0, 11.0, 12.0,
@@ -146,14 +148,7 @@ def test_category_intervals_are_encrypted_once_with_the_thresholds(monkeypatch):
                         xgb.DMatrix(df, label=(score > 0).astype(float),
                                     enable_categorical=True), 6)
     proxy = Proxy(booster, key_bits=1024)
-    from ppboost.crypto import ope as ope_mod
-    calls = []
-    orig = ope_mod.OPE.encrypt_float32
-
-    def counting(self, features, x):
-        calls.append(len(np.asarray(x).reshape(-1)))
-        return orig(self, features, x)
-    monkeypatch.setattr(ope_mod.OPE, "encrypt_float32", counting)
+    calls = count_ope_encryptions(monkeypatch)
     enr = proxy.enroll("carol")
     m = enr.model
     inner = m.left >= 0
@@ -169,6 +164,7 @@ def test_category_intervals_are_encrypted_once_with_the_thresholds(monkeypatch):
     assert np.all(proxy._cat_lo < proxy._cat_hi) and np.all(m.cat_lo < m.cat_hi)
     assert np.all(proxy._cat_lo == np.round(proxy._cat_lo))
     # the server's intervals decrypt to the categories of the JSON, node by node
+    from ppboost.crypto import ope as ope_mod
     ope = ope_mod.OPE(__import__("ppboost.crypto.prf", fromlist=["derive_key"]).derive_key(
         enr.keys.ope_key, b"ope"), 32, 48)
     from ppboost.crypto.floatbits import from_ordered_uint32

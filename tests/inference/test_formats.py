@@ -14,6 +14,8 @@ from ppboost.crypto.ope import MISSING_CT
 from ppboost.crypto.prf import derive_key
 from ppboost.inference import Client, EncryptedModel, EncryptedQuery, EncryptedResult, Proxy, UserKeys
 
+from .helpers import count_ope_encryptions
+
 
 @pytest.fixture(scope="module")
 def setup():
@@ -305,14 +307,7 @@ def test_slot_width_follows_the_margin_bound():
 
 def test_thresholds_encrypted_once_per_distinct_value(setup, monkeypatch):
     booster, X, proxy, a, b = setup
-    from ppboost.crypto import ope as ope_mod
-    calls = []
-    orig = ope_mod.OPE.encrypt_float32
-
-    def counting(self, features, x):
-        calls.append(len(np.asarray(x).reshape(-1)))
-        return orig(self, features, x)
-    monkeypatch.setattr(ope_mod.OPE, "encrypt_float32", counting)
+    calls = count_ope_encryptions(monkeypatch)
     enr = proxy.enroll("carol")
     inner = enr.model.left >= 0
     pairs = set(zip(proxy._feat[inner].tolist(), proxy._thr[inner].tolist()))
