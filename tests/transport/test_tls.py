@@ -301,18 +301,15 @@ def test_peer_not_listening(tmp_path):
     assert time.monotonic() - t < 3
 
 
-def test_wrong_key_for_certificate(federation):
+@pytest.mark.parametrize("me, key_of, exc, match", [
+    (2, 1, HandshakeError, "does the key belong to the certificate"),
+    (3, 2, ValueError, "me == 3, must be a participant id in 0..2"),
+], ids=["wrong_key_for_certificate", "bad_participant_id"])
+def test_connect_refused(federation, me, key_of, exc, match):
+    """``connect_tls(cfg, me, keys[key_of])`` on a 2-party federation raises ``exc``."""
     cfg, keys, socks = federation(2)
-    with pytest.raises(HandshakeError, match="does the key belong to the certificate"):
-        connect_tls(cfg, 2, keys[1])
-    for s in socks:
-        s.close()
-
-
-def test_bad_participant_id(federation):
-    cfg, keys, socks = federation(2)
-    with pytest.raises(ValueError, match="me == 3, must be a participant id in 0..2"):
-        connect_tls(cfg, 3, keys[2])
+    with pytest.raises(exc, match=match):
+        connect_tls(cfg, me, keys[key_of])
     for s in socks:
         s.close()
 
