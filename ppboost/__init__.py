@@ -12,6 +12,8 @@ Heavy modules (numba kernels, xgboost) are imported on first use.
 """
 from __future__ import annotations
 
+from ._lazy import lazy_getattr as _lazy_getattr
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -31,14 +33,7 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]  # noqa: PLE0605 - the lazy names
 
 
-def __getattr__(name):
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'ppboost' has no attribute {name!r}")
-    import importlib
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(globals(), _LAZY)
 
 
 def __dir__():

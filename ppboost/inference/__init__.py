@@ -36,6 +36,8 @@ loaded on first use, so that the service plumbing (:mod:`.store`,
 and gmpy2 code.
 """
 
+from .._lazy import lazy_getattr as _lazy_getattr
+
 _LAZY = {
     "Proxy": "ppboost.inference.proxy",
     "Enrollment": "ppboost.inference.proxy",
@@ -52,14 +54,7 @@ __all__ = ["Proxy", "Enrollment", "UserKeys", "EncryptedModel", "EncryptedQuery"
            "EncryptedResult", "Client", "FRAC_BITS", "SLOT_CHOICES"]
 
 
-def __getattr__(name):
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'ppboost.inference' has no attribute {name!r}")
-    import importlib
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(globals(), _LAZY)
 
 
 def __dir__():
