@@ -6,9 +6,12 @@ routes of :mod:`ppboost.inference.server` share.
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import get_type_hints
+
+from pydantic import BaseModel, Field, create_model
 
 from .service_config import OCTET
+from .store import ModelRecord
 
 __all__ = ["ErrorBody", "HealthBody", "ModelUpload", "ModelInfo", "UploadBody", "DeleteBody",
            "PredictRequest", "PredictBody", "error_responses", "body_spec"]
@@ -35,15 +38,10 @@ class ModelUpload(BaseModel):
     model: str = Field(description="base64 of EncryptedModel.to_bytes()")
 
 
-class ModelInfo(BaseModel):
-    user_id: str
-    version: str
-    n_features: int
-    n_outputs: int
-    key_fingerprint: str
-    size_bytes: int
-    created_at: float
-    updated_at: float
+#: the public facts of a stored model, field for field those of
+#: :class:`~ppboost.inference.store.ModelRecord` (one list of fields, kept by the store)
+ModelInfo = create_model("ModelInfo", __module__=__name__,
+                         **{name: (tp, ...) for name, tp in get_type_hints(ModelRecord).items()})
 
 
 class UploadBody(ModelInfo):
