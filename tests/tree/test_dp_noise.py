@@ -52,37 +52,35 @@ def _seeds(P, base):
     return [bytes([base + p]) * 16 for p in range(P)]
 
 
-@pytest.mark.parametrize("P", [2, 3])
-def test_exponential_parts_any_p_minus_1_give_exp_and_total_gamma(P):
-    parts, _, total, _, _, _ = _draws(P, "exponential", _seeds(P, 1))
-    # the opened total is the sum of every party's part (to the fixed-point rounding)
+def _check_parts(P, kind, seed_base, rest_dist, total_dist=None):
+    """``kind`` noise made in MPC by P parties: the opened total is the sum of every
+    party's part (to the fixed-point rounding), follows ``total_dist`` (if given), and
+    the sum without any one party's part follows ``rest_dist`` (KS p-value > 1e-3)."""
+    parts, _, total, _, _, _ = _draws(P, kind, _seeds(P, seed_base))
     assert np.abs(total - parts.sum(axis=0)).max() < P * 2.0 ** -BITS
-    # total over P parties: Gamma(P / (P - 1), scale)
-    assert stats.kstest(total, stats.gamma(P / (P - 1), scale=SCALE).cdf).pvalue > 1e-3
-    # without any one party's part: exactly the required Exp(scale)
+    if total_dist is not None:
+        assert stats.kstest(total, total_dist.cdf).pvalue > 1e-3
     for p in range(P):
         rest = parts.sum(axis=0) - parts[p]
-        assert stats.kstest(rest, stats.expon(scale=SCALE).cdf).pvalue > 1e-3
+        assert stats.kstest(rest, rest_dist.cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("P", [2, 3])
+def test_exponential_parts_any_p_minus_1_give_exp_and_total_gamma(P):
+    # total over P parties: Gamma(P / (P - 1), scale); any P - 1 parts: exactly Exp(scale)
+    _check_parts(P, "exponential", 1, stats.expon(scale=SCALE),
+                 total_dist=stats.gamma(P / (P - 1), scale=SCALE))
 
 
 @pytest.mark.parametrize("P", [2, 3])
 def test_gaussian_parts_any_p_minus_1_give_the_required_normal(P):
-    parts, _, total, _, _, _ = _draws(P, "gaussian", _seeds(P, 11))
-    assert np.abs(total - parts.sum(axis=0)).max() < P * 2.0 ** -BITS
-    sd_total = SCALE * math.sqrt(P / (P - 1))
-    assert stats.kstest(total, stats.norm(scale=sd_total).cdf).pvalue > 1e-3
-    for p in range(P):
-        rest = parts.sum(axis=0) - parts[p]
-        assert stats.kstest(rest, stats.norm(scale=SCALE).cdf).pvalue > 1e-3
+    _check_parts(P, "gaussian", 11, stats.norm(scale=SCALE),
+                 total_dist=stats.norm(scale=SCALE * math.sqrt(P / (P - 1))))
 
 
 @pytest.mark.parametrize("P", [2, 3])
 def test_laplace_parts_any_p_minus_1_give_the_required_laplace(P):
-    parts, _, total, _, _, _ = _draws(P, "laplace", _seeds(P, 21))
-    assert np.abs(total - parts.sum(axis=0)).max() < P * 2.0 ** -BITS
-    for p in range(P):
-        rest = parts.sum(axis=0) - parts[p]
-        assert stats.kstest(rest, stats.laplace(scale=SCALE).cdf).pvalue > 1e-3
+    _check_parts(P, "laplace", 21, stats.laplace(scale=SCALE))
 
 
 @pytest.mark.statistical
