@@ -1,6 +1,8 @@
 """Shared by the inference tests in this directory (``from .helpers import ...``)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 
@@ -16,3 +18,21 @@ def count_ope_encryptions(monkeypatch) -> list[int]:
         return orig(self, features, x)
     monkeypatch.setattr(ope_mod.OPE, "encrypt_float32", counting)
     return calls
+
+
+def run_in_threads(fn, n: int) -> tuple[list, list]:
+    """Call ``fn()`` in ``n`` threads started together; ``(results, exceptions)``, each
+    in the order the calls finished."""
+    outs, errs = [], []
+
+    def run():
+        try:
+            outs.append(fn())
+        except Exception as e:        # pragma: no cover - the caller reports it
+            errs.append(e)
+    ts = [threading.Thread(target=run) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return outs, errs

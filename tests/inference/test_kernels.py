@@ -1,11 +1,11 @@
 """The tree-walk kernel of ppboost.inference.evaluate on hand-built trees (also run without JIT)."""
-import threading
-
 import numpy as np
 import pytest
 
 from ppboost.crypto.ope import MISSING_CT
 from ppboost.inference.evaluate import walk
+
+from .helpers import run_in_threads
 
 
 def _no_cats(n_nodes):
@@ -68,18 +68,7 @@ def test_empty_query_and_concurrent_first_predict():
     assert c.decrypt(enr.model.predict(c.encrypt(X[:0]))).shape == (0,)
     model = EncryptedModel.from_bytes(enr.model.to_bytes())    # fresh lazy state
     q = c.encrypt(X[:8])
-    outs, errs = [], []
-
-    def run():
-        try:
-            outs.append(c.decrypt(model.predict(q)))
-        except Exception as e:        # pragma: no cover - reported below
-            errs.append(e)
-    ts = [threading.Thread(target=run) for _ in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    outs, errs = run_in_threads(lambda: c.decrypt(model.predict(q)), 4)
     assert not errs
     ref = b.predict(xgb.DMatrix(X[:8]))
     assert all(np.abs(o - ref).max() <= 1e-6 for o in outs)

@@ -1,11 +1,12 @@
 """ppboost.inference.server in-process: the model cache, first-call serialisation, the
 multi-worker listening socket."""
 import socket
-import threading
 import time
 
 from ppboost.inference.server import ModelCache, ServedModel, TcpConfig
 from ppboost.inference.store import ModelStore
+
+from .helpers import run_in_threads
 
 
 def _put(store, blob, fp="k"):
@@ -59,18 +60,7 @@ class _LazyModel:
 
 def test_first_predict_is_serialised():
     served = ServedModel(_LazyModel())
-    out, errs = [], []
-
-    def go():
-        try:
-            out.append(served.predict(1))
-        except Exception as e:  # pragma: no cover - the race this guards against
-            errs.append(e)
-    threads = [threading.Thread(target=go) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    out, errs = run_in_threads(lambda: served.predict(1), 8)   # the race this guards against
     assert errs == [] and out == [4] * 8 and served.model.calls == 8
 
 
