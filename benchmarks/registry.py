@@ -64,6 +64,16 @@ BENCHMARKS = {b.name: b for b in [
                          "{seconds_per_tree_total} s/tree total, {seconds_per_tree_online} s "
                          "online, plain xgboost {plain_xgboost_seconds_per_tree} s/tree",
                          needs="seconds_per_tree_total")),
+    Bench("training_links", "bench_training.py", ("--links", "5000x50x2"),
+          ("--links", "300x4x1"), timeout=3600.0, quick_timeout=300.0,
+          what="secure training over emulated links (local, 1gbit:10ms, 100mbit:50ms): "
+               "measured vs modelled from the local run",
+          figures=(Figure("secure training {rows} x {features} over {link}: measured "
+                          "{measured_seconds_per_tree} s/tree, replayed from the local run's "
+                          "traces {replayed_seconds_per_tree} s/tree (measured/replayed "
+                          "{measured_over_replayed}), the issue's formula "
+                          "{modelled_seconds_per_tree} s/tree ({measured_over_modelled})",
+                          ("links[*]",)),)),
     Bench("tree_plain", "bench_tree_plain.py", (), ("--quick",), timeout=1200.0,
           what="plain (numpy) tree backend vs xgboost hist",
           figures=(Figure("plain ppboost backend {rows} x {features}: {plain_s_per_tree} s/tree "

@@ -283,6 +283,7 @@ class _Window:
         return {"bytes_sent": st.total_sent - self.sent, "bytes_recv": st.total_recv - self.recv,
                 "messages": st.messages_sent - self.msgs, "rounds": st.rounds - self.rounds,
                 "transcript": list(st.transcript[self.k:]),
+                "times": list(st.times[self.k:]),
                 "by_step": {k: v for k, v in steps.items() if v["bytes"] or v["rounds"]}}
 
 
@@ -504,5 +505,6 @@ def run_dealer(job: Job, ep, *, names: list, checkpoint=None, resume: bool = Fal
     w = window.stats()
     out.update(peak_rss_bytes=peak_rss())
     out.update(bytes_sent=w["bytes_sent"], messages=w["messages"], rounds=w["rounds"],
-               transcript=w["transcript"], wall_seconds=time.perf_counter() - t0)
+               transcript=w["transcript"], times=w["times"],
+               wall_seconds=time.perf_counter() - t0)
     return out

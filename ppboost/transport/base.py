@@ -16,6 +16,7 @@ order of calls, which protocols keep data-independent.
 from __future__ import annotations
 
 import struct
+import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -106,6 +107,12 @@ class Stats:
     endpoint sent or received, in order; two runs on data of the same shape
     must produce equal transcripts.
 
+    ``times`` holds, for every transcript entry, ``(start, end)`` on the
+    monotonic clock: when the send or the receive was called and when it
+    returned (a receive waits for its message).  It is not part of the
+    transcript (it differs from run to run); the link model replays it
+    (:func:`ppboost.transport.link.replayed_seconds`).
+
     ``by_step`` breaks the bytes sent and the rounds down by protocol step:
     ``{step: {"bytes": ..., "rounds": ...}}`` for whatever code ran inside
     :meth:`step` (a round counts for the step in which it starts).
@@ -116,6 +123,7 @@ class Stats:
     messages_sent: int = 0
     rounds: int = 0
     transcript: list = field(default_factory=list)
+    times: list = field(default_factory=list)
     by_step: dict = field(default_factory=dict)
     _received_since_send: bool = True
     _step: str = "other"
@@ -205,8 +213,10 @@ class Endpoint(ABC):
         control): counted in the bytes and the transcript, but it starts no round.
         """
         self._check_peer(to)
+        t0 = time.monotonic()
         n = self._send(to, payload, move)
         self.stats.on_send(to, n, control)
+        self.stats.times.append((t0, time.monotonic()))
 
     def recv(self, frm: int):
         """Receive the next payload from ``frm``.
@@ -215,8 +225,10 @@ class Endpoint(ABC):
         seconds, or :class:`PeerFailed` if ``frm`` (or anyone) failed.
         """
         self._check_peer(frm)
+        t0 = time.monotonic()
         payload, n = self._recv(frm)
         self.stats.on_recv(frm, n)
+        self.stats.times.append((t0, time.monotonic()))
         return payload
 
     def broadcast(self, payload, to=None) -> None:

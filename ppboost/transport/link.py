@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-__all__ = ["Link", "Shaper", "modelled_seconds"]
+__all__ = ["Link", "Shaper", "modelled_seconds", "replayed_seconds"]
 
 _RATE = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
 _TIME = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -90,3 +90,53 @@ def modelled_seconds(link: Link, compute_seconds: float, stats: list,
     wire = max(max(s["bytes_sent"], s.get("bytes_recv", 0)) / link.bandwidth
                + s["rounds"] * delays_per_round * link.delay for s in stats)
     return compute_seconds + wire
+
+
+def replayed_seconds(link: Link, runs: list) -> float:
+    """The time an unshaped run would take over ``link``, by replaying its messages.
+
+    ``runs``: per participant ``{"me", "transcript", "times"}`` (a run's
+    ``model.stats`` parties and dealer, whose ``transcript`` entries are
+    ``(sender, receiver, nbytes)`` and ``times`` their ``(start, end)``).
+    Each participant keeps its own compute between messages (the gap from the
+    end of one send or receive to the start of the next, as measured), sends
+    without waiting, and receives a message once it has arrived: every
+    directed channel is a FIFO pipe as in :class:`Shaper` (``nbytes /
+    bandwidth`` on the wire, then the one-way delay).  Returns the latest
+    participant's finishing time, counted from the earliest first event.
+    """
+    events, clock, pos = {}, {}, {}
+    t0 = min(r["times"][0][0] for r in runs if r["times"])
+    for r in runs:
+        me = r["me"]
+        events[me] = list(zip(r["transcript"], r["times"]))
+        clock[me], pos[me] = t0, 0
+    last_end = {me: t0 for me in events}
+    free, queue = {}, {}
+    progress = True
+    while progress:
+        progress = False
+        for me, evs in events.items():
+            while pos[me] < len(evs):
+                (frm, to, n), (start, end) = evs[pos[me]]
+                gap = max(0.0, start - last_end[me])
+                if frm == me:                              # a send
+                    t = clock[me] + gap
+                    ch = (frm, to)
+                    done = max(t, free.get(ch, t0)) + n / link.bandwidth
+                    free[ch] = done
+                    queue.setdefault(ch, []).append(done + link.delay)
+                    clock[me] = t + (end - start)
+                else:                                      # a receive
+                    q = queue.get((frm, me))
+                    if not q:
+                        break                              # not sent yet: another's turn
+                    clock[me] = max(clock[me] + gap, q.pop(0))
+                last_end[me] = end
+                pos[me] += 1
+                progress = True
+    stuck = [me for me, evs in events.items() if pos[me] < len(evs)]
+    if stuck:
+        raise ValueError(f"the transcripts do not match up: participants {stuck} wait for "
+                         "messages nobody sent")
+    return max(clock.values()) - t0

@@ -58,3 +58,22 @@ def test_shaped_training_keeps_the_model_and_the_transcript():
     stats = list(local.stats["parties"].values()) + [local.stats["dealer"]]
     wire = modelled_seconds(link, 0.0, stats)
     assert shaped.stats["wall_seconds"] >= 0.5 * wire       # a lower bound, not a timing target
+
+
+def test_replay_of_a_ping_pong_and_a_one_way_burst():
+    """replayed_seconds on hand-made traces at 1000 B/s and 0.1 s one way.  Ping-pong:
+    0 computes 0.5 s and sends 1000 bytes (on the wire 1 s, arrives at 1.6); 1 then
+    computes 0.25 s and answers with 500 bytes (arrives at 2.45); 0 computes 0.1 s and
+    sends an empty note (arrives at 2.65), which 1 receives last: 2.65 s.  Burst: two
+    1000-byte sends queue on the channel: 2.1 s."""
+    from ppboost.transport.link import replayed_seconds
+    link = Link(1000.0, 0.1)
+    tr = [(0, 1, 1000), (1, 0, 500), (0, 1, 0)]
+    runs = [{"me": 0, "transcript": tr, "times": [(10.5, 10.5), (10.5, 11.0), (11.1, 11.1)]},
+            {"me": 1, "transcript": tr, "times": [(10.0, 10.6), (10.85, 10.85), (10.9, 10.95)]}]
+    assert replayed_seconds(link, runs) == pytest.approx(2.65, abs=1e-9)
+    assert replayed_seconds(Link(float("inf"), 0.0), runs) == pytest.approx(0.85, abs=1e-9)
+    burst = [{"me": p, "transcript": [(0, 1, 1000)] * 2, "times": [(0, 0)] * 2} for p in (0, 1)]
+    assert replayed_seconds(link, burst) == pytest.approx(2.1)
+    with pytest.raises(ValueError, match="nobody sent"):
+        replayed_seconds(link, [{"me": 0, "transcript": [(1, 0, 8)], "times": [(0, 0)]}])
