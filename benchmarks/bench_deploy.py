@@ -114,6 +114,7 @@ def _party_figures(st: dict, trees: int) -> dict:
         "dealer_expand_seconds": float(st["dealer_expand_seconds"]),
         "delivery_bytes": st.get("delivery_bytes"),
         "wall_seconds": float(st["wall_seconds"]),
+        "peak_rss_bytes (this participant's process)": st.get("peak_rss_bytes"),
         "trees": len(per),
     }
 
@@ -369,7 +370,9 @@ def xorboost_run(rows, features, trees, timeout, root: Path, *, check_order=True
             "parties": dep_parties,
             "process_seconds": dep["process_seconds"],
             "all_processes_seconds": dep["all_processes_seconds"],
-            "dealer": {"bytes_sent": dstats.get("bytes_sent"), "rounds": dstats.get("rounds")},
+            "dealer": {"bytes_sent": dstats.get("bytes_sent"), "rounds": dstats.get("rounds"),
+                       "peak_rss_bytes": dstats.get("peak_rss_bytes"),
+                       "max_unread_bytes": dstats.get("max_unread_bytes")},
             "cpu_all_processes (getrusage of the children)": dep["cpu_all_processes"],
             "cpu_per_participant (/proc/<pid>/stat, last sample)": dep["cpu_per_participant"],
             "load_average_before_after": dep["load_average_before_after"],
