@@ -332,12 +332,11 @@ class FederatedBackend(PlainBackend):
     def before_round(self, round: int) -> None:
         """Opens the round's secure-aggregation session (3 rounds; public keys and Shamir
         shares only).  A party missing from it is left out of this round."""
-        p = self.params
         self.round = round
         self.broken = False
         self.round_set = None
         self.tree_in_round = -1
-        slots = p.n_groups * p.max_depth + (1 if p.objective == "reg:squarederror" else 0)
+        slots = self._round_slots()
         fed = self.fed
         fed.sa.context = {"round": round}
         before = set(fed.alive)
@@ -345,6 +344,18 @@ class FederatedBackend(PlainBackend):
         if fed.is_server:
             for q in sorted(before - set(members)):
                 self._event(q, "before the round's trees", None)
+
+    def _round_slots(self) -> int:
+        """Secure sums of one boosting round: one per level of every tree (+ the scale)."""
+        p = self.params
+        return p.n_groups * p.max_depth + (1 if p.objective == "reg:squarederror" else 0)
+
+    def _level_vector(self, hist, miss, tot) -> np.ndarray:
+        """This party's (S, W) uint64 vector of a level: G | H per bin, missing counts, node
+        G, H (the differentially private backend adds its noise parts here)."""
+        return np.concatenate([_enc(hist[:, :, 0], self.f_g), _enc(hist[:, :, 1], self.f_h),
+                               miss, _enc(tot[:, :1], self.f_g), _enc(tot[:, 1:], self.f_h)],
+                              axis=1)
 
     def _event(self, q, phase, level, group=None):
         self.fed.events.append({"party": self.fed.ep.name(q), "id": int(q), "round": self.round,
@@ -418,9 +429,7 @@ class FederatedBackend(PlainBackend):
                 hist, miss, tot = local_histograms(self.codes, rows, sl[rows], g, h, self.offs,
                                                    self.layout.n_bins, S, self.threads,
                                                    self.has_missing)
-            vec = np.concatenate([_enc(hist[:, :, 0], self.f_g), _enc(hist[:, :, 1], self.f_h),
-                                  miss, _enc(tot[:, :1], self.f_g), _enc(tot[:, 1:], self.f_h)],
-                                 axis=1)
+            vec = self._level_vector(hist, miss, tot)
             agg = self._sum(vec, f"tree {group}, level {nodes.level}", nodes.level, group)
         else:                                  # every node of the level above stopped
             agg = None
