@@ -10,26 +10,31 @@ Phases of a data party:
 
 1. **agree**: the same announcement as the MPC mode
    (:mod:`ppboost.training.agree`); then :func:`check_federated` refuses
-   anything but a horizontal split of 3 or more parties, with the same
-   message at every participant.
+   anything but a horizontal split of 3 or more parties (2 or more with
+   differential privacy), and :func:`federated_dp_plan` a DP configuration
+   that cannot be used, with the same message at every participant.
 2. **set-up** (one secure-aggregation session, :mod:`ppboost.mpc.secagg`):
    the federated sketch gives the cuts (:mod:`ppboost.tree.federated_binning`),
    then the pooled label statistics give the intercept.  Every party must
-   take part: a drop here stops the job.
-3. **train**: the grower on the :class:`~ppboost.tree.federated.FederatedBackend`:
-   one session per boosting round, one secure sum per level.  The analyst
-   is the aggregation server: it alone receives the sums, chooses the
-   splits, and tells everyone the decisions and leaf values.
+   take part: a drop here stops the job.  With DP neither: the cuts are the
+   public ones of the job's bounds and the intercept the public base_score.
+3. **train**: the grower on the :class:`~ppboost.tree.federated.FederatedBackend`
+   (with DP :class:`~ppboost.tree.federated_dp.DPFederatedBackend`: every
+   party's noise part on its sums before the secure sum, and one more sum
+   per tree for the leaves): one session per boosting round, one secure sum
+   per level.  The analyst is the aggregation server: it alone receives the
+   sums, chooses the splits, and tells everyone the decisions and leaf values.
 4. **deliver**: nothing to send; the analyst already holds the model.
 
 The dealer takes part in the agreement only (it has nothing to do here) and
 leaves.  What each participant learns is in :mod:`ppboost.tree.federated`
 and in the README's threat model.
 
-Two parties are refused: the sum of two histograms minus your own is the
-other party's histogram, so secure aggregation would hide nothing.  That
-needs differential-privacy noise on the sums, which ppboost does not
-implement yet.
+Two parties are refused without differential privacy: the sum of two
+histograms minus your own is the other party's histogram, so secure
+aggregation would hide nothing.  With ``dp=ppboost.DP(...)`` two parties are
+accepted: what the analyst then gets is the other party's histogram plus
+N(0, sigma^2) noise that the other party drew (:mod:`ppboost.tree.federated_dp`).
 """
 from __future__ import annotations
 
@@ -45,35 +50,52 @@ import numpy as np
 from ..errors import AgreementError, JobError, ProtocolError
 from ..tree.params import TreeParams
 
-__all__ = ["FederatedModel", "check_federated", "train_federated_party", "run_federated_party",
-           "run_federated_dealer", "run_federated_outsider", "TWO_PARTIES"]
+__all__ = ["FederatedModel", "check_federated", "federated_dp_plan", "train_federated_party",
+           "run_federated_party", "run_federated_dealer", "run_federated_outsider", "TWO_PARTIES"]
 
 #: fault injection for the deployment tests: "round:level" makes this party's process
 #: SIGKILL itself where ``leave_at`` would leave (see :func:`train_federated_party`)
 FAULT_ENV = "PPBOOST_FAULT_DIE_AT"
 
-TWO_PARTIES = ("mode='federated' with 2 parties is refused: the sum of the two histograms minus "
-               "your own is the other party's histogram, so secure aggregation would hide "
-               "nothing. It would need differential-privacy noise on the federated sums, which "
-               "ppboost does not implement yet; use mode='mpc' (the default) with 2 parties, or "
-               "3 or more parties")
+TWO_PARTIES = ("mode='federated' with 2 parties is refused without differential privacy: the "
+               "sum of the two histograms minus your own is the other party's histogram, so "
+               "secure aggregation would hide nothing. With differential-privacy noise on the "
+               "federated sums 2 parties are accepted: pass dp=ppboost.DP(epsilon, delta, "
+               "bounds=...) (a job's \"dp\" object); or use mode='mpc' (the default) with 2 "
+               "parties, or 3 or more parties")
 
 
 def check_federated(kind: str, n_parties: int, error=JobError, dp=None,
                     analyst_is_party: bool = True) -> None:
-    """Refuse what federated mode cannot do safely: raises ``error`` with the reason."""
+    """Refuse what federated mode cannot do safely: raises ``error`` with the reason.
+
+    2 parties only with differential privacy (``dp`` private), 3 or more otherwise."""
     if kind != "horizontal":
         raise error(f"mode='federated' needs a horizontal split (every party holds whole rows "
                     f"with every column and the labels), got a {kind} split; use mode='mpc'")
-    if dp is not None and getattr(dp, "private", True):
-        raise error("differential privacy is not built for mode='federated' (ppboost.DP "
-                    "applies to mode='mpc'); the federated sums would need their own noise")
-    if n_parties < 3:
+    private = dp is not None and getattr(dp, "private", True)
+    if n_parties < (2 if private else 3):
         raise error(TWO_PARTIES if n_parties == 2 else
-                    f"mode='federated' needs 3 or more parties, got {n_parties}")
+                    f"mode='federated' needs 3 or more parties (2 or more with differential "
+                    f"privacy), got {n_parties}")
     if not analyst_is_party:
         raise error("mode='federated' needs the analyst to be a data party (it is the "
                     "aggregation server and contributes its own rows)")
+
+
+def federated_dp_plan(job, info: dict, n_parties: int):
+    """The run's :class:`~ppboost.tree.federated_dp.FederatedDPPlan` from the agreed public
+    facts, or None without DP.  Raises :class:`~ppboost.dp.DPError` (the same at every
+    participant, before anything is shared): a missing bound, a budget too small, ..."""
+    if job.dp is None or not job.dp.private:
+        return None
+    from ..tree.federated_dp import plan_federated
+    from ..tree.secure.dp import public_cuts
+    params = job.tree_params
+    public_cuts(job.dp, info["feature_names"], info["feature_types"], job.categorical,
+                params.max_bin)
+    return plan_federated(job.dp, params, int(info["n_rows"]), int(info["n_features"]),
+                          job.num_boost_round * params.n_groups, int(n_parties))
 
 
 @dataclass
@@ -93,13 +115,18 @@ class FederatedModel:
     feature_names: list
     stats: dict = field(default_factory=dict)
     dropouts: list = field(default_factory=list)
+    #: differential privacy: the booster attributes of
+    #: :meth:`ppboost.tree.federated_dp.FederatedDPPlan.attributes`
+    dp: dict | None = None
 
     @property
     def num_trees(self) -> int:
         return len(self.trees)
 
     def reveal(self):
-        """The model as an ``xgboost.Booster`` (cover and gain 0, as in the MPC mode)."""
+        """The model as an ``xgboost.Booster`` (cover and gain 0, as in the MPC mode); a
+        differentially private one carries ``attr("dp_epsilon")`` (the accountant's spend),
+        ``"dp_delta"``, ``"dp_mechanism"`` and ``"dp_params"`` (JSON)."""
         from ..tree.export import to_booster
         booster = to_booster(self.trees, self.params, self.base, n_features=len(self.n_bins),
                              categorical=self.categorical)
@@ -107,6 +134,8 @@ class FederatedModel:
         if self.feature_names and list(self.feature_names) != default:
             booster.feature_names = list(self.feature_names)
             booster.feature_types = ["c" if c else "q" for c in self.categorical]
+        if self.dp:
+            booster.set_attr(**self.dp)
         return booster
 
 
@@ -180,8 +209,14 @@ def _intercept(fed, params: TreeParams, y: np.ndarray, n_total: int, everyone):
 
 
 def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
-                          threads=None, leave_at=None, audit: bool = False) -> dict:
+                          threads=None, leave_at=None, audit: bool = False, dp_plan=None,
+                          noise_rng=None) -> dict:
     """Phases 2-3 for this party; returns the trees (at the analyst) and the stats.
+
+    ``dp_plan``: the run's :class:`~ppboost.tree.federated_dp.FederatedDPPlan`
+    (differential privacy; public cuts and base_score, noisy sums) or None;
+    ``noise_rng``: then this party's own stream for its noise parts (default: a
+    fresh :class:`~ppboost.crypto.prg.PRG`).
 
     ``leave_at`` (tests only): ``(round, level)``, this party leaves before sending its
     sum of that level of the round's first tree (level -1: before the round starts),
@@ -194,6 +229,9 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     from ..tree.plain import _check_onehot
 
     params = job.tree_params
+    if dp_plan is not None and params.base_score is None:
+        import dataclasses  # the label mean would be released unnoised
+        params = dataclasses.replace(params, base_score=0.5)
     parties = list(range(ep.n_parties))
     server = names.index(job.analyst)
     n_total = int(info["n_rows"])
@@ -212,12 +250,26 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
         return {"left": "binning", "fed": fed, "trees": [], "per_tree": [], "t_start": t_start,
                 "setup_seconds": 0.0, "setup_bytes_sent": ep.stats.total_sent, "binning": {},
                 "dropouts": [], "secagg_drops": []}
-    mapper, bin_stats = federated_cuts(fed, X, categorical, params.max_bin, threads)
+    if dp_plan is None:
+        mapper, bin_stats = federated_cuts(fed, X, categorical, params.max_bin, threads)
+    else:                                       # public cuts from the job's bounds: no sketch
+        from ..tree.binning import BinMapper
+        from ..tree.secure.dp import public_cuts
+        pub = public_cuts(job.dp, info["feature_names"], info["feature_types"], job.categorical,
+                          params.max_bin)
+        mapper, bin_stats = BinMapper(tuple(pub[j] for j in range(X.shape[1]))), {"public": True}
     _check_onehot(mapper, params)
     codes = bin_codes(X, mapper, threads)
     base, base_repr = _intercept(fed, params, np.asarray(view.y), n_total, parties)
-    backend = FederatedBackend(fed, codes, np.asarray(view.y), params, mapper, n_total, base,
-                               threads=threads, kernel_lock=lock)
+    if dp_plan is None:
+        backend = FederatedBackend(fed, codes, np.asarray(view.y), params, mapper, n_total, base,
+                                   threads=threads, kernel_lock=lock)
+    else:
+        from ..crypto.prg import PRG
+        from ..tree.federated_dp import DPFederatedBackend
+        backend = DPFederatedBackend(fed, codes, np.asarray(view.y), params, mapper, n_total,
+                                     base, dp_plan, PRG() if noise_rng is None else noise_rng,
+                                     threads=threads, kernel_lock=lock)
     setup_seconds = time.perf_counter() - t_start
     setup_bytes = ep.stats.total_sent
 
@@ -277,7 +329,8 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     return {"trees": trees, "base": base_repr, "n_bins": mapper.n_bins, "categorical": categorical,
             "setup_seconds": setup_seconds, "setup_bytes_sent": setup_bytes, "per_tree": per_tree,
             "binning": bin_stats, "t_start": t_start, "dropouts": list(fed.events),
-            "secagg_drops": list(fed.sa.drops), "left": left, "fed": fed}
+            "secagg_drops": list(fed.sa.drops), "left": left, "fed": fed, "params": params,
+            "dp": None if dp_plan is None else dp_plan.attributes()}
 
 
 def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool = False,
@@ -301,6 +354,7 @@ def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool
                     job.analyst in names[:ep.n_parties])
     if error is not None:                  # pragma: no cover - check() raised it already
         raise error
+    dp_plan = federated_dp_plan(job, info, ep.n_parties)     # same verdict at every participant
     rng = PRG(seed if seed is not None else os.urandom(16))
     site, info = align(ep, job, info, site, names, rng)
     setup_stats = setup.stats()
@@ -312,7 +366,8 @@ def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool
                              f"ppboost federated training ({me})")
     try:
         out = train_federated_party(ep, job, info, view, names, progress=progress,
-                                    leave_at=leave_at, threads=threads)
+                                    leave_at=leave_at, threads=threads, dp_plan=dp_plan,
+                                    noise_rng=PRG(rng.uint64(2).tobytes()))
     finally:
         progress.close()
     train_stats = window.stats()
@@ -325,9 +380,9 @@ def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool
                  delivery_bytes=0, wall_seconds=time.perf_counter() - t0)
     model = None
     if out["fed"].is_server and out["left"] is None:
-        model = FederatedModel(params, out["trees"], out["base"], out["n_bins"],
+        model = FederatedModel(out["params"], out["trees"], out["base"], out["n_bins"],
                                out["categorical"], list(info["feature_names"]),
-                               dropouts=out["dropouts"])
+                               dropouts=out["dropouts"], dp=out["dp"])
     return {"stats": stats, "model": model}
 
 
@@ -344,6 +399,7 @@ def run_federated_outsider(job, ep, *, names: list, role: str, checkpoint=None) 
     info = _agree.check(facts, names, job, ep.dealer_id)
     check_federated(info["kind"], ep.n_parties, AgreementError, job.dp,
                     job.analyst in names[:ep.n_parties])
+    federated_dp_plan(job, info, ep.n_parties)       # the parties' verdict, here too
     w = _Window(ep).stats()
     return {"mode": "federated", "offline_seconds": 0.0, "requests": 0, "bytes_sent": 0,
             "messages": 0, "rounds": 0, "transcript": w["transcript"], "per_tree": [],

@@ -91,10 +91,12 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         transport, e.g. ``"1gbit:10ms"`` (per-channel bandwidth and one-way
         delay, :mod:`ppboost.transport.link`); ``None`` / ``"local"``: none.
     mode : ``"mpc"`` (default: the secret-shared training above) or
-        ``"federated"``: a horizontal split of 3 or more parties whose
-        histograms are summed by secure aggregation, the analyst choosing
-        the splits in the clear (:mod:`ppboost.training.federated`); it
-        returns a :class:`~ppboost.training.federated.FederatedModel`.
+        ``"federated"``: a horizontal split of 3 or more parties (2 or more
+        with ``dp``) whose histograms are summed by secure aggregation, the
+        analyst choosing the splits in the clear
+        (:mod:`ppboost.training.federated`; with ``dp`` every party adds its
+        noise part first, :mod:`ppboost.tree.federated_dp`); it returns a
+        :class:`~ppboost.training.federated.FederatedModel`.
     """
     from ..data import Split
     from ..transport.link import Link
@@ -123,6 +125,12 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
     if mode == "federated":
         from .federated import check_federated
         check_federated(data.kind, len(names), dp=dp)
+        if dp is not None and dp.private:      # the federated DP plan and public cuts, here
+            from ..tree.federated_dp import plan_federated
+            from ..tree.secure.dp import public_cuts
+            public_cuts(dp, data.feature_names, data.feature_types, data.categories, p.max_bin)
+            plan_federated(dp, p, data.n_rows, len(data.feature_names),
+                           int(num_boost_round) * p.n_groups, len(names))
     elif dp is not None and dp.private:        # the DP plan and the public cuts, checked here
         from ..tree.secure.dp import plan_run, public_cuts
         public_cuts(dp, data.feature_names, data.feature_types, data.categories, p.max_bin)

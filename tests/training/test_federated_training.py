@@ -118,8 +118,8 @@ def test_categorical_and_missing_values_four_parties():
 
 def test_two_parties_are_refused_without_dp():
     data, _, _, _ = _data(1, n_parties=2)
-    with pytest.raises(JobError, match="2 parties is refused.*differential-privacy noise.*not "
-                                       "implement"):
+    with pytest.raises(JobError, match="2 parties is refused without differential privacy.*"
+                                       "2 parties are accepted: pass dp=ppboost.DP"):
         ppboost.train(_params("binary:logistic"), data, 2, mode="federated", verbose=False)
 
 
