@@ -139,7 +139,7 @@ grid (2^-20 for split utilities, 2^-fo for leaves); the guarantee is the
 continuous mechanism's.
 
 
-For the federated mode: docs/protocols.md, "Differential privacy in federated mode".
+For the federated mode: :mod:`ppboost.tree.federated_dp` (docs/protocols.md, section 3b).
 """
 from __future__ import annotations
 
