@@ -494,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import faulthandler  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    if hasattr(signal, "SIGUSR1"):      # `kill -USR1 PID`: every thread's stack to stderr
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

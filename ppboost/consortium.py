@@ -168,6 +168,11 @@ class Consortium:
             try:
                 out, err = p.communicate(timeout=left)
             except subprocess.TimeoutExpired:
+                try:                                  # its threads' stacks, then kill it
+                    os.kill(p.pid, signal.SIGUSR1)
+                    time.sleep(1.0)
+                except OSError:
+                    pass
                 os.killpg(p.pid, signal.SIGKILL)
                 out, err = p.communicate()
                 err += f"\n[test harness: killed after {timeout:.0f} s]"

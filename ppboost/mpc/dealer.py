@@ -32,9 +32,11 @@ could pile up.  The dealer therefore keeps at most ``window_bytes``
 every party acknowledges what it has read in steps of a quarter window (a
 small ``__ack__`` control message, counted in bytes but not as a round),
 and the dealer waits for an acknowledgement before a message that would
-overfill a party's window.  It always sends while less than a quarter
-window is unacknowledged, so a party waiting for material is never left
-without it (no deadlock, even for one message larger than the window).
+overfill a party's window (at most the transport's timeout: a party that
+reads nothing for that long has stalled, and the dealer stops naming it).
+It always sends while less than a quarter window is unacknowledged, so a
+party waiting for material is never left without it (no deadlock, even for
+one message larger than the window).
 The acknowledgement points depend only on the public message sizes, so the
 transcript stays data-independent.
 
@@ -180,7 +182,7 @@ class DealerSession:
     """
 
     def __init__(self, endpoint, prgs, kinds: Registry, own_seed: bytes | None = None,
-                 window_bytes: int = WINDOW_BYTES, idle_timeout: float = 3600.0):
+                 window_bytes: int = WINDOW_BYTES):
         self.ep = endpoint
         self.n_parties = endpoint.n_parties
         self.prgs = prgs
@@ -188,7 +190,6 @@ class DealerSession:
         self.own = PRG(own_seed)  # the dealer's private randomness (e.g. the bits of daBits)
         self.elements_sent = 0
         self.window = _check_window(window_bytes)
-        self.idle_timeout = idle_timeout
         self._sent = [0] * self.n_parties         # material bytes sent / acknowledged per party
         self._acked = [0] * self.n_parties
         self.max_unread = 0                       # the most ever in flight to one party
@@ -259,7 +260,12 @@ class DealerSession:
         first are kept for the request loop)."""
         t0 = time.perf_counter()
         while True:
-            msg = _wait_message(self.ep, p, self.idle_timeout, "acknowledgement")
+            try:        # the transport's timeout, as for any peer: a party reads its material
+                msg = self.ep.recv(p)          # as it computes, so a silent one has stalled
+            except TransportTimeout:
+                raise TransportTimeout(
+                    f"dealer: {self.ep.name(p)} read none of its pending material for "
+                    f"{self.ep.timeout:.1f}s (stalled or dead)") from None
             self.ack_wait += time.perf_counter() - t0
             t0 = time.perf_counter()
             kind, params = _parse(msg, p)
@@ -316,7 +322,7 @@ def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float =
     for p in range(n):
         endpoint.send(p, bytes(seeds[p]))
     session = DealerSession(endpoint, [PRG(s) for s in seeds], kinds, own_seed,
-                            window_bytes, idle_timeout)
+                            window_bytes)
     stats = {"offline_seconds": 0.0, "requests": 0, "by_kind": {}, "seconds_by_kind": {}}
     while True:
         if session.requests:
