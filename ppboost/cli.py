@@ -497,7 +497,10 @@ def main(argv: list[str] | None = None) -> int:
     import faulthandler  # noqa: PLC0415
     import signal  # noqa: PLC0415
     if hasattr(signal, "SIGUSR1"):      # `kill -USR1 PID`: every thread's stack to stderr
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        try:
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (AttributeError, ValueError, OSError):   # stderr without a file descriptor
+            pass
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

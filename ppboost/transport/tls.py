@@ -40,13 +40,15 @@ Failures, all naming the participant concerned:
   later ``recv`` from anyone (messages already received are still delivered),
   as in the in-process transport;
 * a ``send`` that makes no progress for ``timeout`` seconds -> :class:`TransportTimeout`;
+  a send still under way when a failure arrives stops within 0.2 s with
+  :class:`PeerFailed` (a large frame to a slow reader never outlives the others' abort);
 * set-up problems (peer not listening, certificate from another CA, identity
   mismatch, set-up slower than ``connect_timeout``) -> :class:`HandshakeError`.
 
 ``send`` does not wait for the receiver's ``recv``: the receiver's reader
 thread queues incoming frames in memory (unbounded, like the in-process
 transport), so only a peer whose process is stopped or unreachable can block
-a sender, and then for at most ``timeout`` seconds per 256 KiB chunk.
+a sender, and then for at most ``timeout`` seconds without progress.
 
 Call :meth:`TLSEndpoint.close` when done (it says goodbye so peers do not
 mistake a finished participant for a dead one) or :meth:`TLSEndpoint.abort`
@@ -70,6 +72,7 @@ import time
 from .base import Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, decode
 from .config import FederationConfig
 from .tls_channel import ABORT, BYE, CHUNK, SETUP, ChannelClosed, encode_parts
+from .tls_channel import Cancelled as _Cancelled
 from .tls_mesh import HandshakeError, connect_mesh
 
 __all__ = ["TLSEndpoint", "HandshakeError", "connect_tls"]
@@ -232,7 +235,12 @@ class TLSEndpoint(Endpoint):
             raise TransportError(f"{self.name(self.me)}: send on a closed endpoint")
         parts = encode_parts(payload)
         try:
-            self._ch[to].send_frame(*parts)
+            self._ch[to].send_frame(*parts, cancel=lambda: self._send_cancelled(to),
+                                    stall=self.timeout)
+        except _Cancelled:
+            why = self._failure if self._failed.is_set() else self._peer_failure.get(to)
+            raise PeerFailed(f"{self.name(self.me)} stopped sending to {self.name(to)}: "
+                             f"{why}") from None
         except TimeoutError:
             raise TransportTimeout(
                 f"{self.name(self.me)} could not send to {self.name(to)} for {self.timeout:.1f}s: "
@@ -241,6 +249,11 @@ class TLSEndpoint(Endpoint):
             raise PeerFailed(f"{self.name(self.me)} could not send to {self.name(to)}: {exc} "
                              f"({self.name(to)} died or closed its endpoint)") from None
         return sum(memoryview(p).nbytes for p in parts)
+
+    def _send_cancelled(self, to: int) -> bool:
+        """A frame being sent stops between records once a failure would stop a receive:
+        a large send to a slow reader never outlives the others' abort."""
+        return self._failed.is_set() or to in self._peer_failure
 
     def peer_info(self, p: int) -> dict:
         """TLS version, cipher suite and certificate identity of the connection to ``p``."""

@@ -22,7 +22,7 @@ import numpy as np
 from .base import TransportError, array_header, encode
 from .identity import identity_from_peercert
 
-__all__ = ["Channel", "ChannelClosed", "encode_parts", "setup_frame", "parse_setup",
+__all__ = ["Cancelled", "Channel", "ChannelClosed", "encode_parts", "setup_frame", "parse_setup",
            "ssl_reason", "CHUNK", "SETUP", "BYE", "ABORT"]
 
 _LEN = struct.Struct("<Q")
@@ -33,6 +33,13 @@ _MAX_FRAME = 1 << 36            # 64 GiB: refuse absurd lengths instead of alloc
 CHUNK = 1 << 18
 _HEAD = 512                     # frames up to this size arrive as bytes; larger ones are placed
 _ALIGN = 64                     # ... so that their array data starts 64-byte aligned
+
+
+_POLL = 0.2                     # seconds between a blocked send's looks at cancel()
+
+
+class Cancelled(Exception):
+    """A frame's sending stopped part-way (:meth:`Channel.send_frame`'s ``cancel``)."""
 
 
 class ChannelClosed(Exception):
@@ -107,11 +114,15 @@ class Channel:
         return identity_from_peercert(self.obj.getpeercert())
 
     # ---------------------------------------------------------------- frames
-    def send_frame(self, *parts, deadline=None) -> None:
+    def send_frame(self, *parts, deadline=None, cancel=None, stall=None) -> None:
         """Length-prefix and send one frame whose body is the concatenation of ``parts``.
 
         Parts are bytes-like; they are encrypted in place (no concatenation copy)
-        in records of at most ``CHUNK`` bytes.
+        in records of at most ``CHUNK`` bytes.  With ``cancel`` (a callable) and
+        ``stall`` (seconds), the socket is written in polls of ``_POLL`` seconds:
+        ``cancel()`` saying True raises :class:`Cancelled` (the connection is then
+        unusable, which only happens when the run has failed), and no progress for
+        ``stall`` seconds raises ``TimeoutError``.
         """
         views = [memoryview(p).cast("B") for p in parts]
         n = sum(v.nbytes for v in views)
@@ -132,8 +143,26 @@ class Channel:
                 with self.ssl_lock:
                     self.obj.write(piece)
                     data = self.out.read()
-                self._settimeout(deadline)
-                self.sock.sendall(data)
+                if cancel is None:
+                    self._settimeout(deadline)
+                    self.sock.sendall(data)
+                else:
+                    self._send_polled(data, cancel, stall)
+
+    def _send_polled(self, data, cancel, stall: float) -> None:
+        view, last = memoryview(data), time.monotonic()
+        while view.nbytes:
+            self.sock.settimeout(_POLL)
+            try:
+                n = self.sock.send(view)
+            except TimeoutError:
+                n = 0
+            if n:
+                view, last = view[n:], time.monotonic()
+            elif cancel():
+                raise Cancelled("the send was cancelled")
+            elif time.monotonic() - last >= stall:
+                raise TimeoutError(f"no progress for {stall:.1f}s")
 
     def _target(self) -> memoryview:
         """Where the next plaintext bytes go: length prefix, frame head, or frame body."""

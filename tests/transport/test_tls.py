@@ -495,3 +495,39 @@ def test_port_zero_needs_a_listen_socket(tmp_path):
         connect_tls(cfg, 0, keys[0])
     with pytest.raises(ValueError, match="port 0 in the config for party 0, party 1: dealer cannot connect"):
         connect_tls(cfg, 2, keys[2])
+
+
+def test_a_blocked_send_stops_when_another_participant_fails(federation):
+    """Party 1 stops reading (its reader frozen, as in a stopped process) while party 0
+    sends it 64 MB; party 2 then raises.  Party 0's send, which could wait up to the
+    10 s timeout without progress, stops with party 2's failure within a second."""
+    frozen, release = threading.Event(), threading.Event()
+    took = {}
+
+    def fn(ep):
+        if ep.me == 1:
+            with ep._ch[0].ssl_lock:
+                frozen.set()
+                release.wait(20)
+            return None
+        if ep.me == 2:
+            frozen.wait(10)
+            time.sleep(1.0)
+            raise ValueError("boom in party 2")
+        if ep.me == 0:
+            frozen.wait(10)
+            t = time.monotonic()
+            try:
+                ep.send(1, np.zeros(64 << 20, dtype=np.uint8))
+            finally:
+                took[0] = time.monotonic() - t
+                release.set()
+        return None
+
+    cfg, keys, socks = federation(3, timeout=10)
+    _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 4)
+    assert isinstance(errs[2], ValueError)
+    assert isinstance(errs[0], PeerFailed), errs[0]
+    assert "party 0 stopped sending to party 1: party 2 failed: ValueError: boom in party 2" \
+        in str(errs[0])
+    assert took[0] < 3.0
