@@ -85,11 +85,25 @@ def run(n, m, trees, depth=4, max_bin=128, seed=0, phase="overlap", link=None, k
         "max_prediction_difference": diff,
         "link": st["link"],
     }
+    if link is None:               # the same run replayed over the two links of the issue
+        out.update({f"replayed_seconds_per_tree_over_{spec}": replayed_link(
+            wall, [*parties.values(), dealer], spec) / trees
+            for spec in ("1gbit:10ms", "100mbit:50ms")})
     if keep_stats:                 # the per-participant counts and traces, for the link models
         out["_stats"] = [{k: p[k] for k in ("bytes_sent", "bytes_recv", "rounds", "transcript",
-                                            "times") if k in p} | {"me": i}
-                         for i, p in enumerate([*parties.values(), dealer])]
+                                            "times") if k in p}
+                         for p in [*parties.values(), dealer]]
     return out
+
+
+def replayed_link(wall: float, participants: list, spec: str) -> float:
+    """A local run's wall time with its traced (training) phase replayed over ``spec``
+    (:func:`ppboost.transport.link.replayed_seconds`); the rest stays as measured."""
+    from ppboost.transport.link import Link, replayed_seconds
+    runs = [{"me": i, "transcript": p["transcript"], "times": p["times"]}
+            for i, p in enumerate(participants)]
+    local = Link(float("inf"), 0.0)
+    return wall - replayed_seconds(local, runs) + replayed_seconds(Link.parse(spec) or local, runs)
 
 
 def links(n, m, trees, specs=("local", "1gbit:10ms", "100mbit:50ms")):
@@ -98,7 +112,7 @@ def links(n, m, trees, specs=("local", "1gbit:10ms", "100mbit:50ms")):
     over participants of max(sent, received)/bandwidth + rounds x round-trip time) and
     a replay of the local run's message traces over the link (``replayed_seconds``:
     each participant's measured compute between messages, FIFO channels)."""
-    from ppboost.transport.link import Link, modelled_seconds, replayed_seconds
+    from ppboost.transport.link import Link, modelled_seconds
     rows = []
     local = None
     for spec in specs:
@@ -109,9 +123,7 @@ def links(n, m, trees, specs=("local", "1gbit:10ms", "100mbit:50ms")):
         lk = Link.parse(spec)
         model = local[0] if lk is None else modelled_seconds(lk, local[0], local[1])
         low = local[0] if lk is None else modelled_seconds(lk, local[0], local[1], 1.0)
-        # the replay covers the traced (training) phase; the rest of the run stays as measured
-        span = replayed_seconds(Link(float("inf"), 0.0), local[1])
-        replay = local[0] - span + replayed_seconds(lk or Link(float("inf"), 0.0), local[1])
+        replay = replayed_link(local[0], local[1], spec)
         rows.append({"link": spec, "rows": n, "features": m, "trees": trees,
                      "measured_seconds_per_tree": r["seconds_per_tree_total"],
                      "modelled_seconds_per_tree": model / trees,
