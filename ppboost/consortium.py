@@ -50,6 +50,13 @@ def namespaces_available() -> str | None:
     return None
 
 
+#: Runs the participant with Ctrl-C (SIGINT) at its default: a shell without job
+#: control starts background commands with SIGINT ignored and children inherit that,
+#: but a participant stopped with Ctrl-C must get it (and tell the others).
+_SIGINT_DEFAULT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                   "os.execv(sys.argv[1], sys.argv[1:])")
+
+
 class Network:
     """Addresses (and namespaces) for ``names``; a context manager that cleans up."""
 
@@ -137,7 +144,7 @@ class Consortium:
 
     def start(self, name: str, *extra, data: str | None = None, out: bool = False):
         d = self.site(name)
-        cmd = self.net.prefix(name) + [PY, "-m", "ppboost"]
+        cmd = self.net.prefix(name) + [PY, "-c", _SIGINT_DEFAULT, PY, "-m", "ppboost"]
         if name == "dealer":
             cmd += ["dealer", "--key", "dealer.key"]
         elif name == "analyst":
