@@ -154,7 +154,7 @@ import numpy as np
 from .errors import PPBoostError
 
 __all__ = ["DP", "DPPlan", "DPError", "noise_part", "uniforms", "gaussian_releases",
-           "gaussian_release_event", "spent_epsilon", "NEIGHBOURING", "MECHANISM"]
+           "gaussian_release_event", "spent_epsilon", "check_counts", "NEIGHBOURING", "MECHANISM"]
 
 #: the neighbouring relation of every guarantee here
 NEIGHBOURING = "add or remove one training row"
@@ -174,6 +174,17 @@ _SPLIT_NOISES = ("gumbel", "exponential")
 
 class DPError(PPBoostError, ValueError):
     """A differential-privacy configuration that cannot be used (found before anything is shared)."""
+
+
+def check_counts(**counts) -> None:
+    """The public counts of a DP plan: integers >= 1, and ``n_parties`` >= 2 (the noise
+    is made of every party's part); DPError naming the first bad one."""
+    for name, v in counts.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise DPError(f"{name} == {v!r}, must be an integer >= 1")
+    if counts.get("n_parties", 2) < 2:
+        raise DPError(f"n_parties == {counts['n_parties']}: distributed noise needs >= 2 "
+                      "data parties")
 
 
 def _number(name, v, *, lo=None, hi=None, lo_open=True, hi_open=True, allow_inf=False):
@@ -331,12 +342,7 @@ class DP:
         """
         if not self.private:
             raise DPError("epsilon is inf: there is no noise to plan")
-        for name, v in (("n_trees", n_trees), ("depth", depth), ("n_rows", n_rows),
-                        ("n_parties", n_parties)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise DPError(f"{name} == {v!r}, must be an integer >= 1")
-        if n_parties < 2:
-            raise DPError(f"n_parties == {n_parties}: distributed noise needs >= 2 data parties")
+        check_counts(n_trees=n_trees, depth=depth, n_rows=n_rows, n_parties=n_parties)
         lam = _number("reg_lambda", reg_lambda, lo=0.0, lo_open=False)
         g = _number("gradient_bound", gradient_bound, lo=0.0)
         T, D, n = int(n_trees), int(depth), int(n_rows)

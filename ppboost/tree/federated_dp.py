@@ -106,7 +106,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dp import DP, NEIGHBOURING, DPError, gaussian_releases, noise_part, spent_epsilon
+from ..dp import DP, NEIGHBOURING, DPError, check_counts, gaussian_releases, noise_part, spent_epsilon
 from . import losses, split_rule
 from .federated import FederatedBackend, _dec, _enc, frac_bits_for
 from .params import TreeParams
@@ -244,12 +244,7 @@ def plan_federated(dp: DP, params: TreeParams, n_rows: int, n_features: int, n_t
     if not dp.private:
         raise DPError("epsilon is inf: there is no noise to plan")
     check_params(dp, params)
-    for name, v in (("n_trees", n_trees), ("n_rows", n_rows), ("n_features", n_features),
-                    ("n_parties", n_parties)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise DPError(f"{name} == {v!r}, must be an integer >= 1")
-    if n_parties < 2:
-        raise DPError(f"n_parties == {n_parties}: distributed noise needs >= 2 data parties")
+    check_counts(n_trees=n_trees, n_rows=n_rows, n_features=n_features, n_parties=n_parties)
     T, D, m, n = int(n_trees), int(params.max_depth), int(n_features), int(n_rows)
     g = min(float(dp.clip), 1.0)
     f = dp.split_share

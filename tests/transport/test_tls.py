@@ -458,49 +458,11 @@ def test_no_threads_or_sockets_left_behind(federation):
     assert fds() <= before
 
 
-def test_send_to_a_peer_that_stopped_reading_times_out(federation):
-    # party 1's reader thread is frozen (as in a stopped process) by holding its TLS lock,
-    # so the socket buffers fill up and party 0's send can make no progress
-    frozen = threading.Event()
-    release = threading.Event()
-    took = {}
-
-    def fn(ep):
-        if ep.me == 1:
-            lock = ep._ch[0].ssl_lock
-            with lock:
-                frozen.set()
-                release.wait(20)
-            return None
-        if ep.me == 0:
-            frozen.wait(10)
-            t = time.monotonic()
-            try:
-                ep.send(1, np.zeros(64 << 20, dtype=np.uint8))
-            finally:
-                took[0] = time.monotonic() - t
-                release.set()
-        return None
-
-    cfg, keys, socks = federation(2, timeout=0.5)
-    _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 3)
-    assert isinstance(errs[0], TransportTimeout)
-    assert "party 0 could not send to party 1 for 0.5s: party 1 is not reading (stalled)" in str(errs[0])
-    assert 0.5 <= took[0] < 5
-
-
-def test_port_zero_needs_a_listen_socket(tmp_path):
-    cfg, keys = make_federation(tmp_path, 2)              # all ports 0
-    with pytest.raises(ValueError, match="party 0's port is 0 in the config, but party 0 must listen"):
-        connect_tls(cfg, 0, keys[0])
-    with pytest.raises(ValueError, match="port 0 in the config for party 0, party 1: dealer cannot connect"):
-        connect_tls(cfg, 2, keys[2])
-
-
-def test_a_blocked_send_stops_when_another_participant_fails(federation):
-    """Party 1 stops reading (its reader frozen, as in a stopped process) while party 0
-    sends it 64 MB; party 2 then raises.  Party 0's send, which could wait up to the
-    10 s timeout without progress, stops with party 2's failure within a second."""
+def _send_to_a_frozen_reader(federation, n_parties, timeout, third=None):
+    """Party 0 sends 64 MB to party 1, whose reader thread is frozen (as in a stopped
+    process) by holding its TLS lock, so the socket buffers fill up and the send makes
+    no progress; ``third(ep)`` runs on party 2 once party 1 is frozen.  Returns the
+    participants' errors and how long party 0's send took."""
     frozen, release = threading.Event(), threading.Event()
     took = {}
 
@@ -510,10 +472,9 @@ def test_a_blocked_send_stops_when_another_participant_fails(federation):
                 frozen.set()
                 release.wait(20)
             return None
-        if ep.me == 2:
+        if ep.me == 2 and third is not None:
             frozen.wait(10)
-            time.sleep(1.0)
-            raise ValueError("boom in party 2")
+            return third(ep)
         if ep.me == 0:
             frozen.wait(10)
             t = time.monotonic()
@@ -524,10 +485,38 @@ def test_a_blocked_send_stops_when_another_participant_fails(federation):
                 release.set()
         return None
 
-    cfg, keys, socks = federation(3, timeout=10)
-    _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * 4)
+    cfg, keys, socks = federation(n_parties, timeout=timeout)
+    _, errs, _ = _run_mesh(cfg, keys, socks, [fn] * (n_parties + 1))
+    return errs, took[0]
+
+
+def test_send_to_a_peer_that_stopped_reading_times_out(federation):
+    errs, took = _send_to_a_frozen_reader(federation, 2, 0.5)
+    assert isinstance(errs[0], TransportTimeout)
+    assert "party 0 could not send to party 1 for 0.5s: party 1 is not reading (stalled)" in str(errs[0])
+    assert 0.5 <= took < 5
+
+
+def test_a_blocked_send_stops_when_another_participant_fails(federation):
+    """Party 2 raises while party 0's send to the frozen party 1, which could wait up to
+    the 10 s timeout without progress, is under way: the send stops with party 2's
+    failure within a second or two."""
+    def boom(ep):
+        time.sleep(1.0)
+        raise ValueError("boom in party 2")
+
+    errs, took = _send_to_a_frozen_reader(federation, 3, 10, third=boom)
     assert isinstance(errs[2], ValueError)
     assert isinstance(errs[0], PeerFailed), errs[0]
     assert "party 0 stopped sending to party 1: party 2 failed: ValueError: boom in party 2" \
         in str(errs[0])
-    assert took[0] < 3.0
+    assert took < 3.0
+
+
+def test_port_zero_needs_a_listen_socket(tmp_path):
+    cfg, keys = make_federation(tmp_path, 2)              # all ports 0
+    with pytest.raises(ValueError, match="party 0's port is 0 in the config, but party 0 must listen"):
+        connect_tls(cfg, 0, keys[0])
+    with pytest.raises(ValueError, match="port 0 in the config for party 0, party 1: dealer cannot connect"):
+        connect_tls(cfg, 2, keys[2])
+
