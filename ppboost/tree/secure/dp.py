@@ -269,16 +269,17 @@ def model_attributes(dp: DP, params: TreeParams, n_rows, n_trees: int, n_parties
     import json
     es, zl = (dp.split_epsilon, dp.leaf_noise_multiplier) if dp.split_epsilon is not None \
         else dp._calibrate(int(n_trees), params.max_depth)
-    from ...dp import _SPLIT_NAMES, MECHANISM, _tree_events, spent_epsilon
-    spent = spent_epsilon(_tree_events(int(n_trees), params.max_depth, es, zl, dp.leaf_noise,
-                                       dp.split_noise), dp.delta)
+    from ...dp.accounting import spent_epsilon, tree_events
+    from ...dp.budget import MECHANISM, SPLIT_NAMES
+    spent = spent_epsilon(tree_events(int(n_trees), params.max_depth, es, zl, dp.leaf_noise,
+                                      dp.split_noise), dp.delta)
     return {"dp_epsilon": repr(float(spent)), "dp_delta": repr(float(dp.delta)),
-            "dp_mechanism": MECHANISM.format(split=_SPLIT_NAMES[dp.split_noise],
+            "dp_mechanism": MECHANISM.format(split=SPLIT_NAMES[dp.split_noise],
                                              leaf=dp.leaf_noise),
             "dp_params": json.dumps({"requested_epsilon": dp.epsilon, "delta": dp.delta,
                                      "trees": int(n_trees), "depth": params.max_depth,
                                      "split_epsilon_per_level": es,
-                                     "split_mechanism": _SPLIT_NAMES[dp.split_noise],
+                                     "split_mechanism": SPLIT_NAMES[dp.split_noise],
                                      "leaf_mechanism": dp.leaf_noise,
                                      ("leaf_noise_multiplier" if dp.leaf_noise == "gaussian"
                                       else "leaf_inverse_epsilon"): zl,
