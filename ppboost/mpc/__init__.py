@@ -36,7 +36,8 @@ the dealer and by every party's :class:`DealerClient`
 Code that keeps its shares as bare uint64 arrays calls the same protocols
 through :mod:`ppboost.mpc.raw`.
 """
-from .dealer import Correlation, DealerClient, Registry, run_dealer
+from .dealer import Correlation, Registry, run_dealer
+from .dealer_client import DealerClient
 from .kinds import standard_kinds
 from .party import Party
 from .shares import AShare

@@ -3,7 +3,8 @@
 Semi-honest trusted dealer as in XORBoost (Deforth et al., PoPETs 2022) and
 CrypTen's trusted first party.  It is participant ``n_parties`` on the
 transport and runs :func:`run_dealer`; data parties talk to it through their
-:class:`DealerClient` (``party.dealer``).  Nothing it computes depends on
+:class:`~ppboost.mpc.dealer_client.DealerClient` (``party.dealer``, the party
+side, in :mod:`ppboost.mpc.dealer_client`).  Nothing it computes depends on
 data, and it never sees data: requests carry only a kind name and public
 parameters (shapes, owner ids, fractional bits).
 
@@ -65,24 +66,30 @@ import json
 import os
 import time
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..crypto.prg import PRG, SEED_BYTES
 from ..errors import ProtocolError
-from ..transport.base import TransportError, TransportTimeout
+from ..transport.base import TransportTimeout
 from . import ring
 
-__all__ = ["Correlation", "Registry", "DealerClient", "DealerSession", "run_dealer",
-           "DealerError"]
+if TYPE_CHECKING:
+    from .dealer_client import DealerClient
 
-_STOP = "__stop__"
-_BATCH = "__batch__"
-_MARK = "__mark__"       # a point in the request stream (checkpoints: DealerClient.mark)
-_ACK = "__ack__"         # a party has read this many bytes of material (bounded run-ahead)
+__all__ = ["Correlation", "Registry", "DealerSession", "run_dealer", "DealerError",
+           "WINDOW_BYTES", "encode_request", "check_window", "STOP", "BATCH", "MARK", "ACK"]
+
+# The wire format both sides speak (the party side is :mod:`ppboost.mpc.dealer_client`):
+# party 0's requests are JSON ``[kind, params]`` of public values (:func:`encode_request`),
+# and these kinds are the control messages.
+STOP = "__stop__"
+BATCH = "__batch__"
+MARK = "__mark__"       # a point in the request stream (checkpoints: DealerClient.mark)
+ACK = "__ack__"         # a party has read this many bytes of material (bounded run-ahead)
 #: Unread dealer material allowed in flight per party (see "Bounded run-ahead").
 WINDOW_BYTES = 256 * 2 ** 20
-_PENDING = object()      # requested ahead, not expanded yet (DealerClient.prefetch_many)
 
 
 class DealerError(ProtocolError, RuntimeError):
@@ -127,7 +134,7 @@ class Registry:
         if not (isinstance(kind, type) and issubclass(kind, Correlation)):
             raise TypeError(f"a correlation kind is a Correlation subclass, got {kind!r}")
         name = kind.name
-        if not isinstance(name, str) or not name or name in (_STOP, _BATCH, _MARK, _ACK):
+        if not isinstance(name, str) or not name or name in (STOP, BATCH, MARK, ACK):
             raise ValueError(f"invalid correlation name {name!r} (class {kind.__qualname__})")
         have = self._kinds.get(name)
         if have is not None and type(have) is not kind:
@@ -166,7 +173,8 @@ def _public(v):
                     f"got {type(v).__name__}")
 
 
-def _encode_request(kind: str, params: dict) -> bytes:
+def encode_request(kind: str, params: dict) -> bytes:
+    """A request (or control message) as it travels: canonical JSON of public values."""
     return json.dumps([kind, {k: _public(v) for k, v in sorted(params.items())}],
                       separators=(",", ":")).encode()
 
@@ -189,7 +197,7 @@ class DealerSession:
         self.kinds = kinds
         self.own = PRG(own_seed)  # the dealer's private randomness (e.g. the bits of daBits)
         self.elements_sent = 0
-        self.window = _check_window(window_bytes)
+        self.window = check_window(window_bytes)
         self._sent = [0] * self.n_parties         # material bytes sent / acknowledged per party
         self._acked = [0] * self.n_parties
         self.max_unread = 0                       # the most ever in flight to one party
@@ -269,7 +277,7 @@ class DealerSession:
             self.ack_wait += time.perf_counter() - t0
             t0 = time.perf_counter()
             kind, params = _parse(msg, p)
-            if kind == _ACK:
+            if kind == ACK:
                 self._acked[p] = max(self._acked[p], int(params["bytes"]))
                 return
             if p != 0:
@@ -330,16 +338,16 @@ def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float =
         else:
             kind, params = _parse(_wait_message(endpoint, 0, idle_timeout, "request"), 0)
         t0, w0 = time.perf_counter(), session.ack_wait
-        if kind == _ACK:
+        if kind == ACK:
             session.ack(0, params)
             continue
-        if kind == _STOP:
+        if kind == STOP:
             break
-        if kind == _MARK:
+        if kind == MARK:
             if on_mark is not None:
                 on_mark(str(params.get("tag", "")), session)
             continue
-        for kind, params in (params if kind == _BATCH else [(kind, params)]):  # noqa: B020 - one request or a batch
+        for kind, params in (params if kind == BATCH else [(kind, params)]):  # noqa: B020 - one request or a batch
             if kind not in kinds:
                 raise DealerError(f"dealer: unknown correlation kind {kind!r}; registered "
                                   f"kinds: {', '.join(kinds.names())}")
@@ -363,7 +371,8 @@ def run_dealer(endpoint, *, kinds: Registry | None = None, idle_timeout: float =
     return stats
 
 
-def _check_window(window_bytes) -> int:
+def check_window(window_bytes) -> int:
+    """The run-ahead window in bytes (an int >= 1024; both sides must use the same)."""
     if isinstance(window_bytes, bool) or not isinstance(window_bytes, (int, np.integer)) \
             or window_bytes < 1024:
         raise ValueError(f"window_bytes == {window_bytes!r}, must be an int >= 1024")
@@ -389,206 +398,3 @@ def _wait_message(endpoint, p: int, idle_timeout: float, what: str):
             if time.monotonic() - start >= idle_timeout:
                 raise TransportTimeout(f"dealer: no {what} from {endpoint.name(p)} for "
                                        f"{idle_timeout:.0f}s (idle_timeout)") from None
-
-
-# ========================================================================= party side
-class DealerClient:
-    """A party's handle on the dealer (``party.dealer``).
-
-    ``DealerClient(endpoint, kinds)``: ``kinds`` is the :class:`Registry` of
-    the kinds it may request (the dealer's).  Construction receives this
-    party's seed from the dealer (one message).  ``get(kind, **params)``
-    returns this party's material of a correlation.  ``expand_seconds``
-    accumulates the party-side (offline) expansion time.
-    """
-
-    def __init__(self, endpoint, kinds: Registry, window_bytes: int = WINDOW_BYTES):
-        if not isinstance(kinds, Registry):
-            raise TypeError(f"DealerClient needs a Registry of correlation kinds, got "
-                            f"{type(kinds).__name__}")
-        self.ep = endpoint
-        self.kinds = kinds
-        self.me = endpoint.me
-        self.n_parties = endpoint.n_parties
-        seed = endpoint.recv(endpoint.dealer_id)
-        if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
-            raise DealerError(f"party {self.me}: expected a {SEED_BYTES}-byte seed from the dealer")
-        self.prg = PRG(bytes(seed))
-        #: mirror of :attr:`DealerSession.state` (same kinds, same order)
-        self.state: dict = {}
-        self.expand_seconds = 0.0
-        self.requests = 0
-        self._ahead = collections.deque()
-        self._closed = False
-        self._log = None
-        self._window = _check_window(window_bytes)
-        self._read = self._acked = 0              # material bytes read / acknowledged
-
-    # ---------------------------------------------------------------- requests
-    def get(self, kind: str, **params):
-        """This party's material for correlation ``kind`` with public ``params``.
-
-        Every party must call it with the same arguments in the same order.
-        Returns prefetched material if :meth:`prefetch` queued exactly this
-        request, otherwise asks the dealer now.
-        """
-        key = self._key(kind, params)
-        if self._log is not None:
-            self._log.append((kind, params))
-        if self._ahead:
-            head_key, material = self._ahead.popleft()
-            if head_key != key:
-                raise DealerError(f"party {self.me}: prefetched {head_key.decode()} but the "
-                                  f"protocol asked for {key.decode()} (prefetch order must "
-                                  f"match use order)")
-            if material is _PENDING:
-                material = self._expand(kind, key)
-            return material
-        return self._fetch(kind, key, params)
-
-    def prefetch(self, kind: str, **params) -> None:
-        """Fetch and expand material now (offline); a later ``get`` with the same
-        arguments returns it.  Prefetched requests are consumed in FIFO order."""
-        key = self._key(kind, params)
-        self._expand_pending()
-        self._ahead.append((key, self._fetch(kind, key, params)))
-
-    def record(self) -> None:
-        """Start recording the ``(kind, params)`` of every :meth:`get`, in order."""
-        self._log = []
-
-    def recorded(self) -> list:
-        """Stop recording; the requests seen since :meth:`record`.  A protocol
-        whose requests depend only on public shapes asks for the same list
-        every time it runs, so the list can be requested ahead
-        (``prefetch_many(recorded, expand=False)``) the next time."""
-        log, self._log = self._log or [], None
-        return log
-
-    def _expand_pending(self) -> None:
-        """Expand requested-ahead material now (the dealer's messages arrive in
-        request order, so nothing later may be expanded before it)."""
-        for i, (key, material) in enumerate(self._ahead):
-            if material is _PENDING:
-                self._ahead[i] = (key, self._expand(json.loads(key.decode())[0], key))
-
-    def prefetch_many(self, requests, expand: bool = True) -> None:
-        """:meth:`prefetch` several correlations with one request message.
-
-        ``requests`` is a list of ``(kind, params_dict)``; the material is
-        queued in that order.  This is the offline phase in one go: the
-        dealer generates everything while the parties expand their shares.
-        ``expand=False`` only sends the request: the dealer generates the
-        material in the background while the parties go on, and each party
-        expands its share when a ``get`` asks for it (a request ahead).
-        """
-        requests = [(kind, dict(params)) for kind, params in requests]
-        keys = [self._key(kind, params) for kind, params in requests]
-        if self._closed:
-            raise DealerError(f"party {self.me}: the dealer connection is closed")
-        if self.me == 0:
-            batch = [json.loads(k.decode()) for k in keys]
-            self.ep.send(self.ep.dealer_id, json.dumps([_BATCH, batch],
-                                                       separators=(",", ":")).encode())
-        if expand:
-            self._expand_pending()
-        for (kind, _), key in zip(requests, keys):
-            self._ahead.append((key, self._expand(kind, key) if expand else _PENDING))
-
-    def mark(self, tag: str) -> None:
-        """Put a named point into the request stream (party 0 sends it; every party calls it).
-
-        The dealer reaches it after every earlier request and before any
-        later one, and calls its ``on_mark`` there: the place where a
-        checkpoint records (or a resumed run restores) where the dealer's
-        streams stand.  Nothing may be requested ahead across a mark.
-        Cost: one small message from party 0 to the dealer.
-        """
-        if self._ahead:
-            raise DealerError(f"party {self.me}: mark({tag!r}) with {len(self._ahead)} "
-                              "correlation(s) requested ahead and not used")
-        if self.me == 0:
-            self.ep.send(self.ep.dealer_id, _encode_request(_MARK, {"tag": str(tag)}))
-
-    def positions(self) -> dict:
-        """Where this party's dealer stream stands (mirror of :meth:`DealerSession.positions`)."""
-        return {"prg": int(self.prg.pos), "requests": int(self.requests)}
-
-    def restore(self, positions: dict) -> None:
-        self.prg.pos = int(positions["prg"])
-        self.requests = int(positions["requests"])
-
-    def close(self) -> None:
-        """Tell the dealer to stop (party 0 sends it; a no-op elsewhere)."""
-        if not self._closed:
-            self._closed = True
-            if self.me == 0:
-                self.ep.send(self.ep.dealer_id, _encode_request(_STOP, {}))
-
-    def _key(self, kind, params):
-        self.kinds[kind]                    # an unknown kind raises DealerError here
-        return _encode_request(kind, params)
-
-    def _fetch(self, kind, key, params):
-        if self._closed:
-            raise DealerError(f"party {self.me}: the dealer connection is closed")
-        if self.me == 0:
-            self.ep.send(self.ep.dealer_id, key)
-        return self._expand(kind, key)
-
-    def _expand(self, kind, key):
-        t0 = time.perf_counter()
-        with np.errstate(over="ignore"):
-            material = self.kinds[kind].expand(self, **json.loads(key.decode())[1])
-        self.expand_seconds += time.perf_counter() - t0
-        self.requests += 1
-        return material
-
-    # ---------------------------------------------------------------- mirrored helpers
-    def random(self, shape) -> np.ndarray:
-        """My share of a random value (mirror of :meth:`DealerSession.random`)."""
-        return self.prg.uint64(ring.as_shape(shape))
-
-    def share(self, shape, to: int | None = None) -> np.ndarray:
-        """My share of a dealer-chosen value (mirror of :meth:`DealerSession.share`)."""
-        shape = ring.as_shape(shape)
-        to = self.n_parties - 1 if to is None else to
-        if self.me != to:
-            return self.prg.uint64(shape)
-        return self.recv(shape, np.uint64)
-
-    def share_bits(self, shape, to: int | None = None) -> np.ndarray:
-        """My XOR share (uint8 0/1) of dealer-chosen bits (mirror of ``share_bits``)."""
-        shape = ring.as_shape(shape)
-        to = self.n_parties - 1 if to is None else to
-        if self.me != to:
-            return self.prg.bits(shape)
-        count = int(np.prod(shape, dtype=np.int64))
-        packed = self.recv(((count + 7) // 8,), np.uint8)
-        return np.unpackbits(packed, bitorder="little", count=count).reshape(shape)
-
-    def recv(self, shape=None, dtype=None) -> np.ndarray:
-        """An explicit message from the dealer, checked against (and reshaped to) the
-        expected shape."""
-        arr = self.ep.recv(self.ep.dealer_id)
-        if not isinstance(arr, np.ndarray):
-            raise DealerError(f"party {self.me}: expected an array from the dealer")
-        self._read += arr.nbytes
-        if self._read - self._acked >= self._window // 4 and not self._closed:
-            self._acked = self._read
-            try:
-                self.ep.send(self.ep.dealer_id, _encode_request(_ACK, {"bytes": self._read}),
-                             control=True)
-            except TransportError:    # the dealer has finished (or failed: the next
-                pass                  # receive from it says so); nothing waits for this
-        if shape is not None:
-            shape = ring.as_shape(shape)
-            if arr.size != int(np.prod(shape, dtype=np.int64)):
-                raise DealerError(f"party {self.me}: the dealer sent {arr.size} elements but "
-                                  f"this party expected shape {shape}: the parties disagree "
-                                  f"on a shape (party 0's request decides)")
-            arr = arr.reshape(shape)
-        if dtype is not None and arr.dtype != np.dtype(dtype):
-            raise DealerError(f"party {self.me}: dealer sent dtype {arr.dtype}, expected "
-                              f"{np.dtype(dtype)}")
-        return arr

@@ -4,7 +4,7 @@ There are no global singletons: every protocol takes the ``Party`` of the
 participant running it (or an :class:`~ppboost.mpc.shares.AShare`, which
 knows its party).  A ``Party`` holds the endpoint, the party's id, its
 fixed-point configuration, its private PRG and its handle on the dealer
-(``party.dealer``, a :class:`~ppboost.mpc.dealer.DealerClient`, which may
+(``party.dealer``, a :class:`~ppboost.mpc.dealer_client.DealerClient`, which may
 be passed in).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from ..crypto import fixed
 from ..crypto.prg import PRG
 from . import ring
-from .dealer import DealerClient
+from .dealer_client import DealerClient
 
 if TYPE_CHECKING:                      # shares.py imports this module
     from .shares import AShare

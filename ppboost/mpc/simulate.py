@@ -19,7 +19,8 @@ from __future__ import annotations
 import functools
 
 from ..transport.inprocess import run_inprocess
-from .dealer import WINDOW_BYTES, DealerClient, Registry, run_dealer
+from .dealer import WINDOW_BYTES, Registry, run_dealer
+from .dealer_client import DealerClient
 from .kinds import standard_kinds
 from .party import Party
 

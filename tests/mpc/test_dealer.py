@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from ppboost.mpc import dealer as dealer_mod
-from ppboost.mpc.dealer import Correlation, DealerClient, DealerError
+from ppboost.mpc.dealer import Correlation, DealerError
+from ppboost.mpc.dealer_client import DealerClient
 from ppboost.mpc.kinds import standard_kinds
 from ppboost.mpc.simulate import run_parties
 
@@ -131,7 +132,7 @@ def test_unknown_kind_is_a_clear_error():
 def test_bad_parameters_are_a_clear_error():
     def f(p):
         if p.id == 0:
-            p.ep.send(p.ep.dealer_id, dealer_mod._encode_request("beaver", {"shap": [3]}))
+            p.ep.send(p.ep.dealer_id, dealer_mod.encode_request("beaver", {"shap": [3]}))
         p.ep.recv(p.ep.dealer_id)  # waits; the dealer fails first
 
     with pytest.raises(DealerError, match=r"bad parameters \{'shap': \[3\]\} for kind 'beaver'"):
@@ -139,11 +140,11 @@ def test_bad_parameters_are_a_clear_error():
 
 
 def test_request_is_data_independent_and_public_only():
-    r1 = dealer_mod._encode_request("beaver", {"shape": (3, np.int64(4))})
-    r2 = dealer_mod._encode_request("beaver", {"shape": [3, 4]})
+    r1 = dealer_mod.encode_request("beaver", {"shape": (3, np.int64(4))})
+    r2 = dealer_mod.encode_request("beaver", {"shape": [3, 4]})
     assert r1 == r2 == b'["beaver",{"shape":[3,4]}]'
     with pytest.raises(TypeError, match="public ints/strings/shapes"):
-        dealer_mod._encode_request("beaver", {"shape": np.zeros(2)})
+        dealer_mod.encode_request("beaver", {"shape": np.zeros(2)})
 
 
 @pytest.mark.parametrize("n", PARTIES)
