@@ -4,8 +4,9 @@ Every party counts its own rows into ranges of the float32 order word
 (:func:`ppboost.crypto.floatbits.to_ordered_uint32`: a 32-bit integer whose
 order is the float order, -0.0 as +0.0); the counts are summed by secure
 aggregation (:class:`~ppboost.tree.federated.Federation`), so the server
-learns the pooled counts only, and refines the ranges it needs 8 bits at a
-time.  The result is exactly the cuts of the exact pooled summary,
+learns the pooled counts only, and refines the ranges it needs: the top 8
+bits of the word first, then 4 bits (16 sub-ranges) at a time.  The result
+is exactly the cuts of the exact pooled summary,
 ``cuts_from_summary(merge_summaries(every party's exact summary))``
 (:mod:`ppboost.tree.binning`): the distinct values when a feature has at
 most max_bin + 1 of them (xgboost's cuts then, for any number of rows),
@@ -13,12 +14,13 @@ else xgboost's ``WQSummary::SetPrune`` picks on the pooled rows (xgboost's
 own sketch is that while it is exact, and close beyond), the same cuts as
 the MPC mode's :func:`~ppboost.tree.secure_binning.shared_cuts`.
 
-Stages, each one secure sum of the counts of every party (at most 7):
+Stages, each one secure sum of the counts of every party (every feature
+advances in the same stages):
 
 1. per feature, the number of missing values and the counts of the 256
-   ranges given by the top 8 bits of the word;
-2. then, while a feature has ranges to refine, the counts of the 256
-   sub-ranges (next 8 bits) of each range the server selects:
+   ranges given by the top 8 bits of the word (:data:`FIRST`);
+2. then, while a feature has ranges to refine, the counts of the 16
+   sub-ranges (next 4 bits, :data:`BITS`) of each range the server selects:
    * while the feature has at most max_bin + 1 non-empty ranges, every
      non-empty one (if that holds down to single values, those are the
      distinct values and their counts);
@@ -29,8 +31,16 @@ Stages, each one secure sum of the counts of every party (at most 7):
      and largest value) and the first ranks of the 2nd and 3rd value.
    Categorical features need only their largest code.
 
+A range reaches a single value after at most 6 refinements (the 24 bits below
+the first 8), and the rank mode's lookups depend on each other at most three
+deep (the smallest and largest value; then each target's value; then the
+value next to it, or the 3rd value), so a sketch takes at most 1 + 3 x 6 = 19
+stages; the session reserves :data:`SLOTS` = 20 sums (one spare) and a sketch
+that would need more stops with :class:`~ppboost.errors.ProtocolError`.  The
+1,000,000 x 100 benchmark (``benchmarks/bench_federated.py``) takes 12.
+
 Opened to the server: for every feature, the number of missing values, the
-pooled count of each range it counted (the top-8-bit ranges, then 256
+pooled count of each range it counted (the top-8-bit ranges, then 16
 sub-ranges of each selected range), hence the pooled distinct values and
 their counts for a feature with at most max_bin + 1 of them, else the exact
 values and counts at the ranks above and coarser counts around them: the
