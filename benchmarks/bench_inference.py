@@ -170,7 +170,7 @@ def enrolment(booster, key_bits, reps=3) -> tuple:
     t5 = time.perf_counter()
     m2.prepare()                         # server: sum tables + randomiser table, once per load
     t6 = time.perf_counter()
-    r = lambda v: round(float(v), 3)  # noqa: E731
+    r = lambda v: round(float(v), 3)
     return proxy, enr, {"leaves": enr.model.n_leaves, "trees": enr.model.n_trees, "reps": reps,
                         "proxy_parse_s": r(t1 - t0),
                         "enroll_total_s_median": r(np.median(total)),

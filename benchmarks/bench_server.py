@@ -161,7 +161,7 @@ def bench_throughput(url, token, user, batches, n_clients, seconds, ca=None):
                     lat[k].append(time.perf_counter() - t0)
                     counts[k] += n
                     i += n_clients
-        except Exception as e:  # noqa: BLE001 - reported in the JSON
+        except Exception as e:  # reported in the JSON
             errors.append(repr(e))
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_clients)]
@@ -388,7 +388,7 @@ def soak(url: str, users: list, *, seconds: float, clients: int, server_pid: int
                             st["statuses"][str(status)] = st["statuses"].get(str(status), 0) + 1
                             if status != expected[kind] and len(bad_status) < 1000:
                                 bad_status.append((kind, status))
-        except Exception as e:  # noqa: BLE001 - reported in the JSON
+        except Exception as e:  # reported in the JSON
             with lock:
                 client_errors.append(f"client {k}: {type(e).__name__}: {e}")
 

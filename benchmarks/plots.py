@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -214,7 +214,7 @@ def mpc_slowdown(mpc, nl, out: Path) -> list:
 
 def make_all(results: dict, out: Path) -> list:
     out = Path(out)
-    get = lambda k: results.get(k) if _ok(results.get(k)) else None  # noqa: E731
+    get = lambda k: results.get(k) if _ok(results.get(k)) else None
     written = []
     tr = results.get("training")
     if get("training"):

@@ -104,7 +104,7 @@ def _read_token_file(path: str, what: str) -> str:
 
 
 def _user_id(user_id, where: str = "--user") -> str:
-    from ppboost.inference.ids import validate_user_id  # noqa: PLC0415
+    from ppboost.inference.ids import validate_user_id
     try:
         return validate_user_id(user_id)
     except ValueError as e:
@@ -126,9 +126,9 @@ def _admin_token(args, required: bool = True) -> str | None:
 
 def _enroll(model_path: str, user_id: str, key_bits: int):
     """Run the Proxy; ``key_bits`` goes to ``enroll`` or to ``Proxy`` per their signature."""
-    import inspect  # noqa: PLC0415
+    import inspect
 
-    from ppboost.inference import Proxy  # noqa: PLC0415
+    from ppboost.inference import Proxy
     if "key_bits" in inspect.signature(Proxy.enroll).parameters:
         return Proxy(model_path).enroll(user_id, key_bits=key_bits)
     return Proxy(model_path, key_bits=key_bits).enroll(user_id)
@@ -156,7 +156,7 @@ def read_rows(text: str, name: str = "input"):
     ``inf`` (or a value beyond float32's range) is refused, naming its row
     (0-based, as the query's rows), line and feature.
     """
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     stripped = text.lstrip()
     if stripped.startswith("["):
@@ -203,7 +203,7 @@ def read_rows(text: str, name: str = "input"):
 
 def _server_extra(module: str):
     """Import a module of the prediction service, or say which extra installs it."""
-    import importlib  # noqa: PLC0415
+    import importlib
     try:
         return importlib.import_module(module)
     except ImportError as e:
@@ -220,7 +220,7 @@ def _service(url: str, **kw):
 
 
 def _progress(total, desc, unit="it", quiet=False, **kw):
-    from tqdm import tqdm  # noqa: PLC0415
+    from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr,
                 leave=False, **kw)
 
@@ -228,7 +228,7 @@ def _progress(total, desc, unit="it", quiet=False, **kw):
 # ---------------------------------------------------------------------------
 # subcommands
 def cmd_serve(args) -> int:
-    from ppboost.inference import service_config as sc  # noqa: PLC0415
+    from ppboost.inference import service_config as sc
     ServerConfig, admin_token_digest, check_listen = (sc.ServerConfig, sc.admin_token_digest,
                                                       sc.check_listen)
     serve = _server_extra("ppboost.inference.server").serve
@@ -250,7 +250,7 @@ def cmd_serve(args) -> int:
                               max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
                               max_model_bytes=args.max_model_bytes,
                               cache_size=args.cache_size, log_level=args.log_level)
-        from ppboost.inference.store import ModelStore  # noqa: PLC0415
+        from ppboost.inference.store import ModelStore
         store = ModelStore(config.db_path)
         loose = store.loose_files()
         store.close()
@@ -275,7 +275,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_enroll(args) -> int:
-    from ppboost.inference.keys import load_client_keys, save_client_keys  # noqa: PLC0415
+    from ppboost.inference.keys import load_client_keys, save_client_keys
 
     _user_id(args.user)
     if args.key_bits < 1024 or args.key_bits % 8:
@@ -325,9 +325,9 @@ def cmd_enroll(args) -> int:
 
 
 def cmd_query(args) -> int:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from ppboost.inference.keys import load_client_keys  # noqa: PLC0415
+    from ppboost.inference.keys import load_client_keys
 
     doc = load_client_keys(args.keys)
     server = args.server or doc.get("server")
@@ -345,7 +345,7 @@ def cmd_query(args) -> int:
             raise CliError(f"cannot read input {args.input!r}: {e.strerror}") from None
     user = _user_id(doc["user_id"], f"keys file {args.keys!r}")
     X = read_rows(text, args.input)
-    from ppboost.inference import Client  # noqa: PLC0415
+    from ppboost.inference import Client
     client = Client(doc["keys"])
     outs = []
     with _service(server, token=token, timeout=args.timeout, ca=args.ca) as svc:
@@ -370,7 +370,7 @@ def cmd_query(args) -> int:
 
 def format_predictions(pred, fmt: str, user_id: str, output_margin: bool) -> str:
     """Scores as CSV (header, one row per input row) or as one JSON document."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     pred = np.asarray(pred, dtype=np.float64)
     kind = "margin" if output_margin else "score"
@@ -399,7 +399,7 @@ def cmd_delete(args) -> int:
 
 def cmd_demo(args) -> int:
     try:
-        import importlib  # noqa: PLC0415
+        import importlib
         demo = importlib.import_module("ppboost.demo")
     except ImportError as e:
         raise CliError(f"the demo is not available in this installation ({e})") from None
@@ -488,14 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="run the end-to-end demo")
     m.set_defaults(func=cmd_demo)
-    from .cli_deploy import add_commands  # noqa: PLC0415 - federation, party, dealer
+    from .cli_deploy import add_commands  # federation, party, dealer
     add_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    import faulthandler  # noqa: PLC0415
-    import signal  # noqa: PLC0415
+    import faulthandler
+    import signal
     if hasattr(signal, "SIGUSR1"):      # `kill -USR1 PID`: every thread's stack to stderr
         try:
             faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -506,8 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    from ppboost.inference.keys import KeysFileError  # noqa: PLC0415
-    from ppboost.inference.service_errors import ServerUnreachable, ServiceError  # noqa: PLC0415
+    from ppboost.inference.keys import KeysFileError
+    from ppboost.inference.service_errors import ServerUnreachable, ServiceError
     try:
         return args.func(args)
     except CliError as e:

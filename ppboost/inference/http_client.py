@@ -180,5 +180,5 @@ class ServiceClient:
 
     def predict(self, user_id: str, query):
         """Send an ``EncryptedQuery``, get the ``EncryptedResult`` back."""
-        from .messages import EncryptedResult  # noqa: PLC0415 - the crypto code loads lazily
+        from .messages import EncryptedResult  # the crypto code loads lazily
         return EncryptedResult.from_bytes(self.predict_bytes(user_id, query.to_bytes()))

@@ -213,7 +213,7 @@ def load_client_keys(path) -> dict:
               f"run chmod 600 {path}", file=sys.stderr)
     try:
         doc["keys"] = UserKeys.from_dict(doc["user_keys"])
-    except Exception as e:  # noqa: BLE001 - a corrupt file is an expected user error
+    except Exception as e:  # a corrupt file is an expected user error
         raise KeysFileError(f"keys file {str(path)!r}: user_keys cannot be read "
                             f"({type(e).__name__}: {e})") from None
     return doc

@@ -109,8 +109,8 @@ log = logging.getLogger("ppboost.server")
 # the cryptographic objects (imported lazily so that this module, the store and
 # the CLI plumbing load without numba and gmpy2)
 def _inference_types():
-    from .messages import EncryptedQuery  # noqa: PLC0415
-    from .model import EncryptedModel  # noqa: PLC0415
+    from .messages import EncryptedQuery
+    from .model import EncryptedModel
     return EncryptedModel, EncryptedQuery
 
 
@@ -343,7 +343,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             model = await run_in_threadpool(load_model, blob)
         except ImportError:
             raise
-        except Exception as e:  # noqa: BLE001 - any failure to parse is the input's fault
+        except Exception as e:  # any failure to parse is the input's fault
             raise ApiError(400, f"model: not a valid EncryptedModel ({type(e).__name__}: {e})",
                            "model") from None
         mid = getattr(model, "user_id", None)
@@ -403,7 +403,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         _, EncryptedQuery = _inference_types()
         try:
             query = EncryptedQuery.from_bytes(raw)
-        except Exception as e:  # noqa: BLE001 - any failure to parse is the input's fault
+        except Exception as e:  # any failure to parse is the input's fault
             raise ApiError(400, f"query: not a valid EncryptedQuery ({type(e).__name__}: {e})",
                            "query") from None
         n_rows = int(query.n_rows)
@@ -524,7 +524,7 @@ def serve(config: ServerConfig, *, host: str = "127.0.0.1", port: int = 8000, wo
     # validate and create the database once, in this process, before any worker starts
     ModelStore(config.db_path).close()
     if workers > 1:
-        from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+        from uvicorn.supervisors import Multiprocess
         os.environ[CONFIG_ENV] = config.to_json()
         ucfg = TcpConfig("ppboost.inference.server:app_from_env", factory=True, host=host,
                          port=port, workers=workers, log_level=log_level, access_log=access_log,

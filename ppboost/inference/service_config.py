@@ -92,8 +92,8 @@ def max_query_body(n_features: int, max_batch: int) -> int:
     """Bytes of the largest valid predict body for a model of ``n_features`` features:
     ``max_batch`` rows, in the JSON variant (base64, the larger one), plus
     :data:`BODY_SLACK`."""
-    from . import container as fmt  # noqa: PLC0415
-    from .messages import QUERY_MAGIC, VERSION  # noqa: PLC0415
+    from . import container as fmt
+    from .messages import QUERY_MAGIC, VERSION
     raw = fmt.packed_size(QUERY_MAGIC, VERSION, {"key_fingerprint": "0" * 64,
                                                  "n_rows": max_batch, "n_features": n_features},
                           {"ct": ("<u8", (max_batch, n_features))})

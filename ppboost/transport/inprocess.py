@@ -153,7 +153,7 @@ def run_inprocess(
     def runner(i):
         try:
             results[i] = fns[i](eps[i])
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+        except BaseException as exc:  # re-raised in the caller
             errors[i] = exc
             hub.fail(eps[i].name(i), exc)
 

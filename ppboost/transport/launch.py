@@ -102,7 +102,7 @@ class Outcome:
 
 def _watch_parent(parent: int) -> None:
     """Exit this participant when the launcher is gone (its children must not outlive it)."""
-    import threading  # noqa: PLC0415
+    import threading
 
     def watch():
         while True:
@@ -120,7 +120,7 @@ def _child(config, me, key, cert, fn_path, listen_sock, conn, timeout, connect_t
     pipe, whose blocking write would hang the launcher if this process died
     before reading it.
     """
-    from .tls import connect_tls  # noqa: PLC0415 - keep the parent's import graph small
+    from .tls import connect_tls  # keep the parent's import graph small
 
     _watch_parent(parent)
     ep = None
@@ -136,7 +136,7 @@ def _child(config, me, key, cert, fn_path, listen_sock, conn, timeout, connect_t
         except Exception as exc:  # unpicklable result
             raise TypeError(f"{config.name(me)} returned a {type(result).__name__} that cannot be "
                             f"sent back to the caller: {exc}") from None
-    except BaseException as exc:  # noqa: BLE001 - reported to the caller
+    except BaseException as exc:  # reported to the caller
         tb = traceback.format_exc()
         if ep is not None:
             ep.abort(f"{type(exc).__name__}: {exc}")
@@ -158,7 +158,7 @@ def _picklable_error(exc: BaseException) -> BaseException:
 
 
 def _rank(o: Outcome) -> int:
-    from .tls import HandshakeError  # noqa: PLC0415
+    from .tls import HandshakeError
 
     if o.status == "error" and not isinstance(o.error, TransportError):
         return 0
@@ -363,7 +363,7 @@ def run_local(n_parties: int, party_fn: Callable | Sequence[Callable], dealer_fn
     Same arguments and return value as :func:`run_processes`; the
     certificates live in a temporary directory that is removed afterwards.
     """
-    from .certs import make_federation  # noqa: PLC0415
+    from .certs import make_federation
 
     with tempfile.TemporaryDirectory(prefix="ppboost-fed-") as d:
         config, keys = make_federation(d, n_parties, host=host, timeout=timeout,

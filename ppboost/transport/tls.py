@@ -190,7 +190,7 @@ class TLSEndpoint(Endpoint):
                 for frame in ch.feed(data):
                     if not self._dispatch(p, frame):
                         return
-        except BaseException as exc:  # noqa: BLE001 - turned into PeerFailed for recv
+        except BaseException as exc:  # turned into PeerFailed for recv
             if self._closing:
                 return
             what = exc if str(exc) else type(exc).__name__

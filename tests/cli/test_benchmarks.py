@@ -198,12 +198,12 @@ def test_parse_last_json_skips_progress_lines():
 
 def test_plots_drawn_from_benchmark_documents(tmp_path):
     import plots
-    cell = lambda n, m, t: {"rows": n, "features": m, "trees": 1, "depth": 4, "max_bin": 128,  # noqa: E731
+    cell = lambda n, m, t: {"rows": n, "features": m, "trees": 1, "depth": 4, "max_bin": 128,
                             "seconds_per_tree_total": t, "seconds_per_tree_online": t / 3,
                             "plain_xgboost_seconds_per_tree": t / 100}
     training = {"scaling": [cell(1000, 10, 1.0), cell(10000, 10, 4.0), cell(1000, 100, 3.0)],
                 "xorboost_config": cell(25000, 300, 40.0)}
-    pct = lambda a: {"p50_ms": a, "p99_ms": 3 * a}  # noqa: E731
+    pct = lambda a: {"p50_ms": a, "p99_ms": 3 * a}
     inference = {"key_bits": 3072, "single_query": {k: pct(v) for k, v in (
         ("client_ope", 1.0), ("server", 1.5), ("decrypt", 20.0), ("end_to_end", 25.0))}}
     server = {"key_bits": 3072, "batch": 64, "model": {"trees": 100},

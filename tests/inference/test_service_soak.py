@@ -13,7 +13,7 @@ import pytest
 from .service_helpers import REPO, ServerProcess, admin_file, breast_cancer_model, make_tls
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-import bench_server  # noqa: E402
+import bench_server
 
 MAX_BATCH = 32
 

@@ -65,7 +65,7 @@ def _run_mesh(cfg, keys, socks, fns, certs=None):
                              listen_sock=socks[i] if i < len(socks) else None)
             stats[i] = ep.stats
             results[i] = fns[i](ep)
-        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+        except BaseException as exc:  # inspected by the test
             errors[i] = exc
             if ep is not None:
                 ep.abort(f"{type(exc).__name__}: {exc}")
@@ -423,7 +423,7 @@ def test_config_file_ports_and_late_listener(tmp_path):
             ep = delayed(i)
             out[i] = (late_party0 if i == 0 else fn)(ep)
             ep.close()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errs[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in (2, 1, 0)]

@@ -160,7 +160,7 @@ def test_open_tree_sums_shares_and_rejects_inconsistent_ones():
     oh1[1, 0] = 1
     cond = [np.array([np.float32(2.5).view(np.uint32)], np.uint64),
             np.array([0, np.float32(1.5).view(np.uint32)], np.uint64)]
-    enc = lambda v: (np.asarray(v) * 2 ** 20).round().astype(np.int64).view(np.uint64)  # noqa
+    enc = lambda v: (np.asarray(v) * 2 ** 20).round().astype(np.int64).view(np.uint64)
     rng = np.random.default_rng(0)
     full = SharedTree(0, [oh0, oh1], cond, [enc([0.5]), enc([-1.0, 2.0])],
                       enc([0.1, 0.2, -0.3, 0.4]), 20)
