@@ -106,7 +106,8 @@ def read_site(path, job: Job, name: str) -> Site:
     - Columns declared in ``job.categorical`` become category codes (the
       index of the value in the declared levels); a value outside them is an
       error naming the column (not the value, which stays local: it is in
-      the exception's ``local_detail``).
+      the exception's ``local_detail``, with the number of such rows: neither
+      is announced).
     - Every other column must be numeric (NaN = missing, no infinities).
     """
     import pandas as pd
@@ -159,10 +160,13 @@ def read_site(path, job: Job, name: str) -> Site:
             mapped = np.array([codes.get(v, -1) if not m else -2
                                for v, m in zip(vals.to_numpy(dtype=object), miss)], np.int64)
             bad = mapped == -1
-            if bad.any():
-                err = DataError(f"{where}: column {col!r} has {int(bad.sum())} value(s) outside "
-                                f"its declared levels {levels}")
-                err.local_detail = sorted(set(vals[bad].astype(str)))[:10]
+            if bad.any():                  # announced: no count, no value (local_detail)
+                err = DataError(f"{where}: column {col!r} has values outside its declared "
+                                f"levels {levels}")
+                seen = sorted(set(vals[bad].astype(str)))
+                err.local_detail = (f"column {col!r}: {int(bad.sum())} row(s) outside the levels, "
+                                    f"{len(seen)} distinct value(s): {seen[:10]}"
+                                    + (" ..." if len(seen) > 10 else ""))
                 raise err
             X[:, j] = np.where(mapped < 0, np.nan, mapped)
             types.append("c")

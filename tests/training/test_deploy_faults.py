@@ -81,10 +81,13 @@ def test_missing_data_file_and_value_outside_declared_levels(tmp_path):
         c.start_all("h1")
         res = c.wait(90)
     _all_failed_with(res, "h3: the data file h3.csv does not exist")
-    _all_failed_with(res, f"h2: h2 (h2.csv): column 'region' has 3 value(s) outside its "
+    _all_failed_with(res, f"h2: h2 (h2.csv): column 'region' has values outside its "
                           f"declared levels {LEVELS}")
-    assert "atlantis" in res["h2"][2]                       # the site's own detail, locally
-    assert all("atlantis" not in res[n][2] for n in ("h1", "h3", "dealer"))
+    local = "local detail, not shared: column 'region': 3 row(s) outside the levels"
+    assert local in res["h2"][2] and "atlantis" in res["h2"][2]   # the site's own detail
+    for n in ("h1", "h3", "dealer"):                        # neither the value nor the count
+        assert "atlantis" not in res[n][2] and "3 row(s)" not in res[n][2], res[n][2]
+        assert "value(s)" not in res[n][2], res[n][2]
 
 
 def test_wrong_key_and_unknown_participant(tmp_path):
