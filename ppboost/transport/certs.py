@@ -114,6 +114,7 @@ def write_key(key, path) -> str:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)     # an existing file keeps its mode through O_CREAT: make it private
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     return str(path)
