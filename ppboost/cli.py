@@ -124,16 +124,6 @@ def _admin_token(args, required: bool = True) -> str | None:
     return None
 
 
-def _enroll(model_path: str, user_id: str, key_bits: int):
-    """Run the Proxy; ``key_bits`` goes to ``enroll`` or to ``Proxy`` per their signature."""
-    import inspect
-
-    from ppboost.inference import Proxy
-    if "key_bits" in inspect.signature(Proxy.enroll).parameters:
-        return Proxy(model_path).enroll(user_id, key_bits=key_bits)
-    return Proxy(model_path, key_bits=key_bits).enroll(user_id)
-
-
 def _parse_cell(cell: str, where: str) -> float:
     s = cell.strip()
     if s.lower() in _MISSING:
@@ -275,6 +265,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_enroll(args) -> int:
+    from ppboost.inference import Proxy
     from ppboost.inference.keys import load_client_keys, save_client_keys
 
     _user_id(args.user)
@@ -293,7 +284,7 @@ def cmd_enroll(args) -> int:
         steps = _progress(3, f"enrolling {args.user}", unit="step", quiet=quiet)
         steps.set_postfix_str("encrypting the model")
         try:
-            enrollment = _enroll(args.model, args.user, args.key_bits)
+            enrollment = Proxy(args.model, key_bits=args.key_bits).enroll(args.user)
         except (ValueError, OSError) as e:
             raise CliError(f"cannot enrol with model {args.model!r}: {e}") from None
         steps.update(1)
@@ -398,13 +389,8 @@ def cmd_delete(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    try:
-        import importlib
-        demo = importlib.import_module("ppboost.demo")
-    except ImportError as e:
-        raise CliError(f"the demo is not available in this installation ({e})") from None
-    rv = demo.main()
-    return int(rv) if isinstance(rv, int) else 0
+    from ppboost import demo
+    return demo.main()
 
 
 # ---------------------------------------------------------------------------
