@@ -73,7 +73,9 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
     data : :class:`~ppboost.data.HorizontalSplit`, ``VerticalSplit`` or ``MixedSplit``.
     num_boost_round : number of boosting rounds (trees per class).
     verbose : show a tqdm progress bar (trees; seconds and bytes per tree).
-    timeout : seconds a party waits for a message before failing.
+    timeout : seconds a party waits for a message before failing; with
+        ``transport="tls"`` also the bound on each process's start-up and on
+        connecting (:mod:`ppboost.transport.launch`).
     transport : ``"inprocess"`` (threads, default) or ``"tls"`` (one process per
         participant over TLS on this machine).
     keep_opened : record every value each party saw opened (audits / tests).
@@ -157,7 +159,9 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
                                            names=everyone, link=shaped)
     else:
         from ..transport.launch import run_local
-        results, dealer, _ = run_local(len(names), fns, dealer_fn, timeout=timeout)
+        # set-up is bounded by the training timeout too (connecting, and each process's start)
+        results, dealer, _ = run_local(len(names), fns, dealer_fn, timeout=timeout,
+                                       connect_timeout=timeout, names=everyone)
     wall = time.perf_counter() - t0
     model = results[0]["model"]
     model.stats = {"parties": {name: r["stats"] for name, r in zip(names, results)},

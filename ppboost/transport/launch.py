@@ -39,18 +39,31 @@ or a file). Listening sockets are bound in the caller before the children
 start (port 0 in the config means "any free port"), so there is no race for
 ports and no child connects before its peer listens.
 
+Start-up is bounded: every child reports on its pipe when it has started,
+when it has loaded its job and begins connecting, and when it is connected.
+A child that has not begun connecting ``connect_timeout`` + 5 s after it was
+spawned (stuck at interpreter start-up, importing the main module or loading
+its job), or is not connected ``connect_timeout`` + 5 s after it began, is
+*stalled*: the launcher terminates every participant and raises
+:class:`~ppboost.transport.tls.HandshakeError` naming it and the timeout.
+Once connected, a participant is governed by the transport's ``timeout``
+only (no limit on the whole run unless ``wall_timeout`` is given).
+
 Failures: if a participant raises, it sends an abort to its peers (their
 ``recv`` raises :class:`PeerFailed`), and the caller gets the **root cause**:
 the participant's own exception, re-raised with ``exc.participant`` set,
 a note naming it, and the remote traceback as ``__cause__``.  Preference
 order: an exception raised by a participant's own code, then a participant
-that died without reporting (``os._exit``, a signal), then set-up errors,
+that died without reporting (``os._exit``, a signal) or stalled in start-up
+(also when others gave up on it first: still not connected ``connect_timeout``
+after its spawn, or after it began connecting), then set-up errors,
 then :class:`TransportTimeout`, then :class:`PeerFailed`.  Participants still
 running ``grace`` seconds after the first failure (stalled) are terminated.
 ``exc.outcomes`` lists what happened to everyone.
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import pickle
@@ -67,7 +80,13 @@ from ..errors import PPBoostError
 from .base import PeerFailed, Stats, TransportError, TransportTimeout
 from .config import FederationConfig
 
-__all__ = ["Outcome", "ParticipantError", "RemoteTraceback", "run_processes", "run_local"]
+__all__ = ["Outcome", "ParticipantError", "RemoteTraceback", "run_processes", "run_local",
+           "STARTUP_SLACK"]
+
+#: Seconds a participant gets beyond ``connect_timeout`` to begin connecting after its spawn
+#: (interpreter start, imports, loading its job), and again to finish connecting.
+STARTUP_SLACK = 5.0
+_PROGRESS = ("started", "connecting", "connected")      # a child's reports before its result
 
 
 class ParticipantError(PPBoostError, RuntimeError):
@@ -86,8 +105,10 @@ class Outcome:
     """What happened to one participant's process.
 
     ``status``: ``"ok"``, ``"error"`` (the function or set-up raised ``error``),
-    ``"died"`` (exited without reporting; see ``exitcode``) or ``"terminated"``
-    (still running after the others had failed; stopped by the launcher).
+    ``"died"`` (exited without reporting; see ``exitcode``), ``"stalled"`` (not
+    connected within the start-up bound, see the module notes; stopped by the
+    launcher) or ``"terminated"`` (still running after the others had failed;
+    stopped by the launcher).
     """
     pid: int
     name: str
@@ -125,11 +146,14 @@ def _child(config, me, key, cert, fn_path, listen_sock, conn, timeout, connect_t
     _watch_parent(parent)
     ep = None
     try:
+        conn.send(("started", None, "", None))      # progress reports bound the start-up
         with open(fn_path, "rb") as fh:
             fn = pickle.load(fh)      # the launcher's own file: this session's functions
         os.unlink(fn_path)
+        conn.send(("connecting", None, "", None))
         ep = connect_tls(config, me, key, cert=cert, listen_sock=listen_sock,
                          timeout=timeout, connect_timeout=connect_timeout)
+        conn.send(("connected", None, "", None))
         result = fn(ep)
         try:
             conn.send(("ok", result, "", ep.stats))
@@ -162,7 +186,7 @@ def _rank(o: Outcome) -> int:
 
     if o.status == "error" and not isinstance(o.error, TransportError):
         return 0
-    if o.status == "died":
+    if o.status in ("died", "stalled"):
         return 1
     if o.status == "error" and isinstance(o.error, HandshakeError):
         return 2
@@ -178,7 +202,14 @@ def _rank(o: Outcome) -> int:
 def _root_exception(outcomes: list, order: list) -> BaseException:
     failed = [o for o in (outcomes[i] for i in order) if o.status != "ok"]
     root = min(failed, key=_rank)          # min is stable: earliest report wins within a rank
-    if root.status in ("died", "terminated"):
+    if root.status == "stalled":
+        from .tls import HandshakeError
+
+        also = [o.name for o in failed if o.status == "stalled" and o is not root]
+        exc = HandshakeError(f"{root.name} {root.traceback}"
+                             + (f"; also stalled in start-up: {', '.join(also)}" if also else "")
+                             + "; the launcher terminated every participant")
+    elif root.status in ("died", "terminated"):
         exc = PeerFailed(f"{root.name} {root.traceback}")
     else:
         exc = root.error
@@ -204,7 +235,10 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
     ``keys[i]``: participant ``i``'s private key path, or a ``(cert, key)``
     pair to present a certificate other than the config's (tests use this to
     play an impostor).  ``timeout`` / ``connect_timeout`` override the
-    config's.  ``grace``: seconds granted to the others after the first
+    config's; ``connect_timeout`` also bounds each child's start-up (a child
+    not connected in time is stalled: every participant is terminated and
+    :class:`~ppboost.transport.tls.HandshakeError` names it, see the module
+    notes).  ``grace``: seconds granted to the others after the first
     failure before they are terminated.  ``wall_timeout``: optional limit on
     the whole run (participants still running then are terminated).
     ``dealer_fn`` ``None`` means the dealer process only connects and closes.
@@ -270,15 +304,41 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
         for s in socks.values():   # the children hold their own copies now
             s.close()
 
+    ct = float(config.connect_timeout if connect_timeout is None else connect_timeout)
     outcomes: list = [None] * (n + 1)
     order: list = []
+    progress: list = [{} for _ in range(n + 1)]   # "started" / "connecting" / "connected" -> when
     first_failure = None
     t0 = time.monotonic()
+
+    def set_up_by(i):
+        """When participant ``i`` must be connected, or be called stalled (the module notes)."""
+        seen = progress[i]
+        return seen.get("connecting", start[i]) + ct + STARTUP_SLACK
+
+    def stalled(i, now, slack):
+        """Why participant ``i`` counts as stalled in start-up at ``now``, or None."""
+        seen = progress[i]
+        if "connected" in seen:
+            return None
+        if "connecting" in seen:
+            if now - seen["connecting"] < ct + slack:
+                return None
+            return (f"did not connect within connect_timeout={ct:.1f}s: still connecting "
+                    f"{now - seen['connecting']:.1f}s after it began (set-up stalled)")
+        if now - start[i] < ct + slack:
+            return None
+        where = ("it had started but not loaded its job" if "started" in seen else
+                 "its process never reached the launcher's code (stuck at interpreter start-up "
+                 "or importing the main module?)")
+        return (f"did not start within connect_timeout={ct:.1f}s: {now - start[i]:.1f}s after "
+                f"its process was spawned, {where}")
+
     try:
         while len(order) < n + 1:
             pending = [i for i in range(n + 1) if outcomes[i] is None]
             now = time.monotonic()
-            limits = []
+            limits = [set_up_by(i) for i in pending if "connected" not in progress[i]]
             if first_failure is not None:
                 limits.append(first_failure + grace)
             if wall_timeout is not None:
@@ -287,55 +347,65 @@ def run_processes(config: FederationConfig | str, keys: Mapping[int, object],
             ready = _wait([conns[i] for i in pending] + [procs[i].sentinel for i in pending],
                           timeout=wait_for)
             for i in pending:
-                if outcomes[i] is not None:
+                if conns[i] not in ready and procs[i].sentinel not in ready:
                     continue
                 got = None
-                if conns[i] in ready or procs[i].sentinel in ready:
-                    try:
-                        if conns[i].poll():
-                            got = conns[i].recv()
-                    except (EOFError, OSError):
-                        got = None
-                    except Exception as exc:  # a result that does not unpickle here
-                        got = ("error", ParticipantError(f"{config.name(i)}'s report could not be "
-                                                         f"unpickled: {type(exc).__name__}: {exc}"),
-                               "", None)
-                    if got is None and procs[i].sentinel not in ready:
-                        continue
-                    if got is None:
-                        procs[i].join(1.0)
-                        code = procs[i].exitcode
-                        o = Outcome(i, config.name(i), "died", exitcode=code,
-                                    traceback=f"died (exit code {code}) without reporting a result"
-                                    + ("; a script that starts participants needs the "
-                                       "'if __name__ == \"__main__\":' guard" if code == 1 else ""))
-                    else:
-                        status, value, tb, stats = got
-                        o = Outcome(i, config.name(i), status, stats=stats, traceback=tb,
-                                    result=value if status == "ok" else None,
-                                    error=value if status == "error" else None)
-                    o.elapsed = time.monotonic() - start[i]
-                    outcomes[i] = o
-                    order.append(i)
-                    if o.status != "ok" and first_failure is None:
-                        first_failure = time.monotonic()
+                try:
+                    while got is None and conns[i].poll():
+                        got = conns[i].recv()
+                        if got[0] in _PROGRESS:
+                            progress[i][got[0]] = time.monotonic()
+                            got = None
+                except (EOFError, OSError):
+                    got = None
+                except Exception as exc:  # a result that does not unpickle here
+                    got = ("error", ParticipantError(f"{config.name(i)}'s report could not be "
+                                                     f"unpickled: {type(exc).__name__}: {exc}"),
+                           "", None)
+                if got is None and procs[i].sentinel not in ready:
+                    continue
+                if got is None:
+                    procs[i].join(1.0)
+                    code = procs[i].exitcode
+                    o = Outcome(i, config.name(i), "died", exitcode=code,
+                                traceback=f"died (exit code {code}) without reporting a result"
+                                + ("; a script that starts participants needs the "
+                                   "'if __name__ == \"__main__\":' guard" if code == 1 else ""))
+                else:
+                    status, value, tb, stats = got
+                    o = Outcome(i, config.name(i), status, stats=stats, traceback=tb,
+                                result=value if status == "ok" else None,
+                                error=value if status == "error" else None)
+                o.elapsed = time.monotonic() - start[i]
+                outcomes[i] = o
+                order.append(i)
+                if o.status != "ok" and first_failure is None:
+                    first_failure = time.monotonic()
             now = time.monotonic()
-            expired = ((first_failure is not None and now >= first_failure + grace)
-                       or (wall_timeout is not None and now >= t0 + wall_timeout))
-            if expired:
-                why = (f"was still running {grace:.1f}s after the first failure and was terminated "
-                       "(stalled?)" if first_failure is not None else
-                       f"was still running after wall_timeout={wall_timeout}s and was terminated")
-                for i in range(n + 1):
-                    if outcomes[i] is None:
-                        procs[i].terminate()
-                        outcomes[i] = Outcome(i, config.name(i), "terminated", traceback=why,
-                                              elapsed=now - start[i])
-                        order.append(i)
+            late = {i: why for i in range(n + 1)
+                    if outcomes[i] is None and (why := stalled(i, now, STARTUP_SLACK))}
+            if late:
+                why = (f"was terminated because {', '.join(config.name(i) for i in late)} did not "
+                       f"finish its start-up within connect_timeout={ct:.1f}s")
+            elif first_failure is not None and now >= first_failure + grace:
+                why = f"was still running {grace:.1f}s after the first failure and was terminated (stalled?)"
+            elif wall_timeout is not None and now >= t0 + wall_timeout:
+                why = f"was still running after wall_timeout={wall_timeout}s and was terminated"
+            else:
+                continue
+            for i in range(n + 1):      # the stalled ones first: the earliest report wins a tie
+                if outcomes[i] is None:
+                    procs[i].terminate()
+                    stuck = late.get(i) or stalled(i, now, 0.0)   # the others gave up on it
+                    outcomes[i] = Outcome(i, config.name(i), "stalled" if stuck else "terminated",
+                                          traceback=stuck or why, elapsed=now - start[i])
+            order.extend(sorted((i for i in range(n + 1) if i not in order),
+                                key=lambda i: outcomes[i].status != "stalled"))
     finally:
         for i, p in procs.items():
             # reporters are only closing their sockets; a terminated (stopped?) one gets 1 s
-            p.join(1.0 if outcomes[i] is None or outcomes[i].status == "terminated" else 5.0)
+            p.join(1.0 if outcomes[i] is None or outcomes[i].status in ("terminated", "stalled")
+                   else 5.0)
             if p.is_alive():
                 p.kill()
                 p.join(1.0)
@@ -357,16 +427,29 @@ def _idle(ep):
 
 def run_local(n_parties: int, party_fn: Callable | Sequence[Callable], dealer_fn: Callable | None = None,
               *, timeout: float = 60.0, connect_timeout: float = 30.0, grace: float = 2.0,
-              wall_timeout: float | None = None, host: str = "127.0.0.1", return_outcomes: bool = False):
+              wall_timeout: float | None = None, host: str = "127.0.0.1", return_outcomes: bool = False,
+              names: Sequence[str] | None = None):
     """:func:`run_processes` on a throwaway federation (fresh CA and keys, free ports on ``host``).
 
     Same arguments and return value as :func:`run_processes`; the
     certificates live in a temporary directory that is removed afterwards.
+    ``names``: every participant's name by id (the dealer last), used in
+    every message, outcome and error (``config.name``, the endpoints'
+    ``names``), like :func:`~ppboost.transport.inprocess.run_inprocess`;
+    ``None``: ``party <id>`` / ``dealer``.
     """
     from .certs import make_federation
 
+    if names is not None:
+        names = [str(x) for x in names]
+        if len(names) != n_parties + 1 or not all(names):
+            raise ValueError(f"names == {names!r}: need {n_parties + 1} non-empty names, one per "
+                             f"participant ({n_parties} parties, then the dealer)")
     with tempfile.TemporaryDirectory(prefix="ppboost-fed-") as d:
         config, keys = make_federation(d, n_parties, host=host, timeout=timeout,
                                        connect_timeout=connect_timeout)
+        if names is not None:      # FederationConfig rejects repeated names
+            config = dataclasses.replace(config, participants=tuple(
+                dataclasses.replace(p, name=names[p.id]) for p in config.participants))
         return run_processes(config, keys, party_fn, dealer_fn, grace=grace,
                              wall_timeout=wall_timeout, return_outcomes=return_outcomes)
