@@ -185,7 +185,7 @@ class DP:
         if self.split_epsilon is not None:
             es, zl = self.split_epsilon, self.leaf_noise_multiplier
         else:
-            es, zl = self._calibrate(T, D)
+            es, zl = self.calibrate(T, D)
         event = tree_events(T, D, es, zl, self.leaf_noise, self.split_noise)
         spent = spent_epsilon(event, self.delta)
         if spent > self.epsilon * (1 + 1e-9):
@@ -219,7 +219,7 @@ class DP:
                       epsilon_spent=spent, split_error=float(split_error),
                       leaf_error=float(leaf_error))
 
-    def _calibrate(self, T: int, D: int) -> tuple:
+    def calibrate(self, T: int, D: int) -> tuple:
         """(eps_split, leaf multiplier) from the per-tree zCDP budget rho_t, calibrated."""
         import dp_accounting as dpa
 

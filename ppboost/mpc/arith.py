@@ -197,7 +197,7 @@ def mul(x: AShare, y: AShare) -> AShare:
     """
     if not isinstance(x, AShare) or not isinstance(y, AShare):
         raise TypeError("mul expects two AShares")
-    x._check_share(y, "*")
+    x.check_compatible(y, "*")
     party = x.party
     a, b, c = party.dealer.get("beaver", shape=x.shape)
     mine = ring.mask_pair(x.value, a, y.value, b)        # my share of (d, e)

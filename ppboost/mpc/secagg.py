@@ -267,7 +267,7 @@ class SecAgg:
                 self._drop(p, where, exc)
         return got
 
-    def _from_server(self):
+    def from_server(self):
         """A client's receive from the server, which may first wait up to the transport
         timeout for each of f silent parties: the client waits (f + 2) timeouts."""
         base = self.ep.timeout
@@ -277,7 +277,7 @@ class SecAgg:
         finally:
             self.ep.timeout = base
 
-    def _tell(self, p: int, payload, where: str) -> None:
+    def tell(self, p: int, payload, where: str) -> None:
         try:
             self.ep.send(p, payload)
         except (PeerFailed, TransportTimeout) as exc:
@@ -314,11 +314,11 @@ class SecAgg:
                                  [table[u].reshape(-1) for u in u1])
             for p in u1:
                 if p != self.me:
-                    self._tell(p, msg, f"{where}: advertising keys")
+                    self.tell(p, msg, f"{where}: advertising keys")
             u1 = [u for u in u1 if u in self.alive]
         else:
             self.ep.send(self.server, pk)
-            msg = np.asarray(self._from_server(), np.uint8)
+            msg = np.asarray(self.from_server(), np.uint8)
             k = (msg.size) // (8 + slots * KEY_BYTES)
             u1 = msg[:8 * k].view(np.int64).tolist()
             rest = msg[8 * k:].reshape(k, slots, KEY_BYTES)
@@ -369,10 +369,10 @@ class SecAgg:
             msg = json.dumps(u2).encode()
             for p in acks:
                 if p != self.me:
-                    self._tell(p, msg, f"{where}: sharing keys")
+                    self.tell(p, msg, f"{where}: sharing keys")
         else:
             self.ep.send(self.server, json.dumps(have).encode())
-            u2 = json.loads(bytes(self._from_server()).decode())
+            u2 = json.loads(bytes(self.from_server()).decode())
             if self.me not in u2:
                 raise ProtocolError(f"the aggregator {self.name(self.server)} left "
                                     f"{self.name(self.me)} out of {where} (its key shares "
@@ -411,7 +411,7 @@ class SecAgg:
                              {u: s.pks[u][k] for u in s.members if u != self.server}, s.id, k)
             # 3. MaskedInput; 4. Unmasking: answer the server's request
             self.ep.send(self.server, y, move=True)
-            req = json.loads(bytes(self._from_server()).decode())
+            req = json.loads(bytes(self.from_server()).decode())
             inc, drop = req["included"], req["dropped"]
             if req["session"] != s.id or req["slot"] != k or sorted(inc + drop) != s.members \
                     or set(inc) & set(drop) or self.me not in inc or len(inc) < self.t:
@@ -437,7 +437,7 @@ class SecAgg:
         req = json.dumps({"session": s.id, "slot": k, "included": inc, "dropped": drop}).encode()
         for p in inc:
             if p != self.me:
-                self._tell(p, req, f"{where}: unmasking")
+                self.tell(p, req, f"{where}: unmasking")
         answers = {self.me: [s.held[u][1][k] for u in inc] + [s.held[u][0][k] for u in drop]}
         for p, a in self._gather(inc, f"{where}: unmasking").items():
             a = np.asarray(a, np.uint8)

@@ -134,7 +134,8 @@ class AShare:
         return self.party.reveal(self, to=to)
 
     # ------------------------------------------------------------ dispatch helpers
-    def _check_share(self, other: AShare, op: str) -> None:
+    def check_compatible(self, other: AShare, op: str) -> None:
+        """ValueError unless ``other`` is a share of the same Party and shape (for ``op``)."""
         if other.party is not self.party:
             raise ValueError(f"cannot {op} shares that belong to different Party objects")
         if other.shape != self.shape:
@@ -143,7 +144,7 @@ class AShare:
 
     @_wraps
     def _add_share(self, other: AShare) -> AShare:
-        self._check_share(other, "+")
+        self.check_compatible(other, "+")
         return AShare(self.party, self.value + other.value)
 
     @_wraps
@@ -174,7 +175,7 @@ class AShare:
     @_wraps
     def __sub__(self, other):
         if isinstance(other, AShare):
-            self._check_share(other, "-")
+            self.check_compatible(other, "-")
             return AShare(self.party, self.value - other.value)
         with np.errstate(over="ignore"):
             neg = np.uint64(0) - ring.as_ring(other, "public operand")

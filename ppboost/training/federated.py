@@ -164,8 +164,7 @@ def _intercept(fed, params: TreeParams, y: np.ndarray, n_total: int, everyone):
     of labels; binary:logistic the sum of labels; multi:softprob the class counts.
     Opens to everyone: the intercept (it is in the model)."""
     from ..tree import losses
-    from ..tree.federated import _dec, _enc, frac_bits_for
-    from ..tree.federated_binning import _sum
+    from ..tree.federated import frac_bits_for, from_ring, to_ring
     if params.base_score is not None:
         base = losses.base_margin_from_stats(params)
         rep = np.array([params.base_score], np.float32) \
@@ -175,7 +174,7 @@ def _intercept(fed, params: TreeParams, y: np.ndarray, n_total: int, everyone):
     y64 = np.asarray(y, np.float64)
     if obj == "multi:softprob":
         cnt = np.bincount(y64.astype(np.int64), minlength=params.num_class).astype(np.uint64)
-        agg = _sum(fed, cnt, "intercept", everyone)
+        agg = fed.sum_everyone(cnt, "intercept", everyone)
         if fed.is_server:
             counts = agg.total.view(np.int64)
             base = losses.base_margin_from_stats(params, counts=counts, n=n_total)
@@ -187,7 +186,7 @@ def _intercept(fed, params: TreeParams, y: np.ndarray, n_total: int, everyone):
         l1 = float(np.abs(y64).sum())
         if not l1 < 2.0 ** 62 / max(1, len(everyone)):
             raise ProtocolError(f"labels too large for the 64-bit fixed point (sum |y| = {l1:.3g})")
-        agg = _sum(fed, np.array([math.ceil(l1)], np.uint64), "label bound", everyone)
+        agg = fed.sum_everyone(np.array([math.ceil(l1)], np.uint64), "label bound", everyone)
         if fed.is_server:
             f = frac_bits_for(float(agg.total.view(np.int64)[0]))
             fed.announce({"f": f}, "label scale")
@@ -195,9 +194,9 @@ def _intercept(fed, params: TreeParams, y: np.ndarray, n_total: int, everyone):
             f = int(fed.hear()["f"])
     else:
         f = frac_bits_for(n_total)
-    agg = _sum(fed, _enc(np.array([y64.sum()]), f), "intercept", everyone)
+    agg = fed.sum_everyone(to_ring(np.array([y64.sum()]), f), "intercept", everyone)
     if fed.is_server:
-        mean = float(_dec(agg.total, f)[0]) / n_total
+        mean = float(from_ring(agg.total, f)[0]) / n_total
         base = losses.base_margin_from_stats(params, mean=mean)
         rep = np.array([np.float32(mean)], np.float32) if obj == "binary:logistic" else base
         fed.announce({"base": base.astype(np.float64).tolist(),
@@ -226,7 +225,7 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     from ..tree.federated import FederatedBackend, Federation
     from ..tree.federated_binning import SLOTS, bin_codes, federated_cuts
     from ..tree.grower import boost
-    from ..tree.plain import _check_onehot
+    from ..tree.plain import check_onehot
 
     params = job.tree_params
     if dp_plan is not None and params.base_score is None:
@@ -258,7 +257,7 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
         pub = public_cuts(job.dp, info["feature_names"], info["feature_types"], job.categorical,
                           params.max_bin)
         mapper, bin_stats = BinMapper(tuple(pub[j] for j in range(X.shape[1]))), {"public": True}
-    _check_onehot(mapper, params)
+    check_onehot(mapper, params)
     codes = bin_codes(X, mapper, threads)
     base, base_repr = _intercept(fed, params, np.asarray(view.y), n_total, parties)
     if dp_plan is None:
@@ -342,13 +341,13 @@ def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool
     ``model`` is set.  ``leave_at``: see :func:`train_federated_party` (tests)."""
     from ..crypto.prg import PRG
     from . import agree as _agree
-    from .runner import PartyProgress, _facts, _Window, align
+    from .runner import PartyProgress, StatsWindow, align, participant_facts
 
     t0 = time.perf_counter()
     if error is None and checkpoint is not None:
         error = JobError("checkpoints (--checkpoint) are not built for mode 'federated'")
-    setup = _Window(ep)
-    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "party", site, error))
+    setup = StatsWindow(ep)
+    facts = _agree.announce(ep, names, participant_facts(job, names, ep.me, "party", site, error))
     info = _agree.check(facts, names, job, ep.dealer_id)
     check_federated(info["kind"], ep.n_parties, AgreementError, job.dp,
                     job.analyst in names[:ep.n_parties])
@@ -360,7 +359,7 @@ def run_federated_party(job, ep, site, *, names: list, error=None, verbose: bool
     setup_stats = setup.stats()
     me = names[ep.me]
     view = site.view(info["parties"][me]["feature_indices"], info["parties"][me]["columns"])
-    window = _Window(ep)
+    window = StatsWindow(ep)
     params = job.tree_params
     progress = PartyProgress(job.num_boost_round * params.n_groups, verbose,
                              f"ppboost federated training ({me})")
@@ -390,17 +389,17 @@ def run_federated_outsider(job, ep, *, names: list, role: str, checkpoint=None) 
     """The dealer (or an analyst outside the data parties) in federated mode: it takes part
     in the agreement only (where an outside analyst is refused), then leaves."""
     from . import agree as _agree
-    from .runner import _facts, _Window
+    from .runner import StatsWindow, participant_facts
 
     t0 = time.perf_counter()
     error = JobError("checkpoints (--checkpoint) are not built for mode 'federated'") \
         if checkpoint is not None else None
-    facts = _agree.announce(ep, names, _facts(job, names, ep.me, role, None, error))
+    facts = _agree.announce(ep, names, participant_facts(job, names, ep.me, role, None, error))
     info = _agree.check(facts, names, job, ep.dealer_id)
     check_federated(info["kind"], ep.n_parties, AgreementError, job.dp,
                     job.analyst in names[:ep.n_parties])
     federated_dp_plan(job, info, ep.n_parties)       # the parties' verdict, here too
-    w = _Window(ep).stats()
+    w = StatsWindow(ep).stats()
     return {"mode": "federated", "offline_seconds": 0.0, "requests": 0, "bytes_sent": 0,
             "messages": 0, "rounds": 0, "transcript": w["transcript"], "per_tree": [],
             "wall_seconds": time.perf_counter() - t0}

@@ -70,8 +70,10 @@ class PartyProgress:
 
 
 # ----------------------------------------------------------------------------- phases
-def _facts(job: Job, names: list, me: int, role: str, site: Site | None, error,
-           ck=None, resume: bool = False) -> dict:
+def participant_facts(job: Job, names: list, me: int, role: str, site: Site | None, error,
+                      ck=None, resume: bool = False) -> dict:
+    """What this participant announces at the agreement: its name, role, the job's digest,
+    its checkpoint state, and its site's public facts (or the error that stops it)."""
     f = {"name": names[me], "role": role, "job": job.digest, "checkpoint": ck is not None,
          "resume": bool(resume), "saved": ck.rounds() if ck is not None and resume else []}
     if error is not None:
@@ -265,7 +267,7 @@ def peak_rss() -> int:
     return int(kb if sys.platform == "darwin" else kb * 1024)
 
 
-class _Window:
+class StatsWindow:
     """The endpoint's counters from a start mark: one phase's bytes, rounds, transcript."""
 
     def __init__(self, ep):
@@ -347,8 +349,9 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
                 seed = ck.open(resume)
         except (DataError, FormatError) as exc:
             error = exc
-    setup = _Window(ep)
-    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "party", site, error, ck, resume))
+    setup = StatsWindow(ep)
+    facts = _agree.announce(ep, names, participant_facts(job, names, ep.me, "party", site, error,
+                                                         ck, resume))
     info = _agree.check(facts, names, job, ep.dealer_id)
     if error is not None:                  # pragma: no cover - check() raised it already
         raise error
@@ -369,7 +372,7 @@ def run_party(job: Job, ep, site: Site | None, *, names: list, error: BaseExcept
         precision_plan(params, int(info["n_rows"]))   # same verdict at every party
     me = names[ep.me]
     view = site.view(info["parties"][me]["feature_indices"], info["parties"][me]["columns"])
-    window = _Window(ep)
+    window = StatsWindow(ep)
     party = Party(ep, frac_bits=16, keep_opened=keep_opened, seed=rng.uint64(2).tobytes())
     progress = PartyProgress(job.num_boost_round * params.n_groups, verbose,
                              f"ppboost secure training ({me})")
@@ -456,9 +459,9 @@ def run_analyst(job: Job, ep, *, names: list) -> dict:
     ``{"stats": ..., "model": SecretSharedModel}``.
     """
     t0 = time.perf_counter()
-    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "analyst", None, None))
+    facts = _agree.announce(ep, names, participant_facts(job, names, ep.me, "analyst", None, None))
     info = _agree.check(facts, names, job, ep.dealer_id)
-    window = _Window(ep)
+    window = StatsWindow(ep)
     model = collect_model(ep, job, names, info)
     st = window.stats()
     return {"stats": dict(st, per_tree=[], wall_seconds=time.perf_counter() - t0),
@@ -497,9 +500,10 @@ def run_dealer(job: Job, ep, *, names: list, checkpoint=None, resume: bool = Fal
                 ck.save(int(k), {}, {"positions": session.positions()})
             elif what == "resume" and int(k) > 0:
                 session.restore(ck.load(int(k))[1]["positions"])
-    facts = _agree.announce(ep, names, _facts(job, names, ep.me, "dealer", None, error, ck, resume))
+    facts = _agree.announce(ep, names, participant_facts(job, names, ep.me, "dealer", None, error,
+                                                         ck, resume))
     _agree.check(facts, names, job, ep.dealer_id)
-    window = _Window(ep)
+    window = StatsWindow(ep)
     out = serve(ep, idle_timeout=max(float(job.timeout), 60.0), seeds=seeds, own_seed=own,
                 on_mark=on_mark)
     w = window.stats()

@@ -201,11 +201,14 @@ def frac_bits_for(bound: float) -> int:
     return max(0, 62 - b.bit_length())
 
 
-def _enc(x, f: int) -> np.ndarray:
+def to_ring(x, f: int) -> np.ndarray:
+    """Floats -> signed fixed point with ``f`` fractional bits in Z_2^64 (unchecked:
+    :func:`frac_bits_for` chose ``f`` so that every value fits)."""
     return np.rint(np.asarray(x, np.float64) * (2.0 ** f)).astype(np.int64).view(np.uint64)
 
 
-def _dec(z, f: int) -> np.ndarray:
+def from_ring(z, f: int) -> np.ndarray:
+    """Ring elements (sums of :func:`to_ring` values) -> floats, read as signed."""
     return np.asarray(z, np.uint64).view(np.int64).astype(np.float64) / (2.0 ** f)
 
 
@@ -244,16 +247,26 @@ class Federation:
         """The secure sum of every remaining party's ``x`` (at the server; None elsewhere)."""
         return self.sa.aggregate(np.ascontiguousarray(x, np.uint64).reshape(-1), where)
 
+    def sum_everyone(self, x, where: str, everyone):
+        """:meth:`sum` during the set-up (binning, intercept): the server raises
+        ProtocolError if a party of ``everyone`` dropped out (nothing is trained yet)."""
+        agg = self.sum(x, where)
+        if self.is_server and list(agg.included) != list(everyone):
+            gone = [self.ep.name(p) for p in everyone if p not in agg.included]
+            raise ProtocolError(f"{', '.join(gone)} dropped out during the federated binning "
+                                "(before any tree): the job stops; restart it without them")
+        return agg
+
     def announce(self, msg: dict, where: str) -> None:
         """Server: send ``msg`` (public decisions) to every remaining party.  Opens: ``msg``."""
         data = json.dumps(msg).encode()
         for p in self.sa.alive:
             if p != self.sa.me:
-                self.sa._tell(p, data, where)
+                self.sa.tell(p, data, where)
 
     def hear(self) -> dict:
         """Client: the server's next announcement."""
-        return json.loads(bytes(self.sa._from_server()).decode())
+        return json.loads(bytes(self.sa.from_server()).decode())
 
     def drop_names(self, ids) -> list:
         return [self.ep.name(p) for p in ids]
@@ -353,8 +366,8 @@ class FederatedBackend(PlainBackend):
     def _level_vector(self, hist, miss, tot) -> np.ndarray:
         """This party's (S, W) uint64 vector of a level: G | H per bin, missing counts, node
         G, H (the differentially private backend adds its noise parts here)."""
-        return np.concatenate([_enc(hist[:, :, 0], self.f_g), _enc(hist[:, :, 1], self.f_h),
-                               miss, _enc(tot[:, :1], self.f_g), _enc(tot[:, 1:], self.f_h)],
+        return np.concatenate([to_ring(hist[:, :, 0], self.f_g), to_ring(hist[:, :, 1], self.f_h),
+                               miss, to_ring(tot[:, :1], self.f_g), to_ring(tot[:, 1:], self.f_h)],
                               axis=1)
 
     def _event(self, q, phase, level, group=None):
@@ -456,9 +469,9 @@ class FederatedBackend(PlainBackend):
         active = np.ones(L, bool)
         if par is not None:                     # children of a node that did not split
             active = np.repeat(np.asarray(par["build"]) >= 0, 2)
-        return {"G": _dec(I[:, :B], self.f_g), "H": _dec(I[:, B:2 * B], self.f_h),
-                "count": count, "G_node": _dec(I[:, 2 * B + m], self.f_g),
-                "H_node": _dec(I[:, 2 * B + m + 1], self.f_h), "I": I, "level": nodes.level,
+        return {"G": from_ring(I[:, :B], self.f_g), "H": from_ring(I[:, B:2 * B], self.f_h),
+                "count": count, "G_node": from_ring(I[:, 2 * B + m], self.f_g),
+                "H_node": from_ring(I[:, 2 * B + m + 1], self.f_h), "I": I, "level": nodes.level,
                 "active": active}
 
     def _best_active(self, hist, active):

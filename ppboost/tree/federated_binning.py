@@ -328,15 +328,6 @@ class _Feature:
 
 
 # ----------------------------------------------------------------------------- protocol
-def _sum(fed, vec, where, everyone):
-    agg = fed.sum(vec, where)
-    if fed.is_server and list(agg.included) != list(everyone):
-        gone = [fed.ep.name(p) for p in everyone if p not in agg.included]
-        raise ProtocolError(f"{', '.join(gone)} dropped out during the federated binning "
-                            "(before any tree): the job stops; restart it without them")
-    return agg
-
-
 def federated_cuts(fed, X, categorical, max_bin: int, threads: int | None = None):
     """Every party's side of the federated sketch; returns (BinMapper, stats).
 
@@ -357,7 +348,7 @@ def federated_cuts(fed, X, categorical, max_bin: int, threads: int | None = None
     lo1 = np.zeros(m, np.uint64)
     wb1 = np.full(m, WORD, np.int64)
     counts, missing = local(lo1, wb1, np.arange(m + 1), FIRST)
-    agg = _sum(fed, np.concatenate([missing, counts]), "binning, stage 1", everyone)
+    agg = fed.sum_everyone(np.concatenate([missing, counts]), "binning, stage 1", everyone)
     stats = {"stages": 1, "counts_opened": int(m * ((1 << FIRST) + 1))}
     feats = None
     if fed.is_server:
@@ -384,7 +375,7 @@ def federated_cuts(fed, X, categorical, max_bin: int, threads: int | None = None
         if stage > SLOTS:
             raise ProtocolError("federated sketch: more stages than planned")
         counts, _ = local(lo, wb, off, BITS)
-        agg = _sum(fed, counts, f"binning, stage {stage}", everyone)
+        agg = fed.sum_everyone(counts, f"binning, stage {stage}", everyone)
         if fed.is_server:
             stats["stages"] = stage
             stats["counts_opened"] += int(counts.shape[0])

@@ -108,7 +108,7 @@ import numpy as np
 
 from ..dp import DP, NEIGHBOURING, DPError, check_counts, gaussian_releases, noise_part, spent_epsilon
 from . import losses, split_rule
-from .federated import FederatedBackend, _dec, _enc, frac_bits_for
+from .federated import FederatedBackend, frac_bits_for, from_ring, to_ring
 from .params import TreeParams
 
 __all__ = ["FED_MECHANISM", "FederatedDPPlan", "DPFederatedBackend", "check_params",
@@ -283,6 +283,8 @@ class DPFederatedBackend(FederatedBackend):
     and ``base`` the public base_score's margins.
     """
 
+    noisy_sums = True
+
     def __init__(self, fed, codes, y, params: TreeParams, mapper, n_total: int, base,
                  plan: FederatedDPPlan, noise_rng, threads=None, kernel_lock=None):
         super().__init__(fed, codes, y, params, mapper, n_total, base, threads=threads,
@@ -312,10 +314,10 @@ class DPFederatedBackend(FederatedBackend):
         S, B = hist.shape[0], self.B
         vals = np.concatenate([hist[:, :, 0], hist[:, :, 1], tot], axis=1)
         vals = vals + self.plan.part(self.noise_rng, self.plan.hist_sigma, vals.shape)
-        return np.concatenate([_enc(vals[:, :B], self.f_g), _enc(vals[:, B:2 * B], self.f_h),
+        return np.concatenate([to_ring(vals[:, :B], self.f_g), to_ring(vals[:, B:2 * B], self.f_h),
                                np.zeros((S, self.m), np.uint64),
-                               _enc(vals[:, 2 * B:2 * B + 1], self.f_g),
-                               _enc(vals[:, 2 * B + 1:], self.f_h)], axis=1)
+                               to_ring(vals[:, 2 * B:2 * B + 1], self.f_g),
+                               to_ring(vals[:, 2 * B + 1:], self.f_h)], axis=1)
 
     def histograms(self, nodes, gh):
         out = super().histograms(nodes, gh)
@@ -344,7 +346,7 @@ class DPFederatedBackend(FederatedBackend):
         vec = np.concatenate([G, cnt])
         vec = vec + self.plan.part(self.noise_rng, self.plan.leaf_sigma, vec.shape)
         group = self.tree_in_round
-        agg = self._sum(_enc(vec, self.f_leaf), f"tree {group}, leaves", nodes.level, group)
+        agg = self._sum(to_ring(vec, self.f_leaf), f"tree {group}, leaves", nodes.level, group)
         fed = self.fed
         where = f"round {self.round}: tree {group} leaves"
         if fed.is_server:
@@ -353,7 +355,7 @@ class DPFederatedBackend(FederatedBackend):
                 w = np.asarray(nodes.leaf, np.float64)
                 fed.announce({"fallback": True}, where)
             else:
-                tot = _dec(agg.total, self.f_leaf)
+                tot = from_ring(agg.total, self.f_leaf)
                 w = self.leaf_weights(tot[:L], tot[L:])
                 fed.announce({"leaf": w.tolist()}, where)
         else:

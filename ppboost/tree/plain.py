@@ -325,7 +325,9 @@ def _check_finite(Xa: np.ndarray):
                          f"(missing)")
 
 
-def _check_onehot(mapper: BinMapper, params: TreeParams):
+def check_onehot(mapper: BinMapper, params: TreeParams):
+    """ValueError if a categorical feature has max_cat_to_onehot or more categories
+    (only one-vs-rest splits are built)."""
     if params.max_cat_to_onehot is None:
         return
     for j, fc in enumerate(mapper.features):
@@ -344,7 +346,7 @@ def prepare_plain(params, X, y, categorical=None, trace=False) -> PlainBackend:
     if Xa.shape[0] == 0:
         raise ValueError("X has 0 rows, needs >= 1")
     mapper = fit_bins(Xa, p.max_bin, cat)
-    _check_onehot(mapper, p)
+    check_onehot(mapper, p)
     return PlainBackend(mapper.transform(Xa), y, p, mapper, trace=trace)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ppboost.tree.federated import _dec, _enc, frac_bits_for, local_histograms
+from ppboost.tree.federated import frac_bits_for, from_ring, local_histograms, to_ring
 
 
 def _reference(codes, rows, slot, g, h, offs, n_bins, S):
@@ -49,8 +49,8 @@ def test_fixed_point_sums_are_exact_within_the_bound():
     f = frac_bits_for(n_total)
     assert f == 62 - (10 ** 6).bit_length()
     parts = [rng.uniform(-1, 1, 1000) * (n_total / 4) for _ in range(4)]   # |sum| <= n_total
-    total = sum(_enc(p, f) for p in parts)
-    assert np.abs(_dec(total, f) - sum(parts)).max() <= 4 * 2.0 ** -(f + 1) + 1e-9
+    total = sum(to_ring(p, f) for p in parts)
+    assert np.abs(from_ring(total, f) - sum(parts)).max() <= 4 * 2.0 ** -(f + 1) + 1e-9
     assert frac_bits_for(0) == 62
 
 

@@ -268,7 +268,7 @@ def model_attributes(dp: DP, params: TreeParams, n_rows, n_trees: int, n_parties
         return plan_run(dp, params, int(n_rows), n_trees, n_parties).attributes()
     import json
     es, zl = (dp.split_epsilon, dp.leaf_noise_multiplier) if dp.split_epsilon is not None \
-        else dp._calibrate(int(n_trees), params.max_depth)
+        else dp.calibrate(int(n_trees), params.max_depth)
     from ...dp.accounting import spent_epsilon, tree_events
     from ...dp.budget import MECHANISM, SPLIT_NAMES
     spent = spent_epsilon(tree_events(int(n_trees), params.max_depth, es, zl, dp.leaf_noise,
