@@ -2,7 +2,7 @@
 
 Not a test.  Run: ``python benchmarks/bench_inference.py [--queries 200] [--key-bits 3072]``.
 
-The reference point (issue 4; docs/protocols.md, section 6) is the published
+The reference point (issue 4; docs/protocols.md, section 7) is the published
 PPXGBoost Python implementation on a 2-core machine, 100 trees of depth 6,
 binary:logistic on breast_cancer, 3072-bit Paillier: ~63 ms per query end to
 end (53 ms client OPE, 2.4 ms server, 7.4 ms decryption), ~10 s per user's

@@ -144,7 +144,7 @@ grid (2^-20 for split utilities, 2^-fo for leaves); the guarantee is the
 continuous mechanism's.
 
 
-For the federated mode: :mod:`ppboost.tree.federated_dp` (docs/protocols.md, section 3b).
+For the federated mode: :mod:`ppboost.tree.federated_dp` (docs/protocols.md, section 5).
 """
 from .accounting import gaussian_release_event, gaussian_releases, spent_epsilon
 from .budget import DP, MECHANISM, NEIGHBOURING, DPPlan
