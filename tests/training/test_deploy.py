@@ -16,7 +16,8 @@ import xgboost as xgb
 
 from ppboost.consortium import Consortium, Network
 
-TOL = 1e-5
+from .same_model import assert_same_model, assert_same_trees
+
 LEVELS = ["north", "south", "east", "west"]
 PARAMS = {"objective": "binary:logistic", "max_depth": 2, "max_bin": 16, "eta": 0.3,
           "max_cat_to_onehot": 8}
@@ -54,20 +55,11 @@ def _reference(frame, label, rounds):
     return xgb.train({**PARAMS, "tree_method": "hist"}, d, rounds), d
 
 
-def _structure(booster):
-    out = []
-    for t in json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]:
-        out.append((t["split_indices"], t["left_children"], t["default_left"]))
-    return out
-
-
 def _check_model(model_path, frame, label, rounds):
     ref, d = _reference(frame, label, rounds)
     got = xgb.Booster()
     got.load_model(str(model_path))
-    diff = np.abs(got.predict(d, output_margin=True) - ref.predict(d, output_margin=True)).max()
-    assert diff <= TOL, diff
-    assert _structure(got) == _structure(ref)
+    assert_same_model(got, ref, d)
 
 
 def _ok(res):
@@ -196,7 +188,7 @@ def test_kill_after_tree_3_of_8_and_resume_gives_the_uninterrupted_model(tmp_pat
     resumed.load_model(str(tmp_path / "resumed.json"))
     straight.load_model(str(c.site("h1") / "model.json"))
     _, d = _reference(pop[cols].drop(columns=["patient_id"]), "ms", 8)
-    assert _structure(resumed) == _structure(straight)
+    assert_same_trees(resumed, straight)
     assert np.abs(resumed.predict(d, output_margin=True)
                   - straight.predict(d, output_margin=True)).max() <= 1e-6
     _check_model(tmp_path / "resumed.json", pop[cols].drop(columns=["patient_id"]), "ms", 8)

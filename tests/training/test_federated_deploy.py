@@ -15,7 +15,8 @@ import xgboost as xgb
 from ppboost.consortium import Consortium, Network
 from ppboost.training.federated import FAULT_ENV
 
-from .test_deploy import _population, _structure
+from .same_model import assert_same_model, assert_same_trees
+from .test_deploy import _population
 from .test_federated_training import _run_with_leave
 
 COLS = ["patient_id", "age", "bmi", "edss", "claims", "ms"]
@@ -66,9 +67,7 @@ def test_three_hospitals_federated_equals_xgboost(tmp_path):
     got = _model(c.site("h1") / "model.json")
     d = xgb.DMatrix(frame.drop(columns=["ms"]), label=frame["ms"])
     ref = xgb.train({**PARAMS, "tree_method": "hist"}, d, 4)
-    assert np.abs(got.predict(d, output_margin=True)
-                  - ref.predict(d, output_margin=True)).max() <= 1e-5
-    assert _structure(got) == _structure(ref)
+    assert_same_model(got, ref, d)
     for n in ("h2", "h3", "dealer"):
         assert not (c.site(n) / "model.json").exists()
     st = json.loads((c.site("h2") / "stats.json").read_text())
@@ -100,7 +99,7 @@ def test_a_party_killed_at_a_chosen_level_is_tolerated_with_four(tmp_path):
     named = xgb.DMatrix(frame.drop(columns=["ms"]))
     assert np.abs(got.predict(named, output_margin=True)
                   - sim.predict(xgb.DMatrix(X), output_margin=True)).max() <= 1e-6
-    assert _structure(got) == _structure(sim)
+    assert_same_trees(got, sim)
 
 
 def test_a_party_killed_beyond_the_tolerance_stops_everyone_clearly(tmp_path):

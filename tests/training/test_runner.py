@@ -21,6 +21,8 @@ from ppboost.training import Job, read_site, run_dealer, run_party
 from ppboost.training.agree import check
 from ppboost.transport.inprocess import run_inprocess
 
+from .same_model import assert_same_model
+
 PARAMS = {"objective": "reg:squarederror", "max_depth": 2, "max_bin": 8}
 
 
@@ -131,7 +133,7 @@ def test_vertical_with_psi_in_process_equals_xgboost_on_the_join(tmp_path, n_par
     d = xgb.DMatrix(X, label=joined["y"])
     ref = xgb.train({**PARAMS, "tree_method": "hist"}, d, 2)
     booster = results[0]["model"].reveal()
-    assert np.abs(booster.predict(d) - ref.predict(d)).max() <= 1e-5
+    assert_same_model(booster, ref, d)
     assert all(r["model"] is None for r in results[1:])
     # the training phase's transcript excludes the set-up (agreement + PSI)
     st = results[1]["stats"]
@@ -275,4 +277,4 @@ def test_an_analyst_of_its_own_in_process(tmp_path):
     pooled = pd.concat(frames)
     d = xgb.DMatrix(pooled[["x"]], label=pooled["y"])
     ref = xgb.train({**PARAMS, "tree_method": "hist"}, d, 1)
-    assert np.abs(analyst["model"].reveal().predict(d) - ref.predict(d)).max() <= 1e-5
+    assert_same_model(analyst["model"].reveal(), ref, d)
