@@ -54,7 +54,8 @@ Per aggregation (:meth:`SecAgg.aggregate`, slot k):
 
 Dropouts.  A party the server cannot hear from (its connection closed, it
 aborted, or it sent nothing within the transport's timeout) is dropped for
-good and logged (:attr:`SecAgg.drops`).  More than f drops, or fewer than t
+good and logged (:attr:`SecAgg.drops`).  More than f drops (more than
+``tolerate`` if the run asked for fewer), or fewer than t
 parties answering an unmasking, raise :class:`~ppboost.errors.ProtocolError`
 at the server, whose abort stops every other party.  The server itself
 cannot drop out: a client that loses it raises the transport's error
@@ -212,10 +213,15 @@ class SecAgg:
     ``ep``: this party's endpoint; ``parties``: the data parties' ids;
     ``server``: the id that learns the sums.  ``audit=True`` (tests) records
     at the server what was reconstructed (:attr:`recovered`) and the masked
-    vectors received (:attr:`received`).
+    vectors received (:attr:`received`).  ``tolerate``: the dropouts this run
+    goes on after (default f = floor((n-1)/3), at most f); one more raises
+    :class:`~ppboost.errors.ProtocolError` at the server where it is seen,
+    before anything without that party is unmasked (``tolerate=0``: a job
+    that stops at any dropout, federated ``on_dropout='stop'``).
     """
 
-    def __init__(self, ep, parties, server: int, *, audit: bool = False):
+    def __init__(self, ep, parties, server: int, *, audit: bool = False,
+                 tolerate: int | None = None):
         self.ep = ep
         self.me = ep.me
         self.parties = sorted(int(p) for p in parties)
@@ -225,6 +231,10 @@ class SecAgg:
         self.n = len(self.parties)
         self.f = max_dropouts(self.n)
         self.t = threshold(self.n)
+        self.tolerate = self.f if tolerate is None else int(tolerate)
+        if not 0 <= self.tolerate <= self.f:
+            raise ValueError(f"tolerate == {tolerate!r}: secure aggregation among {self.n} "
+                             f"parties tolerates 0 to {self.f} dropouts")
         self.alive = list(self.parties)        # the server's view; clients follow U2
         self.drops: list = []                  # [{"party", "id", "where", "reason"}]
         self._session: _Session | None = None
@@ -248,6 +258,14 @@ class SecAgg:
         entry = {"party": self.name(p), "id": p, "where": where, "reason": str(exc)}
         self.drops.append(entry)
         log.warning("secure aggregation: %s dropped out (%s): %s", self.name(p), where, exc)
+        if len(self.drops) > self.tolerate and self.tolerate < self.f:
+            who = ", ".join(d["party"] for d in self.drops)
+            limit = "at the first dropout" if self.tolerate == 0 else \
+                f"at more than {self.tolerate} dropouts"
+            raise ProtocolError(
+                f"{who} dropped out ({where}: {exc}): this run stops {limit} "
+                f"(on_dropout='stop'), so training stops here, before any sum without "
+                f"{self.name(p)} is unmasked")
         if len(self.drops) > self.f:
             who = ", ".join(d["party"] for d in self.drops)
             raise ProtocolError(

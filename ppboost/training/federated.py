@@ -237,7 +237,7 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     categorical = np.array([t == "c" for t in info["feature_types"]], dtype=bool)
     threads, lock = _threads(ep) if threads is None else (threads, None)
     t_start = time.perf_counter()
-    fed = Federation(ep, parties, server, audit=audit)
+    fed = Federation(ep, parties, server, audit=audit, on_dropout=job.on_dropout)
     members = fed.session(SLOTS + 2, "set-up")
     if members != parties:
         gone = ", ".join(names[p] for p in parties if p not in members)

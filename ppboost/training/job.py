@@ -16,7 +16,10 @@ Optional keys: ``"offline"`` (``"overlap"`` or ``"before"``, see
 an object with :class:`ppboost.DP`'s fields, e.g. ``{"epsilon": 1.0, "delta": 1e-6,
 "bounds": {"age": [18, 80, 63]}}`` (``"epsilon": "inf"``: none); ``"mode"``:
 ``"mpc"`` (default) or ``"federated"`` (:mod:`ppboost.training.federated`,
-horizontal splits only).  Any other key is an error that lists the known
+horizontal splits only); ``"on_dropout"`` (federated only): ``"continue"``
+(default: training goes on with the others, which opens the dropped party's
+counts, :mod:`ppboost.tree.federated_dropout`) or ``"stop"`` (the first
+dropout stops every participant).  Any other key is an error that lists the known
 ones.  :attr:`Job.digest` is the SHA-256 of the job's canonical JSON; every
 participant announces it first (:mod:`ppboost.training.agree`) and a
 checkpoint is keyed by it.
@@ -37,7 +40,8 @@ __all__ = ["Job", "SPLITS"]
 SPLITS = ("horizontal", "vertical", "mixed")
 MODES = ("mpc", "federated")
 _KEYS = ("params", "num_boost_round", "split", "label", "id", "analyst", "categorical",
-         "timeout", "offline", "dp", "mode")
+         "timeout", "offline", "dp", "mode", "on_dropout")
+ON_DROPOUT = ("continue", "stop")
 _REQUIRED = ("params", "num_boost_round", "split", "analyst")
 
 
@@ -56,6 +60,7 @@ class Job:
     offline: str = "overlap"
     dp: object = None                              #: a ppboost.DP, or None
     mode: str = "mpc"                              #: "mpc" or "federated"
+    on_dropout: str = "continue"                   #: federated: "continue" or "stop"
 
     def __post_init__(self):
         TreeParams.from_dict(self.params)          # raises, listing the supported keys
@@ -88,6 +93,11 @@ class Job:
             raise JobError(f"mode == {self.mode!r}, must be one of {list(MODES)}")
         if self.mode == "federated" and self.split != "horizontal":
             raise JobError(f"mode 'federated' needs split 'horizontal', got {self.split!r}")
+        if self.on_dropout not in ON_DROPOUT:
+            raise JobError(f"on_dropout == {self.on_dropout!r}, must be one of {list(ON_DROPOUT)}")
+        if self.on_dropout != "continue" and self.mode != "federated":
+            raise JobError("on_dropout is for mode 'federated' (MPC training stops at any "
+                           "dropout)")
         if self.dp is not None:
             from ..dp import DP, DPError
             try:
@@ -105,6 +115,8 @@ class Job:
             d["dp"] = self.dp.to_dict()
         if self.mode != "mpc":                     # absent for MPC: the digest stays as it was
             d["mode"] = self.mode
+        if self.on_dropout != "continue":          # absent by default: the digest stays as it was
+            d["on_dropout"] = self.on_dropout
         return d
 
     @property
@@ -133,7 +145,8 @@ class Job:
                        split=d["split"], analyst=d["analyst"], label=d.get("label"),
                        id=d.get("id"), categorical=dict(d.get("categorical") or {}),
                        timeout=d.get("timeout", 120.0), offline=d.get("offline", "overlap"),
-                       dp=d.get("dp"), mode=d.get("mode", "mpc"))
+                       dp=d.get("dp"), mode=d.get("mode", "mpc"),
+                       on_dropout=d.get("on_dropout", "continue"))
         except JobError:
             raise
         except (TypeError, ValueError) as exc:

@@ -46,7 +46,11 @@ is one leaf of value 0), and the round's remaining trees (other classes,
 whose gradients sum to minus this class's) are single leaves of value 0.
 A party missing from the round's first sum on leaves the whole round to
 the others.  From the next round on the remaining parties train on their
-rows.
+rows.  That still opens something: a later sum over the others, set
+against an earlier one that included the dropped party, isolates what did
+not change in between (:mod:`ppboost.tree.federated_dropout`; a warning
+at the analyst and the event's ``"disclosed"``).  A job with
+``on_dropout="stop"`` stops at a dropout instead (:class:`Federation`).
 At most floor((n-1)/3) parties may drop out over a run; the server cannot.
 A drop during the set-up (binning, intercept) stops the job: nothing has
 been trained yet and its sketch counts would be open next to everyone's.
@@ -54,6 +58,7 @@ been trained yet and its sketch counts would be open next to everyone's.
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -63,10 +68,13 @@ from ..errors import ProtocolError
 from . import losses, split_rule
 from .backend import KIND_BACKWARD, KIND_FORWARD
 from .binning import BinMapper
+from .federated_dropout import dropout_disclosure
 from .params import TreeParams
 from .plain import PlainBackend
 
 __all__ = ["Federation", "FederatedBackend", "local_histograms", "frac_bits_for"]
+
+log = logging.getLogger("ppboost.federated")
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -219,15 +227,23 @@ class Federation:
     ``ep``: the endpoint; ``parties``: the data parties' ids; ``server``: the id
     that receives the sums (the analyst).  Failures of single peers are isolated
     (``ep.isolate_failures``), so a party that leaves stops only the receives that
-    wait for it.
+    wait for it.  ``on_dropout``: ``"continue"`` (training goes on with the others,
+    up to floor((n-1)/3) dropouts; see :func:`dropout_disclosure` for what that
+    opens) or ``"stop"``: the first dropout stops every participant with a
+    :class:`~ppboost.errors.ProtocolError` naming the party, raised at the server
+    before any sum without it is unmasked.
     """
 
-    def __init__(self, ep, parties, server: int, *, audit: bool = False):
+    def __init__(self, ep, parties, server: int, *, audit: bool = False,
+                 on_dropout: str = "continue"):
         from ..mpc.secagg import SecAgg
+        if on_dropout not in ("continue", "stop"):
+            raise ValueError(f"on_dropout == {on_dropout!r}, must be 'continue' or 'stop'")
         ep.isolate_failures = True
         self.ep = ep
         self.server = int(server)
-        self.sa = SecAgg(ep, parties, server, audit=audit)
+        self.sa = SecAgg(ep, parties, server, audit=audit,
+                         tolerate=0 if on_dropout == "stop" else None)
         self.context: dict = {}
         self.events: list = []             # dropouts as the training saw them (see the backend)
 
@@ -304,6 +320,9 @@ class FederatedBackend(PlainBackend):
     backend's, on the aggregated sums.
     """
 
+    #: the sums carry differential-privacy noise (what a dropout opens: :func:`dropout_disclosure`)
+    noisy_sums = False
+
     def __init__(self, fed: Federation, codes, y, params: TreeParams, mapper: BinMapper,
                  n_total: int, base: np.ndarray, threads: int | None = None,
                  kernel_lock=None):
@@ -336,6 +355,7 @@ class FederatedBackend(PlainBackend):
         self.round = -1
         self.broken = False                        # a party dropped during this round
         self.round_set = None                      # who contributed to this round's sums
+        self.round_members = []                    # the round's session (U2)
         self.tree_in_round = -1
         fb = frac_bits_for(self.n_total)
         self.f_h = fb
@@ -354,9 +374,10 @@ class FederatedBackend(PlainBackend):
         fed.sa.context = {"round": round}
         before = set(fed.alive)
         members = fed.session(slots, f"round {round}")
+        self.round_members = list(members)
         if fed.is_server:
             for q in sorted(before - set(members)):
-                self._event(q, "before the round's trees", None)
+                self._event(q, "before the round's trees", None, first=True)
 
     def _round_slots(self) -> int:
         """Secure sums of one boosting round: one per level of every tree (+ the scale)."""
@@ -370,9 +391,16 @@ class FederatedBackend(PlainBackend):
                                miss, to_ring(tot[:, :1], self.f_g), to_ring(tot[:, 1:], self.f_h)],
                               axis=1)
 
-    def _event(self, q, phase, level, group=None):
-        self.fed.events.append({"party": self.fed.ep.name(q), "id": int(q), "round": self.round,
-                                "group": group, "level": level, "phase": phase})
+    def _event(self, q, phase, level, group=None, first=False):
+        """Server: log a dropout as training sees it, with what it opens (a warning).
+        ``first``: q is missing from the round's first histogram sum."""
+        name = self.fed.ep.name(q)
+        note = dropout_disclosure(name, self.params, noisy=self.noisy_sums,
+                                  unsummed=first and self.round == 0)
+        self.fed.events.append({"party": name, "id": int(q), "round": self.round,
+                                "group": group, "level": level, "phase": phase,
+                                "disclosed": note})
+        log.warning("federated training: round %d, %s: %s", self.round, phase, note)
 
     def init_margins(self):
         return np.tile(self.base[None, :], (self.n_rows, 1)).astype(np.float32)
@@ -402,10 +430,10 @@ class FederatedBackend(PlainBackend):
         agg.changed = False
         if fed.is_server and level is not None:
             inc = tuple(agg.included)
-            if self.round_set is None:
+            if self.round_set is None:           # missing: dropped here or at the scale
                 self.round_set = inc
-                for q in agg.dropped:
-                    self._event(q, what, level, group)
+                for q in sorted(set(self.round_members) - set(inc)):
+                    self._event(q, what, level, group, first=True)
             elif inc != self.round_set:
                 agg.changed = True
                 for q in sorted(set(self.round_set) - set(inc)):

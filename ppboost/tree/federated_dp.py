@@ -283,6 +283,8 @@ class DPFederatedBackend(FederatedBackend):
     and ``base`` the public base_score's margins.
     """
 
+    noisy_sums = True
+
     def __init__(self, fed, codes, y, params: TreeParams, mapper, n_total: int, base,
                  plan: FederatedDPPlan, noise_rng, threads=None, kernel_lock=None):
         super().__init__(fed, codes, y, params, mapper, n_total, base, threads=threads,
