@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import PPBoostError
+
 __all__ = ["main", "DemoConfig", "DemoUnavailable", "format_table"]
 
 
@@ -70,8 +72,12 @@ class DemoConfig:
                 "max_cat_to_onehot": 5}
 
 
-class DemoUnavailable(RuntimeError):
-    """A part of ppboost the demo needs is not available: the demo stops here."""
+class DemoUnavailable(PPBoostError, RuntimeError):
+    """A part of ppboost the demo needs is not available: the demo stops here.
+
+    A failure of the installation or the machine (a missing module, a prediction
+    server that does not start), not of one layer, so it sits directly under
+    :class:`~ppboost.errors.PPBoostError`, as ``cli.CliError`` does."""
 
 
 # --------------------------------------------------------------------------- report helpers

@@ -17,9 +17,10 @@ catch ``PPBoostError`` for anything ppboost refuses, and the built-in base
 The subclasses: ``data.DataValidationError``, ``inference.messages.NonFiniteQuery``
 (DataError); ``mpc.dealer.DealerError`` (ProtocolError);
 ``transport.base.TransportTimeout``, ``PeerFailed``, ``transport.tls.HandshakeError``
-(TransportError); ``inference.service_errors.ServiceError``, ``ServerUnreachable``
-(ServiceError); ``inference.keys.KeysFileError`` (FormatError); ``dp.DPError``;
-``cli.CliError`` (an expected command-line failure, printed on one line).
+(TransportError); ``inference.service_errors.ServiceError``, ``ServerUnreachable``,
+``inference.server.ApiError`` (ServiceError); ``inference.keys.KeysFileError``
+(FormatError); ``dp.DPError``; ``cli.CliError`` (an expected command-line failure,
+printed on one line) and ``demo.DemoUnavailable`` (the demo cannot go on).
 """
 from __future__ import annotations
 

@@ -69,6 +69,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from ..errors import ServiceError
 from .api_models import (
     DeleteBody,
     HealthBody,
@@ -115,7 +116,7 @@ def _inference_types():
 
 
 # ---------------------------------------------------------------------------
-class ApiError(Exception):
+class ApiError(ServiceError):
     """An expected error: becomes ``{"detail": ..., "field": ...}`` with ``status``."""
 
     def __init__(self, status: int, detail: str, field: str | None = None,
