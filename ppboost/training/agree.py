@@ -24,6 +24,7 @@ import json
 from collections import Counter
 
 from ..errors import AgreementError
+from ..transport.base import PeerFailed
 
 __all__ = ["announce", "check"]
 
@@ -32,21 +33,28 @@ def announce(ep, names: list, mine: dict) -> list:
     """Send ``mine`` to every other participant; return everybody's facts, by id.
 
     Opens: ``mine`` to everyone (public facts only).  Cost: one message to
-    and from every other participant, one round.
+    and from every other participant, one round.  A peer that already
+    stopped with the agreement's verdict makes this participant raise the
+    same :class:`AgreementError` (see :func:`_verdict_of`).
     """
     payload = json.dumps(mine, sort_keys=True).encode()
-    everyone = range(len(names))
-    for p in everyone:
-        if p != ep.me:
-            ep.send(p, payload)
+    try:
+        for p in range(len(names)):
+            if p != ep.me:
+                ep.send(p, payload)
+        raws = {p: ep.recv(p) for p in range(len(names)) if p != ep.me}
+    except PeerFailed as exc:
+        verdict = _verdict_of(str(exc))
+        if verdict is None:
+            raise
+        raise AgreementError(verdict) from None
     facts = []
-    for p in everyone:
+    for p in range(len(names)):
         if p == ep.me:
             facts.append(mine)
             continue
-        raw = ep.recv(p)
         try:
-            got = json.loads(bytes(raw).decode())
+            got = json.loads(bytes(raws[p]).decode())
             if not isinstance(got, dict):
                 raise ValueError("not an object")
         except (ValueError, UnicodeDecodeError):
@@ -54,6 +62,19 @@ def announce(ep, names: list, mine: dict) -> list:
                                  "(another ppboost version?)") from None
         facts.append(got)
     return facts
+
+
+def _verdict_of(failure: str) -> str | None:
+    """The agreement error inside a peer's failure report, or None.
+
+    :func:`check` is a pure function of the announced facts, so a peer that
+    stopped with an :class:`AgreementError` reached the verdict this
+    participant would reach.  When its stop arrives before the last
+    announcement (messages from different peers can arrive in any order),
+    this participant stops with the same message instead of the stop
+    report that wraps it."""
+    marker = " failed: AgreementError: "
+    return failure.partition(marker)[2] or None
 
 
 def _odd_ones(values: list, names: list) -> list:

@@ -173,7 +173,9 @@ def read_site(path, job: Job, name: str) -> Site:
             cats[col] = levels
         else:
             if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)):
-                raise DataError(f"{where}: column {col!r} is not numeric ({s.dtype}); declare it in "
+                what = ("it holds text" if pd.api.types.is_string_dtype(s.dtype)
+                        or s.dtype == object else f"dtype {s.dtype}")   # pandas 2 / 3 alike
+                raise DataError(f"{where}: column {col!r} is not numeric ({what}); declare it in "
                                 f"the job's 'categorical' with its levels, or drop it")
             v = s.to_numpy(dtype=np.float64, na_value=np.nan)
             if np.isinf(v).any():

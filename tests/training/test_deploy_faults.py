@@ -47,7 +47,24 @@ def test_schema_mismatch_stops_everyone_with_the_same_message(tmp_path):
     assert len(msgs) == 1, msgs
 
 
-def test_type_clash_and_other_job_file(tmp_path):
+def test_type_clash_stops_everyone_with_the_same_message(tmp_path):
+    """bmi is numeric at h1 but text at h2: every participant stops naming h2 and the column
+    (the values stay at h2)."""
+    with Network(["h1", "h2", "dealer"]) as net:
+        c = _horizontal(tmp_path, net, parties=("h1", "h2"))
+        df = __import__("pandas").read_csv(c.site("h2") / "h2.csv")
+        df["bmi"] = [f"{v} kg/m2" for v in df["bmi"]]
+        df.to_csv(c.site("h2") / "h2.csv", index=False)
+        c.start_all("h1")
+        res = c.wait(90)
+    _all_failed_with(res, "h2: h2 (h2.csv): column 'bmi' is not numeric (it holds text); "
+                          "declare it in the job's 'categorical' with its levels, or drop it")
+    msgs = {err.strip().splitlines()[-1].split("error: ", 1)[1] for _, _, err, _ in res.values()}
+    assert len(msgs) == 1, msgs
+    assert all(r[0] == 1 and "kg/m2" not in r[2] for r in res.values())
+
+
+def test_other_job_file(tmp_path):
     with Network(["h1", "h2", "dealer"]) as net:
         c = _horizontal(tmp_path, net, parties=("h1", "h2"))
         (c.site("h2") / "job.json").write_text(

@@ -23,3 +23,17 @@ def test_values_outside_the_declared_levels_are_named_by_column_only(tmp_path):
     assert detail.startswith("column 'r': 14 row(s) outside the levels, 13 distinct value(s): ")
     assert "'atlantis'" in detail and "'mu'" in detail and detail.endswith(" ...")
     assert "x9" not in detail                                # at most 10 values listed
+
+
+def test_a_text_column_is_named_without_its_values(tmp_path):
+    job = Job(params={"objective": "binary:logistic"}, num_boost_round=1, split="horizontal",
+              analyst="a", label="y")
+    pd.DataFrame({"x": ["1 kg", "2 kg"], "y": [0, 1]}).to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(DataError) as got:
+        read_site(tmp_path / "a.csv", job, "a")
+    assert str(got.value) == ("a (a.csv): column 'x' is not numeric (it holds text); declare it "
+                              "in the job's 'categorical' with its levels, or drop it")
+    pd.DataFrame({"x": pd.to_datetime(["2020-01-01", "2021-01-01"]), "y": [0, 1]}).to_parquet(
+        tmp_path / "b.parquet")
+    with pytest.raises(DataError, match=r"column 'x' is not numeric \(dtype datetime64"):
+        read_site(tmp_path / "b.parquet", job, "a")
