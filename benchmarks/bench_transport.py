@@ -5,10 +5,17 @@ Two participants exchange ``--rounds`` ping-pong rounds of an 8 MB uint64 array
 (party 0 -> party 1 -> party 0) and one full-duplex round (both send, then both
 receive); MB/s counts payload bytes moved per second of wall time.  Also the
 round-trip time of a 32-byte array (latency per protocol round).
+
+``--stream-mb N`` instead measures one TLS channel between two processes the way the
+deployed dealer uses it: party 0 sends ``--frames`` frames of N MiB to party 1 one way
+(or both ways at once with ``--duplex``), and each process reports its CPU seconds
+(user and system, all its threads) per GB moved; the JSON then has only ``stream``.
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import time
 
 import common
@@ -50,6 +57,43 @@ def _pingpong(ep, size_mb, rounds):
     return {"pingpong_s": pingpong, "duplex_s": duplex, "small_rtt_s": rtt}
 
 
+def _stream(ep, frame_mb, frames, duplex):
+    """Party 0 streams ``frames`` arrays of ``frame_mb`` MiB to party 1 (and back with duplex)."""
+    other = 1 - ep.me
+    x = np.full(frame_mb * MB // 8, ep.me + 1, dtype=np.uint64)
+    ep.send(other, np.zeros(1, np.uint8))          # both connected and running
+    ep.recv(other)
+    c0, t0 = os.times(), time.perf_counter()
+    received = 0
+    if ep.me == 0 or duplex:
+        for _ in range(frames):
+            ep.send(other, x)
+    if ep.me == 1 or duplex:
+        for _ in range(frames):
+            y = ep.recv(other)
+            received += y.nbytes
+        assert y[0] == other + 1 and y[-1] == other + 1
+    ep.send(other, np.zeros(1, np.uint8))          # done: the sender's clock stops here too
+    ep.recv(other)
+    wall, c1 = time.perf_counter() - t0, os.times()
+    return {"wall_s": wall, "user_s": c1.user - c0.user, "sys_s": c1.system - c0.system,
+            "received": received}
+
+
+def stream(frame_mb, frames, duplex):
+    fn = functools.partial(_stream, frame_mb=frame_mb, frames=frames, duplex=duplex)
+    res, _, _ = run_local(2, fn, timeout=120)
+    gb = frame_mb * MB * frames * (2 if duplex else 1) / 1e9
+    wall = max(r["wall_s"] for r in res)
+    out = {"frame_MiB": frame_mb, "frames": frames, "duplex": duplex, "GB_moved": round(gb, 3),
+           "wall_s": round(wall, 3), "MBps": round(gb * 1e3 / wall, 1)}
+    for who, r in zip(("sender", "receiver") if not duplex else ("party0", "party1"), res):
+        out[who] = {"user_s": round(r["user_s"], 3), "sys_s": round(r["sys_s"], 3),
+                    "cpu_s_per_GB": round((r["user_s"] + r["sys_s"]) / gb, 3)}
+    out["cpu_s_per_GB_both"] = round(sum(r["user_s"] + r["sys_s"] for r in res) / gb, 3)
+    return out
+
+
 def party(ep, size_mb=8, rounds=10):
     return _pingpong(ep, size_mb, rounds)
 
@@ -67,9 +111,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--stream-mb", type=int, default=0,
+                    help="instead: stream frames of this many MiB over one TLS channel")
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--duplex", action="store_true")
     args = ap.parse_args()
     bench_run = common.Run()
-    import functools
+    if args.stream_mb:
+        common.emit({"stream": stream(args.stream_mb, args.frames, args.duplex)}, bench_run)
+        return
 
     fn = functools.partial(party, size_mb=args.size_mb, rounds=args.rounds)
     out = {"array_MB": args.size_mb, "rounds": args.rounds}

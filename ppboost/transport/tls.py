@@ -71,7 +71,7 @@ import time
 
 from .base import Endpoint, PeerFailed, Stats, TransportError, TransportTimeout, decode
 from .config import FederationConfig
-from .tls_channel import ABORT, BYE, CHUNK, SETUP, ChannelClosed, encode_parts
+from .tls_channel import ABORT, BYE, SETUP, encode_parts
 from .tls_channel import Cancelled as _Cancelled
 from .tls_mesh import HandshakeError, connect_mesh
 
@@ -180,14 +180,12 @@ class TLSEndpoint(Endpoint):
                     return
             while True:
                 try:
-                    data = ch.sock.recv(CHUNK)
+                    frames = ch.receive()
                 except TimeoutError:
                     if self._closing:
                         return
                     continue
-                if not data:
-                    raise ChannelClosed("connection closed")
-                for frame in ch.feed(data):
+                for frame in frames:
                     if not self._dispatch(p, frame):
                         return
         except BaseException as exc:  # turned into PeerFailed for recv
