@@ -25,13 +25,19 @@ Where the set-up figures come from (each participant's ``stats.json``, or
 
 - ``binning_and_sharing_seconds`` = ``setup_seconds``: the training phase's
   set-up (public plan, secure binning, label sharing, backend set-up);
+- ``agreement_seconds``, ``alignment_seconds``, ``delivery_seconds``: the
+  runner's three phases outside training, timed apart (``setup_messages``'
+  ``agreement_seconds`` / ``alignment_seconds``, and ``delivery_seconds``).
+  ``agreement_seconds`` runs from the runner's start to the verdict, so it
+  includes waiting for the slowest participant's announcement;
+  ``alignment_seconds`` is the PSI and the row alignment (no PSI in the
+  simulation, where the split is aligned: a few ms); ``delivery_seconds`` the shares of the
+  model to the analyst (``delivery_bytes`` says what it sent: 27.7 MB from
+  the insurer for 3 trees at 25,000 x 300);
 - ``agreement_psi_delivery_seconds`` = ``wall_seconds - online_seconds -
-  dealer_expand_seconds``: the runner's time outside the training phase,
-  i.e. agreement + PSI and row alignment + model delivery to the analyst
-  (the runner does not time these apart; ``delivery_bytes`` says what the
-  delivery sent: 27.7 MB from the insurer for 3 trees at 25,000 x 300, a
-  fraction of a second over TLS).  In the simulation there is no PSI (the
-  split is aligned), so this is agreement + delivery only;
+  dealer_expand_seconds``: all the runner's time outside the training
+  phase, the three above and what lies between them (kept for comparison
+  with earlier results, and read by the targets);
 - ``setup_messages``: bytes and rounds of agreement + PSI;
 - ``process_seconds`` (deployed only): from starting the processes to the
   participant's exit, as seen by this script: Python start-up, imports,
@@ -55,6 +61,7 @@ machine), measured two ways:
 - deployed: a vertical job of 100,000 rows at each site (1 column each, the
   hospital also the label; 90,000 ids in common, each file in its own
   order), 1 tree of depth 1, 16 bins; the PSI figure is the parties'
+  ``alignment_seconds`` (the PSI and the row alignment), reported next to
   ``agreement_psi_delivery_seconds`` (above; the tree itself is in
   ``per_tree`` and ``setup_seconds``);
 - in process: ``psi_leader`` / ``psi_partner`` (:mod:`ppboost.mpc.psi`)
@@ -94,6 +101,16 @@ PARAMS = {"objective": "reg:squarederror", "max_depth": 4, "max_bin": 128, "eta"
 
 # --------------------------------------------------------------------------- figures per party
 
+def _seconds(v):
+    return None if v is None else float(v)
+
+
+def _most(parties: dict, key: str):
+    """The largest ``key`` over the parties (None if no party has it)."""
+    vals = [p[key] for p in parties.values() if p.get(key) is not None]
+    return max(vals) if vals else None
+
+
 def _party_figures(st: dict, trees: int) -> dict:
     """Bytes, rounds, seconds per tree and the set-up figures of one party's stats."""
     per = st["per_tree"]
@@ -108,6 +125,9 @@ def _party_figures(st: dict, trees: int) -> dict:
         "rounds_training": int(st["rounds"]),
         "binning_and_sharing_seconds": float(st["setup_seconds"]),
         "agreement_psi_delivery_seconds": float(outside),
+        "agreement_seconds": _seconds(sm.get("agreement_seconds")),
+        "alignment_seconds": _seconds(sm.get("alignment_seconds")),
+        "delivery_seconds": _seconds(st.get("delivery_seconds")),
         "setup_messages_bytes_sent": sm.get("bytes_sent"),
         "setup_messages_rounds": sm.get("rounds"),
         "online_seconds": float(st["online_seconds"]),
@@ -127,6 +147,9 @@ def _summary(parties: dict) -> dict:
                                            for p in parties.values()),
         "agreement_psi_delivery_seconds": max(p["agreement_psi_delivery_seconds"]
                                               for p in parties.values()),
+        "agreement_seconds": _most(parties, "agreement_seconds"),
+        "alignment_seconds": _most(parties, "alignment_seconds"),
+        "delivery_seconds": _most(parties, "delivery_seconds"),
         "wall_seconds": max(p["wall_seconds"] for p in parties.values()),
     }
 
@@ -473,9 +496,11 @@ def psi_deployed(n, n_common, timeout, root: Path) -> dict:
     return {"ids_per_party": n, "ids_in_common": n_common, "columns_per_party": 1,
             "job": "vertical, 1 tree of depth 1, 16 bins",
             "network": dep["network"],
+            "alignment_seconds": _most(parties, "alignment_seconds"),
             "agreement_psi_delivery_seconds": max(p["agreement_psi_delivery_seconds"]
                                                   for p in parties.values()),
-            "parties": {nm: {k: p[k] for k in ("agreement_psi_delivery_seconds",
+            "parties": {nm: {k: p[k] for k in ("alignment_seconds", "agreement_seconds",
+                                               "delivery_seconds", "agreement_psi_delivery_seconds",
                                                "setup_messages_bytes_sent", "setup_messages_rounds",
                                                "binning_and_sharing_seconds", "seconds_per_tree",
                                                "wall_seconds")}
