@@ -204,8 +204,12 @@ def train_party(party, job: Job, info: dict, view, *, progress: PartyProgress,
     binned, cuts = agree_bins(party, plan, my_X, params.max_bin, public_cuts=pub)
     _check_onehot(plan, params)
     labels = {bi: np.asarray(view.y) for bi, (o, _) in enumerate(plan.label_blocks) if o == ep.me}
-    backend = SecureBackend(party, plan, params, binned, cuts, labels, offline=job.offline,
-                            dp=dp_plan)
+    if dp_plan is None:
+        backend = SecureBackend(party, plan, params, binned, cuts, labels, offline=job.offline)
+    else:
+        from ..tree.secure.dp import DPSecureBackend
+        backend = DPSecureBackend(party, plan, params, binned, cuts, labels,
+                                  offline=job.offline, dp=dp_plan)
     setup_seconds = time.perf_counter() - t_start
 
     per_tree = []

@@ -3,10 +3,11 @@
 One party's side; all parties run it in lockstep.  It composes the stages
 of :mod:`ppboost.tree.secure` (set-up, objective, histogram, split, route,
 open) and schedules the dealer (:meth:`SecureBackend.before_round`).
+Differentially private training is the subclass
+:class:`ppboost.tree.secure.dp.DPSecureBackend`.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import numpy as np
@@ -26,10 +27,10 @@ from .route import Nodes, RouteMaps, route, setup_codes
 from .setup import share_conditions
 from .split import CandidateMaps, Leaves, Splits, choose_splits, leaf_values
 
-__all__ = ["SecureBackend"]
+__all__ = ["SecureBackend", "step"]
 
 
-def _step(name: str):
+def step(name: str):
     """Count the method's traffic under ``name`` in the endpoint's ``Stats.by_step``."""
     def wrap(method):
         @functools.wraps(method)
@@ -53,10 +54,6 @@ class SecureBackend(TreeBackend):
     labels : {label block index: float labels} for the blocks this party holds
     offline : ``"overlap"`` or ``"before"`` (:meth:`before_round`)
     analyst : the party id :meth:`reveal_tree` opens trees to, or None
-    dp : a :class:`~ppboost.dp.DPPlan` (differentially private training,
-        :mod:`ppboost.tree.secure.dp`: clipped gradients with unit hessians,
-        report-noisy-max splits, noisy leaves, public base_score; the cuts
-        must then be :func:`~ppboost.tree.secure.dp.public_cuts`), or None
 
     Construction (every party at once) sets up the owners' code matrices
     (:func:`~ppboost.tree.secure.route.setup_codes`), the split conditions'
@@ -66,9 +63,12 @@ class SecureBackend(TreeBackend):
     cell, one sharing of C elements per cell owner, the labels' sharing.
     """
 
+    #: the hessians are all 1 (the histograms carry [g, count]; DP training)
+    unit_hessian = False
+
     def __init__(self, party: Party, plan: SecurePlan, params: TreeParams, binned: dict,
                  cuts: dict, labels: dict, offline: str = "overlap",
-                 analyst: int | None = None, dp=None):
+                 analyst: int | None = None):
         if offline not in ("overlap", "before"):
             raise ValueError(f"offline == {offline!r}, must be 'overlap' or 'before'")
         if analyst is not None and (isinstance(analyst, bool)
@@ -76,20 +76,12 @@ class SecureBackend(TreeBackend):
                                     or not 0 <= analyst < party.n_parties):
             raise ValueError(f"analyst == {analyst!r}, must be a party id in "
                              f"0..{party.n_parties - 1} or None")
-        if dp is not None:
-            from .dp import check_params
-            check_params(params)
-            if dp.n_parties != party.n_parties:
-                raise ValueError(f"the DP plan is for {dp.n_parties} parties, not "
-                                 f"{party.n_parties}")
-            if params.base_score is None:          # the label mean would be released unnoised
-                params = dataclasses.replace(params, base_score=0.5)
-        self.dp = dp
+        params = self.prepare_params(party, params)
         self.party, self.plan, self.params = party, plan, params
         self.layout = TreeLayout(plan.n_bins, plan.categorical, plan.has_missing)
         self.n_rows = int(plan.n_rows)
-        self.prec = precision_plan(params, self.n_rows, unit_hessian=dp is not None)
-        self._maps = CandidateMaps.from_layout(self.layout)
+        self.prec = precision_plan(params, self.n_rows, unit_hessian=self.unit_hessian)
+        self.candidate_maps = CandidateMaps.from_layout(self.layout)
         self._route_maps = RouteMaps.from_layout(self.layout)
         with party.ep.stats.step("tree set-up"):
             self._cells = prepare_cells(party, plan, self.layout.n_bins, binned)
@@ -101,8 +93,12 @@ class SecureBackend(TreeBackend):
         self._recording = False
         self._level_ahead = True             # histograms ask for each level's material ahead
 
+    def prepare_params(self, party: Party, params: TreeParams) -> TreeParams:
+        """The parameters the backend trains with (checked; a subclass may change them)."""
+        return params
+
     # ------------------------------------------------------------------ dealer schedule
-    @_step("dealer requests")
+    @step("dealer requests")
     def before_round(self, round: int) -> None:
         """The offline phase of boosting round ``round``, requested at its start.
 
@@ -130,23 +126,17 @@ class SecureBackend(TreeBackend):
         self._level_ahead = not self._round_requests
 
     # ------------------------------------------------------------------ margins
-    @_step("intercept")
+    @step("intercept")
     def init_margins(self):
         """Intercept margins (n, K): :meth:`SecureObjective.init_margins`."""
         return self.objective.init_margins()
 
-    @_step("gradients")
+    @step("gradients")
     def gradients(self, margins) -> list:
-        """[(g, h)] per group: :meth:`SecureObjective.gradients`.  With DP: [(clip(g), None)]
-        (h = 1; :func:`ppboost.tree.secure.dp.clip_gradients` to the plan's g*)."""
-        if self.dp is None:
-            return self.objective.gradients(margins)
-        from .dp import clip_gradients
-        ghs = self.objective.gradients(margins, hessian=False)
-        return [(clip_gradients(self.party, g, self.dp.gradient_bound, self.objective.fm), None)
-                for g, _ in ghs]
+        """[(g, h)] per group: :meth:`SecureObjective.gradients`."""
+        return self.objective.gradients(margins)
 
-    @_step("margins")
+    @step("margins")
     def update_margins(self, margins, nodes: Nodes, leaves: Leaves, group: int):
         """margins[:, group] += N @ (eta w): one matrix Beaver product (exact:
         N is 0/1), 1 round, n L + L elements.  Opened: Beaver masks."""
@@ -161,42 +151,33 @@ class SecureBackend(TreeBackend):
         """N = all ones (n, 1), no parent.  Local."""
         return Nodes(raw.const(self.party, np.ones((self.n_rows, 1), np.uint64)))
 
-    @_step("histograms")
+    @step("histograms")
     def histograms(self, nodes: Nodes, gh) -> Hist:
         """:func:`ppboost.tree.secure.histogram.histograms` of the level, using
         ``nodes.parent`` for the right children."""
         return histograms(self.party, self.plan, self._cells, self.layout, nodes.indicator, gh,
                           nodes.parent, request_ahead=self._level_ahead)
 
-    @_step("split choice")
+    @step("split choice")
     def choose_splits(self, hist: Hist) -> Splits:
         """:func:`ppboost.tree.secure.split.choose_splits` against the objective's threshold."""
-        if self.dp is not None:
-            from .dp import noisy_choose_splits
-            return noisy_choose_splits(self.party, self.prec, self._maps, self.params.reg_lambda,
-                                       hist, self.dp)
         thr = self.objective.split_threshold(hist.tot.shape[1])
-        return choose_splits(self.party, self.prec, self._maps, self.params.reg_lambda, hist, thr)
+        return choose_splits(self.party, self.prec, self.candidate_maps, self.params.reg_lambda,
+                             hist, thr)
 
-    @_step("routing")
+    @step("routing")
     def route(self, nodes: Nodes, splits: Splits) -> Nodes:
         """:func:`ppboost.tree.secure.route.route` (the children carry the level's Hist)."""
         return route(self.party, self.plan, self._codes, self._route_maps, nodes, splits)
 
-    @_step("leaves")
+    @step("leaves")
     def leaf_values(self, nodes: Nodes, gh) -> Leaves:
-        """:func:`ppboost.tree.secure.split.leaf_values` of the last level (with DP:
-        :func:`ppboost.tree.secure.dp.noisy_leaf_values`)."""
-        if self.dp is not None:
-            from .dp import noisy_leaf_values
-            return noisy_leaf_values(self.party, self.prec, self.params.reg_lambda,
-                                     self.params.eta, self.objective.fm, nodes.indicator, gh,
-                                     self.dp)
+        """:func:`ppboost.tree.secure.split.leaf_values` of the last level."""
         return leaf_values(self.party, self.prec, self.params.reg_lambda, self.params.eta,
                            self.objective.fm, nodes.indicator, gh)
 
     # ------------------------------------------------------------------ finished trees
-    @_step("export")
+    @step("export")
     def export_shares(self, splits: list, leaves: Leaves, group: int) -> SharedTree:
         """This party's :class:`SharedTree` of a grown tree; opens nothing
         (:func:`ppboost.tree.secure.open.export_shares`; weights unscaled for

@@ -22,7 +22,9 @@ MPC, one party's side, in lockstep with the others:
   exponential mechanism as a noisy argmax.  Every node splits; the internal
   weights are 0 (not released);
 * :func:`noisy_leaf_values`: the leaves' sums G and n plus jointly made
-  Gaussian (or Laplace) noise, then w = -G~/(n~ + lambda) and eta w.
+  Gaussian (or Laplace) noise, then w = -G~/(n~ + lambda) and eta w;
+* :class:`DPSecureBackend`: the :class:`~ppboost.tree.secure.backend.SecureBackend`
+  whose gradients, split choice and leaves are the three above.
 
 Opened: only what the protocols open (uniformly masked values); the noise
 parts are input sharings.  Every shape is public, so the transcript does
@@ -30,6 +32,8 @@ not depend on the data or the noise.  Nothing about the split choice is
 data dependent except through the noisy argmax.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -45,11 +49,12 @@ from ...mpc.shares import AShare
 from ...mpc.truncation import mul_trunc
 from ..binning import FeatureCuts
 from ..params import TreeParams
+from .backend import SecureBackend, step
 from .precision import PrecisionPlan, bits_for, precision_plan
 from .split import CandidateMaps, Leaves, Splits, node_weights
 
 __all__ = ["F_DP", "DP_OBJECTIVES", "plan_run", "public_cuts", "model_attributes", "clip_gradients",
-           "noisy_choose_splits", "noisy_leaf_values"]
+           "noisy_choose_splits", "noisy_leaf_values", "DPSecureBackend"]
 
 #: fractional bits of the noisy utilities compared by the argmax
 F_DP = 20
@@ -285,3 +290,54 @@ def model_attributes(dp: DP, params: TreeParams, n_rows, n_trees: int, n_parties
                                       else "leaf_inverse_epsilon"): zl,
                                      "accountant": "dp_accounting RdpAccountant"},
                                     sort_keys=True)}
+
+
+class DPSecureBackend(SecureBackend):
+    """The secure backend of differentially private training.
+
+    The arguments of :class:`~ppboost.tree.secure.backend.SecureBackend`, and ``dp``:
+    the run's :class:`~ppboost.dp.DPPlan` for these parties (the cuts must be
+    :func:`public_cuts`).  Against
+    :class:`~ppboost.tree.secure.backend.SecureBackend`: the objective must have a
+    DP mode (:func:`check_params`), base_score is public (0.5 unless given),
+    hessians are 1, and the gradients, the split choice and the leaves are
+    :func:`clip_gradients`, :func:`noisy_choose_splits` and
+    :func:`noisy_leaf_values`.  Everything else (set-up, histograms, routing,
+    export, opening) is the parent's.
+    """
+
+    unit_hessian = True
+
+    def __init__(self, party: Party, plan, params: TreeParams, binned: dict, cuts: dict,
+                 labels: dict, offline: str = "overlap", analyst: int | None = None, *,
+                 dp: DPPlan):
+        self.dp = dp
+        super().__init__(party, plan, params, binned, cuts, labels, offline=offline,
+                         analyst=analyst)
+
+    def prepare_params(self, party: Party, params: TreeParams) -> TreeParams:
+        check_params(params)
+        if self.dp.n_parties != party.n_parties:
+            raise ValueError(f"the DP plan is for {self.dp.n_parties} parties, not "
+                             f"{party.n_parties}")
+        if params.base_score is None:          # the label mean would be released unnoised
+            params = dataclasses.replace(params, base_score=0.5)
+        return params
+
+    @step("gradients")
+    def gradients(self, margins) -> list:
+        """[(clip(g), None)] per group: h = 1, g clipped to the plan's g*."""
+        ghs = self.objective.gradients(margins, hessian=False)
+        return [(clip_gradients(self.party, g, self.dp.gradient_bound, self.objective.fm), None)
+                for g, _ in ghs]
+
+    @step("split choice")
+    def choose_splits(self, hist) -> Splits:
+        return noisy_choose_splits(self.party, self.prec, self.candidate_maps,
+                                   self.params.reg_lambda, hist, self.dp)
+
+    @step("leaves")
+    def leaf_values(self, nodes, gh) -> Leaves:
+        return noisy_leaf_values(self.party, self.prec, self.params.reg_lambda,
+                                 self.params.eta, self.objective.fm, nodes.indicator, gh,
+                                 self.dp)
