@@ -54,7 +54,8 @@ __all__ = ["FederatedModel", "check_federated", "federated_dp_plan", "train_fede
            "run_federated_party", "run_federated_dealer", "run_federated_outsider", "TWO_PARTIES"]
 
 #: fault injection for the deployment tests: "round:level" makes this party's process
-#: SIGKILL itself where ``leave_at`` would leave (see :func:`train_federated_party`)
+#: SIGKILL itself where ``leave_at`` would leave (see :func:`train_federated_party`);
+#: "round:level:SIGSTOP" freezes it there instead (connections open, nothing sent)
 FAULT_ENV = "PPBOOST_FAULT_DIE_AT"
 
 TWO_PARTIES = ("mode='federated' with 2 parties is refused without differential privacy: the "
@@ -221,7 +222,8 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
     sum of that level of the round's first tree (level -1: before the round starts),
     as if its process died there; ``"binning"``: before the federated sketch.  The
     environment variable ``PPBOOST_FAULT_DIE_AT="round:level"`` (deployment tests) makes
-    the process kill itself (SIGKILL) at that point instead."""
+    the process kill itself (SIGKILL) at that point instead, ``"round:level:SIGSTOP"``
+    freeze itself there."""
     from ..tree.federated import FederatedBackend, Federation
     from ..tree.federated_binning import SLOTS, bin_codes, federated_cuts
     from ..tree.grower import boost
@@ -274,16 +276,17 @@ def train_federated_party(ep, job, info: dict, view, names: list, *, progress,
 
     die = os.environ.get(FAULT_ENV)
     if leave_at is None and die:
-        leave_at, kill = tuple(int(v) for v in die.split(":")), True
+        r_die, l_die, *how = die.split(":")
+        leave_at, kill = (int(r_die), int(l_die)), getattr(signal, how[0] if how else "SIGKILL")
     else:
-        kill = False
+        kill = None
     if leave_at is not None:
         r0, l0 = leave_at
         hist, before = backend.histograms, backend.before_round
 
         def leave():
-            if kill:                           # a real death: no goodbye, no abort
-                os.kill(os.getpid(), signal.SIGKILL)
+            if kill:                           # a real death (or a freeze): no goodbye
+                os.kill(os.getpid(), kill)
             raise _Leave
 
         def leave_hist(nodes, gh):
