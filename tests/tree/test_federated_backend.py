@@ -59,7 +59,7 @@ def test_route_kernel_sends_rows_as_the_plain_backend():
     """Each row's next node from the kernel equals the plain backend's routing for random
     split choices (numerical forward/backward, categorical, missing, "no split")."""
     from ppboost.tree.backend import KIND_BACKWARD, KIND_FORWARD, TreeLayout
-    from ppboost.tree.federated import _route_kernel
+    from ppboost.tree.federated_kernels import route_rows
     from ppboost.tree.plain import PlainBackend
 
     rng = np.random.default_rng(3)
@@ -71,7 +71,7 @@ def test_route_kernel_sends_rows_as_the_plain_backend():
     pos = rng.integers(0, L, n)
     choice = rng.integers(0, lay.n_candidates + 1, L)           # C = no split
     numeric = (lay.cand_kind == KIND_FORWARD) | (lay.cand_kind == KIND_BACKWARD)
-    got = _route_kernel(codes, pos, choice, lay.cand_feature, lay.cand_bin, numeric,
+    got = route_rows(codes, pos, choice, lay.cand_feature, lay.cand_bin, numeric,
                         lay.cand_default_left, lay.n_bins, np.int64(lay.n_candidates))
 
     class P(PlainBackend):
