@@ -63,7 +63,8 @@ def _dealer(job, names, ep):
 def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
           timeout: float = 120.0, transport: str = "inprocess",
           keep_opened: bool = False, offline: str = "overlap", dp=None,
-          mode: str = "mpc", link: str | None = None) -> SecretSharedModel:
+          mode: str = "mpc", link: str | None = None,
+          on_dropout: str = "continue") -> SecretSharedModel:
     """Train XGBoost securely on a split; returns a :class:`SecretSharedModel`.
 
     Parameters
@@ -99,6 +100,11 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         (:mod:`ppboost.training.federated`; with ``dp`` every party adds its
         noise part first, :mod:`ppboost.tree.federated_dp`); it returns a
         :class:`~ppboost.training.federated.FederatedModel`.
+    on_dropout : federated mode only: ``"continue"`` (default: training goes
+        on without a party that dropped out, which opens some of its counts,
+        :mod:`ppboost.tree.federated_dropout`) or ``"stop"`` (the first
+        dropout stops every participant, naming it, before any sum without it
+        is unmasked); the job file's ``"on_dropout"``.
     """
     from ..data import Split
     from ..transport.link import Link
@@ -144,6 +150,7 @@ def train(params, data, num_boost_round: int = 10, *, verbose: bool = True,
         k: v for k, v in dataclasses.asdict(params).items() if v is not None}
     job = Job(params=pdict, num_boost_round=int(num_boost_round), split=data.kind,
               analyst=names[0], timeout=float(timeout), offline=offline, dp=dp, mode=mode,
+              on_dropout=on_dropout,
               categorical={c: [str(v) for v in levels] for c, levels in data.categories.items()})
     sites = [site_from_view(data.party(name)) for name in names]
     for site in sites if mode == "mpc" else ():

@@ -335,3 +335,17 @@ def test_on_dropout_in_the_job_file():
         Job.from_dict({**base, "on_dropout": "halt"})
     with pytest.raises(JobError, match="on_dropout is for mode 'federated'"):
         Job.from_dict({**base, "mode": "mpc", "on_dropout": "stop"})
+
+
+def test_train_takes_on_dropout_and_checks_it_before_sharing():
+    """``ppboost.train(on_dropout=...)`` is the job's key: "stop" trains the same model when
+    nobody drops out; a bad value, or "stop" in MPC mode, is refused by the job's own check."""
+    data, _, _, _ = _data(3, n=600)
+    params = {"objective": "binary:logistic", "max_depth": 2, "eta": 0.3, "max_bin": 16}
+    a = ppboost.train(params, data, 2, mode="federated", verbose=False)
+    b = ppboost.train(params, data, 2, mode="federated", verbose=False, on_dropout="stop")
+    assert bytes(a.reveal().save_raw("json")) == bytes(b.reveal().save_raw("json"))
+    with pytest.raises(JobError, match="on_dropout == 'halt', must be one of"):
+        ppboost.train(params, data, 2, mode="federated", verbose=False, on_dropout="halt")
+    with pytest.raises(JobError, match="on_dropout is for mode 'federated'"):
+        ppboost.train(params, data, 2, verbose=False, on_dropout="stop")
