@@ -34,7 +34,13 @@ def _categories(t: dict) -> dict[int, list[int]]:
 
 def assert_same_trees(got, want) -> None:
     """``got`` and ``want`` (xgboost Boosters) have the same trees, node by node."""
-    tg, tw = trees(got), trees(want)
+    assert_same_tree_list(trees(got), trees(want))
+
+
+def assert_same_tree_list(tg: list[dict], tw: list[dict]) -> None:
+    """The same trees node by node (features, children, default directions, split kinds,
+    numeric thresholds as float32, category sets), for lists of tree dicts (e.g. the trees of
+    several reference boosters chained)."""
     assert len(tg) == len(tw), (len(tg), len(tw))
     for k, (a, b) in enumerate(zip(tg, tw)):
         for key in ("left_children", "right_children", "split_indices", "default_left",

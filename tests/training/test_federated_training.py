@@ -8,7 +8,6 @@ its sum of a chosen level (``leave_at``), as a dying process closes its connecti
 from __future__ import annotations
 
 import functools
-import json
 import zlib
 
 import numpy as np
@@ -23,6 +22,8 @@ from ppboost.training.job import Job
 from ppboost.training.runner import run_dealer
 from ppboost.training.site import site_from_view
 from ppboost.transport.inprocess import run_inprocess
+
+from .same_model import assert_same_tree_list, assert_same_trees, trees
 
 TOL = 1e-5
 OBJECTIVES = ["reg:squarederror", "binary:logistic", "multi:softprob"]
@@ -58,14 +59,6 @@ def _data(seed, n=900, m=5, n_parties=3, objective="binary:logistic"):
     return data, X, y, rows
 
 
-def _trees(booster):
-    return json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
-
-
-def _structure(booster):
-    return [(t["split_indices"], t["left_children"], t["default_left"]) for t in _trees(booster)]
-
-
 @pytest.mark.parametrize("n_parties", [3, 4])
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_same_model_as_xgboost_on_the_pooled_data(objective, n_parties):
@@ -82,7 +75,7 @@ def test_same_model_as_xgboost_on_the_pooled_data(objective, n_parties):
     d = pooled.dmatrix()
     diff = np.abs(booster.predict(d, output_margin=True) - ref.predict(d, output_margin=True)).max()
     assert diff <= TOL, diff
-    assert _structure(booster) == _structure(ref)
+    assert_same_trees(booster, ref)
     st = model.stats["parties"]
     assert set(st) == set(data.party_names) and all(s["mode"] == "federated" for s in st.values())
     assert all(s["dropouts"] == [] for s in st.values())
@@ -113,7 +106,7 @@ def test_categorical_and_missing_values_four_parties():
     d = pooled.dmatrix()
     assert np.abs(booster.predict(d, output_margin=True)
                   - ref.predict(d, output_margin=True)).max() <= TOL
-    assert _structure(booster) == _structure(ref)
+    assert_same_trees(booster, ref)
 
 
 def test_two_parties_are_refused_without_dp():
@@ -218,7 +211,7 @@ def test_dropout_at_a_chosen_level_four_parties(objective):
     booster = model.reveal()
     got = booster.predict(xgb.DMatrix(X), output_margin=True)
     assert np.abs(got - margins).max() <= TOL
-    assert _structure(booster) == sum((_structure(b) for b in refs), [])
+    assert_same_tree_list(trees(booster), [t for b in refs for t in trees(b)])
 
 
 def test_dropout_at_the_rounds_first_sum_leaves_that_round_to_the_others():
@@ -235,7 +228,7 @@ def test_dropout_at_the_rounds_first_sum_leaves_that_round_to_the_others():
     margins, refs = _chain(params, X, y, [(2, 3, pooled), (2, 3, survivors)])
     booster = model.reveal()
     assert np.abs(booster.predict(xgb.DMatrix(X), output_margin=True) - margins).max() <= TOL
-    assert _structure(booster) == sum((_structure(b) for b in refs), [])
+    assert_same_tree_list(trees(booster), [t for b in refs for t in trees(b)])
 
 
 def test_softprob_dropout_stops_the_tree_and_zeroes_the_rounds_other_classes():
@@ -246,13 +239,13 @@ def test_softprob_dropout_stops_the_tree_and_zeroes_the_rounds_other_classes():
     data, X, y, rows = _data(13, n=900, n_parties=4, objective="multi:softprob")
     params = _params("multi:softprob")
     res = _run_with_leave(data, params, 3, {"p3": (1, 1)})
-    trees = _trees(res[0]["model"].reveal())
-    assert len(trees) == 9
-    t = trees[3]
+    got = trees(res[0]["model"].reveal())
+    assert len(got) == 9
+    t = got[3]
     assert len(t["split_indices"]) == 3 and t["left_children"][1:] == [-1, -1]
-    for t in trees[4:6]:
+    for t in got[4:6]:
         assert t["left_children"] == [-1] and t["base_weights"] == [0.0]
-    assert all(len(t["left_children"]) > 1 for t in trees[6:])
+    assert all(len(t["left_children"]) > 1 for t in got[6:])
     assert [(e["party"], e["round"], e["group"], e["level"])
             for e in res[0]["stats"]["dropouts"]] == [("p3", 1, 0, 1)]
 
@@ -295,4 +288,4 @@ def test_one_process_per_party_over_tls_gives_the_same_model():
     d = data.pooled().dmatrix()
     assert np.array_equal(a.reveal().predict(d, output_margin=True),
                           b.reveal().predict(d, output_margin=True))
-    assert _structure(a.reveal()) == _structure(b.reveal())
+    assert_same_trees(a.reveal(), b.reveal())

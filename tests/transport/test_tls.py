@@ -209,6 +209,7 @@ def _noop(ep):
     return ep.me
 
 
+@pytest.mark.slow
 def test_client_with_certificate_from_another_ca_is_rejected(federation, tmp_path):
     cfg, keys, socks = federation(2, connect_timeout=2.0)
     cert, key = _rogue(tmp_path, cfg, 2)
@@ -319,6 +320,7 @@ def test_connect_refused(federation, me, key_of, exc, match):
 
 
 # ---------------------------------------------------------------------------- failures
+@pytest.mark.slow
 def test_recv_timeout_names_the_silent_participant(federation):
     waited = {}
     done = threading.Event()
@@ -341,6 +343,7 @@ def test_recv_timeout_names_the_silent_participant(federation):
     assert 0.6 <= waited[0] < 1.6
 
 
+@pytest.mark.slow
 def test_raising_participant_makes_the_others_stop(federation):
     def fn(ep):
         if ep.me == 1:
@@ -494,6 +497,7 @@ def _send_to_a_frozen_reader(federation, n_parties, timeout, third=None):
     return errs, took[0]
 
 
+@pytest.mark.slow
 def test_send_to_a_peer_that_stopped_reading_times_out(federation):
     errs, took = _send_to_a_frozen_reader(federation, 2, 0.5)
     assert isinstance(errs[0], TransportTimeout)
@@ -501,6 +505,7 @@ def test_send_to_a_peer_that_stopped_reading_times_out(federation):
     assert 0.5 <= took < 5
 
 
+@pytest.mark.slow
 def test_a_blocked_send_stops_when_another_participant_fails(federation):
     """Party 2 raises while party 0's send to the frozen party 1, which could wait up to
     the 10 s timeout without progress, is under way: the send stops with party 2's
