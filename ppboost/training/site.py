@@ -95,6 +95,12 @@ def _read_table(path: Path):
     raise DataError(f"{path}: unknown file type {suffix!r}; give a .csv or .parquet file")
 
 
+#: What each objective asks of its labels, for the announced error (no row, no value).
+_LABEL_RULE = {"reg:squarederror": "labels must be finite numbers",
+               "binary:logistic": "labels must be finite and lie in [0, 1]",
+               "multi:softprob": "labels must be integer class indices in [0, num_class)"}
+
+
 def read_site(path, job: Job, name: str) -> Site:
     """Read this site's CSV or Parquet file and check it against the job, locally.
 
@@ -102,7 +108,9 @@ def read_site(path, job: Job, name: str) -> Site:
       it must be present, without missing or repeated values, and is never a
       feature.
     - The ``label`` column, if present, makes this site a label holder; its
-      values are checked against the objective here.
+      values are checked against the objective here (the error names the
+      column and the objective's rule; the first bad row, its value and the
+      number of bad labels stay local, in ``local_detail``).
     - Columns declared in ``job.categorical`` become category codes (the
       index of the value in the declared levels); a value outside them is an
       error naming the column (not the value, which stays local: it is in
@@ -141,8 +149,14 @@ def read_site(path, job: Job, name: str) -> Site:
             raise DataError(f"{where}: the label column {job.label!r} is not numeric")
         y = lab.to_numpy(dtype=np.float64)
         p = job.tree_params
-        validate_labels(y, p.objective, p.num_class if p.objective == "multi:softprob" else None,
-                        where=where)
+        try:
+            validate_labels(y, p.objective, p.num_class if p.objective == "multi:softprob"
+                            else None, where=where)
+        except DataError as exc:           # announced: the rule only; rows and values stay here
+            err = DataError(f"{where}: the label column {job.label!r} has values that objective "
+                            f"{p.objective!r} refuses ({_LABEL_RULE[p.objective]})")
+            err.local_detail = str(exc)
+            raise err from None
         y = y.astype(np.float32)
     if df.shape[1] == 0:
         raise DataError(f"{where}: no feature columns (only the id / label columns)")

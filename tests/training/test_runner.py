@@ -225,13 +225,17 @@ def test_site_files_are_checked_locally(tmp_path):
         (df.assign(x=[1.0, np.inf, 0.0]), "column 'x' has infinite values"),
         (df.assign(x=["a", "b", "c"]), "column 'x' is not numeric"),
         (df.assign(r=["n", "e", "w"]), "column 'r' has values outside its declared levels"),
-        (df.assign(y=[0, 2, 0]), "outside [0, 1]"),
+        (df.assign(y=[0, 2, 0]), "the label column 'y' has values that objective "
+                                 "'binary:logistic' refuses (labels must be finite and lie in [0, 1])"),
         (df[["pid", "y"]], "no feature columns"),
     ]
     for frame, msg in bad:
         frame.to_csv(tmp_path / "b.csv", index=False)
-        with pytest.raises(DataError, match=re.escape(msg)):
+        with pytest.raises(DataError, match=re.escape(msg)) as got:
             read_site(tmp_path / "b.csv", job, "b")
+        if "label column" in msg:      # the row and the value stay at the site
+            assert "row" not in str(got.value) and " 2 " not in str(got.value)
+            assert "label 2 at row 1 is outside [0, 1]" in got.value.local_detail
     with pytest.raises(DataError, match="does not exist"):
         read_site(tmp_path / "none.csv", job, "b")
     with pytest.raises(DataError, match="unknown file type '.xlsx'"):
