@@ -207,9 +207,15 @@ BENCHMARKS = {b.name: b for b in [
                      "over_xgboost}x in total; peak RSS {federated.peak_rss_MB} MB vs "
                      "{xgboost.peak_rss_MB} MB; test AUC {federated.test_auc} vs "
                      "{xgboost.test_auc}; 1-min load {federated.load_average_before_after[0][0]}"),
-              Figure("federated histogram kernel alone, {rows_per_party} rows of one party, one "
-                     "tree's levels: {threads_1_seconds_per_tree} s on 1 thread, "
-                     "{threads_2_seconds_per_tree} s on 2", ("kernel",)),
+              Figure("federated histogram kernel, the calls training makes: "
+                     "{kernel.all_parties_seconds_per_tree} s/tree for all parties "
+                     "({kernel.per_party_seconds_per_tree_after_first} s per party after the "
+                     "first tree), {ratios.kernel_seconds_per_tree_over_xgboost}x xgboost.train's "
+                     "seconds per tree, {ratios.kernel_seconds_per_tree_over_xgboost_after_first}x "
+                     "its steady state; one party's round-1 calls replayed alone "
+                     "({kernel.replay.rows_per_party} rows): "
+                     "{kernel.replay.threads_1_seconds_per_tree} s on 1 thread, "
+                     "{kernel.replay.threads_2_seconds_per_tree} s on 2"),
           )),
     Bench("federated_higgs", "bench_federated.py", ("--higgs", "--skip-xgboost"), ("--quick",),
           timeout=3600.0, quick_timeout=300.0,
