@@ -61,104 +61,81 @@ class ChannelClosed(Exception):
 
 def _refs_when_idle() -> int:
     """``sys.getrefcount`` of a buffer that only a pool list holds, read as
-    :class:`BufferPool` reads it (``buf = bucket[i]``: the list, ``buf``, the argument)."""
-    bucket = [np.empty(1, dtype=np.uint8)]
+    :class:`BufferPool` reads it (``buf = bufs[i]``; the list, ``buf``, the argument)."""
+    bufs = [np.empty(1, dtype=np.uint8)]
     i = 0
-    buf = bucket[i]
+    buf = bufs[i]
     return sys.getrefcount(buf)
 
 
 _IDLE_REFS = _refs_when_idle()
 
 
-def _size_class(n: int) -> int:
-    """``n`` rounded up to one of four sizes per power of two (at most 25% more)."""
-    shift = max(n.bit_length() - 3, 0)
-    return -(-n >> shift) << shift
-
-
 class BufferPool:
     """Receive buffers for large frames, reused once nobody views them any more.
 
-    :meth:`get` returns a uint8 array of at least ``nbytes``: a pooled one of
-    the same size class (four per power of two) that no received array views
-    any more (its only reference is the pool's, by ``sys.getrefcount``), else
-    a new one.  A frame handed out views its buffer (``decode(copy=False)``),
-    so a buffer is busy while any array made from the frame lives (every view
-    and buffer export holds a reference to it) and is never handed out twice
-    at once.  Only buffers of ``min_bytes`` or more are pooled (smaller ones
-    come from the allocator's own free lists).  The pool tracks at most
-    ``max_bytes`` of buffers (the dealer's run-ahead keeps hundreds of frames
-    in flight; the oldest go first) and, whenever it has to allocate, drops
-    idle ones beyond ``idle_bytes``: that is about the most memory it holds
-    that nobody uses.
+    :meth:`get` returns a uint8 array of at least ``nbytes``: a pooled one that
+    no received array views any more (its only reference is the pool's, by
+    ``sys.getrefcount``) and that is at most twice the size asked for, else a
+    new one.  A frame handed out views its buffer (``decode(copy=False)``), so
+    a buffer is busy while any array made from the frame lives, and is never
+    handed out twice at once.  Only buffers of ``min_bytes`` or more are
+    pooled (smaller ones come from the allocator's own free lists).  The pool
+    tracks at most ``max_buffers`` buffers of at most ``max_bytes`` in all
+    (the least recently used are dropped first) and keeps at most
+    ``idle_bytes`` of idle ones, so it holds on to at most about that much
+    memory that nobody uses.
     """
 
-    def __init__(self, min_bytes: int = 1 << 18, max_bytes: int = 1 << 30,
-                 idle_bytes: int = 1 << 28):
-        self.min_bytes, self.max_bytes, self.idle_bytes = min_bytes, max_bytes, idle_bytes
-        self._buckets: dict = {}          # size class -> buffers, least recently used first
-        self._bytes = 0                   # tracked, busy or idle
+    def __init__(self, min_bytes: int = 1 << 18, max_buffers: int = 32,
+                 max_bytes: int = 1 << 30, idle_bytes: int = 1 << 27):
+        self.min_bytes, self.max_buffers = min_bytes, max_buffers
+        self.max_bytes, self.idle_bytes = max_bytes, idle_bytes
+        self._bufs: list = []             # least recently used first
         self.reused = self.allocated = 0
 
     def get(self, nbytes: int) -> np.ndarray:
         if nbytes < self.min_bytes:
             return np.empty(nbytes, dtype=np.uint8)
-        size = _size_class(nbytes)
-        bucket = self._buckets.setdefault(size, [])
-        for i in range(len(bucket)):
-            buf = bucket[i]
-            if sys.getrefcount(buf) <= _IDLE_REFS:
-                del bucket[i]
-                bucket.append(buf)
-                self.reused += 1
-                return buf
-        self._make_room(size)
-        buf = np.empty(size, dtype=np.uint8)
-        bucket.append(buf)
-        self._bytes += size
-        self.allocated += 1
+        bufs, best = self._bufs, -1
+        for i in range(len(bufs)):
+            buf = bufs[i]
+            if (nbytes <= buf.size <= 2 * nbytes and (best < 0 or buf.size < bufs[best].size)
+                    and sys.getrefcount(buf) <= _IDLE_REFS):
+                best = i
+        if best >= 0:
+            buf = bufs.pop(best)
+            self.reused += 1
+        else:
+            buf = np.empty(nbytes, dtype=np.uint8)
+            self.allocated += 1
+        self._trim(buf.size)
+        bufs.append(buf)
         return buf
 
-    def _make_room(self, adding: int) -> None:
-        """Before allocating ``adding`` bytes: drop idle buffers beyond ``idle_bytes``
-        (the largest classes first), then the oldest beyond ``max_bytes`` (a busy
-        one that is dropped stays with whoever views it)."""
+    def _trim(self, adding: int) -> None:
+        """Make room for one more buffer of ``adding`` bytes: drop the least recently
+        used beyond ``max_buffers`` / ``max_bytes`` (a busy one stays with whoever
+        views it), then idle ones beyond ``idle_bytes`` (the most recent are kept)."""
+        bufs = self._bufs
+        total = sum(b.size for b in bufs) + adding
+        while bufs and (len(bufs) >= self.max_buffers or total > self.max_bytes):
+            total -= bufs.pop(0).size
         idle = 0
-        for size in sorted(self._buckets):
-            bucket = self._buckets[size]
-            for i in range(len(bucket) - 1, -1, -1):
-                buf = bucket[i]
-                if sys.getrefcount(buf) <= _IDLE_REFS:
-                    if idle + size > self.idle_bytes:
-                        del bucket[i]
-                        self._bytes -= size
-                    else:
-                        idle += size
-        for size in sorted(self._buckets, reverse=True):
-            bucket = self._buckets[size]
-            while bucket and self._bytes + adding > self.max_bytes:
-                del bucket[0]
-                self._bytes -= size
+        for i in range(len(bufs) - 1, -1, -1):
+            buf = bufs[i]
+            if sys.getrefcount(buf) <= _IDLE_REFS:
+                idle += buf.size
+                if idle > self.idle_bytes:
+                    idle -= buf.size
+                    del bufs[i]
 
     @property
     def pooled_bytes(self) -> int:
-        """Bytes of the buffers tracked, busy or idle."""
-        return self._bytes
-
-    def usage(self) -> dict:
-        """Tracked and idle bytes, buffers reused and allocated."""
-        idle = 0
-        for size, bucket in self._buckets.items():
-            for i in range(len(bucket)):
-                buf = bucket[i]
-                idle += size if sys.getrefcount(buf) <= _IDLE_REFS else 0
-        return {"tracked_bytes": self._bytes, "idle_bytes": idle,
-                "reused": self.reused, "allocated": self.allocated}
+        return sum(b.size for b in self._bufs)
 
     def clear(self) -> None:
-        self._buckets.clear()
-        self._bytes = 0
+        self._bufs.clear()
 
 
 class Channel:
