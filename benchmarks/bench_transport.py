@@ -8,8 +8,9 @@ round-trip time of a 32-byte array (latency per protocol round).
 
 ``--stream-mb N`` instead measures one TLS channel between two processes the way the
 deployed dealer uses it: party 0 sends ``--frames`` frames of N MiB to party 1 one way
-(or both ways at once with ``--duplex``), and each process reports its CPU seconds
-(user and system, all its threads) per GB moved; the JSON then has only ``stream``.
+(or both ways, frame by frame, with ``--duplex``), and each process reports its CPU
+seconds (user and system, all its threads) per GB moved; ``--mix`` cycles through the
+frame sizes of ``MIX_MB`` instead.  The JSON then has only ``stream``.
 """
 from __future__ import annotations
 
@@ -57,22 +58,28 @@ def _pingpong(ep, size_mb, rounds):
     return {"pingpong_s": pingpong, "duplex_s": duplex, "small_rtt_s": rtt}
 
 
-def _stream(ep, frame_mb, frames, duplex):
-    """Party 0 streams ``frames`` arrays of ``frame_mb`` MiB to party 1 (and back with duplex)."""
+#: ``--mix``: frame sizes in MiB, cycled; roughly a deployed tree's mix of dealer material and
+#: party-to-party messages (most frames 0.5-2 MiB, most bytes in frames of 8 MiB and more)
+MIX_MB = (0.5, 0.5, 0.5, 1, 1, 1, 2, 2, 2, 2, 4, 4, 8, 8, 16, 32)
+
+
+def _stream(ep, sizes_mb, frames, duplex):
+    """Party 0 sends ``frames`` arrays to party 1, their sizes cycling through ``sizes_mb``
+    (MiB); with ``duplex`` both send and receive, frame by frame."""
     other = 1 - ep.me
-    x = np.full(frame_mb * MB // 8, ep.me + 1, dtype=np.uint64)
+    xs = [np.full(int(mb * MB) // 8, ep.me + 1, dtype=np.uint64) for mb in sizes_mb]
     ep.send(other, np.zeros(1, np.uint8))          # both connected and running
     ep.recv(other)
     c0, t0 = os.times(), time.perf_counter()
     received = 0
-    if ep.me == 0 or duplex:
-        for _ in range(frames):
-            ep.send(other, x)
-    if ep.me == 1 or duplex:
-        for _ in range(frames):
+    for k in range(frames):
+        if ep.me == 0 or duplex:
+            ep.send(other, xs[k % len(xs)])
+        if ep.me == 1 or duplex:
             y = ep.recv(other)
             received += y.nbytes
-        assert y[0] == other + 1 and y[-1] == other + 1
+            assert y[0] == other + 1 and y[-1] == other + 1
+            del y
     ep.send(other, np.zeros(1, np.uint8))          # done: the sender's clock stops here too
     ep.recv(other)
     wall, c1 = time.perf_counter() - t0, os.times()
@@ -80,13 +87,13 @@ def _stream(ep, frame_mb, frames, duplex):
             "received": received}
 
 
-def stream(frame_mb, frames, duplex):
-    fn = functools.partial(_stream, frame_mb=frame_mb, frames=frames, duplex=duplex)
+def stream(sizes_mb, frames, duplex):
+    fn = functools.partial(_stream, sizes_mb=sizes_mb, frames=frames, duplex=duplex)
     res, _, _ = run_local(2, fn, timeout=120)
-    gb = frame_mb * MB * frames * (2 if duplex else 1) / 1e9
+    gb = sum(r["received"] for r in res) / 1e9
     wall = max(r["wall_s"] for r in res)
-    out = {"frame_MiB": frame_mb, "frames": frames, "duplex": duplex, "GB_moved": round(gb, 3),
-           "wall_s": round(wall, 3), "MBps": round(gb * 1e3 / wall, 1)}
+    out = {"frame_MiB": list(sizes_mb), "frames": frames, "duplex": duplex,
+           "GB_moved": round(gb, 3), "wall_s": round(wall, 3), "MBps": round(gb * 1e3 / wall, 1)}
     for who, r in zip(("sender", "receiver") if not duplex else ("party0", "party1"), res):
         out[who] = {"user_s": round(r["user_s"], 3), "sys_s": round(r["sys_s"], 3),
                     "cpu_s_per_GB": round((r["user_s"] + r["sys_s"]) / gb, 3)}
@@ -111,14 +118,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--stream-mb", type=int, default=0,
+    ap.add_argument("--stream-mb", type=float, default=0,
                     help="instead: stream frames of this many MiB over one TLS channel")
+    ap.add_argument("--mix", action="store_true",
+                    help="instead: stream frames of the sizes in MIX_MB (cycled)")
     ap.add_argument("--frames", type=int, default=16)
-    ap.add_argument("--duplex", action="store_true")
+    ap.add_argument("--duplex", action="store_true", help="with --stream-mb / --mix: both ways")
     args = ap.parse_args()
     bench_run = common.Run()
-    if args.stream_mb:
-        common.emit({"stream": stream(args.stream_mb, args.frames, args.duplex)}, bench_run)
+    if args.stream_mb or args.mix:
+        sizes = MIX_MB if args.mix else (args.stream_mb,)
+        common.emit({"stream": stream(sizes, args.frames, args.duplex)}, bench_run)
         return
 
     fn = functools.partial(party, size_mb=args.size_mb, rounds=args.rounds)
